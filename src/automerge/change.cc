@@ -1,0 +1,311 @@
+#include "automerge/change.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "automerge/columns.h"
+
+namespace amstore {
+
+namespace {
+
+constexpr uint64_t kMaxCounter = 0xffffffffu;
+
+Status check_counter(int64_t c, bool allow_zero) {
+  if (c < (allow_zero ? 0 : 1) || static_cast<uint64_t>(c) > kMaxCounter)
+    return Status::Error("op counter out of range");
+  return Status::Ok();
+}
+
+Status decode_ops(const std::vector<Column>& cols, size_t num_actors, Change* ch) {
+  for (const Column& c : cols) {
+    if (c.deflated) return Status::Error("change contained compressed columns");
+    uint32_t t = c.spec & 7;
+    (void)t;
+  }
+  // Unknown columns are refused: the reference drops them when it saves a document, after
+  // which the change could no longer be reproduced (spec §10.5).
+  static const uint32_t known[] = {col::kObjActor, col::kObjCounter, col::kKeyActor,
+                                   col::kKeyCounter, col::kKeyString, col::kInsert,
+                                   col::kAction, col::kValueMeta, col::kValueRaw,
+                                   col::kPredGroup, col::kPredActor, col::kPredCounter,
+                                   col::kExpand, col::kMarkName};
+  for (const Column& c : cols)
+    if (std::find(std::begin(known), std::end(known), c.spec) == std::end(known))
+      return Status::Error("change has an unknown column " + std::to_string(c.spec));
+
+  ByteView action_data = find_column(cols, col::kAction);
+  UintDecoder obj_actor(find_column(cols, col::kObjActor));
+  UintDecoder obj_ctr(find_column(cols, col::kObjCounter));
+  UintDecoder key_actor(find_column(cols, col::kKeyActor));
+  DeltaDecoder key_ctr(find_column(cols, col::kKeyCounter));
+  StringDecoder key_str(find_column(cols, col::kKeyString));
+  BoolDecoder insert(find_column(cols, col::kInsert));
+  UintDecoder action(action_data);
+  ValueDecoder value(find_column(cols, col::kValueMeta), find_column(cols, col::kValueRaw));
+  UintDecoder pred_group(find_column(cols, col::kPredGroup));
+  UintDecoder pred_actor(find_column(cols, col::kPredActor));
+  DeltaDecoder pred_ctr(find_column(cols, col::kPredCounter));
+  BoolDecoder expand(find_column(cols, col::kExpand));
+  StringDecoder mark_name(find_column(cols, col::kMarkName));
+
+  auto actor_index = [&](bool has, uint64_t a, uint32_t* out) -> Status {
+    if (!has) return Status::Error("missing actor index");
+    if (a >= num_actors) return Status::Error("actor index out of range");
+    *out = static_cast<uint32_t>(a);
+    return Status::Ok();
+  };
+
+  while (!action.done()) {
+    Op op;
+    bool has_a, has_c, has_s;
+    uint64_t a, u;
+    int64_t c;
+    std::string_view s;
+    // obj
+    AM_TRY(obj_actor.next(&has_a, &a));
+    AM_TRY(obj_ctr.next(&has_c, &u));
+    if (has_a != has_c) return Status::Error("object id with only one of actor and counter");
+    if (has_a) {
+      AM_TRY(actor_index(true, a, &op.obj.actor));
+      if (u == 0 || u > kMaxCounter) return Status::Error("object counter out of range");
+      op.obj.counter = static_cast<uint32_t>(u);
+    }
+    // key
+    AM_TRY(key_actor.next(&has_a, &a));
+    AM_TRY(key_ctr.next(&has_c, &c));
+    AM_TRY(key_str.next(&has_s, &s));
+    if (has_s) {
+      if (has_a || has_c) return Status::Error("op has both a map key and an element key");
+      op.map_key = true;
+      op.key.assign(s);
+    } else {
+      if (!has_c) return Status::Error("op has no key");
+      AM_TRY(check_counter(c, true));
+      if (has_a) {
+        if (c == 0) return Status::Error("element id with counter 0");
+        AM_TRY(actor_index(true, a, &op.elem.actor));
+      } else if (c != 0) {
+        return Status::Error("element id without an actor");
+      }
+      op.elem.counter = static_cast<uint32_t>(c);
+    }
+    AM_TRY(insert.next(&op.insert));
+    bool has_action;
+    AM_TRY(action.next(&has_action, &u));
+    if (!has_action) return Status::Error("null action");
+    if (u > kMaxAction) return Status::Error("unrecognized action index " + std::to_string(u));
+    op.action = static_cast<uint8_t>(u);
+    AM_TRY(value.next(&op.value));
+    if (op.action == static_cast<uint8_t>(Action::kInc) && op.value.kind() != ValueType::kInt &&
+        op.value.kind() != ValueType::kUint)
+      return Status::Error("increment with a non-numeric value");
+    uint64_t n;
+    AM_TRY(pred_group.next(&has_a, &n));
+    if (!has_a) n = 0;
+    if (n > ch->preds.size() + (1u << 24)) return Status::Error("pred count out of range");
+    op.pred_begin = static_cast<uint32_t>(ch->preds.size());
+    op.pred_count = static_cast<uint32_t>(n);
+    for (uint64_t i = 0; i < n; ++i) {
+      OpId p;
+      AM_TRY(pred_actor.next(&has_a, &a));
+      AM_TRY(actor_index(has_a, a, &p.actor));
+      AM_TRY(pred_ctr.next(&has_c, &c));
+      if (!has_c) return Status::Error("missing pred counter");
+      AM_TRY(check_counter(c, false));
+      p.counter = static_cast<uint32_t>(c);
+      ch->preds.push_back(p);
+    }
+    AM_TRY(expand.next(&op.expand));
+    AM_TRY(mark_name.next(&has_s, &s));
+    if (has_s) {
+      op.has_mark_name = true;
+      op.mark_name.assign(s);
+    }
+    ch->ops.push_back(std::move(op));
+  }
+  if (!(obj_actor.done() && obj_ctr.done() && key_actor.done() && key_ctr.done() &&
+        key_str.done() && insert.done() && value.done() && pred_group.done() &&
+        pred_actor.done() && pred_ctr.done() && expand.done() && mark_name.done()))
+    return Status::Error("op columns have different numbers of rows");
+  return Status::Ok();
+}
+
+void encode_ops(const Change& ch, Bytes& out) {
+  if (ch.ops.empty()) {
+    put_uleb(out, 0);
+    return;
+  }
+  UintEncoder obj_actor, obj_ctr, key_actor, action, pred_group, pred_actor;
+  DeltaEncoder key_ctr, pred_ctr;
+  StringEncoder key_str, mark_name;
+  BoolEncoder insert, expand;
+  ValueEncoder value;
+  bool any_obj = false, any_key_actor = false, any_elem = false, any_map = false, any_mark = false;
+  for (const Op& op : ch.ops) {
+    if (op.obj.is_zero()) {
+      obj_actor.append_null();
+      obj_ctr.append_null();
+    } else {
+      any_obj = true;
+      obj_actor.append(op.obj.actor);
+      obj_ctr.append(op.obj.counter);
+    }
+    if (op.map_key) {
+      any_map = true;
+      key_actor.append_null();
+      key_ctr.append_null();
+      key_str.append(op.key);
+    } else {
+      any_elem = true;
+      if (op.elem.is_zero()) {
+        key_actor.append_null();
+      } else {
+        any_key_actor = true;
+        key_actor.append(op.elem.actor);
+      }
+      key_ctr.append(op.elem.counter);
+      key_str.append_null();
+    }
+    insert.append(op.insert);
+    action.append(op.action);
+    value.append(op.value);
+    pred_group.append(op.pred_count);
+    for (uint32_t i = 0; i < op.pred_count; ++i) {
+      const OpId& p = ch.preds[op.pred_begin + i];
+      pred_actor.append(p.actor);
+      pred_ctr.append(p.counter);
+    }
+    expand.append(op.expand);
+    if (op.has_mark_name) {
+      any_mark = true;
+      mark_name.append(op.mark_name);
+    } else {
+      mark_name.append_null();
+    }
+  }
+  ColumnWriter w;
+  if (any_obj) {
+    w.add(col::kObjActor, obj_actor.finish(), true);
+    w.add(col::kObjCounter, obj_ctr.finish(), true);
+  }
+  if (any_key_actor) w.add(col::kKeyActor, key_actor.finish(), true);
+  if (any_elem) w.add(col::kKeyCounter, key_ctr.finish(), true);
+  if (any_map) w.add(col::kKeyString, key_str.finish(), true);
+  w.add(col::kInsert, insert.finish(), true);
+  w.add(col::kAction, action.finish(), true);
+  w.add(col::kValueMeta, value.finish_meta(), true);
+  w.add(col::kValueRaw, value.finish_raw());
+  w.add(col::kPredGroup, pred_group.finish(), true);
+  w.add(col::kPredActor, pred_actor.finish());
+  w.add(col::kPredCounter, pred_ctr.finish());
+  if (expand.any_true()) w.add(col::kExpand, expand.finish(), true);
+  if (any_mark) w.add(col::kMarkName, mark_name.finish(), true);
+  w.write_metadata(out, false);
+  w.write_data(out);
+}
+
+// Other actors must be exactly the non-author actors that ops refer to, sorted.
+Status check_actor_table(const Change& ch) {
+  std::vector<bool> used(ch.actors.size(), false);
+  for (const Op& op : ch.ops) {
+    if (!op.obj.is_zero()) used[op.obj.actor] = true;
+    if (!op.map_key && !op.elem.is_zero()) used[op.elem.actor] = true;
+  }
+  for (const OpId& p : ch.preds) used[p.actor] = true;
+  for (size_t i = 1; i < ch.actors.size(); ++i) {
+    if (!used[i]) return Status::Error("change lists an actor that no op uses");
+    if (ch.actors[i] == ch.actors[0]) return Status::Error("change lists its author as another actor");
+    if (i > 1 && !(ch.actors[i - 1] < ch.actors[i]))
+      return Status::Error("change's other actors are not sorted");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Change> decode_change(ByteView body) {
+  Change ch;
+  Reader r(body);
+  uint64_t n;
+  AM_TRY(r.count(&n, 32));
+  ch.deps.resize(n);
+  for (auto& d : ch.deps) {
+    ByteView h;
+    AM_TRY(r.take(32, &h));
+    std::memcpy(d.data(), h.data(), 32);
+  }
+  for (size_t i = 1; i < ch.deps.size(); ++i)
+    if (!(ch.deps[i - 1] < ch.deps[i])) return Status::Error("change deps are not sorted");
+  std::string author;
+  AM_TRY(r.prefixed_string(&author));
+  ch.actors.push_back(std::move(author));
+  AM_TRY(r.uleb(&ch.seq));
+  if (ch.seq == 0) return Status::Error("change seq must be at least 1");
+  AM_TRY(r.uleb(&ch.start_op));
+  if (ch.start_op == 0) return Status::Error("change startOp must be at least 1");
+  AM_TRY(r.sleb(&ch.time));
+  AM_TRY(r.prefixed_string(&ch.message));
+  AM_TRY(r.count(&n, 1));
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string a;
+    AM_TRY(r.prefixed_string(&a));
+    ch.actors.push_back(std::move(a));
+  }
+  std::vector<Column> cols;
+  AM_TRY(read_column_metadata(r, &cols));
+  AM_TRY(locate_column_data(r, cols));
+  ByteView extra = r.rest();
+  ch.extra.assign(extra.begin(), extra.end());
+  AM_TRY(decode_ops(cols, ch.actors.size(), &ch));
+  if (ch.start_op + ch.ops.size() - 1 > kMaxCounter) return Status::Error("counter too large");
+  for (const Op& op : ch.ops) {
+    for (uint32_t i = 1; i < op.pred_count; ++i) {
+      // Preds are in Lamport order; here actor indexes are change-local, so compare bytes.
+      const OpId& a = ch.preds[op.pred_begin + i - 1];
+      const OpId& b = ch.preds[op.pred_begin + i];
+      if (a.counter > b.counter ||
+          (a.counter == b.counter && !(ch.actors[a.actor] < ch.actors[b.actor])))
+        return Status::Error("op preds are not sorted");
+    }
+  }
+  AM_TRY(check_actor_table(ch));
+  Bytes again = encode_change_body(ch);
+  if (again.size() != body.size() || std::memcmp(again.data(), body.data(), body.size()) != 0)
+    return Status::Error("change is not canonically encoded");
+  return ch;
+}
+
+Bytes encode_change_body(const Change& ch) {
+  Bytes out;
+  out.reserve(64 + ch.ops.size() * 8);
+  put_uleb(out, ch.deps.size());
+  for (const auto& d : ch.deps) put_bytes(out, d);
+  put_prefixed(out, ch.actors[0]);
+  put_uleb(out, ch.seq);
+  put_uleb(out, ch.start_op);
+  put_sleb(out, ch.time);
+  put_prefixed(out, ch.message);
+  put_uleb(out, ch.actors.size() - 1);
+  for (size_t i = 1; i < ch.actors.size(); ++i) put_prefixed(out, ch.actors[i]);
+  encode_ops(ch, out);
+  put_bytes(out, ch.extra);
+  return out;
+}
+
+}  // namespace amstore
+
+#include "automerge/chunk.h"
+
+namespace amstore {
+
+StoredChange store_change(Change change) {
+  StoredChange sc;
+  Bytes body = encode_change_body(change);
+  sc.chunk.reserve(body.size() + 20);
+  sc.hash = write_chunk(sc.chunk, ChunkType::kChange, body);
+  sc.change = std::move(change);
+  return sc;
+}
+
+}  // namespace amstore

@@ -1,0 +1,65 @@
+// Changes (spec §5): the decoded form of a change chunk and its canonical encoding.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "automerge/hash.h"
+#include "automerge/leb128.h"
+#include "automerge/value.h"
+
+namespace amstore {
+
+// One op as a change stores it. Actor indexes refer to Change::actors.
+struct Op {
+  OpId obj;               // counter 0: the root object
+  bool map_key = false;   // true: `key` is a map key; false: `elem` is an element id
+  std::string key;
+  OpId elem;              // counter 0: HEAD
+  bool insert = false;
+  uint8_t action = 0;
+  Value value;
+  uint32_t pred_begin = 0;  // range in Change::preds, ascending Lamport order
+  uint32_t pred_count = 0;
+  bool expand = false;
+  bool has_mark_name = false;
+  std::string mark_name;
+};
+
+struct Change {
+  std::vector<ChangeHash> deps;     // sorted ascending
+  std::vector<std::string> actors;  // [author, other actors sorted ascending]
+  uint64_t seq = 0;
+  uint64_t start_op = 0;
+  int64_t time = 0;
+  std::string message;              // empty: no message
+  Bytes extra;
+  std::vector<Op> ops;              // op i has id (start_op + i, author)
+  std::vector<OpId> preds;
+
+  const std::string& author() const { return actors[0]; }
+  // startOp + number of ops − 1 (startOp − 1 for an empty change).
+  uint64_t max_op() const { return start_op + ops.size() - 1; }
+};
+
+// Decodes a change body and checks it is valid and canonical: re-encoding it gives back
+// exactly `body` (anything else could not survive a document round trip, spec §5.7).
+Result<Change> decode_change(ByteView body);
+// The canonical body of a change (§5.1–5.3).
+Bytes encode_change_body(const Change& change);
+
+}  // namespace amstore
+
+namespace amstore {
+
+// A change together with its hash and canonical type-1 chunk bytes.
+struct StoredChange {
+  Change change;
+  ChangeHash hash{};
+  Bytes chunk;
+};
+
+// Encodes `change` into a StoredChange (chunk bytes and hash).
+StoredChange store_change(Change change);
+
+}  // namespace amstore

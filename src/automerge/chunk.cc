@@ -1,0 +1,93 @@
+#include "automerge/chunk.h"
+
+#include <cstring>
+
+#include "automerge/deflate.h"
+
+namespace amstore {
+
+namespace {
+ChangeHash hash_of(uint8_t type, ByteView body) {
+  Bytes head;
+  head.push_back(type);
+  put_uleb(head, body.size());
+  // Hash header and body without copying the body.
+  Bytes all;
+  all.reserve(head.size() + body.size());
+  put_bytes(all, head);
+  put_bytes(all, body);
+  return sha256(all);
+}
+}  // namespace
+
+Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed) {
+  if (data.size() < 4 || std::memcmp(data.data(), kMagic, 4) != 0)
+    return Status::Error("invalid magic bytes");
+  Reader r(data.subspan(4));
+  ByteView checksum;
+  AM_TRY(r.take(4, &checksum));
+  uint8_t type;
+  AM_TRY(r.byte(&type));
+  size_t after_type = r.pos();
+  uint64_t len;
+  AM_TRY(r.uleb(&len));
+  if (len > r.remaining()) return Status::Error("truncated chunk: body length exceeds the data");
+  ByteView body;
+  AM_TRY(r.take(static_cast<size_t>(len), &body));
+  size_t total = 4 + r.pos();
+  chunk->bytes = data.subspan(0, total);
+  ByteView hashed = data.subspan(4 + after_type - 1, total - (4 + after_type - 1));
+  switch (type) {
+    case 0:
+    case 1:
+      chunk->type = static_cast<ChunkType>(type);
+      chunk->body = body;
+      chunk->hash = sha256(hashed);
+      break;
+    case 2: {
+      chunk->type = ChunkType::kCompressedChange;
+      AM_TRY(inflate_raw(body, &chunk->inflated));
+      chunk->body = ByteView(chunk->inflated);
+      chunk->hash = hash_of(1, chunk->body);
+      break;
+    }
+    case 3:
+      return Status::Error("bundle chunks (type 3) are not supported");
+    default:
+      return Status::Error("unknown chunk type " + std::to_string(type));
+  }
+  if (std::memcmp(chunk->hash.data(), checksum.data(), 4) != 0) return Status::Error("bad checksum");
+  *consumed = total;
+  return Status::Ok();
+}
+
+Status read_chunks(ByteView data, std::vector<Chunk>* chunks) {
+  size_t pos = 0;
+  while (pos < data.size()) {
+    Chunk c;
+    size_t n;
+    Status s = read_chunk(data.subspan(pos), &c, &n);
+    if (!s.ok()) return Status::Error("chunk at offset " + std::to_string(pos) + ": " + s.message());
+    // The inflated buffer moves with the chunk; re-point the body at it.
+    chunks->push_back(std::move(c));
+    if (chunks->back().type == ChunkType::kCompressedChange)
+      chunks->back().body = ByteView(chunks->back().inflated);
+    pos += n;
+  }
+  return Status::Ok();
+}
+
+ChangeHash write_chunk(Bytes& out, ChunkType type, ByteView body) {
+  size_t start = out.size();
+  out.insert(out.end(), kMagic, kMagic + 4);
+  out.insert(out.end(), 4, 0);
+  size_t hashed_from = out.size();
+  out.push_back(static_cast<uint8_t>(type));
+  put_uleb(out, body.size());
+  put_bytes(out, body);
+  ChangeHash h = sha256(ByteView(out).subspan(hashed_from));
+  std::memcpy(out.data() + start + 4, h.data(), 4);
+  return h;
+}
+
+}  // namespace amstore

@@ -1,0 +1,35 @@
+// The chunk container (spec §3): magic, checksum, type, length, body.
+#pragma once
+
+#include <vector>
+
+#include "automerge/hash.h"
+#include "automerge/leb128.h"
+
+namespace amstore {
+
+inline constexpr uint8_t kMagic[4] = {0x85, 0x6f, 0x4a, 0x83};
+
+enum class ChunkType : uint8_t { kDocument = 0, kChange = 1, kCompressedChange = 2, kBundle = 3 };
+
+struct Chunk {
+  ChunkType type = ChunkType::kDocument;
+  ByteView bytes;  // the whole chunk as it was read
+  // The body: for type 2 the inflated change body (held in `inflated`).
+  ByteView body;
+  Bytes inflated;
+  // SHA-256 over type || uLEB(len) || body (type 2: of the uncompressed type-1 form). For
+  // changes this is the change hash.
+  ChangeHash hash{};
+};
+
+// Reads one chunk at the start of `data`, verifying magic and checksum. Refuses bundles and
+// unknown types. On success `*consumed` is the chunk's total length.
+Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed);
+// Splits a concatenation of chunks; fails as a whole if any chunk is bad.
+Status read_chunks(ByteView data, std::vector<Chunk>* chunks);
+
+// Builds a chunk around `body`; returns the SHA-256 (the change hash for type 1).
+ChangeHash write_chunk(Bytes& out, ChunkType type, ByteView body);
+
+}  // namespace amstore

@@ -1,0 +1,304 @@
+#include "automerge/columns.h"
+
+#include <cstring>
+
+#include "automerge/deflate.h"
+
+namespace amstore {
+
+Status read_column_metadata(Reader& r, std::vector<Column>* columns) {
+  uint64_t n;
+  AM_TRY(r.count(&n, 2));
+  columns->clear();
+  columns->reserve(n);
+  uint64_t prev = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t spec, len;
+    AM_TRY(r.uleb(&spec));
+    AM_TRY(r.uleb(&len));
+    if (spec > 0xffffffffu) return Status::Error("column spec out of range");
+    uint64_t normal = spec & ~uint64_t(kDeflateBit);
+    if (i > 0 && normal <= prev) return Status::Error("columns were not in normalized order");
+    prev = normal;
+    Column c;
+    c.spec = static_cast<uint32_t>(normal);
+    c.deflated = spec & kDeflateBit;
+    c.length = len;
+    columns->push_back(c);
+  }
+  return Status::Ok();
+}
+
+Status locate_column_data(Reader& r, std::vector<Column>& columns) {
+  for (Column& c : columns) {
+    ByteView d;
+    if (c.length > r.remaining()) return Status::Error("column data exceeds the chunk");
+    AM_TRY(r.take(static_cast<size_t>(c.length), &d));
+    c.data = d;
+  }
+  return Status::Ok();
+}
+
+ByteView find_column(const std::vector<Column>& columns, uint32_t spec) {
+  for (const Column& c : columns)
+    if (c.spec == spec) return c.data;
+  return {};
+}
+
+// ---- RLE decoder -------------------------------------------------------------------------
+
+template <>
+Status RleDecoder<uint64_t>::read_value(uint64_t* v) { return r_.uleb(v); }
+template <>
+Status RleDecoder<int64_t>::read_value(int64_t* v) { return r_.sleb(v); }
+template <>
+Status RleDecoder<std::string_view>::read_value(std::string_view* v) {
+  ByteView b;
+  AM_TRY(r_.prefixed(&b));
+  *v = as_chars(b);
+  return Status::Ok();
+}
+
+template <typename T>
+Status RleDecoder<T>::next(bool* has_value, T* value) {
+  if (!present_) {
+    *has_value = false;
+    return Status::Ok();
+  }
+  if (left_ == 0) {
+    if (r_.done()) return Status::Error("column has fewer rows than its table");
+    int64_t h;
+    AM_TRY(r_.sleb(&h));
+    if (h > 0) {
+      if (h < 2) return Status::Error("repeat run with count < 2");
+      T v;
+      AM_TRY(read_value(&v));
+      if (have_last_ && (run_ == Run::kRepeat || run_ == Run::kLiteral) && v == last_)
+        return Status::Error("repeat run continues the previous run");
+      run_ = Run::kRepeat;
+      left_ = static_cast<uint64_t>(h);
+      last_ = v;
+      have_last_ = true;
+    } else if (h < 0) {
+      if (run_ == Run::kLiteral) return Status::Error("two adjacent literal runs");
+      run_ = Run::kLiteral;
+      left_ = uint64_t(0) - static_cast<uint64_t>(h);
+      // Literal values are read one by one below.
+    } else {
+      if (run_ == Run::kNull) return Status::Error("two adjacent null runs");
+      uint64_t n;
+      AM_TRY(r_.uleb(&n));
+      if (n == 0) return Status::Error("empty null run");
+      run_ = Run::kNull;
+      left_ = n;
+      have_last_ = false;
+    }
+  }
+  --left_;
+  switch (run_) {
+    case Run::kRepeat:
+      *has_value = true;
+      *value = last_;
+      break;
+    case Run::kLiteral: {
+      T v;
+      AM_TRY(read_value(&v));
+      if (have_last_ && v == last_) return Status::Error("equal adjacent values in a literal run");
+      last_ = v;
+      have_last_ = true;
+      *has_value = true;
+      *value = v;
+      break;
+    }
+    default:
+      *has_value = false;
+      break;
+  }
+  return Status::Ok();
+}
+
+template class RleDecoder<uint64_t>;
+template class RleDecoder<int64_t>;
+template class RleDecoder<std::string_view>;
+
+Status DeltaDecoder::next(bool* has_value, int64_t* value) {
+  int64_t d;
+  AM_TRY(rle_.next(has_value, &d));
+  if (*has_value) {
+    acc_ = static_cast<int64_t>(static_cast<uint64_t>(acc_) + static_cast<uint64_t>(d));
+    *value = acc_;
+  }
+  return Status::Ok();
+}
+
+Status BoolDecoder::next(bool* value) {
+  if (!present_) {
+    *value = false;
+    return Status::Ok();
+  }
+  while (left_ == 0) {
+    if (r_.done()) return Status::Error("boolean column has fewer rows than its table");
+    AM_TRY(r_.uleb(&left_));
+    value_ = !value_;
+    if (left_ == 0 && !first_) return Status::Error("zero-length run in a boolean column");
+    first_ = false;
+  }
+  --left_;
+  *value = value_;
+  return Status::Ok();
+}
+
+Status ValueDecoder::next(Value* value) {
+  bool has;
+  uint64_t meta;
+  AM_TRY(meta_.next(&has, &meta));
+  if (!has) return Status::Error("null in the value metadata column");
+  uint64_t len = meta >> 4;
+  uint8_t type = meta & 15;
+  ByteView raw;
+  if (len > raw_.remaining()) return Status::Error("value exceeds the raw value column");
+  AM_TRY(raw_.take(static_cast<size_t>(len), &raw));
+  value->type = type;
+  value->u = 0;
+  value->bytes.clear();
+  Reader vr(raw);
+  switch (static_cast<ValueType>(type)) {
+    case ValueType::kNull:
+    case ValueType::kFalse:
+    case ValueType::kTrue:
+      if (len != 0) return Status::Error("null or boolean value with a non-empty payload");
+      return Status::Ok();
+    case ValueType::kUint:
+      AM_TRY(vr.uleb(&value->u));
+      break;
+    case ValueType::kInt:
+    case ValueType::kCounter:
+    case ValueType::kTimestamp:
+      AM_TRY(vr.sleb(&value->i));
+      break;
+    case ValueType::kF64:
+      if (len != 8) return Status::Error("float value whose length is not 8");
+      std::memcpy(&value->f, raw.data(), 8);  // little-endian hosts only
+      return Status::Ok();
+    default:  // string, bytes, unknown types
+      value->bytes.assign(as_chars(raw));
+      return Status::Ok();
+  }
+  if (!vr.done()) return Status::Error("value length does not match its LEB128 payload");
+  return Status::Ok();
+}
+
+// ---- RLE encoder -------------------------------------------------------------------------
+
+template <>
+void RleEncoder<uint64_t>::put(const uint64_t& v) { put_uleb(out_, v); }
+template <>
+void RleEncoder<int64_t>::put(const int64_t& v) { put_sleb(out_, v); }
+template <>
+void RleEncoder<std::string>::put(const std::string& v) { put_prefixed(out_, v); }
+
+template <typename T>
+void RleEncoder<T>::append(const T& v) {
+  any_value_ = true;
+  if (run_count_ > 0 && !run_null_ && run_value_ == v) {
+    ++run_count_;
+    return;
+  }
+  flush_run();
+  run_null_ = false;
+  run_value_ = v;
+  run_count_ = 1;
+}
+
+template <typename T>
+void RleEncoder<T>::append_null() {
+  if (run_count_ > 0 && run_null_) {
+    ++run_count_;
+    return;
+  }
+  flush_run();
+  run_null_ = true;
+  run_count_ = 1;
+}
+
+template <typename T>
+void RleEncoder<T>::flush_run() {
+  if (run_count_ == 0) return;
+  if (run_null_) {
+    flush_literal();
+    put_sleb(out_, 0);
+    put_uleb(out_, run_count_);
+  } else if (run_count_ >= 2) {
+    flush_literal();
+    put_sleb(out_, static_cast<int64_t>(run_count_));
+    put(run_value_);
+  } else {
+    literal_.push_back(std::move(run_value_));
+  }
+  run_count_ = 0;
+}
+
+template <typename T>
+void RleEncoder<T>::flush_literal() {
+  if (literal_.empty()) return;
+  put_sleb(out_, -static_cast<int64_t>(literal_.size()));
+  for (const T& v : literal_) put(v);
+  literal_.clear();
+}
+
+template <typename T>
+Bytes RleEncoder<T>::finish() {
+  flush_run();
+  flush_literal();
+  return std::move(out_);
+}
+
+template class RleEncoder<uint64_t>;
+template class RleEncoder<int64_t>;
+template class RleEncoder<std::string>;
+
+void ValueEncoder::append(const Value& v) {
+  size_t before = raw_.size();
+  switch (v.kind()) {
+    case ValueType::kNull:
+    case ValueType::kFalse:
+    case ValueType::kTrue:
+      break;
+    case ValueType::kUint:
+      put_uleb(raw_, v.u);
+      break;
+    case ValueType::kInt:
+    case ValueType::kCounter:
+    case ValueType::kTimestamp:
+      put_sleb(raw_, v.i);
+      break;
+    case ValueType::kF64: {
+      uint8_t b[8];
+      std::memcpy(b, &v.f, 8);
+      raw_.insert(raw_.end(), b, b + 8);
+      break;
+    }
+    default:
+      put_bytes(raw_, as_bytes(v.bytes));
+      break;
+  }
+  meta_.append(uint64_t(raw_.size() - before) << 4 | v.type);
+}
+
+void ColumnWriter::write_metadata(Bytes& out, bool compress) {
+  put_uleb(out, columns.size());
+  for (auto& [spec, data] : columns) {
+    if (compress && data.size() >= 256) {
+      data = deflate_raw(data);
+      spec |= kDeflateBit;
+    }
+    put_uleb(out, spec);
+    put_uleb(out, data.size());
+  }
+}
+
+void ColumnWriter::write_data(Bytes& out) const {
+  for (const auto& c : columns) put_bytes(out, c.second);
+}
+
+}  // namespace amstore

@@ -1,0 +1,230 @@
+// Column codecs (spec §4): canonical RLE, delta, boolean and value columns, and the
+// column-metadata block. Decoders check bounds and reject non-canonical runs, as the
+// 3.x document loader does; encoders only ever write the canonical form.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "automerge/leb128.h"
+#include "automerge/value.h"
+
+namespace amstore {
+
+enum class ColumnType : uint8_t {
+  kGroup = 0, kActor = 1, kInteger = 2, kDelta = 3, kBoolean = 4, kString = 5,
+  kValueMeta = 6, kValueRaw = 7,
+};
+
+constexpr uint32_t column_spec(uint32_t id, ColumnType type) {
+  return id << 4 | static_cast<uint32_t>(type);
+}
+constexpr uint32_t kDeflateBit = 8;
+
+// Column specs of change op columns (§5.2) and document op columns (§6.3).
+namespace col {
+inline constexpr uint32_t kObjActor = column_spec(0, ColumnType::kActor);
+inline constexpr uint32_t kObjCounter = column_spec(0, ColumnType::kInteger);
+inline constexpr uint32_t kKeyActor = column_spec(1, ColumnType::kActor);
+inline constexpr uint32_t kKeyCounter = column_spec(1, ColumnType::kDelta);
+inline constexpr uint32_t kKeyString = column_spec(1, ColumnType::kString);
+inline constexpr uint32_t kIdActor = column_spec(2, ColumnType::kActor);
+inline constexpr uint32_t kIdCounter = column_spec(2, ColumnType::kDelta);
+inline constexpr uint32_t kInsert = column_spec(3, ColumnType::kBoolean);
+inline constexpr uint32_t kAction = column_spec(4, ColumnType::kInteger);
+inline constexpr uint32_t kValueMeta = column_spec(5, ColumnType::kValueMeta);
+inline constexpr uint32_t kValueRaw = column_spec(5, ColumnType::kValueRaw);
+inline constexpr uint32_t kPredGroup = column_spec(7, ColumnType::kGroup);
+inline constexpr uint32_t kPredActor = column_spec(7, ColumnType::kActor);
+inline constexpr uint32_t kPredCounter = column_spec(7, ColumnType::kDelta);
+inline constexpr uint32_t kSuccGroup = column_spec(8, ColumnType::kGroup);
+inline constexpr uint32_t kSuccActor = column_spec(8, ColumnType::kActor);
+inline constexpr uint32_t kSuccCounter = column_spec(8, ColumnType::kDelta);
+inline constexpr uint32_t kExpand = column_spec(9, ColumnType::kBoolean);
+inline constexpr uint32_t kMarkName = column_spec(10, ColumnType::kString);
+// Document change columns (§6.2).
+inline constexpr uint32_t kChangeActor = column_spec(0, ColumnType::kActor);
+inline constexpr uint32_t kChangeSeq = column_spec(0, ColumnType::kDelta);
+inline constexpr uint32_t kChangeMaxOp = column_spec(1, ColumnType::kDelta);
+inline constexpr uint32_t kChangeTime = column_spec(2, ColumnType::kDelta);
+inline constexpr uint32_t kChangeMessage = column_spec(3, ColumnType::kString);
+inline constexpr uint32_t kChangeDepsGroup = column_spec(4, ColumnType::kGroup);
+inline constexpr uint32_t kChangeDepsIndex = column_spec(4, ColumnType::kDelta);
+inline constexpr uint32_t kChangeExtraMeta = column_spec(5, ColumnType::kValueMeta);
+inline constexpr uint32_t kChangeExtraRaw = column_spec(5, ColumnType::kValueRaw);
+}  // namespace col
+
+// One entry of a column-metadata block with its data located in the chunk.
+struct Column {
+  uint32_t spec = 0;  // deflate bit cleared
+  bool deflated = false;
+  uint64_t length = 0;  // stored length from the metadata
+  ByteView data;        // as stored (compressed when `deflated`)
+};
+
+// Reads a metadata block (count, then spec/length pairs); checks strictly ascending order.
+Status read_column_metadata(Reader& r, std::vector<Column>* columns);
+// After all metadata blocks: assigns each column its slice of the data that follows.
+Status locate_column_data(Reader& r, std::vector<Column>& columns);
+// The data of the column with `spec`, or empty if it is absent.
+ByteView find_column(const std::vector<Column>& columns, uint32_t spec);
+
+// ---- decoders ---------------------------------------------------------------------------
+
+// RLE of uLEB (group, actor, integer, value-meta columns) or sLEB (delta columns) or strings.
+// A decoder over empty data yields nulls forever (an omitted column).
+template <typename T>
+class RleDecoder {
+ public:
+  explicit RleDecoder(ByteView data) : r_(data), present_(!data.empty()) {}
+  // Reads the next row. Returns false in *has_value for null.
+  Status next(bool* has_value, T* value);
+  bool done() const { return !present_ || (r_.done() && left_ == 0); }
+
+ private:
+  Status read_value(T* v);
+  enum class Run : uint8_t { kNone, kRepeat, kLiteral, kNull };
+  Reader r_;
+  bool present_;
+  Run run_ = Run::kNone;
+  uint64_t left_ = 0;
+  bool have_last_ = false;
+  T last_{};
+};
+
+using UintDecoder = RleDecoder<uint64_t>;
+using IntDecoder = RleDecoder<int64_t>;
+using StringDecoder = RleDecoder<std::string_view>;
+
+// Delta column: running sum of an sLEB RLE; nulls do not move the running value.
+class DeltaDecoder {
+ public:
+  explicit DeltaDecoder(ByteView data) : rle_(data) {}
+  Status next(bool* has_value, int64_t* value);
+  bool done() const { return rle_.done(); }
+
+ private:
+  IntDecoder rle_;
+  int64_t acc_ = 0;
+};
+
+// Boolean column: alternating run lengths starting with false. Empty data → all false.
+class BoolDecoder {
+ public:
+  explicit BoolDecoder(ByteView data) : r_(data), present_(!data.empty()) {}
+  Status next(bool* value);
+  bool done() const { return !present_ || (r_.done() && left_ == 0); }
+
+ private:
+  Reader r_;
+  bool present_;
+  bool value_ = true;  // flipped before the first run
+  bool first_ = true;
+  uint64_t left_ = 0;
+};
+
+// Value columns: metadata RLE plus raw bytes.
+class ValueDecoder {
+ public:
+  ValueDecoder(ByteView meta, ByteView raw) : meta_(meta), raw_(raw) {}
+  Status next(Value* value);
+  bool done() const { return meta_.done() && raw_.done(); }
+
+ private:
+  UintDecoder meta_;
+  Reader raw_;
+};
+
+// ---- encoders (canonical only) ------------------------------------------------------------
+
+template <typename T>
+class RleEncoder {
+ public:
+  void append(const T& v);
+  void append_null();
+  Bytes finish();
+  bool any_value() const { return any_value_; }
+
+ private:
+  void flush_run();
+  void flush_literal();
+  void put(const T& v);
+  Bytes out_;
+  std::vector<T> literal_;
+  bool run_null_ = false;
+  T run_value_{};
+  uint64_t run_count_ = 0;
+  bool any_value_ = false;
+};
+
+using UintEncoder = RleEncoder<uint64_t>;
+using IntEncoder = RleEncoder<int64_t>;
+using StringEncoder = RleEncoder<std::string>;
+
+class DeltaEncoder {
+ public:
+  void append(int64_t v) {
+    rle_.append(static_cast<int64_t>(static_cast<uint64_t>(v) - static_cast<uint64_t>(last_)));
+    last_ = v;
+  }
+  void append_null() { rle_.append_null(); }
+  bool any_value() const { return rle_.any_value(); }
+  Bytes finish() { return rle_.finish(); }
+
+ private:
+  IntEncoder rle_;
+  int64_t last_ = 0;
+};
+
+class BoolEncoder {
+ public:
+  void append(bool v) {
+    if (v != cur_) {
+      put_uleb(out_, count_);
+      cur_ = v;
+      count_ = 0;
+    }
+    ++count_;
+    any_true_ |= v;
+  }
+  bool any_true() const { return any_true_; }
+  Bytes finish() {
+    if (count_ > 0) put_uleb(out_, count_);
+    count_ = 0;
+    return std::move(out_);
+  }
+
+ private:
+  Bytes out_;
+  bool cur_ = false;
+  uint64_t count_ = 0;
+  bool any_true_ = false;
+};
+
+class ValueEncoder {
+ public:
+  void append(const Value& v);
+  Bytes finish_meta() { return meta_.finish(); }
+  Bytes finish_raw() { return std::move(raw_); }
+
+ private:
+  UintEncoder meta_;
+  Bytes raw_;
+};
+
+// Appends one column to a metadata block and its data to the data area, if `data` is
+// non-empty or `always` is set.
+struct ColumnWriter {
+  std::vector<std::pair<uint32_t, Bytes>> columns;
+  void add(uint32_t spec, Bytes data, bool always = false) {
+    if (!data.empty() || always) columns.emplace_back(spec, std::move(data));
+  }
+  // Writes metadata then data. With `compress`, columns of 256 bytes or more are DEFLATEd.
+  void write_metadata(Bytes& out, bool compress);
+  void write_data(Bytes& out) const;
+};
+
+}  // namespace amstore

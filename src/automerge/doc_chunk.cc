@@ -1,0 +1,598 @@
+#include "automerge/doc_chunk.h"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "automerge/chunk.h"
+#include "automerge/columns.h"
+#include "automerge/deflate.h"
+#include "automerge/op_set.h"
+
+namespace amstore {
+
+namespace {
+
+constexpr uint64_t kMaxCounter = 0xffffffffu;
+
+// The parts of a document chunk body, with compressed columns inflated into `buffers`.
+struct DocLayout {
+  std::vector<std::string> actors;
+  std::vector<ChangeHash> heads;
+  std::vector<Column> change_cols, op_cols;
+  std::vector<uint64_t> heads_index;
+  std::vector<Bytes> buffers;
+};
+
+Status read_header(Reader& r, DocLayout* d) {
+  uint64_t n;
+  AM_TRY(r.count(&n, 1));
+  d->actors.resize(n);
+  for (auto& a : d->actors) AM_TRY(r.prefixed_string(&a));
+  for (size_t i = 1; i < d->actors.size(); ++i)
+    if (!(d->actors[i - 1] < d->actors[i])) return Status::Error("document actors are not sorted");
+  AM_TRY(r.count(&n, 32));
+  d->heads.resize(n);
+  for (auto& h : d->heads) {
+    ByteView b;
+    AM_TRY(r.take(32, &b));
+    std::memcpy(h.data(), b.data(), 32);
+  }
+  return Status::Ok();
+}
+
+Status read_layout(ByteView body, DocLayout* d, bool inflate) {
+  Reader r(body);
+  AM_TRY(read_header(r, d));
+  AM_TRY(read_column_metadata(r, &d->change_cols));
+  AM_TRY(read_column_metadata(r, &d->op_cols));
+  AM_TRY(locate_column_data(r, d->change_cols));
+  AM_TRY(locate_column_data(r, d->op_cols));
+  if (!r.done()) {
+    d->heads_index.resize(d->heads.size());
+    for (auto& i : d->heads_index) AM_TRY(r.uleb(&i));
+    if (!r.done()) return Status::Error("data in a chunk leftover after the heads index");
+  }
+  if (inflate) {
+    size_t budget = kMaxInflatedSize;
+    for (auto* cols : {&d->change_cols, &d->op_cols}) {
+      for (Column& c : *cols) {
+        if (!c.deflated) continue;
+        d->buffers.emplace_back();
+        AM_TRY(inflate_raw(c.data, &d->buffers.back(), budget));
+        budget -= d->buffers.back().size();
+        c.data = ByteView(d->buffers.back());
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// One op row of a document, with document actor indexes.
+struct Row {
+  OpId id;
+  Op op;  // pred fields unused
+  uint32_t succ_begin, succ_count;
+};
+
+// An op as regenerated for a change: document actor indexes, preds in `preds`.
+struct Regen {
+  OpId id;
+  const Op* op;       // key, value, etc. (obj/elem below are authoritative)
+  OpId obj, elem;
+  bool del = false;   // synthesized delete (op == nullptr)
+  std::string del_key;
+  bool del_map = false;
+  uint32_t pred_begin = 0, pred_count = 0;
+};
+
+}  // namespace
+
+Status read_document_heads(ByteView body, std::vector<ChangeHash>* heads) {
+  Reader r(body);
+  DocLayout d;
+  AM_TRY(read_header(r, &d));
+  *heads = std::move(d.heads);
+  return Status::Ok();
+}
+
+Status decode_document(ByteView body, std::vector<StoredChange>* out) {
+  DocLayout d;
+  AM_TRY(read_layout(body, &d, true));
+  const uint32_t num_actors = static_cast<uint32_t>(d.actors.size());
+
+  // ---- change rows ----
+  struct ChangeRow {
+    uint32_t actor;
+    uint64_t seq, max_op;
+    int64_t time;
+    std::string message;
+    std::vector<uint64_t> deps;
+    Bytes extra;
+  };
+  std::vector<ChangeRow> rows;
+  {
+    const auto& cc = d.change_cols;
+    UintDecoder actor(find_column(cc, col::kChangeActor));
+    DeltaDecoder seq(find_column(cc, col::kChangeSeq));
+    DeltaDecoder max_op(find_column(cc, col::kChangeMaxOp));
+    DeltaDecoder time(find_column(cc, col::kChangeTime));
+    StringDecoder message(find_column(cc, col::kChangeMessage));
+    UintDecoder deps_group(find_column(cc, col::kChangeDepsGroup));
+    DeltaDecoder deps_index(find_column(cc, col::kChangeDepsIndex));
+    ByteView extra_meta = find_column(cc, col::kChangeExtraMeta);
+    ValueDecoder extra(extra_meta, find_column(cc, col::kChangeExtraRaw));
+    std::vector<uint64_t> last_seq(num_actors, 0), last_max(num_actors, 0);
+    while (!actor.done()) {
+      ChangeRow row;
+      bool has;
+      uint64_t u;
+      int64_t i;
+      std::string_view s;
+      AM_TRY(actor.next(&has, &u));
+      if (!has || u >= num_actors) return Status::Error("change actor index out of range");
+      row.actor = static_cast<uint32_t>(u);
+      AM_TRY(seq.next(&has, &i));
+      if (!has || i < 1) return Status::Error("change seq missing or out of range");
+      row.seq = static_cast<uint64_t>(i);
+      if (row.seq != last_seq[row.actor] + 1) return Status::Error("changes out of order");
+      last_seq[row.actor] = row.seq;
+      AM_TRY(max_op.next(&has, &i));
+      if (!has || i < 0 || static_cast<uint64_t>(i) > kMaxCounter)
+        return Status::Error("change maxOp missing or out of range");
+      row.max_op = static_cast<uint64_t>(i);
+      if (row.max_op < last_max[row.actor]) return Status::Error("change maxOp decreases");
+      last_max[row.actor] = row.max_op;
+      AM_TRY(time.next(&has, &i));
+      row.time = has ? i : 0;
+      AM_TRY(message.next(&has, &s));
+      if (has) row.message.assign(s);
+      AM_TRY(deps_group.next(&has, &u));
+      if (!has) u = 0;
+      if (u > rows.size()) return Status::Error("change has more deps than earlier changes");
+      for (uint64_t k = 0; k < u; ++k) {
+        AM_TRY(deps_index.next(&has, &i));
+        if (!has || i < 0 || static_cast<uint64_t>(i) >= rows.size())
+          return Status::Error("change dep index does not point to an earlier change");
+        row.deps.push_back(static_cast<uint64_t>(i));
+      }
+      if (!extra_meta.empty()) {
+        Value v;
+        AM_TRY(extra.next(&v));
+        if (v.kind() != ValueType::kBytes) return Status::Error("change extra data is not bytes");
+        row.extra.assign(v.bytes.begin(), v.bytes.end());
+      }
+      rows.push_back(std::move(row));
+    }
+    if (!(seq.done() && max_op.done() && time.done() && message.done() && deps_group.done() &&
+          deps_index.done() && extra.done()))
+      return Status::Error("change columns have different numbers of rows");
+  }
+
+  // ---- op rows ----
+  std::vector<Row> ops;
+  std::vector<OpId> succ;
+  {
+    const auto& oc = d.op_cols;
+    UintDecoder obj_actor(find_column(oc, col::kObjActor));
+    UintDecoder obj_ctr(find_column(oc, col::kObjCounter));
+    UintDecoder key_actor(find_column(oc, col::kKeyActor));
+    DeltaDecoder key_ctr(find_column(oc, col::kKeyCounter));
+    StringDecoder key_str(find_column(oc, col::kKeyString));
+    UintDecoder id_actor(find_column(oc, col::kIdActor));
+    DeltaDecoder id_ctr(find_column(oc, col::kIdCounter));
+    BoolDecoder insert(find_column(oc, col::kInsert));
+    UintDecoder action(find_column(oc, col::kAction));
+    ValueDecoder value(find_column(oc, col::kValueMeta), find_column(oc, col::kValueRaw));
+    UintDecoder succ_group(find_column(oc, col::kSuccGroup));
+    UintDecoder succ_actor(find_column(oc, col::kSuccActor));
+    DeltaDecoder succ_ctr(find_column(oc, col::kSuccCounter));
+    BoolDecoder expand(find_column(oc, col::kExpand));
+    StringDecoder mark_name(find_column(oc, col::kMarkName));
+    auto read_id = [&](UintDecoder& a, bool has_ctr, int64_t ctr, bool allow_null,
+                       bool allow_zero, OpId* id) -> Status {
+      bool has_a;
+      uint64_t av;
+      AM_TRY(a.next(&has_a, &av));
+      if (!has_a && !has_ctr && allow_null) {
+        *id = OpId{};
+        return Status::Ok();
+      }
+      if (!has_ctr) return Status::Error("op id without a counter");
+      if (ctr < 0 || static_cast<uint64_t>(ctr) > kMaxCounter)
+        return Status::Error("op counter out of range");
+      if (!has_a) {
+        if (allow_zero && ctr == 0) {
+          *id = OpId{};
+          return Status::Ok();
+        }
+        return Status::Error("op id without an actor");
+      }
+      if (av >= num_actors) return Status::Error("op actor index out of range");
+      if (ctr == 0) return Status::Error("op id with counter 0");
+      *id = OpId{static_cast<uint32_t>(ctr), static_cast<uint32_t>(av)};
+      return Status::Ok();
+    };
+    while (!id_actor.done()) {
+      Row row;
+      bool has, has_s;
+      uint64_t u;
+      int64_t c;
+      std::string_view s;
+      AM_TRY(obj_ctr.next(&has, &u));
+      if (has && u > kMaxCounter) return Status::Error("object counter out of range");
+      AM_TRY(read_id(obj_actor, has, static_cast<int64_t>(u), true, false, &row.op.obj));
+      AM_TRY(key_ctr.next(&has, &c));
+      AM_TRY(key_str.next(&has_s, &s));
+      if (has_s) {
+        bool has_a;
+        AM_TRY(key_actor.next(&has_a, &u));
+        if (has || has_a) return Status::Error("op has both a map key and an element key");
+        row.op.map_key = true;
+        row.op.key.assign(s);
+      } else {
+        if (!has) return Status::Error("op has no key");
+        AM_TRY(read_id(key_actor, true, c, false, true, &row.op.elem));
+      }
+      AM_TRY(id_ctr.next(&has, &c));
+      AM_TRY(read_id(id_actor, has, c, false, false, &row.id));
+      AM_TRY(insert.next(&row.op.insert));
+      AM_TRY(action.next(&has, &u));
+      if (!has) return Status::Error("null action");
+      if (u > kMaxAction || u == static_cast<uint64_t>(Action::kDel))
+        return Status::Error("unrecognized action index " + std::to_string(u));
+      row.op.action = static_cast<uint8_t>(u);
+      AM_TRY(value.next(&row.op.value));
+      if (row.op.action == static_cast<uint8_t>(Action::kInc) &&
+          row.op.value.kind() != ValueType::kInt && row.op.value.kind() != ValueType::kUint)
+        return Status::Error("increment with a non-numeric value");
+      AM_TRY(succ_group.next(&has, &u));
+      if (!has) u = 0;
+      if (u > (uint64_t(1) << 32)) return Status::Error("successor count out of range");
+      row.succ_begin = static_cast<uint32_t>(succ.size());
+      row.succ_count = static_cast<uint32_t>(u);
+      for (uint64_t k = 0; k < u; ++k) {
+        OpId sid;
+        AM_TRY(succ_ctr.next(&has, &c));
+        AM_TRY(read_id(succ_actor, has, c, false, false, &sid));
+        if (k > 0 && !lamport_less(succ.back(), sid))
+          return Status::Error("successors are not in Lamport order");
+        succ.push_back(sid);
+      }
+      AM_TRY(expand.next(&row.op.expand));
+      AM_TRY(mark_name.next(&has, &s));
+      if (has) {
+        row.op.has_mark_name = true;
+        row.op.mark_name.assign(s);
+      }
+      ops.push_back(std::move(row));
+    }
+    if (!(obj_actor.done() && obj_ctr.done() && key_actor.done() && key_ctr.done() &&
+          key_str.done() && id_ctr.done() && insert.done() && action.done() && value.done() &&
+          succ_group.done() && succ_actor.done() && succ_ctr.done() && expand.done() &&
+          mark_name.done()))
+      return Status::Error("op columns have different numbers of rows");
+  }
+
+  // ---- predecessors and deletes (§7.2) ----
+  std::vector<Regen> regen;
+  regen.reserve(ops.size());
+  std::vector<OpId> preds;  // pred lists of `regen`, document actor indexes
+  {
+    // Pending successors of the current slot, in first-seen order.
+    std::vector<std::pair<OpId, std::vector<OpId>>> pending;
+    std::unordered_map<uint64_t, size_t> pending_at;
+    const Row* slot_row = nullptr;
+    auto slot_elem = [](const Row& r) { return r.op.insert ? r.id : r.op.elem; };
+    auto same_slot = [&](const Row& a, const Row& b) {
+      if (a.op.obj != b.op.obj || a.op.map_key != b.op.map_key) return false;
+      return a.op.map_key ? a.op.key == b.op.key : slot_elem(a) == slot_elem(b);
+    };
+    auto flush = [&]() {
+      for (auto& [sid, ps] : pending) {
+        if (sid.is_zero()) continue;  // consumed by an op row of this slot
+        Regen g;
+        g.id = sid;
+        g.op = nullptr;
+        g.del = true;
+        g.obj = slot_row->op.obj;
+        g.del_map = slot_row->op.map_key;
+        if (g.del_map) g.del_key = slot_row->op.key; else g.elem = slot_elem(*slot_row);
+        g.pred_begin = static_cast<uint32_t>(preds.size());
+        g.pred_count = static_cast<uint32_t>(ps.size());
+        preds.insert(preds.end(), ps.begin(), ps.end());
+        regen.push_back(std::move(g));
+      }
+      pending.clear();
+      pending_at.clear();
+    };
+    for (const Row& row : ops) {
+      if (slot_row && !same_slot(*slot_row, row)) flush();
+      slot_row = &row;
+      Regen g;
+      g.id = row.id;
+      g.op = &row.op;
+      g.obj = row.op.obj;
+      g.elem = row.op.elem;
+      g.pred_begin = static_cast<uint32_t>(preds.size());
+      auto it = pending_at.find(opid_key(row.id));
+      if (it != pending_at.end()) {
+        auto& ps = pending[it->second].second;
+        preds.insert(preds.end(), ps.begin(), ps.end());
+        g.pred_count = static_cast<uint32_t>(ps.size());
+        // Mark consumed: flush skips it.
+        pending[it->second].second.clear();
+        pending[it->second].first = OpId{};
+        pending_at.erase(it);
+      }
+      regen.push_back(std::move(g));
+      for (uint32_t k = 0; k < row.succ_count; ++k) {
+        OpId s = succ[row.succ_begin + k];
+        if (!lamport_less(row.id, s)) return Status::Error("successor is not newer than its op");
+        auto [pit, fresh] = pending_at.emplace(opid_key(s), pending.size());
+        if (fresh) pending.emplace_back(s, std::vector<OpId>{});
+        pending[pit->second].second.push_back(row.id);
+      }
+    }
+    if (slot_row) flush();
+  }
+
+  // ---- assign ops to changes (§7.3) ----
+  std::vector<std::vector<uint32_t>> by_actor(num_actors);  // change rows per actor
+  for (uint32_t i = 0; i < rows.size(); ++i) by_actor[rows[i].actor].push_back(i);
+  std::vector<std::vector<uint32_t>> change_ops(rows.size());
+  for (uint32_t i = 0; i < regen.size(); ++i) {
+    const OpId id = regen[i].id;
+    const auto& list = by_actor[id.actor];
+    auto it = std::lower_bound(list.begin(), list.end(), id.counter,
+                               [&](uint32_t row, uint32_t c) { return rows[row].max_op < c; });
+    if (it == list.end()) return Status::Error("op does not belong to any change");
+    change_ops[*it].push_back(i);
+  }
+
+  // ---- regenerate each change (§7.4) ----
+  out->clear();
+  out->reserve(rows.size());
+  std::vector<int32_t> to_local(num_actors, -1);
+  std::vector<uint32_t> used;
+  for (uint32_t ri = 0; ri < rows.size(); ++ri) {
+    ChangeRow& row = rows[ri];
+    auto& list = change_ops[ri];
+    std::sort(list.begin(), list.end(),
+              [&](uint32_t a, uint32_t b) { return regen[a].id.counter < regen[b].id.counter; });
+    Change ch;
+    ch.start_op = list.empty() ? row.max_op + 1 : regen[list.front()].id.counter;
+    if (ch.start_op == 0) return Status::Error("change startOp out of range");
+    if (ch.start_op + list.size() - 1 != row.max_op)
+      return Status::Error("change ops are not contiguous (missing or duplicate ops)");
+    for (size_t k = 0; k < list.size(); ++k)
+      if (regen[list[k]].id.counter != ch.start_op + k)
+        return Status::Error("change ops are not contiguous (missing or duplicate ops)");
+    // Actor table: author, then the other actors the ops refer to, sorted.
+    used.clear();
+    auto note = [&](OpId id) {
+      if (!id.is_zero() && id.actor != row.actor) used.push_back(id.actor);
+    };
+    for (uint32_t gi : list) {
+      const Regen& g = regen[gi];
+      note(g.obj);
+      bool map = g.del ? g.del_map : g.op->map_key;
+      if (!map) note(g.elem);
+      for (uint32_t k = 0; k < g.pred_count; ++k) note(preds[g.pred_begin + k]);
+    }
+    std::sort(used.begin(), used.end());
+    used.erase(std::unique(used.begin(), used.end()), used.end());
+    ch.actors.reserve(used.size() + 1);
+    ch.actors.push_back(d.actors[row.actor]);
+    to_local[row.actor] = 0;
+    for (size_t k = 0; k < used.size(); ++k) {
+      to_local[used[k]] = static_cast<int32_t>(k + 1);
+      ch.actors.push_back(d.actors[used[k]]);
+    }
+    auto local = [&](OpId id) {
+      return id.is_zero() ? OpId{} : OpId{id.counter, static_cast<uint32_t>(to_local[id.actor])};
+    };
+    ch.ops.reserve(list.size());
+    for (uint32_t gi : list) {
+      const Regen& g = regen[gi];
+      Op op;
+      if (g.del) {
+        op.map_key = g.del_map;
+        op.key = g.del_key;
+        op.action = static_cast<uint8_t>(Action::kDel);
+      } else {
+        op = *g.op;
+      }
+      op.obj = local(g.obj);
+      op.elem = op.map_key ? OpId{} : local(g.elem);
+      op.pred_begin = static_cast<uint32_t>(ch.preds.size());
+      op.pred_count = g.pred_count;
+      for (uint32_t k = 0; k < g.pred_count; ++k) ch.preds.push_back(local(preds[g.pred_begin + k]));
+      ch.ops.push_back(std::move(op));
+    }
+    to_local[row.actor] = -1;
+    for (uint32_t a : used) to_local[a] = -1;
+    ch.seq = row.seq;
+    ch.time = row.time;
+    ch.message = std::move(row.message);
+    ch.extra = std::move(row.extra);
+    ch.deps.reserve(row.deps.size());
+    for (uint64_t dep : row.deps) ch.deps.push_back((*out)[dep].hash);
+    for (size_t k = 1; k < ch.deps.size(); ++k)
+      if (!(ch.deps[k - 1] < ch.deps[k])) return Status::Error("document change deps are not in hash order");
+    out->push_back(store_change(std::move(ch)));
+  }
+
+  // ---- heads (§7.5, §7.6) ----
+  std::vector<bool> is_dep(rows.size(), false);
+  for (const auto& row : rows)
+    for (uint64_t dep : row.deps) is_dep[dep] = true;
+  std::vector<ChangeHash> heads;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (!is_dep[i]) heads.push_back((*out)[i].hash);
+  std::sort(heads.begin(), heads.end());
+  if (heads != d.heads) return Status::Error("mismatching heads");
+  return Status::Ok();
+}
+
+Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress) {
+  AM_ASSIGN(OpSet s, build_op_set(changes));
+  std::unordered_map<ChangeHash, uint32_t, ChangeHashHasher> row_of;
+  row_of.reserve(changes.size());
+  for (uint32_t i = 0; i < changes.size(); ++i) row_of.emplace(changes[i]->hash, i);
+
+  ColumnWriter cw;
+  std::vector<bool> is_dep(changes.size(), false);
+  if (!changes.empty()) {
+    UintEncoder actor, deps_group;
+    DeltaEncoder seq, max_op, time, deps_index;
+    StringEncoder message;
+    ValueEncoder extra;
+    for (uint32_t i = 0; i < changes.size(); ++i) {
+      const Change& c = changes[i]->change;
+      auto a = std::lower_bound(s.actors.begin(), s.actors.end(), c.author());
+      actor.append(static_cast<uint64_t>(a - s.actors.begin()));
+      seq.append(static_cast<int64_t>(c.seq));
+      max_op.append(static_cast<int64_t>(c.max_op()));
+      time.append(c.time);
+      if (c.message.empty()) message.append_null(); else message.append(c.message);
+      deps_group.append(c.deps.size());
+      for (const ChangeHash& h : c.deps) {
+        auto it = row_of.find(h);
+        if (it == row_of.end() || it->second >= i)
+          return Status::Error("change dependency is missing or not earlier in causal order");
+        deps_index.append(it->second);
+        is_dep[it->second] = true;
+      }
+      Value v;
+      v.type = static_cast<uint8_t>(ValueType::kBytes);
+      v.bytes.assign(c.extra.begin(), c.extra.end());
+      extra.append(v);
+    }
+    bool any_message = message.any_value();
+    cw.add(col::kChangeActor, actor.finish(), true);
+    cw.add(col::kChangeSeq, seq.finish(), true);
+    cw.add(col::kChangeMaxOp, max_op.finish(), true);
+    cw.add(col::kChangeTime, time.finish(), true);
+    if (any_message) cw.add(col::kChangeMessage, message.finish(), true);
+    cw.add(col::kChangeDepsGroup, deps_group.finish(), true);
+    cw.add(col::kChangeDepsIndex, deps_index.finish());
+    cw.add(col::kChangeExtraMeta, extra.finish_meta(), true);
+    cw.add(col::kChangeExtraRaw, extra.finish_raw());
+  }
+
+  ColumnWriter ow;
+  if (!s.ops.empty()) {
+    UintEncoder obj_actor, obj_ctr, key_actor, id_actor, action, succ_group, succ_actor;
+    DeltaEncoder key_ctr, id_ctr, succ_ctr;
+    StringEncoder key_str, mark_name;
+    BoolEncoder insert, expand;
+    ValueEncoder value;
+    bool any_obj = false, any_key_actor = false, any_elem = false, any_map = false, any_mark = false;
+    for (const DocOp& d : s.ops) {
+      const Op& op = *d.op;
+      if (d.obj.is_zero()) {
+        obj_actor.append_null();
+        obj_ctr.append_null();
+      } else {
+        any_obj = true;
+        obj_actor.append(d.obj.actor);
+        obj_ctr.append(d.obj.counter);
+      }
+      if (op.map_key) {
+        any_map = true;
+        key_actor.append_null();
+        key_ctr.append_null();
+        key_str.append(op.key);
+      } else {
+        any_elem = true;
+        if (d.elem.is_zero()) {
+          key_actor.append_null();
+        } else {
+          any_key_actor = true;
+          key_actor.append(d.elem.actor);
+        }
+        key_ctr.append(d.elem.counter);
+        key_str.append_null();
+      }
+      id_actor.append(d.id.actor);
+      id_ctr.append(d.id.counter);
+      insert.append(op.insert);
+      action.append(op.action);
+      value.append(op.value);
+      succ_group.append(d.succ_count);
+      for (uint32_t k = 0; k < d.succ_count; ++k) {
+        succ_actor.append(s.succ[d.succ_begin + k].actor);
+        succ_ctr.append(s.succ[d.succ_begin + k].counter);
+      }
+      expand.append(op.expand);
+      if (op.has_mark_name) {
+        any_mark = true;
+        mark_name.append(op.mark_name);
+      } else {
+        mark_name.append_null();
+      }
+    }
+    if (any_obj) {
+      ow.add(col::kObjActor, obj_actor.finish(), true);
+      ow.add(col::kObjCounter, obj_ctr.finish(), true);
+    }
+    if (any_key_actor) ow.add(col::kKeyActor, key_actor.finish(), true);
+    if (any_elem) ow.add(col::kKeyCounter, key_ctr.finish(), true);
+    if (any_map) ow.add(col::kKeyString, key_str.finish(), true);
+    ow.add(col::kIdActor, id_actor.finish(), true);
+    ow.add(col::kIdCounter, id_ctr.finish(), true);
+    ow.add(col::kInsert, insert.finish(), true);
+    ow.add(col::kAction, action.finish(), true);
+    ow.add(col::kValueMeta, value.finish_meta(), true);
+    ow.add(col::kValueRaw, value.finish_raw());
+    ow.add(col::kSuccGroup, succ_group.finish(), true);
+    ow.add(col::kSuccActor, succ_actor.finish());
+    ow.add(col::kSuccCounter, succ_ctr.finish());
+    if (expand.any_true()) ow.add(col::kExpand, expand.finish(), true);
+    if (any_mark) ow.add(col::kMarkName, mark_name.finish(), true);
+  }
+
+  std::vector<std::pair<ChangeHash, uint32_t>> heads;
+  for (uint32_t i = 0; i < changes.size(); ++i)
+    if (!is_dep[i]) heads.emplace_back(changes[i]->hash, i);
+  std::sort(heads.begin(), heads.end());
+
+  Bytes body;
+  put_uleb(body, s.actors.size());
+  for (const auto& a : s.actors) put_prefixed(body, a);
+  put_uleb(body, heads.size());
+  for (const auto& h : heads) put_bytes(body, h.first);
+  cw.write_metadata(body, compress);
+  ow.write_metadata(body, compress);
+  cw.write_data(body);
+  ow.write_data(body);
+  for (const auto& h : heads) put_uleb(body, h.second);
+  Bytes out;
+  out.reserve(body.size() + 16);
+  write_chunk(out, ChunkType::kDocument, body);
+  return out;
+}
+
+Result<Bytes> inflate_document_body(ByteView body) {
+  DocLayout d;
+  AM_TRY(read_layout(body, &d, true));
+  Bytes out;
+  put_uleb(out, d.actors.size());
+  for (const auto& a : d.actors) put_prefixed(out, a);
+  put_uleb(out, d.heads.size());
+  for (const auto& h : d.heads) put_bytes(out, h);
+  for (auto* cols : {&d.change_cols, &d.op_cols}) {
+    put_uleb(out, cols->size());
+    for (const Column& c : *cols) {
+      put_uleb(out, c.spec);
+      put_uleb(out, c.data.size());
+    }
+  }
+  for (auto* cols : {&d.change_cols, &d.op_cols})
+    for (const Column& c : *cols) put_bytes(out, c.data);
+  for (uint64_t i : d.heads_index) put_uleb(out, i);
+  return out;
+}
+
+}  // namespace amstore

@@ -1,0 +1,26 @@
+// The document chunk (spec §6): Algorithm A (document → changes, with head verification)
+// and Algorithm B (changes → document).
+#pragma once
+
+#include <vector>
+
+#include "automerge/change.h"
+
+namespace amstore {
+
+// Algorithm A. Regenerates every change of a document chunk body, in stored (causal)
+// order, and checks that the computed heads equal the stored heads.
+Status decode_document(ByteView body, std::vector<StoredChange>* changes);
+
+// Only the heads list stored in a document chunk body (cheap: no columns are decoded).
+Status read_document_heads(ByteView body, std::vector<ChangeHash>* heads);
+
+// Algorithm B. `changes` must be in causal order and closed under dependencies. Returns the
+// whole chunk (header included). With `compress`, columns of 256 bytes or more are DEFLATEd.
+Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress);
+
+// A document chunk body with every DEFLATEd column stored plain instead (for comparing
+// documents written by different DEFLATE implementations).
+Result<Bytes> inflate_document_body(ByteView body);
+
+}  // namespace amstore

@@ -1,0 +1,195 @@
+#include "automerge/document.h"
+
+#include <algorithm>
+#include <deque>
+#include <unordered_set>
+
+#include "automerge/chunk.h"
+#include "automerge/doc_chunk.h"
+#include "automerge/json_view.h"
+#include "automerge/op_set.h"
+
+namespace amstore {
+
+Result<Document> Document::load(ByteView bytes) {
+  Document d;
+  auto r = d.merge(bytes);
+  if (!r.ok()) return r.status();
+  return d;
+}
+
+Result<MergeStats> Document::merge(ByteView bytes) {
+  std::vector<Chunk> chunks;
+  AM_TRY(read_chunks(bytes, &chunks));
+  std::vector<std::unique_ptr<StoredChange>> incoming;
+  std::unordered_set<ChangeHash, ChangeHashHasher> seen;
+  auto take = [&](StoredChange&& sc) {
+    if (has_change(sc.hash) || !seen.insert(sc.hash).second) return;
+    incoming.push_back(std::make_unique<StoredChange>(std::move(sc)));
+  };
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const Chunk& c = chunks[i];
+    std::string where = chunks.size() > 1 ? "chunk " + std::to_string(i) + ": " : "";
+    if (c.type == ChunkType::kDocument) {
+      // A document whose heads are all applied here brings nothing new: skip decoding it.
+      std::vector<ChangeHash> heads;
+      Status s = read_document_heads(c.body, &heads);
+      if (!s.ok()) return Status::Error(where + "invalid document: " + s.message());
+      bool all_known = std::all_of(heads.begin(), heads.end(),
+                                   [&](const ChangeHash& h) { return index_.count(h) > 0; });
+      if (all_known) continue;
+      std::vector<StoredChange> changes;
+      s = decode_document(c.body, &changes);
+      if (!s.ok()) return Status::Error(where + "invalid document: " + s.message());
+      for (auto& sc : changes) take(std::move(sc));
+    } else {
+      auto ch = decode_change(c.body);
+      if (!ch.ok()) return Status::Error(where + "invalid change: " + ch.status().message());
+      StoredChange sc;
+      sc.hash = c.hash;
+      if (c.type == ChunkType::kChange) {
+        sc.chunk.assign(c.bytes.begin(), c.bytes.end());
+      } else {
+        write_chunk(sc.chunk, ChunkType::kChange, c.body);
+      }
+      sc.change = std::move(ch).value();
+      take(std::move(sc));
+    }
+  }
+  return integrate(std::move(incoming));
+}
+
+Result<MergeStats> Document::merge(const Document& other) {
+  std::vector<std::unique_ptr<StoredChange>> incoming;
+  for (const auto* list : {&other.changes_, &other.pending_})
+    for (const auto& sc : *list)
+      if (!has_change(sc->hash)) incoming.push_back(std::make_unique<StoredChange>(*sc));
+  return integrate(std::move(incoming));
+}
+
+Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>> incoming) {
+  MergeStats stats;
+  stats.new_changes = incoming.size();
+  if (incoming.empty()) {
+    stats.pending = pending_.size();
+    return stats;
+  }
+  // Candidates: changes waiting from earlier merges, then the new ones, in arrival order.
+  std::vector<StoredChange*> pool;
+  for (auto& p : pending_) pool.push_back(p.get());
+  for (auto& p : incoming) pool.push_back(p.get());
+  std::unordered_map<ChangeHash, std::vector<size_t>, ChangeHashHasher> waiters;
+  std::vector<size_t> missing(pool.size(), 0);
+  std::deque<size_t> ready;
+  for (size_t i = 0; i < pool.size(); ++i) {
+    for (const ChangeHash& d : pool[i]->change.deps) {
+      if (index_.count(d)) continue;
+      ++missing[i];
+      waiters[d].push_back(i);
+    }
+    if (missing[i] == 0) ready.push_back(i);
+  }
+  // Per-actor state as it would be after applying, checked before anything is committed.
+  std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> actor_state;  // seq, maxOp
+  std::vector<size_t> order;
+  while (!ready.empty()) {
+    size_t i = ready.front();
+    ready.pop_front();
+    const Change& c = pool[i]->change;
+    auto [it, fresh] = actor_state.try_emplace(c.author());
+    if (fresh) {
+      auto s = last_seq_.find(c.author());
+      auto m = last_max_op_.find(c.author());
+      it->second = {s == last_seq_.end() ? 0 : s->second, m == last_max_op_.end() ? 0 : m->second};
+    }
+    if (c.seq != it->second.first + 1)
+      return Status::Error("change " + to_hex(pool[i]->hash) + " has seq " + std::to_string(c.seq) +
+                           " but actor " + to_hex(as_bytes(c.author())) + " is at seq " +
+                           std::to_string(it->second.first));
+    if (c.start_op <= it->second.second)
+      return Status::Error("change " + to_hex(pool[i]->hash) +
+                           " reuses op counters of an earlier change by the same actor");
+    it->second = {c.seq, c.max_op()};
+    order.push_back(i);
+    auto w = waiters.find(pool[i]->hash);
+    if (w != waiters.end())
+      for (size_t j : w->second)
+        if (--missing[j] == 0) ready.push_back(j);
+  }
+
+  // Commit: nothing below can fail.
+  std::vector<std::unique_ptr<StoredChange>> owned;
+  owned.reserve(pool.size());
+  for (auto& p : pending_) owned.push_back(std::move(p));
+  for (auto& p : incoming) owned.push_back(std::move(p));
+  std::vector<bool> applied(pool.size(), false);
+  for (size_t i : order) {
+    applied[i] = true;
+    std::unique_ptr<StoredChange> sc = std::move(owned[i]);
+    for (const ChangeHash& d : sc->change.deps) {
+      auto h = std::lower_bound(heads_.begin(), heads_.end(), d);
+      if (h != heads_.end() && *h == d) heads_.erase(h);
+    }
+    heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash), sc->hash);
+    last_seq_[sc->change.author()] = sc->change.seq;
+    last_max_op_[sc->change.author()] = sc->change.max_op();
+    index_.emplace(sc->hash, changes_.size());
+    changes_.push_back(std::move(sc));
+  }
+  pending_.clear();
+  pending_index_.clear();
+  for (size_t i = 0; i < owned.size(); ++i) {
+    if (applied[i]) continue;
+    pending_index_.emplace(owned[i]->hash, pending_.size());
+    pending_.push_back(std::move(owned[i]));
+  }
+  stats.applied = order.size();
+  stats.pending = pending_.size();
+  return stats;
+}
+
+Result<Bytes> Document::save(bool compress) const {
+  std::vector<const StoredChange*> list;
+  list.reserve(changes_.size());
+  for (const auto& c : changes_) list.push_back(c.get());
+  AM_ASSIGN(Bytes out, encode_document(list, compress));
+  for (const auto& p : pending_) put_bytes(out, p->chunk);
+  return out;
+}
+
+Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
+  std::vector<bool> known(changes_.size(), false);
+  std::vector<size_t> stack;
+  for (const ChangeHash& h : have) {
+    auto it = index_.find(h);
+    if (it != index_.end() && !known[it->second]) {
+      known[it->second] = true;
+      stack.push_back(it->second);
+    }
+  }
+  while (!stack.empty()) {
+    size_t i = stack.back();
+    stack.pop_back();
+    for (const ChangeHash& d : changes_[i]->change.deps) {
+      size_t j = index_.at(d);
+      if (!known[j]) {
+        known[j] = true;
+        stack.push_back(j);
+      }
+    }
+  }
+  Bytes out;
+  for (size_t i = 0; i < changes_.size(); ++i)
+    if (!known[i]) put_bytes(out, changes_[i]->chunk);
+  return out;
+}
+
+Result<std::string> Document::to_json() const {
+  std::vector<const StoredChange*> list;
+  list.reserve(changes_.size());
+  for (const auto& c : changes_) list.push_back(c.get());
+  AM_ASSIGN(OpSet s, build_op_set(list));
+  return render_json(s);
+}
+
+}  // namespace amstore

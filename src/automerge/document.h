@@ -1,0 +1,69 @@
+// Document: a set of changes closed under dependencies, plus changes still waiting for
+// their dependencies. Loading, merging (the union of change sets), saving, changes since
+// given heads, and the JSON view. Bytes in, bytes out: no I/O, no threads, no globals.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "automerge/change.h"
+#include "automerge/hash.h"
+
+namespace amstore {
+
+struct MergeStats {
+  size_t new_changes = 0;      // changes not known before (applied or pending)
+  size_t applied = 0;          // of those, now part of the document
+  size_t pending = 0;          // changes (old and new) still waiting for their deps
+};
+
+class Document {
+ public:
+  Document() = default;
+  Document(Document&&) = default;
+  Document& operator=(Document&&) = default;
+
+  // Parses a concatenation of document and change chunks (what Automerge.save,
+  // saveIncremental and getChanges produce); all-or-nothing. Zero bytes: an empty document.
+  static Result<Document> load(ByteView bytes);
+
+  // Merges a concatenation of chunks into this document: the union of both change sets.
+  // All-or-nothing: on error the document is unchanged. Changes whose dependencies are
+  // missing are kept as pending (as Automerge.load does) and join once their deps arrive.
+  Result<MergeStats> merge(ByteView bytes);
+  // Merges every change (applied and pending) of `other`.
+  Result<MergeStats> merge(const Document& other);
+
+  // Heads: sorted hashes of the applied changes no other applied change depends on.
+  const std::vector<ChangeHash>& heads() const { return heads_; }
+  bool has_change(const ChangeHash& h) const { return index_.count(h) || pending_index_.count(h); }
+  // Applied changes in causal order.
+  const std::vector<std::unique_ptr<StoredChange>>& changes() const { return changes_; }
+  const std::vector<std::unique_ptr<StoredChange>>& pending() const { return pending_; }
+
+  // One compact document chunk (columns of 256 bytes or more DEFLATEd), followed by the
+  // pending changes as change chunks, as Automerge.save does. Fails if the change set is
+  // not a valid document (e.g. an op refers to an object that does not exist).
+  Result<Bytes> save(bool compress = true) const;
+  // The applied changes that are not ancestors of `have` (unknown hashes are ignored),
+  // as concatenated change chunks in causal order: what Automerge.loadIncremental applies.
+  Bytes changes_since(const std::vector<ChangeHash>& have) const;
+  // The JSON view (Algorithm C); see docs/json-mapping.md.
+  Result<std::string> to_json() const;
+
+ private:
+  // Validates and applies a batch of new changes; all-or-nothing.
+  Result<MergeStats> integrate(std::vector<std::unique_ptr<StoredChange>> incoming);
+
+  std::vector<std::unique_ptr<StoredChange>> changes_;
+  std::unordered_map<ChangeHash, size_t, ChangeHashHasher> index_;  // hash → changes_ index
+  std::vector<std::unique_ptr<StoredChange>> pending_;
+  std::unordered_map<ChangeHash, size_t, ChangeHashHasher> pending_index_;
+  std::unordered_map<std::string, uint64_t> last_seq_;     // per actor
+  std::unordered_map<std::string, uint64_t> last_max_op_;  // per actor
+  std::vector<ChangeHash> heads_;
+};
+
+}  // namespace amstore

@@ -1,0 +1,115 @@
+#include "automerge/leb128.h"
+
+namespace amstore {
+
+void put_uleb(Bytes& out, uint64_t v) {
+  do {
+    uint8_t b = v & 0x7f;
+    v >>= 7;
+    if (v != 0) b |= 0x80;
+    out.push_back(b);
+  } while (v != 0);
+}
+
+void put_sleb(Bytes& out, int64_t v) {
+  while (true) {
+    uint8_t b = v & 0x7f;
+    v >>= 7;  // arithmetic shift
+    bool done = (v == 0 && !(b & 0x40)) || (v == -1 && (b & 0x40));
+    if (!done) b |= 0x80;
+    out.push_back(b);
+    if (done) return;
+  }
+}
+
+size_t uleb_size(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+Status Reader::uleb(uint64_t* out) {
+  uint64_t result = 0;
+  unsigned shift = 0;
+  for (size_t i = 0;; ++i) {
+    if (pos_ >= data_.size()) return Status::Error("truncated LEB128 integer");
+    uint8_t b = data_[pos_++];
+    if (shift == 63 && (b & 0x7e) != 0) return Status::Error("LEB128 integer exceeds 64 bits");
+    if (shift > 63) return Status::Error("LEB128 integer exceeds 64 bits");
+    result |= uint64_t(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      if (b == 0 && i > 0) return Status::Error("overlong LEB128 integer");
+      *out = result;
+      return Status::Ok();
+    }
+    shift += 7;
+  }
+}
+
+Status Reader::sleb(int64_t* out) {
+  uint64_t result = 0;
+  unsigned shift = 0;
+  uint8_t prev = 0;
+  for (size_t i = 0;; ++i) {
+    if (pos_ >= data_.size()) return Status::Error("truncated LEB128 integer");
+    uint8_t b = data_[pos_++];
+    if (shift == 63) {
+      // The last group may only carry the sign: 0x00 or 0x7f.
+      if (b != 0x00 && b != 0x7f) return Status::Error("LEB128 integer exceeds 64 bits");
+    }
+    if (shift > 63) return Status::Error("LEB128 integer exceeds 64 bits");
+    result |= uint64_t(b & 0x7f) << shift;
+    shift += 7;
+    if (!(b & 0x80)) {
+      if (i > 0) {
+        // Overlong: the last byte only repeats the sign already carried by the previous one.
+        bool prev_sign = prev & 0x40;
+        if ((b == 0x00 && !prev_sign) || (b == 0x7f && prev_sign))
+          return Status::Error("overlong LEB128 integer");
+      }
+      if (shift < 64 && (b & 0x40)) result |= ~uint64_t(0) << shift;
+      *out = static_cast<int64_t>(result);
+      return Status::Ok();
+    }
+    prev = b;
+  }
+}
+
+Status Reader::byte(uint8_t* out) {
+  if (pos_ >= data_.size()) return Status::Error("unexpected end of data");
+  *out = data_[pos_++];
+  return Status::Ok();
+}
+
+Status Reader::take(size_t n, ByteView* out) {
+  if (n > remaining()) return Status::Error("unexpected end of data");
+  *out = data_.subspan(pos_, n);
+  pos_ += n;
+  return Status::Ok();
+}
+
+Status Reader::prefixed(ByteView* out) {
+  uint64_t n;
+  AM_TRY(uleb(&n));
+  if (n > remaining()) return Status::Error("length prefix exceeds the data");
+  return take(static_cast<size_t>(n), out);
+}
+
+Status Reader::prefixed_string(std::string* out) {
+  ByteView b;
+  AM_TRY(prefixed(&b));
+  out->assign(as_chars(b));
+  return Status::Ok();
+}
+
+Status Reader::count(uint64_t* out, size_t min_item_size) {
+  AM_TRY(uleb(out));
+  if (min_item_size > 0 && *out > remaining() / min_item_size)
+    return Status::Error("item count exceeds the data");
+  return Status::Ok();
+}
+
+}  // namespace amstore

@@ -1,0 +1,61 @@
+// LEB128 integers and a bounds-checked byte reader (spec §2).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "automerge/status.h"
+
+namespace amstore {
+
+using Bytes = std::vector<uint8_t>;
+using ByteView = std::span<const uint8_t>;
+
+inline ByteView as_bytes(std::string_view s) {
+  return ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+inline std::string_view as_chars(ByteView b) {
+  return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+void put_uleb(Bytes& out, uint64_t v);
+void put_sleb(Bytes& out, int64_t v);
+size_t uleb_size(uint64_t v);
+inline void put_bytes(Bytes& out, ByteView b) { out.insert(out.end(), b.begin(), b.end()); }
+// uLEB length prefix, then the bytes.
+inline void put_prefixed(Bytes& out, std::string_view s) {
+  put_uleb(out, s.size());
+  put_bytes(out, as_bytes(s));
+}
+
+// A cursor over bytes. Every read checks bounds; LEB128 reads reject overlong forms and
+// values beyond 64 bits, as the reference does for header fields.
+class Reader {
+ public:
+  explicit Reader(ByteView data) : data_(data) {}
+
+  bool done() const { return pos_ == data_.size(); }
+  size_t remaining() const { return data_.size() - pos_; }
+  size_t pos() const { return pos_; }
+  ByteView rest() const { return data_.subspan(pos_); }
+
+  Status uleb(uint64_t* out);
+  Status sleb(int64_t* out);
+  Status byte(uint8_t* out);
+  Status take(size_t n, ByteView* out);
+  // uLEB length prefix then that many bytes.
+  Status prefixed(ByteView* out);
+  Status prefixed_string(std::string* out);
+  // A count read from the wire, checked against the bytes left (each item needs at least
+  // `min_item_size` bytes) so that hostile counts cannot drive huge allocations.
+  Status count(uint64_t* out, size_t min_item_size);
+
+ private:
+  ByteView data_;
+  size_t pos_ = 0;
+};
+
+}  // namespace amstore

@@ -1,0 +1,237 @@
+#include "automerge/op_set.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace amstore {
+
+namespace {
+
+struct Slot {
+  OpId obj;
+  const std::string* key;  // map ops
+  OpId elem;               // list ops
+};
+
+Slot slot_of(const DocOp& d) {
+  if (d.op->map_key) return Slot{d.obj, &d.op->key, {}};
+  return Slot{d.obj, nullptr, d.op->insert ? d.id : d.elem};
+}
+
+bool same_slot(const Slot& a, const Slot& b) {
+  if (a.obj != b.obj) return false;
+  if ((a.key == nullptr) != (b.key == nullptr)) return false;
+  return a.key ? *a.key == *b.key : a.elem == b.elem;
+}
+
+Status order_map(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
+  for (uint32_t i : idx) {
+    const Op& op = *ops[i].op;
+    if (!op.map_key || op.insert) return Status::Error("op on a map object has no map key");
+  }
+  std::sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) {
+    const std::string& ka = ops[a].op->key;
+    const std::string& kb = ops[b].op->key;
+    int c = ka.compare(kb);  // std::string compares as unsigned bytes (char_traits<char>)
+    if (c != 0) return c < 0;
+    return lamport_less(ops[a].id, ops[b].id);
+  });
+  return Status::Ok();
+}
+
+// RGA order (spec §6.4): pre-order of the insertion tree, children by descending id, each
+// element followed by the non-insert ops that target it. Iterative: text typed one
+// character at a time makes the tree as deep as the text is long.
+Status order_list(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
+  std::vector<uint32_t> inserts, others;
+  std::unordered_map<uint64_t, uint32_t> elem_index;  // element id → position in `inserts`
+  for (uint32_t i : idx) {
+    const Op& op = *ops[i].op;
+    if (op.map_key) return Status::Error("op on a list or text object has a map key");
+    if (op.insert) {
+      elem_index.emplace(opid_key(ops[i].id), static_cast<uint32_t>(inserts.size()));
+      inserts.push_back(i);
+    } else {
+      others.push_back(i);
+    }
+  }
+  const uint32_t n = static_cast<uint32_t>(inserts.size());
+  // parent[k]: 0 for HEAD, else 1 + index of the parent element.
+  std::vector<uint32_t> parent(n);
+  for (uint32_t k = 0; k < n; ++k) {
+    OpId p = ops[inserts[k]].elem;
+    if (p.is_zero()) {
+      parent[k] = 0;
+    } else {
+      auto it = elem_index.find(opid_key(p));
+      if (it == elem_index.end()) return Status::Error("insert after an element that does not exist");
+      parent[k] = it->second + 1;
+    }
+  }
+  // Children lists (CSR), each sorted by descending id.
+  std::vector<uint32_t> order(n);
+  for (uint32_t k = 0; k < n; ++k) order[k] = k;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    if (parent[a] != parent[b]) return parent[a] < parent[b];
+    return lamport_less(ops[inserts[b]].id, ops[inserts[a]].id);
+  });
+  std::vector<uint32_t> first(n + 2, 0);
+  for (uint32_t k = 0; k < n; ++k) ++first[parent[k] + 1];
+  for (uint32_t p = 1; p < n + 2; ++p) first[p] += first[p - 1];
+  // order[first[p] .. first[p+1]) are the children of node p, descending.
+  std::vector<uint32_t> seq;
+  seq.reserve(n);
+  std::vector<uint32_t> stack;
+  auto push_children = [&](uint32_t node) {
+    for (uint32_t j = first[node + 1]; j > first[node]; --j) stack.push_back(order[j - 1]);
+  };
+  push_children(0);
+  while (!stack.empty()) {
+    uint32_t k = stack.back();
+    stack.pop_back();
+    seq.push_back(k);
+    push_children(k + 1);
+  }
+  if (seq.size() != n) return Status::Error("list elements form a cycle");
+  std::vector<uint32_t> pos(n);
+  for (uint32_t i = 0; i < n; ++i) pos[seq[i]] = i;
+  // Non-insert ops grouped under their element, by id.
+  std::vector<std::pair<uint32_t, uint32_t>> targeted;  // (element position, op index)
+  targeted.reserve(others.size());
+  for (uint32_t i : others) {
+    auto it = elem_index.find(opid_key(ops[i].elem));
+    if (it == elem_index.end()) return Status::Error("op targets a list element that does not exist");
+    targeted.emplace_back(pos[it->second], i);
+  }
+  std::sort(targeted.begin(), targeted.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return lamport_less(ops[a.second].id, ops[b.second].id);
+  });
+  idx.clear();
+  size_t t = 0;
+  for (uint32_t p = 0; p < n; ++p) {
+    idx.push_back(inserts[seq[p]]);
+    while (t < targeted.size() && targeted[t].first == p) idx.push_back(targeted[t++].second);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
+  OpSet s;
+  size_t total = 0;
+  for (const StoredChange* c : changes) {
+    s.actors.push_back(c->change.author());
+    total += c->change.ops.size();
+  }
+  std::sort(s.actors.begin(), s.actors.end());
+  s.actors.erase(std::unique(s.actors.begin(), s.actors.end()), s.actors.end());
+
+  std::vector<DocOp> all;
+  all.reserve(total);
+  std::unordered_map<uint64_t, uint32_t> by_id;
+  by_id.reserve(total);
+  std::vector<std::pair<uint32_t, uint32_t>> edges;  // (pred index, succ index)
+  std::vector<uint32_t> local_to_global;
+  for (const StoredChange* sc : changes) {
+    const Change& c = sc->change;
+    local_to_global.resize(c.actors.size());
+    for (size_t i = 0; i < c.actors.size(); ++i) {
+      auto it = std::lower_bound(s.actors.begin(), s.actors.end(), c.actors[i]);
+      if (it == s.actors.end() || *it != c.actors[i])
+        return Status::Error("op refers to an actor that authored no change");
+      local_to_global[i] = static_cast<uint32_t>(it - s.actors.begin());
+    }
+    auto global = [&](OpId id) {
+      return id.is_zero() ? OpId{} : OpId{id.counter, local_to_global[id.actor]};
+    };
+    for (size_t i = 0; i < c.ops.size(); ++i) {
+      const Op& op = c.ops[i];
+      DocOp d;
+      d.id = OpId{static_cast<uint32_t>(c.start_op + i), local_to_global[0]};
+      d.obj = global(op.obj);
+      d.elem = op.map_key ? OpId{} : global(op.elem);
+      d.op = &op;
+      uint32_t me = static_cast<uint32_t>(all.size());
+      if (!by_id.emplace(opid_key(d.id), me).second) return Status::Error("duplicate op id");
+      for (uint32_t k = 0; k < op.pred_count; ++k) {
+        OpId p = global(c.preds[op.pred_begin + k]);
+        auto it = by_id.find(opid_key(p));
+        if (it == by_id.end()) return Status::Error("op's predecessor is not in the document");
+        if (!lamport_less(p, d.id)) return Status::Error("op's predecessor is not older than the op");
+        edges.emplace_back(it->second, me);
+      }
+      if (op.action == static_cast<uint8_t>(Action::kDel) && op.pred_count == 0)
+        return Status::Error("delete op without predecessors");
+      all.push_back(d);
+    }
+  }
+  // A successor must sit in the slot of its predecessor, or the document could not give the
+  // change back (Algorithm A recovers preds and deletes from slots).
+  for (const auto& [p, x] : edges)
+    if (!same_slot(slot_of(all[p]), slot_of(all[x])))
+      return Status::Error("op's predecessor is at a different key");
+
+  // Successor lists, each in Lamport order.
+  std::sort(edges.begin(), edges.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return lamport_less(all[a.second].id, all[b.second].id);
+  });
+  s.succ.reserve(edges.size());
+  s.succ_ops.reserve(edges.size());
+  for (size_t e = 0; e < edges.size();) {
+    uint32_t p = edges[e].first;
+    all[p].succ_begin = static_cast<uint32_t>(s.succ.size());
+    for (; e < edges.size() && edges[e].first == p; ++e) {
+      s.succ.push_back(all[edges[e].second].id);
+      s.succ_ops.push_back(all[edges[e].second].op);
+    }
+    all[p].succ_count = static_cast<uint32_t>(s.succ.size()) - all[p].succ_begin;
+  }
+
+  // Objects and their kinds.
+  std::unordered_map<uint64_t, ObjType> kinds;
+  for (const DocOp& d : all) {
+    switch (static_cast<Action>(d.op->action)) {
+      case Action::kMakeMap:
+      case Action::kMakeTable: kinds.emplace(opid_key(d.id), ObjType::kMap); break;
+      case Action::kMakeList: kinds.emplace(opid_key(d.id), ObjType::kList); break;
+      case Action::kMakeText: kinds.emplace(opid_key(d.id), ObjType::kText); break;
+      default: break;
+    }
+  }
+  // Group non-delete ops by object, objects in Lamport order (root, counter 0, first).
+  std::vector<uint32_t> live;
+  live.reserve(all.size());
+  for (uint32_t i = 0; i < all.size(); ++i) {
+    if (all[i].op->action == static_cast<uint8_t>(Action::kDel)) continue;
+    if (!all[i].obj.is_zero() && !kinds.count(opid_key(all[i].obj)))
+      return Status::Error("op refers to an object that does not exist");
+    live.push_back(i);
+  }
+  std::stable_sort(live.begin(), live.end(), [&](uint32_t a, uint32_t b) {
+    return lamport_less(all[a].obj, all[b].obj);
+  });
+  std::vector<uint32_t> group;
+  std::vector<uint32_t> final_order;
+  final_order.reserve(live.size());
+  for (size_t b = 0; b < live.size();) {
+    OpId obj = all[live[b]].obj;
+    size_t e = b;
+    while (e < live.size() && all[live[e]].obj == obj) ++e;
+    group.assign(live.begin() + b, live.begin() + e);
+    ObjType type = obj.is_zero() ? ObjType::kMap : kinds.at(opid_key(obj));
+    AM_TRY(type == ObjType::kMap ? order_map(all, group) : order_list(all, group));
+    ObjectRange r{obj, type, static_cast<uint32_t>(final_order.size()), 0};
+    final_order.insert(final_order.end(), group.begin(), group.end());
+    r.end = static_cast<uint32_t>(final_order.size());
+    s.objects.push_back(r);
+    b = e;
+  }
+  s.ops.reserve(final_order.size());
+  for (uint32_t i : final_order) s.ops.push_back(all[i]);
+  return s;
+}
+
+}  // namespace amstore

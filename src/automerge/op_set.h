@@ -1,0 +1,42 @@
+// The op set: every op of a set of changes with document-wide actor indexes, successors
+// instead of predecessors, deletes dropped, in document order (spec §6.4, Algorithm B steps
+// 3–8). It is what the document chunk stores and what the JSON view reads.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "automerge/change.h"
+
+namespace amstore {
+
+enum class ObjType : uint8_t { kMap, kList, kText };
+
+struct DocOp {
+  OpId id;
+  OpId obj;
+  const Op* op;  // the change's op: key, insert, action, value, expand, mark name
+  OpId elem;     // element key with document actor index (list ops)
+  uint32_t succ_begin = 0;
+  uint32_t succ_count = 0;
+};
+
+struct ObjectRange {
+  OpId id;  // counter 0: root
+  ObjType type;
+  uint32_t begin, end;  // range in OpSet::ops
+};
+
+struct OpSet {
+  std::vector<std::string> actors;   // sorted, exactly the authors
+  std::vector<DocOp> ops;            // document order, no deletes
+  std::vector<OpId> succ;            // successor lists, each in Lamport order
+  std::vector<ObjectRange> objects;  // root first, then by object id
+  std::vector<const Op*> succ_ops;   // parallel to succ: the successor op itself
+};
+
+// `changes` must be in causal order and closed under dependencies. Fails on ops that refer
+// to objects or elements that do not exist, or keys of the wrong kind for their object.
+Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes);
+
+}  // namespace amstore

@@ -1,0 +1,2 @@
+#include "cli/commands.h"
+namespace amstore { void add_serve_command(CLI::App&) {} }

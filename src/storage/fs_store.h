@@ -1,0 +1,121 @@
+// FsStore: the embedded filesystem store. Per document, in the data directory:
+//
+//   <id>.automerge        snapshot: one compact document (replaced atomically by rename)
+//   <id>.automerge.log    change chunks appended since the snapshot (fsync'd per append)
+//   <id>.automerge.lock   flock target serializing writers across processes
+//
+// snapshot + log concatenated is itself a valid Automerge file. Suffixes end differently, and
+// ids cannot contain '/', so no id's files collide with another's.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "storage/store.h"
+
+namespace amstore {
+
+class Document;
+
+struct FsStoreOptions {
+  std::string data_dir = "./data";
+  // Upper bound (approximate) on the memory held by cached parsed documents.
+  uint64_t cache_bytes = 256ull << 20;
+  // Compact the log into the snapshot once it exceeds max(compact_min_bytes, snapshot size),
+  // so compaction work stays proportional to the bytes appended.
+  uint64_t compact_min_bytes = 256ull << 10;
+  // Compact on a background thread (false: inline, after the merge is durable; for tests).
+  bool background_compaction = true;
+};
+
+// Identity of the on-disk state a cached document was built from; any other process's
+// write changes it (rename gives the snapshot a new inode; the log only grows or shrinks).
+struct FileIdentity {
+  bool snap_exists = false;
+  uint64_t snap_dev = 0, snap_ino = 0, snap_size = 0;
+  int64_t snap_mtime_ns = 0, snap_ctime_ns = 0;
+  bool log_exists = false;
+  uint64_t log_ino = 0, log_size = 0;
+
+  bool same_snapshot(const FileIdentity& o) const {
+    return snap_exists == o.snap_exists && snap_dev == o.snap_dev && snap_ino == o.snap_ino &&
+           snap_size == o.snap_size && snap_mtime_ns == o.snap_mtime_ns &&
+           snap_ctime_ns == o.snap_ctime_ns;
+  }
+};
+
+// Length of the longest prefix of `log` made of whole, checksummed chunks. Anything after it
+// is a torn tail left by a crash mid-append.
+size_t valid_log_prefix(ByteView log);
+
+class FsStore : public DocumentStore {
+ public:
+  // Creates the data directory if needed.
+  static std::unique_ptr<FsStore> open(FsStoreOptions options, std::string* error);
+  ~FsStore() override;
+
+  StoreStatus get(const std::string& id, bool with_bytes, GetResult* out) override;
+  StoreStatus merge(const std::string& id, ByteView body, MergeResult* out) override;
+  StoreStatus changes_since(const std::string& id, const std::vector<ChangeHash>& have,
+                            Bytes* out, DocInfo* info) override;
+  StoreStatus json(const std::string& id, std::string* out, DocInfo* info) override;
+  std::vector<std::string> list() override;
+  StoreStats stats() override;
+
+  // Compacts one document now (used by the background thread and tests).
+  StoreStatus compact(const std::string& id);
+  // Waits until queued background compactions are done (tests, shutdown).
+  void drain_compactions();
+
+  std::string snapshot_path(const std::string& id) const;
+  std::string log_path(const std::string& id) const;
+  std::string lock_path(const std::string& id) const;
+
+ private:
+  struct Slot;
+  class Lock;
+
+  explicit FsStore(FsStoreOptions options);
+
+  std::shared_ptr<Slot> slot(const std::string& id);
+  // With the slot mutex and the file lock held: brings the slot's document in line with the
+  // files. `exclusive` allows repairing a torn log tail.
+  StoreStatus refresh(const std::string& id, Slot& s, bool exclusive);
+  StoreStatus read_locked(const std::string& id, const std::shared_ptr<Slot>& s, Lock& lock);
+  void fill_info(const Slot& s, DocInfo* info) const;
+  void account(const std::string& id, Slot& s);
+  void forget(Slot& s);
+  StoreStatus write_snapshot(const std::string& id, ByteView bytes);
+  StoreStatus compact_locked(const std::string& id, Slot& s);
+  void schedule_compaction(const std::string& id);
+  void compaction_loop();
+
+  FsStoreOptions opt_;
+  int dir_fd_ = -1;
+
+  // Slots and the LRU of loaded documents. Lock order: map_mu_ before a slot's mutex only by
+  // try_lock, so a thread holding a slot mutex may take map_mu_.
+  std::mutex map_mu_;
+  std::unordered_map<std::string, std::shared_ptr<Slot>> slots_;
+  std::list<std::string> lru_;  // front: most recent
+  uint64_t cache_bytes_ = 0;
+  uint64_t compactions_ = 0;
+
+  std::mutex bg_mu_;
+  std::condition_variable bg_cv_;
+  std::deque<std::string> bg_queue_;
+  std::set<std::string> bg_queued_;
+  bool bg_busy_ = false;
+  bool bg_stop_ = false;
+  std::thread bg_thread_;
+};
+
+}  // namespace amstore

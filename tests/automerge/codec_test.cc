@@ -1,0 +1,207 @@
+// Primitive and column codecs against the byte examples of the format spec (§2, §4).
+#include <gtest/gtest.h>
+
+#include "automerge/columns.h"
+#include "automerge/hash.h"
+#include "automerge/leb128.h"
+
+namespace amstore {
+namespace {
+
+Bytes hex(std::string_view s) {
+  Bytes out;
+  std::string clean;
+  for (char c : s)
+    if (c != ' ') clean.push_back(c);
+  for (size_t i = 0; i + 1 < clean.size(); i += 2) out.push_back(std::stoi(clean.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+TEST(Leb128, UnsignedExamples) {
+  std::vector<std::pair<uint64_t, std::string>> cases = {
+      {0, "00"}, {127, "7f"}, {128, "8001"}, {300, "ac02"}, {16383, "ff7f"}, {16384, "808001"},
+      {UINT64_MAX, "ffffffffffffffffff01"}};
+  for (auto& [v, h] : cases) {
+    Bytes b;
+    put_uleb(b, v);
+    EXPECT_EQ(b, hex(h)) << v;
+    Reader r(b);
+    uint64_t got;
+    ASSERT_TRUE(r.uleb(&got).ok());
+    EXPECT_EQ(got, v);
+    EXPECT_TRUE(r.done());
+  }
+}
+
+TEST(Leb128, SignedExamples) {
+  std::vector<std::pair<int64_t, std::string>> cases = {
+      {0, "00"}, {1, "01"}, {63, "3f"}, {64, "c000"}, {-1, "7f"}, {-64, "40"}, {-65, "bf7f"},
+      {127, "ff00"}, {300, "ac02"}, {-8192, "8040"}, {INT64_MAX, "ffffffffffffffffff00"},
+      {INT64_MIN, "8080808080808080807f"}};
+  for (auto& [v, h] : cases) {
+    Bytes b;
+    put_sleb(b, v);
+    EXPECT_EQ(b, hex(h)) << v;
+    Reader r(b);
+    int64_t got;
+    ASSERT_TRUE(r.sleb(&got).ok());
+    EXPECT_EQ(got, v);
+  }
+}
+
+TEST(Leb128, RejectsOverlongOverflowAndTruncation) {
+  for (const char* h : {"8000", "ff8000", "ffffffffffffffffff02", "ffffffffffffffffffff01", "80", ""}) {
+    Bytes b = hex(h);
+    Reader r(b);
+    uint64_t v;
+    EXPECT_FALSE(r.uleb(&v).ok()) << h;
+  }
+  for (const char* h : {"8000", "ff7f", "ffffffffffffffffff01", "80"}) {
+    Bytes b = hex(h);
+    Reader r(b);
+    int64_t v;
+    EXPECT_FALSE(r.sleb(&v).ok()) << h;
+  }
+}
+
+template <typename Enc>
+Bytes encode_uints(const std::vector<std::optional<uint64_t>>& vals) {
+  Enc e;
+  for (auto& v : vals) {
+    if (v) e.append(*v); else e.append_null();
+  }
+  return e.finish();
+}
+
+std::vector<std::optional<uint64_t>> decode_uints(ByteView data, size_t n) {
+  UintDecoder d(data);
+  std::vector<std::optional<uint64_t>> out;
+  for (size_t i = 0; i < n; ++i) {
+    bool has;
+    uint64_t v;
+    EXPECT_TRUE(d.next(&has, &v).ok());
+    out.push_back(has ? std::optional<uint64_t>(v) : std::nullopt);
+  }
+  EXPECT_TRUE(d.done());
+  return out;
+}
+
+TEST(Rle, SpecExamplesRoundTrip) {
+  using V = std::vector<std::optional<uint64_t>>;
+  std::vector<std::pair<V, std::string>> cases = {
+      {{0, 0, 0, std::nullopt, std::nullopt, 1, 2, 3}, "0300 0002 7d010203"},
+      {{1, 2, 2}, "7f01 0202"},
+      {{1, 1, 2}, "0201 7f02"},
+      {{7, std::nullopt}, "7f07 0001"},
+      {{std::nullopt, 7}, "0001 7f07"},
+      {{0, 1, 2, 2, 2}, "7e0001 0302"}};
+  for (auto& [vals, h] : cases) {
+    Bytes b = encode_uints<UintEncoder>(vals);
+    EXPECT_EQ(b, hex(h));
+    EXPECT_EQ(decode_uints(b, vals.size()), vals);
+  }
+}
+
+TEST(Rle, StringExample) {
+  StringEncoder e;
+  e.append("a");
+  e.append("");
+  e.append_null();
+  e.append("boo");
+  e.append("boo");
+  EXPECT_EQ(e.finish(), hex("7e 01 61 00 00 01 02 03 62 6f 6f"));
+}
+
+TEST(Rle, RejectsNonCanonicalRuns) {
+  // repeat of 1, adjacent literals, adjacent null runs, literal repeating a value, empty null run
+  for (const char* h : {"0105", "7f01 7f02", "0001 0001", "7e0101", "0000", "0201 7f01", "0201 0201"}) {
+    Bytes b = hex(h);
+    UintDecoder d(b);
+    Status s;
+    for (int i = 0; i < 4 && s.ok(); ++i) {
+      bool has;
+      uint64_t v;
+      s = d.next(&has, &v);
+    }
+    EXPECT_FALSE(s.ok()) << h;
+  }
+}
+
+TEST(Delta, SpecExamples) {
+  DeltaEncoder e;
+  for (int64_t v : {3, 4, 5, 6, 9, 7, 8}) e.append(v);
+  Bytes b = e.finish();
+  EXPECT_EQ(b, hex("7f 03 03 01 7d 03 7e 01"));
+  DeltaDecoder d(b);
+  for (int64_t want : {3, 4, 5, 6, 9, 7, 8}) {
+    bool has;
+    int64_t v;
+    ASSERT_TRUE(d.next(&has, &v).ok());
+    EXPECT_EQ(v, want);
+  }
+  DeltaEncoder e2;
+  e2.append(5);
+  e2.append_null();
+  e2.append(6);
+  e2.append(7);
+  EXPECT_EQ(e2.finish(), hex("7f 05 00 01 02 01"));
+}
+
+TEST(Boolean, SpecExamples) {
+  auto enc = [](std::vector<bool> v) {
+    BoolEncoder e;
+    for (bool b : v) e.append(b);
+    return e.finish();
+  };
+  EXPECT_EQ(enc({true, true, false, false, false}), hex("00 02 03"));
+  EXPECT_EQ(enc({false, false}), hex("02"));
+  EXPECT_EQ(enc({true}), hex("00 01"));
+  EXPECT_EQ(enc({}), Bytes{});
+  Bytes b = hex("00 02 03");
+  BoolDecoder d(b);
+  for (bool want : {true, true, false, false, false}) {
+    bool v;
+    ASSERT_TRUE(d.next(&v).ok());
+    EXPECT_EQ(v, want);
+  }
+  EXPECT_TRUE(d.done());
+  Bytes bad = hex("01 00 02");  // zero-length run after the first
+  BoolDecoder d2(bad);
+  bool v;
+  ASSERT_TRUE(d2.next(&v).ok());
+  EXPECT_FALSE(d2.next(&v).ok());
+}
+
+TEST(Values, SpecExamples) {
+  struct Case { Value v; std::string meta, raw; };
+  std::vector<Case> cases;
+  Value u; u.type = 3; u.u = 300; cases.push_back({u, "7f23", "ac02"});
+  Value i; i.type = 4; i.i = -3; cases.push_back({i, "7f14", "7d"});
+  Value f; f.type = 5; f.f = 3.5; cases.push_back({f, "7f8501", "000000000000 0c40"});
+  Value s; s.type = 6; s.bytes = "h\xc3\xa9llo"; cases.push_back({s, "7f66", "68c3a96c6c6f"});
+  Value c; c.type = 8; c.i = 10; cases.push_back({c, "7f18", "0a"});
+  Value t; t.type = 9; t.i = 1700000000000; cases.push_back({t, "7f69", "80d095ffbc31"});
+  for (auto& cs : cases) {
+    ValueEncoder e;
+    e.append(cs.v);
+    Bytes meta = e.finish_meta(), raw = e.finish_raw();
+    EXPECT_EQ(meta, hex(cs.meta));
+    EXPECT_EQ(raw, hex(cs.raw));
+    ValueDecoder d(meta, raw);
+    Value got;
+    ASSERT_TRUE(d.next(&got).ok());
+    EXPECT_TRUE(got == cs.v);
+  }
+}
+
+TEST(Hash, HexRoundTrip) {
+  ChangeHash h = sha256(as_bytes("abc"));
+  EXPECT_EQ(to_hex(h), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  ChangeHash back;
+  ASSERT_TRUE(parse_hash_hex(to_hex(h), &back));
+  EXPECT_EQ(back, h);
+  EXPECT_FALSE(parse_hash_hex("zz", &back));
+}
+
+}  // namespace
+}  // namespace amstore
