@@ -1,0 +1,750 @@
+#include "storage/fs_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "automerge/chunk.h"
+#include "automerge/document.h"
+
+namespace amstore {
+
+namespace {
+
+constexpr std::string_view kSnapSuffix = ".automerge";
+constexpr std::string_view kLogSuffix = ".automerge.log";
+constexpr std::string_view kLockSuffix = ".automerge.lock";
+constexpr std::string_view kTmpInfix = ".automerge.tmp.";
+
+std::string errno_text(const char* what, const std::string& name) {
+  return std::string(what) + " " + name + ": " + std::strerror(errno);
+}
+
+bool write_all(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// Reads `len` bytes from `offset` (the caller holds the lock, so the size is stable).
+bool read_range(int fd, uint64_t offset, uint64_t len, Bytes* out) {
+  out->resize(len);
+  uint64_t done = 0;
+  while (done < len) {
+    ssize_t r = ::pread(fd, out->data() + done, len - done, static_cast<off_t>(offset + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (r == 0) break;  // shorter than stat said: treat the rest as absent
+    done += static_cast<uint64_t>(r);
+  }
+  out->resize(done);
+  return true;
+}
+
+int64_t ns_of(const struct timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t doc_memory(const Document& doc) {
+  // Rough: chunk bytes plus decoded ops; enough to bound the cache.
+  uint64_t m = sizeof(Document);
+  auto add = [&](const std::vector<std::unique_ptr<StoredChange>>& v) {
+    for (const auto& c : v)
+      m += sizeof(StoredChange) + c->chunk.size() * 2 + c->change.ops.size() * sizeof(Op) +
+           64;
+  };
+  add(doc.changes());
+  add(doc.pending());
+  return m;
+}
+
+thread_local std::string t_save_error;
+
+// Document::save, keeping the error message for the caller (per thread).
+std::shared_ptr<const Bytes> save_checked(const Document& doc) {
+  auto saved = doc.save();
+  if (!saved.ok()) {
+    t_save_error = saved.status().message();
+    return nullptr;
+  }
+  return std::make_shared<const Bytes>(std::move(saved).value());
+}
+const std::string& last_save_error() { return t_save_error; }
+
+}  // namespace
+
+size_t valid_log_prefix(ByteView log) {
+  size_t pos = 0;
+  while (pos < log.size()) {
+    Chunk chunk;
+    size_t consumed = 0;
+    if (!read_chunk(log.subspan(pos), &chunk, &consumed).ok() || consumed == 0) break;
+    pos += consumed;
+  }
+  return pos;
+}
+
+// Per-document state in this process. `mu` serializes this process's threads on the
+// document; the flock on the lock file serializes processes.
+struct FsStore::Slot {
+  std::mutex mu;
+  std::unique_ptr<Document> doc;  // null: not loaded
+  FileIdentity ident;             // the files `doc` reflects
+  uint64_t log_valid = 0;         // bytes of the log merged into `doc`
+  std::shared_ptr<const Bytes> saved;  // cached Document::save()
+  uint64_t doc_mem = 0;
+  // Guarded by map_mu_.
+  uint64_t accounted = 0;
+  bool in_lru = false;
+  std::list<std::string>::iterator lru_it;
+};
+
+// A flock on <id>.automerge.lock, opened per operation so that each holder has its own open
+// file description (flock conflicts between descriptions even inside one process).
+class FsStore::Lock {
+ public:
+  ~Lock() { release(); }
+  StoreStatus acquire(int dir_fd, const std::string& name, bool exclusive) {
+    fd_ = ::openat(dir_fd, name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) return StoreStatus::Io(errno_text("open", name));
+    while (::flock(fd_, exclusive ? LOCK_EX : LOCK_SH) != 0) {
+      if (errno == EINTR) continue;
+      StoreStatus st = StoreStatus::Io(errno_text("flock", name));
+      release();
+      return st;
+    }
+    return StoreStatus::Ok();
+  }
+  void release() {
+    if (fd_ >= 0) {
+      ::flock(fd_, LOCK_UN);
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::unique_ptr<FsStore> FsStore::open(FsStoreOptions options, std::string* error) {
+  if (options.data_dir.empty()) options.data_dir = ".";
+  if (::mkdir(options.data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    *error = errno_text("mkdir", options.data_dir);
+    return nullptr;
+  }
+  int fd = ::open(options.data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = errno_text("open", options.data_dir);
+    return nullptr;
+  }
+  std::unique_ptr<FsStore> store(new FsStore(std::move(options)));
+  store->dir_fd_ = fd;
+
+  // Remove snapshot temp files left by crashed processes (their pid is gone); a live
+  // process's temp file is in use and stays.
+  if (DIR* d = ::fdopendir(::dup(fd))) {
+    while (struct dirent* e = ::readdir(d)) {
+      std::string_view name = e->d_name;
+      size_t at = name.find(kTmpInfix);
+      if (at == std::string_view::npos) continue;
+      long pid = std::atol(std::string(name.substr(at + kTmpInfix.size())).c_str());
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+        ::unlinkat(fd, e->d_name, 0);
+    }
+    ::closedir(d);
+  }
+
+  if (store->opt_.background_compaction)
+    store->bg_thread_ = std::thread([s = store.get()] { s->compaction_loop(); });
+  return store;
+}
+
+FsStore::FsStore(FsStoreOptions options) : opt_(std::move(options)) {}
+
+FsStore::~FsStore() {
+  {
+    std::lock_guard<std::mutex> g(bg_mu_);
+    bg_stop_ = true;
+  }
+  bg_cv_.notify_all();
+  if (bg_thread_.joinable()) bg_thread_.join();
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+std::string FsStore::snapshot_path(const std::string& id) const {
+  return opt_.data_dir + "/" + id + std::string(kSnapSuffix);
+}
+std::string FsStore::log_path(const std::string& id) const {
+  return opt_.data_dir + "/" + id + std::string(kLogSuffix);
+}
+std::string FsStore::lock_path(const std::string& id) const {
+  return opt_.data_dir + "/" + id + std::string(kLockSuffix);
+}
+
+std::shared_ptr<FsStore::Slot> FsStore::slot(const std::string& id) {
+  std::lock_guard<std::mutex> g(map_mu_);
+  auto& s = slots_[id];
+  if (!s) s = std::make_shared<Slot>();
+  return s;
+}
+
+
+void FsStore::forget(Slot& s) {
+  std::unique_ptr<Document> old = std::move(s.doc);
+  s.saved.reset();
+  s.ident = FileIdentity{};
+  s.log_valid = 0;
+  s.doc_mem = 0;
+  std::lock_guard<std::mutex> g(map_mu_);
+  if (s.in_lru) {
+    lru_.erase(s.lru_it);
+    s.in_lru = false;
+  }
+  cache_bytes_ -= s.accounted;
+  s.accounted = 0;
+}
+
+// Called with s.mu held after the slot's document or cached bytes changed: updates the LRU
+// and evicts other idle documents while over budget.
+void FsStore::account(const std::string& id, Slot& s) {
+  std::vector<std::unique_ptr<Document>> dropped;  // destroyed after unlocking
+  {
+    std::lock_guard<std::mutex> g(map_mu_);
+    uint64_t mem = s.doc ? s.doc_mem + (s.saved ? s.saved->size() : 0) : 0;
+    cache_bytes_ = cache_bytes_ - s.accounted + mem;
+    s.accounted = mem;
+    if (s.in_lru) lru_.erase(s.lru_it);
+    s.in_lru = false;
+    if (s.doc) {
+      lru_.push_front(id);
+      s.lru_it = lru_.begin();
+      s.in_lru = true;
+    }
+    // Evict from the cold end; skip documents in use (their mutex is held).
+    auto it = lru_.end();
+    while (cache_bytes_ > opt_.cache_bytes && it != lru_.begin()) {
+      --it;
+      if (*it == id) continue;
+      auto found = slots_.find(*it);
+      if (found == slots_.end()) continue;
+      std::shared_ptr<Slot> victim = found->second;
+      std::unique_lock<std::mutex> vl(victim->mu, std::try_to_lock);
+      if (!vl.owns_lock()) continue;
+      dropped.push_back(std::move(victim->doc));
+      victim->saved.reset();
+      victim->ident = FileIdentity{};
+      victim->log_valid = 0;
+      victim->doc_mem = 0;
+      cache_bytes_ -= victim->accounted;
+      victim->accounted = 0;
+      victim->in_lru = false;
+      it = lru_.erase(it);
+      vl.unlock();
+      if (victim.use_count() == 2) slots_.erase(found);  // only the map and `victim`
+    }
+  }
+}
+
+StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
+  const std::string snap_name = id + std::string(kSnapSuffix);
+  const std::string log_name = id + std::string(kLogSuffix);
+  FileIdentity now;
+  struct stat st;
+  if (::fstatat(dir_fd_, snap_name.c_str(), &st, 0) == 0) {
+    now.snap_exists = true;
+    now.snap_dev = st.st_dev;
+    now.snap_ino = st.st_ino;
+    now.snap_size = static_cast<uint64_t>(st.st_size);
+    now.snap_mtime_ns = ns_of(st.st_mtim);
+    now.snap_ctime_ns = ns_of(st.st_ctim);
+  } else if (errno != ENOENT) {
+    return StoreStatus::Io(errno_text("stat", snap_name));
+  }
+  if (!now.snap_exists) {
+    if (s.doc) forget(s);
+    return StoreStatus::NotFound();
+  }
+  if (::fstatat(dir_fd_, log_name.c_str(), &st, 0) == 0) {
+    now.log_exists = true;
+    now.log_ino = st.st_ino;
+    now.log_size = static_cast<uint64_t>(st.st_size);
+  } else if (errno != ENOENT) {
+    return StoreStatus::Io(errno_text("stat", log_name));
+  }
+
+  // Cached and the log only grew (or nothing changed): merge just the new log bytes.
+  bool incremental = s.doc && s.ident.same_snapshot(now) &&
+                     (!s.ident.log_exists || (now.log_exists && now.log_ino == s.ident.log_ino &&
+                                              now.log_size >= s.log_valid));
+  if (!incremental) {
+    if (s.doc) forget(s);
+    int fd = ::openat(dir_fd_, snap_name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return StoreStatus::Io(errno_text("open", snap_name));
+    Bytes snap;
+    bool ok = read_range(fd, 0, now.snap_size, &snap);
+    ::close(fd);
+    if (!ok) return StoreStatus::Io(errno_text("read", snap_name));
+    auto loaded = Document::load(snap);
+    if (!loaded.ok())
+      return StoreStatus::Io("stored snapshot " + snap_name + " is unreadable: " +
+                             loaded.status().message());
+    s.doc = std::make_unique<Document>(std::move(loaded).value());
+    s.doc_mem = doc_memory(*s.doc);
+    s.log_valid = 0;
+    s.saved.reset();
+  }
+
+  uint64_t log_size = now.log_exists ? now.log_size : 0;
+  if (log_size > s.log_valid) {
+    int fd = ::openat(dir_fd_, log_name.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return StoreStatus::Io(errno_text("open", log_name));
+    Bytes tail;
+    bool ok = read_range(fd, s.log_valid, log_size - s.log_valid, &tail);
+    if (!ok) {
+      ::close(fd);
+      return StoreStatus::Io(errno_text("read", log_name));
+    }
+    size_t valid = valid_log_prefix(tail);
+    if (valid > 0) {
+      ByteView chunks(tail.data(), valid);
+      auto merged = s.doc->merge(chunks);
+      if (!merged.ok()) {
+        // Should not happen (only validated changes are appended); keep what merges.
+        std::fprintf(stderr, "amstore: log %s: %s; merging chunk by chunk\n", log_name.c_str(),
+                     merged.status().message().c_str());
+        size_t pos = 0;
+        while (pos < valid) {
+          Chunk c;
+          size_t n = 0;
+          if (!read_chunk(chunks.subspan(pos), &c, &n).ok()) break;
+          (void)s.doc->merge(chunks.subspan(pos, n));
+          pos += n;
+        }
+      }
+      s.doc_mem = doc_memory(*s.doc);
+      s.saved.reset();
+    }
+    s.log_valid += valid;
+    if (valid < tail.size() && exclusive) {
+      // A torn tail from a crash mid-append: that upload never got its 200. Cut it off so
+      // later appends land after whole chunks.
+      if (::ftruncate(fd, static_cast<off_t>(s.log_valid)) != 0 || ::fsync(fd) != 0) {
+        StoreStatus err = StoreStatus::Io(errno_text("truncate", log_name));
+        ::close(fd);
+        forget(s);
+        return err;
+      }
+      now.log_size = s.log_valid;
+    }
+    ::close(fd);
+  }
+  s.ident = now;
+  account(id, s);
+  return StoreStatus::Ok();
+}
+
+void FsStore::fill_info(const Slot& s, DocInfo* info) const {
+  info->heads = s.doc->heads();
+  std::sort(info->heads.begin(), info->heads.end());
+  info->changes = s.doc->changes().size();
+  info->pending = s.doc->pending().size();
+  std::vector<ChangeHash> pend;
+  for (const auto& p : s.doc->pending()) pend.push_back(p->hash);
+  std::sort(pend.begin(), pend.end());
+  info->etag = make_etag(info->heads, pend);
+}
+
+StoreStatus FsStore::read_locked(const std::string& id, const std::shared_ptr<Slot>& s,
+                                 Lock& lock) {
+  if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
+  // Unknown ids get no lock file: check the snapshot before locking. A snapshot appears
+  // atomically (rename), so a miss here is simply "not there yet".
+  struct stat st;
+  std::string snap_name = id + std::string(kSnapSuffix);
+  if (::fstatat(dir_fd_, snap_name.c_str(), &st, 0) != 0) {
+    if (errno == ENOENT) {
+      if (s->doc) forget(*s);
+      return StoreStatus::NotFound();
+    }
+    return StoreStatus::Io(errno_text("stat", snap_name));
+  }
+  StoreStatus ls = lock.acquire(dir_fd_, id + std::string(kLockSuffix), false);
+  if (!ls.ok()) return ls;
+  return refresh(id, *s, false);
+}
+
+namespace {
+// Erases an idle, empty slot from the map when the operation ends.
+template <typename Map, typename SlotPtr>
+void release_slot(std::mutex& mu, Map& slots, const std::string& id, SlotPtr& s) {
+  std::lock_guard<std::mutex> g(mu);
+  if (!s->in_lru && s.use_count() == 2) {
+    auto it = slots.find(id);
+    if (it != slots.end() && it->second == s) slots.erase(it);
+  }
+  s.reset();
+}
+}  // namespace
+
+StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out) {
+  if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
+  auto s = slot(id);
+  StoreStatus st;
+  {
+    std::unique_lock<std::mutex> g(s->mu);
+    Lock lock;
+    st = read_locked(id, s, lock);
+    if (st.ok()) {
+      fill_info(*s, &out->info);
+      if (with_bytes) {
+        if (!s->saved) {
+          auto saved = s->doc->save();
+          if (!saved.ok()) {
+            st = StoreStatus::Io("cannot serialize document: " + saved.status().message());
+          } else {
+            s->saved = std::make_shared<const Bytes>(std::move(saved).value());
+            account(id, *s);
+          }
+        }
+        out->bytes = s->saved;
+      }
+    }
+  }
+  release_slot(map_mu_, slots_, id, s);
+  return st;
+}
+
+StoreStatus FsStore::changes_since(const std::string& id, const std::vector<ChangeHash>& have,
+                                   Bytes* out, DocInfo* info) {
+  if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
+  auto s = slot(id);
+  StoreStatus st;
+  {
+    std::unique_lock<std::mutex> g(s->mu);
+    Lock lock;
+    st = read_locked(id, s, lock);
+    if (st.ok()) {
+      fill_info(*s, info);
+      *out = s->doc->changes_since(have);
+    }
+  }
+  release_slot(map_mu_, slots_, id, s);
+  return st;
+}
+
+StoreStatus FsStore::json(const std::string& id, std::string* out, DocInfo* info) {
+  if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
+  auto s = slot(id);
+  StoreStatus st;
+  {
+    std::unique_lock<std::mutex> g(s->mu);
+    Lock lock;
+    st = read_locked(id, s, lock);
+    if (st.ok()) {
+      fill_info(*s, info);
+      auto j = s->doc->to_json();
+      if (!j.ok())
+        st = StoreStatus::Io("cannot render JSON: " + j.status().message());
+      else
+        *out = std::move(j).value();
+    }
+  }
+  release_slot(map_mu_, slots_, id, s);
+  return st;
+}
+
+StoreStatus FsStore::write_snapshot(const std::string& id, ByteView bytes) {
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp = id + std::string(kTmpInfix) + std::to_string(::getpid()) + "." +
+                    std::to_string(counter.fetch_add(1));
+  std::string final_name = id + std::string(kSnapSuffix);
+  int fd = ::openat(dir_fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return StoreStatus::Io(errno_text("create", tmp));
+  if (!write_all(fd, bytes.data(), bytes.size()) || ::fsync(fd) != 0) {
+    StoreStatus err = StoreStatus::Io(errno_text("write", tmp));
+    ::close(fd);
+    ::unlinkat(dir_fd_, tmp.c_str(), 0);
+    return err;
+  }
+  ::close(fd);
+  // The new file is complete and durable before it takes the old one's name; the directory
+  // fsync makes the rename itself durable.
+  if (::renameat(dir_fd_, tmp.c_str(), dir_fd_, final_name.c_str()) != 0) {
+    StoreStatus err = StoreStatus::Io(errno_text("rename", tmp));
+    ::unlinkat(dir_fd_, tmp.c_str(), 0);
+    return err;
+  }
+  if (::fsync(dir_fd_) != 0) return StoreStatus::Io(errno_text("fsync", opt_.data_dir));
+  return StoreStatus::Ok();
+}
+
+StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* out) {
+  if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
+  if (body.empty()) return StoreStatus::Invalid("empty body: expected Automerge data");
+  // Parse and validate the upload before taking any lock.
+  auto parsed = Document::load(body);
+  if (!parsed.ok()) return StoreStatus::Invalid(parsed.status().message());
+  Document& incoming = parsed.value();
+
+  auto s = slot(id);
+  StoreStatus st;
+  bool want_compaction = false;
+  {
+    std::unique_lock<std::mutex> g(s->mu);
+    Lock lock;
+    st = lock.acquire(dir_fd_, id + std::string(kLockSuffix), true);
+    if (st.ok()) st = refresh(id, *s, true);
+    if (st.code == StoreCode::kNotFound) {
+      // New document: its first state goes straight into a snapshot.
+      auto saved = incoming.save();
+      if (!saved.ok()) {
+        st = StoreStatus::Invalid(saved.status().message());
+      } else {
+        // A log without a snapshot is a leftover (e.g. the snapshot was deleted by hand).
+        ::unlinkat(dir_fd_, (id + std::string(kLogSuffix)).c_str(), 0);
+        st = write_snapshot(id, saved.value());
+        if (st.ok()) {
+          out->created = true;
+          out->new_changes = incoming.changes().size() + incoming.pending().size();
+          // Reload through refresh so the identity is exact; the parsed upload is reused.
+          st = refresh(id, *s, true);
+        }
+      }
+      if (st.ok()) fill_info(*s, &out->info);
+    } else if (st.ok()) {
+      // Chunks of the changes the store lacks, in the upload's causal order (pending last),
+      // so every prefix of the log is closed under dependencies as far as possible.
+      Bytes append;
+      size_t fresh = 0;
+      uint64_t fresh_mem = 0;
+      auto collect = [&](const std::vector<std::unique_ptr<StoredChange>>& v) {
+        for (const auto& c : v) {
+          if (s->doc->has_change(c->hash)) continue;
+          append.insert(append.end(), c->chunk.begin(), c->chunk.end());
+          fresh_mem += sizeof(StoredChange) + c->chunk.size() * 2 +
+                       c->change.ops.size() * sizeof(Op) + 64;
+          ++fresh;
+        }
+      };
+      collect(incoming.changes());
+      collect(incoming.pending());
+      if (fresh > 0) {
+        auto merged = s->doc->merge(incoming);
+        if (!merged.ok()) {
+          st = StoreStatus::Invalid(merged.status().message());
+        } else if (opt_.verify_merges && !(s->saved = save_checked(*s->doc))) {
+          // The core's merge checks change headers, not ops against the objects they touch;
+          // a change that would make save() fail must never reach the disk.
+          st = StoreStatus::Invalid("upload makes the document invalid: " + last_save_error());
+          forget(*s);
+        } else {
+          out->new_changes = merged->new_changes;
+          const std::string log_name = id + std::string(kLogSuffix);
+          int fd = ::openat(dir_fd_, log_name.c_str(),
+                            O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+          bool ok = fd >= 0;
+          if (ok && !write_all(fd, append.data(), append.size())) ok = false;
+          if (ok && ::fsync(fd) != 0) ok = false;
+          // A newly created log must also be reachable after a crash.
+          if (ok && !s->ident.log_exists && ::fsync(dir_fd_) != 0) ok = false;
+          if (!ok) {
+            st = StoreStatus::Io(errno_text("append", log_name));
+            // Not durable: undo the partial append, and drop the in-memory state that
+            // already contains the changes.
+            if (fd >= 0 && ::ftruncate(fd, static_cast<off_t>(s->log_valid)) == 0) ::fsync(fd);
+            forget(*s);
+          } else {
+            struct stat lst;
+            if (::fstat(fd, &lst) == 0 && static_cast<uint64_t>(lst.st_size) ==
+                                              s->log_valid + append.size()) {
+              s->ident.log_exists = true;
+              s->ident.log_ino = lst.st_ino;
+              s->ident.log_size = static_cast<uint64_t>(lst.st_size);
+              s->log_valid = s->ident.log_size;
+              s->doc_mem += fresh_mem;
+              if (!opt_.verify_merges) s->saved.reset();
+              account(id, *s);
+            } else {
+              forget(*s);  // unexpected size: rebuild from the files next time
+            }
+            want_compaction =
+                s->doc && s->log_valid > std::max(opt_.compact_min_bytes, s->ident.snap_size);
+          }
+          if (fd >= 0) ::close(fd);
+        }
+      }
+      if (st.ok()) {
+        if (s->doc) {
+          fill_info(*s, &out->info);
+        } else {
+          st = refresh(id, *s, true);
+          if (st.ok()) fill_info(*s, &out->info);
+        }
+      }
+    }
+    if (want_compaction && !opt_.background_compaction) {
+      StoreStatus cs = compact_locked(id, *s);
+      if (!cs.ok()) std::fprintf(stderr, "amstore: compaction of %s failed: %s\n", id.c_str(),
+                                 cs.message.c_str());
+    }
+  }
+  if (want_compaction && opt_.background_compaction) schedule_compaction(id);
+  release_slot(map_mu_, slots_, id, s);
+  return st;
+}
+
+StoreStatus FsStore::compact_locked(const std::string& id, Slot& s) {
+  if (!s.doc) return StoreStatus::Ok();
+  if (!s.saved) {
+    auto saved = s.doc->save();
+    if (!saved.ok()) return StoreStatus::Io("cannot serialize: " + saved.status().message());
+    s.saved = std::make_shared<const Bytes>(std::move(saved).value());
+  }
+  std::shared_ptr<const Bytes> bytes = s.saved;
+  StoreStatus st = write_snapshot(id, *bytes);
+  if (!st.ok()) return st;
+  // The snapshot now holds everything in the log. Crashing before the truncate is harmless:
+  // merging the old log again brings only known changes.
+  const std::string log_name = id + std::string(kLogSuffix);
+  int fd = ::openat(dir_fd_, log_name.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (::ftruncate(fd, 0) != 0 || ::fsync(fd) != 0) {
+      ::close(fd);
+      forget(s);
+      return StoreStatus::Io(errno_text("truncate", log_name));
+    }
+    ::close(fd);
+  }
+  {
+    std::lock_guard<std::mutex> g(map_mu_);
+    ++compactions_;
+  }
+  // Re-read the identity; the document in memory is already exactly the snapshot.
+  s.ident = FileIdentity{};
+  s.log_valid = 0;
+  struct stat st2;
+  std::string snap_name = id + std::string(kSnapSuffix);
+  if (::fstatat(dir_fd_, snap_name.c_str(), &st2, 0) != 0) {
+    forget(s);
+    return StoreStatus::Ok();
+  }
+  s.ident.snap_exists = true;
+  s.ident.snap_dev = st2.st_dev;
+  s.ident.snap_ino = st2.st_ino;
+  s.ident.snap_size = static_cast<uint64_t>(st2.st_size);
+  s.ident.snap_mtime_ns = ns_of(st2.st_mtim);
+  s.ident.snap_ctime_ns = ns_of(st2.st_ctim);
+  if (::fstatat(dir_fd_, log_name.c_str(), &st2, 0) == 0) {
+    s.ident.log_exists = true;
+    s.ident.log_ino = st2.st_ino;
+    s.ident.log_size = static_cast<uint64_t>(st2.st_size);
+  }
+  account(id, s);
+  return StoreStatus::Ok();
+}
+
+StoreStatus FsStore::compact(const std::string& id) {
+  if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
+  auto s = slot(id);
+  StoreStatus st;
+  {
+    std::unique_lock<std::mutex> g(s->mu);
+    struct stat sb;
+    if (::fstatat(dir_fd_, (id + std::string(kSnapSuffix)).c_str(), &sb, 0) != 0) {
+      st = StoreStatus::NotFound();
+    } else {
+      Lock lock;
+      st = lock.acquire(dir_fd_, id + std::string(kLockSuffix), true);
+      if (st.ok()) st = refresh(id, *s, true);
+      if (st.ok() && s->log_valid > 0) st = compact_locked(id, *s);
+    }
+  }
+  release_slot(map_mu_, slots_, id, s);
+  return st;
+}
+
+void FsStore::schedule_compaction(const std::string& id) {
+  {
+    std::lock_guard<std::mutex> g(bg_mu_);
+    if (bg_stop_ || !bg_queued_.insert(id).second) return;
+    bg_queue_.push_back(id);
+  }
+  bg_cv_.notify_all();
+}
+
+void FsStore::compaction_loop() {
+  std::unique_lock<std::mutex> g(bg_mu_);
+  for (;;) {
+    bg_cv_.wait(g, [&] { return bg_stop_ || !bg_queue_.empty(); });
+    if (bg_stop_) return;
+    std::string id = std::move(bg_queue_.front());
+    bg_queue_.pop_front();
+    bg_queued_.erase(id);
+    bg_busy_ = true;
+    g.unlock();
+    StoreStatus st = compact(id);
+    if (!st.ok() && st.code != StoreCode::kNotFound)
+      std::fprintf(stderr, "amstore: compaction of %s failed: %s\n", id.c_str(),
+                   st.message.c_str());
+    g.lock();
+    bg_busy_ = false;
+    bg_cv_.notify_all();
+  }
+}
+
+void FsStore::drain_compactions() {
+  std::unique_lock<std::mutex> g(bg_mu_);
+  bg_cv_.wait(g, [&] { return bg_stop_ || (bg_queue_.empty() && !bg_busy_); });
+}
+
+std::vector<std::string> FsStore::list() {
+  std::vector<std::string> ids;
+  int fd = ::dup(dir_fd_);
+  if (fd < 0) return ids;
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    ::close(fd);
+    return ids;
+  }
+  ::rewinddir(d);
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name.size() <= kSnapSuffix.size() || !name.ends_with(kSnapSuffix)) continue;
+    std::string_view id = name.substr(0, name.size() - kSnapSuffix.size());
+    if (valid_document_id(id)) ids.emplace_back(id);
+  }
+  ::closedir(d);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+StoreStats FsStore::stats() {
+  StoreStats s;
+  s.documents = list().size();
+  std::lock_guard<std::mutex> g(map_mu_);
+  s.compactions = compactions_;
+  s.cache_bytes = cache_bytes_;
+  s.cache_entries = lru_.size();
+  return s;
+}
+
+}  // namespace amstore

@@ -1,0 +1,34 @@
+// Helpers shared by the format-core tests.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "automerge/leb128.h"
+
+namespace amstore::testing {
+
+inline Bytes read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+inline Bytes hex_bytes(std::string_view s) {
+  Bytes out;
+  std::string clean;
+  for (char c : s)
+    if (!std::isspace(static_cast<unsigned char>(c))) clean.push_back(c);
+  for (size_t i = 0; i + 1 < clean.size(); i += 2) out.push_back(std::stoi(clean.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+// The golden corpus written by tests/interop/gen-corpus.mjs; empty if not configured.
+inline std::filesystem::path corpus_dir() {
+  const char* d = std::getenv("AMSTORE_CORPUS");
+  return d && *d ? std::filesystem::path(d) : std::filesystem::path();
+}
+
+}  // namespace amstore::testing
