@@ -109,6 +109,11 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     if (c.start_op <= it->second.second)
       return Status::Error("change " + to_hex(pool[i]->hash) +
                            " reuses op counters of an earlier change by the same actor");
+    Status valid = ops_.stage(c);
+    if (!valid.ok()) {
+      ops_.rollback();
+      return Status::Error("change " + to_hex(pool[i]->hash) + ": " + valid.message());
+    }
     it->second = {c.seq, c.max_op()};
     order.push_back(i);
     auto w = waiters.find(pool[i]->hash);
@@ -118,6 +123,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   }
 
   // Commit: nothing below can fail.
+  ops_.commit();
   std::vector<std::unique_ptr<StoredChange>> owned;
   owned.reserve(pool.size());
   for (auto& p : pending_) owned.push_back(std::move(p));

@@ -10,6 +10,7 @@
 
 #include "automerge/change.h"
 #include "automerge/hash.h"
+#include "automerge/op_index.h"
 
 namespace amstore {
 
@@ -64,6 +65,7 @@ class Document {
   std::unordered_map<std::string, uint64_t> last_seq_;     // per actor
   std::unordered_map<std::string, uint64_t> last_max_op_;  // per actor
   std::vector<ChangeHash> heads_;
+  OpIndex ops_;  // validates new changes against the ops already here
 };
 
 }  // namespace amstore

@@ -1,0 +1,42 @@
+// OpIndex: what a document knows about each of its ops (object kind, element, key slot),
+// so that a new change can be validated against the document in time proportional to the
+// change, not the document. It rejects what would make the document unsavable: ops on
+// objects or elements that do not exist, keys of the wrong kind, predecessors that are
+// missing, newer than the op, or at another key, and deletes without predecessors.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "automerge/change.h"
+
+namespace amstore {
+
+class OpIndex {
+ public:
+  // Checks `change` against the committed ops plus those staged since the last commit, and
+  // stages its ops. On error nothing of `change` is staged.
+  Status stage(const Change& change);
+  void commit();
+  void rollback() { staged_.clear(); }
+
+ private:
+  enum Kind : uint8_t { kPlain = 0, kMap = 1, kSeq = 2 };
+  struct Info {
+    uint64_t slot;
+    uint8_t kind;      // object kind for make ops
+    bool element;      // insert ops create list elements
+  };
+  uint32_t actor_id(const std::string& actor);
+  Status stage_ops(const Change& change, const std::vector<uint32_t>& ids, size_t* done);
+  const Info* find(uint64_t key) const;
+  bool older(uint64_t a, uint64_t b) const;  // Lamport order on (counter, actor bytes)
+
+  std::unordered_map<std::string, uint32_t> actor_ids_;
+  std::vector<std::string> actors_;
+  std::unordered_map<uint64_t, Info> ops_;
+  std::unordered_map<uint64_t, Info> staged_;
+};
+
+}  // namespace amstore
