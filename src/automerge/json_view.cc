@@ -15,6 +15,10 @@ constexpr int kMaxDepth = 2000;
 bool visible(const OpSet& s, const DocOp& d) {
   uint8_t a = d.op->action;
   if (!(is_make(a) || a == static_cast<uint8_t>(Action::kSet))) return false;
+  if (d.succ_count == 0) return true;
+  // Increments keep only a counter visible: an inc that names another value (it names every
+  // value at its key) hides that value like any other successor.
+  if (a != static_cast<uint8_t>(Action::kSet) || d.op->value.kind() != ValueType::kCounter) return false;
   for (uint32_t k = 0; k < d.succ_count; ++k)
     if (s.succ_ops[d.succ_begin + k]->action != static_cast<uint8_t>(Action::kInc)) return false;
   return true;
