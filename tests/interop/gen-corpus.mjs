@@ -425,6 +425,23 @@ scenario('counters-concurrent', () => {
   return { forks: [base, p, q, r] }
 })
 
+scenario('counter-inc-over-conflict', () => {
+  // A counter wins a conflict with a text object; the increment's pred lists
+  // both ops, so the text op gets an inc successor. In the library only
+  // counter ops stay visible with inc successors: after the counter is deleted
+  // the key is gone (the text is NOT resurrected); same for the list element.
+  let base = ch(A.init({ actor: 'aa' }), (x) => { x.z = 0; x.l = ['x'] })
+  let p = A.clone(base, { actor: 'cc' })
+  let q = A.clone(base, { actor: 'bb' })
+  // same op counters in both, and 'cc' > 'bb': the counters win every conflict
+  p = ch(p, (x) => { x.kept = new A.Counter(2); x.l[0] = new A.Counter(3); x.k = new A.Counter(1) }, { time: 1 })
+  q = ch(q, (x) => { x.kept = 7; x.l[0] = false; x.k = 'text' }, { time: 2 })
+  p = A.merge(p, q)
+  p = ch(p, (x) => { x.k.increment(10); x.kept.increment(5); x.l[0].increment(1) }, { time: 3 })
+  p = ch(p, (x) => { delete x.k; A.deleteAt(x.l, 0) }, { time: 4 })
+  return { forks: [p, q] }
+})
+
 scenario('map-conflicts', () => {
   const actors = [actor16(0x30), actor16(0x31), actor16(0x32), actor16(0x33)]
   let base = A.init({ actor: actors[0] })
@@ -689,7 +706,11 @@ function randomValue(rng, depth = 0, direct = false) {
   return randomScalar(rng, direct && depth === 0)
 }
 
-/** Collect the editable objects of a change draft. */
+/**
+ * Collect the paths of the editable objects of a document. Walks the plain
+ * (already materialised) document, which is much faster than walking a change
+ * draft; ops resolve the path in the draft and check the kind there.
+ */
 function collectTargets(root) {
   const maps = []
   const lists = []
@@ -697,19 +718,19 @@ function collectTargets(root) {
   const counters = []
   const walk = (obj, p, depth) => {
     if (Array.isArray(obj)) {
-      lists.push({ p, obj })
-      for (let i = 0; i < obj.length; i++) visit(obj, i, obj[i], p, depth)
+      lists.push(p)
+      for (let i = 0; i < obj.length; i++) visit(i, obj[i], p, depth)
     } else {
-      maps.push({ p, obj })
-      for (const k of Object.keys(obj)) visit(obj, k, obj[k], p, depth)
+      maps.push(p)
+      for (const k of Object.keys(obj)) visit(k, obj[k], p, depth)
     }
   }
-  const visit = (parent, key, v, p, depth) => {
+  const visit = (key, v, p, depth) => {
     // (A.isCounter / A.isImmutableString answer true for list proxies: test Array.isArray first)
-    if (typeof v === 'string') texts.push({ p: [...p, key] })
+    if (typeof v === 'string') texts.push([...p, key])
     else if (v === null || typeof v !== 'object') return
     else if (Array.isArray(v)) { if (depth < 6) walk(v, [...p, key], depth + 1) }
-    else if (v instanceof A.Counter) counters.push({ parent, key })
+    else if (v instanceof A.Counter) counters.push([...p, key])
     else if (v instanceof Date || v instanceof Uint8Array || v instanceof A.ImmutableString) return
     else if (depth < 6) walk(v, [...p, key], depth + 1)
   }
@@ -717,19 +738,37 @@ function collectTargets(root) {
   return { maps, lists, texts, counters }
 }
 
-function randomOp(rng, x) {
-  const t = collectTargets(x)
+/** Follow path p in draft x; undefined if it is gone. */
+function resolve(x, p) {
+  let node = x
+  for (const k of p) {
+    if (node === null || typeof node !== 'object') return undefined
+    node = node[k]
+  }
+  return node
+}
+
+const isMapNode = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) &&
+  !(v instanceof A.Counter) && !(v instanceof Date) && !(v instanceof Uint8Array) && !(v instanceof A.ImmutableString)
+
+function randomOp(rng, x, t) {
   const kind = rng.int(0, 99)
-  if (kind < 22) {
-    const m = rng.pick(t.maps)
-    m.obj[rng.pick(KEYS)] = randomValue(rng, 0, true)
-  } else if (kind < 30) {
-    const m = rng.pick(t.maps)
-    const keys = Object.keys(m.obj)
-    if (keys.length) delete m.obj[rng.pick(keys)]
-    else m.obj[rng.pick(KEYS)] = randomValue(rng)
-  } else if (kind < 50 && t.lists.length) {
-    const { obj } = rng.pick(t.lists)
+  const pickResolved = (paths, ok) => {
+    if (!paths.length) return undefined
+    const p = rng.pick(paths)
+    const node = resolve(x, p)
+    return ok(node) ? { p, node } : undefined
+  }
+  let target
+  if (kind < 22 && (target = pickResolved(t.maps, isMapNode))) {
+    target.node[rng.pick(KEYS)] = randomValue(rng, 0, true)
+  } else if (kind >= 22 && kind < 30 && (target = pickResolved(t.maps, isMapNode))) {
+    const m = target.node
+    const keys = Object.keys(m)
+    if (keys.length) delete m[rng.pick(keys)]
+    else m[rng.pick(KEYS)] = randomValue(rng)
+  } else if (kind >= 30 && kind < 50 && (target = pickResolved(t.lists, Array.isArray))) {
+    const obj = target.node
     const op = rng.int(0, 3)
     if (op === 0 || obj.length === 0) {
       const vals = []
@@ -743,11 +782,8 @@ function randomOp(rng, x) {
     } else {
       obj.push(randomScalar(rng))
     }
-  } else if (kind < 80 && t.texts.length) {
-    const { p } = rng.pick(t.texts)
-    let node = x
-    for (const k of p) node = node[k]
-    const s = node
+  } else if (kind >= 50 && kind < 80 && (target = pickResolved(t.texts, (v) => typeof v === 'string'))) {
+    const { p, node: s } = target
     const cps = codePoints(s)
     if (cps.length && rng.chance(0.35)) {
       const from = rng.int(0, cps.length - 1)
@@ -759,14 +795,10 @@ function randomOp(rng, x) {
       for (let i = rng.int(1, 3); i > 0; i--) ins += rng.pick(TEXT_PIECES)
       A.splice(x, p, utf16Offset(s, rng.int(0, cps.length)), 0, ins)
     }
-  } else if (kind < 90 && t.counters.length) {
-    const { parent, key } = rng.pick(t.counters)
-    parent[key].increment(rng.int(-50, 50))
-  } else if (kind < 96 && t.texts.length) {
-    const { p } = rng.pick(t.texts)
-    let node = x
-    for (const k of p) node = node[k]
-    const s = node
+  } else if (kind >= 80 && kind < 90 && (target = pickResolved(t.counters, (v) => v instanceof A.Counter))) {
+    target.node.increment(rng.int(-50, 50))
+  } else if (kind >= 90 && kind < 96 && (target = pickResolved(t.texts, (v) => typeof v === 'string'))) {
+    const { p, node: s } = target
     const cps = codePoints(s)
     if (cps.length >= 1) {
       const a = rng.int(0, cps.length - 1)
@@ -836,8 +868,9 @@ function randomScenario(seed) {
     }
     const nOps = rng.int(1, 4)
     try {
+      const targets = collectTargets(reps[i])
       reps[i] = A.change(reps[i], opts, (x) => {
-        for (let k = 0; k < nOps; k++) randomOp(rng, x)
+        for (let k = 0; k < nOps; k++) randomOp(rng, x, targets)
       })
     } catch (e) {
       // @automerge/automerge 3.5.0 occasionally throws while updating its JS view

@@ -1,0 +1,263 @@
+#!/usr/bin/env node
+// Interop test suite: the amstore CLI against @automerge/automerge (the reference).
+//
+//   node tests/interop/verify.mjs --amstore PATH_TO_AMSTORE --corpus CORPUS_DIR
+//   AMSTORE_BIN=... AMSTORE_CORPUS=... node --test tests/interop/verify.mjs
+//
+// Without a corpus, one is generated into a temporary directory with
+// gen-corpus.mjs. Without an amstore binary (neither given nor at
+// build/amstore), only the corpus self-check runs and the CLI tests are skipped.
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import * as A from '@automerge/automerge'
+import { docJson, parseJsonExact } from './json-mapping.mjs'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const REPO = path.resolve(HERE, '..', '..')
+
+function option(name) {
+  const argv = process.argv.slice(2)
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === `--${name}`) return argv[i + 1]
+    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3)
+  }
+  return undefined
+}
+
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'amstore-interop-'))
+process.on('exit', () => fs.rmSync(tmpRoot, { recursive: true, force: true }))
+
+let amstore = option('amstore') ?? process.env.AMSTORE_BIN
+if (!amstore && fs.existsSync(path.join(REPO, 'build', 'amstore'))) amstore = path.join(REPO, 'build', 'amstore')
+if (amstore) amstore = path.resolve(amstore)
+const haveAmstore = Boolean(amstore && fs.existsSync(amstore))
+
+let corpus = option('corpus') ?? process.env.AMSTORE_CORPUS
+if (!corpus) {
+  corpus = path.join(tmpRoot, 'corpus')
+  const r = spawnSync(process.execPath, [path.join(HERE, 'gen-corpus.mjs'), corpus], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`gen-corpus.mjs failed:\n${r.stderr}`)
+}
+corpus = path.resolve(corpus)
+
+const scenarios = fs.readdirSync(corpus, { withFileTypes: true })
+  .filter((e) => e.isDirectory() && fs.existsSync(path.join(corpus, e.name, 'doc.bin')))
+  .map((e) => e.name)
+  .sort()
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+let tmpCounter = 0
+const tmpFile = (name) => path.join(tmpRoot, `${tmpCounter++}-${name}`)
+
+/** Run amstore; returns { status, signal, stdout, stderr }. */
+function run(args) {
+  const r = spawnSync(amstore, args, { encoding: 'utf8', maxBuffer: 1 << 30, timeout: 120_000 })
+  if (r.error && r.error.code !== 'ETIMEDOUT') throw r.error
+  return r
+}
+
+/** Run amstore and require success; returns stdout. */
+function ok(args) {
+  const r = run(args)
+  const what = `amstore ${args.map((a) => path.basename(a)).join(' ')}`
+  assert.equal(r.signal, null, `${what} was killed by ${r.signal}; stderr: ${r.stderr}`)
+  assert.equal(r.status, 0, `${what} exited ${r.status}; stderr: ${r.stderr}`)
+  return r.stdout
+}
+
+const readHeads = (file) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)
+const sortedHeads = (doc) => A.getHeads(doc).map((h) => h.toLowerCase()).sort()
+const lines = (text) => text.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.length > 0)
+
+function changeFiles(dir) {
+  const d = path.join(dir, 'changes')
+  return fs.existsSync(d) ? fs.readdirSync(d).filter((f) => f.endsWith('.bin')).sort().map((f) => path.join(d, f)) : []
+}
+
+function forkFiles(dir) {
+  const d = path.join(dir, 'forks')
+  if (!fs.existsSync(d)) return []
+  return fs.readdirSync(d).filter((f) => /^\d+\.bin$/.test(f))
+    .sort((a, b) => parseInt(a, 10) - parseInt(b, 10)).map((f) => path.join(d, f))
+}
+
+/** Expected change metadata per hash, from the library. */
+function expectedChanges(dir) {
+  const files = changeFiles(dir)
+  let meta // fallback for changes decodeChange cannot render (e.g. uint values > 2^53)
+  const out = new Map()
+  for (const f of files) {
+    const bytes = new Uint8Array(fs.readFileSync(f))
+    let c
+    try {
+      c = A.decodeChange(bytes)
+    } catch {
+      meta ??= new Map(A.getChangesMetaSince(A.load(fs.readFileSync(path.join(dir, 'doc.bin'))), []).map((m) => [m.hash, m]))
+      // change hash = SHA-256 of the chunk from the type byte on (spec §3.2)
+      const h = createHash('sha256').update(bytes.subarray(8)).digest('hex')
+      c = meta.get(h)
+      assert.ok(c, `library cannot describe change ${path.basename(f)}`)
+    }
+    out.set(c.hash, {
+      actor: c.actor.toLowerCase(),
+      seq: c.seq,
+      startOp: c.startOp,
+      time: c.time,
+      message: c.message === '' ? null : c.message ?? null,
+      deps: c.deps.map((d) => d.toLowerCase()),
+    })
+  }
+  return out
+}
+
+const num = (v) => (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v)
+
+function checkRejected(file, what) {
+  const r = run(['show', file])
+  assert.equal(r.signal, null, `${what}: amstore killed by signal ${r.signal} (crash?); stderr: ${r.stderr}`)
+  assert.notEqual(r.status, 0, `${what}: amstore show exited 0; stdout: ${r.stdout.slice(0, 200)}`)
+  assert.ok(r.status < 128, `${what}: exit status ${r.status} looks like a signal`)
+  const err = r.stderr.replace(/\r?\n$/, '')
+  assert.ok(err.length > 0, `${what}: nothing on stderr`)
+  assert.ok(!err.includes('\n'), `${what}: expected exactly one line on stderr, got:\n${r.stderr}`)
+  assert.doesNotMatch(err, /segmentation|abort|terminate called|sanitizer|core dumped|stack trace|panic/i,
+    `${what}: stderr looks like a crash: ${err}`)
+}
+
+// ---------------------------------------------------------------------------
+// Corpus self-check (library only; always runs)
+
+test('corpus is consistent with @automerge/automerge', () => {
+  assert.ok(scenarios.length > 0, `no scenarios in ${corpus}`)
+  for (const name of scenarios) {
+    const dir = path.join(corpus, name)
+    const doc = A.load(fs.readFileSync(path.join(dir, 'doc.bin')))
+    assert.deepEqual(sortedHeads(doc), readHeads(path.join(dir, 'heads.txt')), `${name}: heads`)
+    assert.deepEqual(parseJsonExact(docJson(doc)), parseJsonExact(fs.readFileSync(path.join(dir, 'value.json'), 'utf8')),
+      `${name}: value`)
+    assert.equal(changeFiles(dir).length, A.getAllChanges(doc).length, `${name}: number of changes`)
+  }
+})
+
+// ---------------------------------------------------------------------------
+// amstore CLI against the corpus
+
+if (!haveAmstore) {
+  test('amstore CLI interop', { skip: `no amstore binary (pass --amstore PATH or set AMSTORE_BIN; tried ${amstore ?? 'build/amstore'})` }, () => {})
+}
+
+for (const name of haveAmstore ? scenarios : []) {
+  const dir = path.join(corpus, name)
+  const docFile = path.join(dir, 'doc.bin')
+  const headsFile = path.join(dir, 'heads.txt')
+  const valueFile = path.join(dir, 'value.json')
+
+  test(name, async (t) => {
+    const expectedHeads = readHeads(headsFile)
+    const expectedValue = parseJsonExact(fs.readFileSync(valueFile, 'utf8'))
+    const changes = changeFiles(dir)
+    const forks = forkFiles(dir)
+    let changesCat
+    const catChanges = () => {
+      if (!changesCat) {
+        changesCat = tmpFile(`${name}-changes.bin`)
+        fs.writeFileSync(changesCat, Buffer.concat(changes.map((f) => fs.readFileSync(f))))
+      }
+      return changesCat
+    }
+    /** The library's view of a file amstore wrote. */
+    const checkLoads = (file, what) => {
+      const doc = A.load(fs.readFileSync(file))
+      assert.deepEqual(sortedHeads(doc), expectedHeads, `${what}: heads after Automerge.load`)
+      assert.deepEqual(parseJsonExact(docJson(doc)), expectedValue, `${what}: value after Automerge.load`)
+    }
+
+    await t.test('show doc.bin', () => {
+      const out = ok(['show', docFile])
+      assert.deepEqual(parseJsonExact(out), expectedValue)
+    })
+
+    await t.test('heads doc.bin', () => {
+      assert.deepEqual(lines(ok(['heads', docFile])), expectedHeads)
+    })
+
+    await t.test('changes doc.bin', () => {
+      const expected = expectedChanges(dir)
+      const got = lines(ok(['changes', docFile])).map((l) => parseJsonExact(l))
+      const gotHashes = got.map((c) => String(c.hash).toLowerCase())
+      assert.equal(new Set(gotHashes).size, gotHashes.length, 'duplicate hashes in output')
+      assert.deepEqual([...gotHashes].sort(), [...expected.keys()].sort(), 'set of change hashes')
+      const mismatches = []
+      for (const c of got) {
+        const want = expected.get(String(c.hash).toLowerCase())
+        const have = {
+          actor: typeof c.actor === 'string' ? c.actor.toLowerCase() : c.actor,
+          seq: num(c.seq),
+          startOp: num(c.startOp),
+          time: num(c.time),
+          message: c.message === '' || c.message === undefined ? null : c.message,
+          deps: Array.isArray(c.deps) ? c.deps.map((d) => String(d).toLowerCase()) : c.deps,
+        }
+        try {
+          assert.deepEqual(have, want)
+        } catch {
+          mismatches.push({ hash: c.hash, have, want })
+          if (mismatches.length >= 3) break
+        }
+      }
+      assert.deepEqual(mismatches, [], 'change fields differ from Automerge.decodeChange')
+    })
+
+    await t.test('heads of the concatenated change chunks', () => {
+      assert.deepEqual(lines(ok(['heads', catChanges()])), expectedHeads)
+    })
+
+    if (forks.length) {
+      await t.test(`merge ${forks.length} forks`, () => {
+        const out = tmpFile(`${name}-forks.bin`)
+        ok(['merge', '-o', out, ...forks])
+        checkLoads(out, 'merged forks')
+      })
+    }
+
+    await t.test('merge doc.bin with itself', () => {
+      const out = tmpFile(`${name}-self.bin`)
+      ok(['merge', '-o', out, docFile, docFile])
+      checkLoads(out, 'doc.bin + doc.bin')
+    })
+
+    await t.test('merge doc.bin with its own changes', () => {
+      const out = tmpFile(`${name}-withchanges.bin`)
+      ok(['merge', '-o', out, docFile, catChanges()])
+      checkLoads(out, 'doc.bin + changes')
+    })
+
+    await t.test('rejects a flipped byte', () => {
+      const bytes = fs.readFileSync(docFile)
+      for (const pos of new Set([Math.floor(bytes.length / 2), bytes.length - 1, 5])) {
+        const bad = Buffer.from(bytes)
+        bad[pos] ^= 0x01
+        const f = tmpFile(`${name}-flip${pos}.bin`)
+        fs.writeFileSync(f, bad)
+        checkRejected(f, `byte ${pos} of ${bytes.length} flipped`)
+      }
+    })
+
+    await t.test('rejects a truncated doc.bin', () => {
+      const bytes = fs.readFileSync(docFile)
+      for (const len of new Set([bytes.length - 1, Math.max(1, Math.floor(bytes.length / 2)), 3])) {
+        const f = tmpFile(`${name}-trunc${len}.bin`)
+        fs.writeFileSync(f, bytes.subarray(0, len))
+        checkRejected(f, `truncated to ${len} of ${bytes.length} bytes`)
+      }
+    })
+  })
+}
