@@ -122,6 +122,12 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, Change* ch
       op.has_mark_name = true;
       op.mark_name.assign(s);
     }
+    // Documents keep deletes only as successors; Algorithm A regenerates them as plain
+    // deletes (null value, no insert, expand or mark name): anything else could not survive
+    // a document round trip.
+    if (op.action == static_cast<uint8_t>(Action::kDel) &&
+        (op.value.kind() != ValueType::kNull || op.insert || op.expand || op.has_mark_name))
+      return Status::Error("delete op with a value, insert flag, expand flag or mark name");
     ch->ops.push_back(std::move(op));
   }
   if (!(obj_actor.done() && obj_ctr.done() && key_actor.done() && key_ctr.done() &&
@@ -131,76 +137,93 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, Change* ch
   return Status::Ok();
 }
 
-void encode_ops(const Change& ch, Bytes& out) {
-  if (ch.ops.empty()) {
-    put_uleb(out, 0);
-    return;
-  }
+// Encoders of the change op columns, reused across calls (per thread) to avoid allocating.
+struct OpColumnEncoders {
   UintEncoder obj_actor, obj_ctr, key_actor, action, pred_group, pred_actor;
   DeltaEncoder key_ctr, pred_ctr;
   StringEncoder key_str, mark_name;
   BoolEncoder insert, expand;
   ValueEncoder value;
+  void reset() {
+    for (UintEncoder* e : {&obj_actor, &obj_ctr, &key_actor, &action, &pred_group, &pred_actor})
+      e->reset();
+    key_ctr.reset();
+    pred_ctr.reset();
+    key_str.reset();
+    mark_name.reset();
+    insert.reset();
+    expand.reset();
+    value.reset();
+  }
+};
+
+void encode_ops(const Change& ch, Bytes& out) {
+  if (ch.ops.empty()) {
+    put_uleb(out, 0);
+    return;
+  }
+  thread_local OpColumnEncoders e;
+  e.reset();
   bool any_obj = false, any_key_actor = false, any_elem = false, any_map = false, any_mark = false;
   for (const Op& op : ch.ops) {
     if (op.obj.is_zero()) {
-      obj_actor.append_null();
-      obj_ctr.append_null();
+      e.obj_actor.append_null();
+      e.obj_ctr.append_null();
     } else {
       any_obj = true;
-      obj_actor.append(op.obj.actor);
-      obj_ctr.append(op.obj.counter);
+      e.obj_actor.append(op.obj.actor);
+      e.obj_ctr.append(op.obj.counter);
     }
     if (op.map_key) {
       any_map = true;
-      key_actor.append_null();
-      key_ctr.append_null();
-      key_str.append(op.key);
+      e.key_actor.append_null();
+      e.key_ctr.append_null();
+      e.key_str.append(op.key);
     } else {
       any_elem = true;
       if (op.elem.is_zero()) {
-        key_actor.append_null();
+        e.key_actor.append_null();
       } else {
         any_key_actor = true;
-        key_actor.append(op.elem.actor);
+        e.key_actor.append(op.elem.actor);
       }
-      key_ctr.append(op.elem.counter);
-      key_str.append_null();
+      e.key_ctr.append(op.elem.counter);
+      e.key_str.append_null();
     }
-    insert.append(op.insert);
-    action.append(op.action);
-    value.append(op.value);
-    pred_group.append(op.pred_count);
+    e.insert.append(op.insert);
+    e.action.append(op.action);
+    e.value.append(op.value);
+    e.pred_group.append(op.pred_count);
     for (uint32_t i = 0; i < op.pred_count; ++i) {
       const OpId& p = ch.preds[op.pred_begin + i];
-      pred_actor.append(p.actor);
-      pred_ctr.append(p.counter);
+      e.pred_actor.append(p.actor);
+      e.pred_ctr.append(p.counter);
     }
-    expand.append(op.expand);
+    e.expand.append(op.expand);
     if (op.has_mark_name) {
       any_mark = true;
-      mark_name.append(op.mark_name);
+      e.mark_name.append(op.mark_name);
     } else {
-      mark_name.append_null();
+      e.mark_name.append_null();
     }
   }
   ColumnWriter w;
   if (any_obj) {
-    w.add(col::kObjActor, obj_actor.finish(), true);
-    w.add(col::kObjCounter, obj_ctr.finish(), true);
+    w.add(col::kObjActor, e.obj_actor.finish(), true);
+    w.add(col::kObjCounter, e.obj_ctr.finish(), true);
   }
-  if (any_key_actor) w.add(col::kKeyActor, key_actor.finish(), true);
-  if (any_elem) w.add(col::kKeyCounter, key_ctr.finish(), true);
-  if (any_map) w.add(col::kKeyString, key_str.finish(), true);
-  w.add(col::kInsert, insert.finish(), true);
-  w.add(col::kAction, action.finish(), true);
-  w.add(col::kValueMeta, value.finish_meta(), true);
-  w.add(col::kValueRaw, value.finish_raw());
-  w.add(col::kPredGroup, pred_group.finish(), true);
-  w.add(col::kPredActor, pred_actor.finish());
-  w.add(col::kPredCounter, pred_ctr.finish());
-  if (expand.any_true()) w.add(col::kExpand, expand.finish(), true);
-  if (any_mark) w.add(col::kMarkName, mark_name.finish(), true);
+  if (any_key_actor) w.add(col::kKeyActor, e.key_actor.finish(), true);
+  if (any_elem) w.add(col::kKeyCounter, e.key_ctr.finish(), true);
+  if (any_map) w.add(col::kKeyString, e.key_str.finish(), true);
+  w.add(col::kInsert, e.insert.finish(), true);
+  w.add(col::kAction, e.action.finish(), true);
+  w.add(col::kValueMeta, e.value.finish_meta(), true);
+  w.add(col::kValueRaw, e.value.finish_raw());
+  w.add(col::kPredGroup, e.pred_group.finish(), true);
+  w.add(col::kPredActor, e.pred_actor.finish());
+  w.add(col::kPredCounter, e.pred_ctr.finish());
+  if (e.expand.any_true()) w.add(col::kExpand, e.expand.finish(), true);
+  if (any_mark) w.add(col::kMarkName, e.mark_name.finish(), true);
   w.write_metadata(out, false);
   w.write_data(out);
 }
@@ -258,7 +281,8 @@ Result<Change> decode_change(ByteView body) {
   ByteView extra = r.rest();
   ch.extra.assign(extra.begin(), extra.end());
   AM_TRY(decode_ops(cols, ch.actors.size(), &ch));
-  if (ch.start_op + ch.ops.size() - 1 > kMaxCounter) return Status::Error("counter too large");
+  if (ch.start_op > kMaxCounter || ch.start_op + ch.ops.size() - 1 > kMaxCounter)
+    return Status::Error("counter too large");
   for (const Op& op : ch.ops) {
     for (uint32_t i = 1; i < op.pred_count; ++i) {
       // Preds are in Lamport order; here actor indexes are change-local, so compare bytes.
@@ -270,7 +294,9 @@ Result<Change> decode_change(ByteView body) {
     }
   }
   AM_TRY(check_actor_table(ch));
-  Bytes again = encode_change_body(ch);
+  thread_local Bytes again;
+  again.clear();
+  encode_change_body(ch, again);
   if (again.size() != body.size() || std::memcmp(again.data(), body.data(), body.size()) != 0)
     return Status::Error("change is not canonically encoded");
   return ch;
@@ -278,7 +304,12 @@ Result<Change> decode_change(ByteView body) {
 
 Bytes encode_change_body(const Change& ch) {
   Bytes out;
-  out.reserve(64 + ch.ops.size() * 8);
+  encode_change_body(ch, out);
+  return out;
+}
+
+void encode_change_body(const Change& ch, Bytes& out) {
+  out.reserve(out.size() + 64 + ch.ops.size() * 8);
   put_uleb(out, ch.deps.size());
   for (const auto& d : ch.deps) put_bytes(out, d);
   put_prefixed(out, ch.actors[0]);
@@ -290,7 +321,6 @@ Bytes encode_change_body(const Change& ch) {
   for (size_t i = 1; i < ch.actors.size(); ++i) put_prefixed(out, ch.actors[i]);
   encode_ops(ch, out);
   put_bytes(out, ch.extra);
-  return out;
 }
 
 }  // namespace amstore
@@ -301,7 +331,9 @@ namespace amstore {
 
 StoredChange store_change(Change change) {
   StoredChange sc;
-  Bytes body = encode_change_body(change);
+  thread_local Bytes body;
+  body.clear();
+  encode_change_body(change, body);
   sc.chunk.reserve(body.size() + 20);
   sc.hash = write_chunk(sc.chunk, ChunkType::kChange, body);
   sc.change = std::move(change);

@@ -47,6 +47,8 @@ struct Change {
 Result<Change> decode_change(ByteView body);
 // The canonical body of a change (§5.1–5.3).
 Bytes encode_change_body(const Change& change);
+// Appends the canonical body to `out`.
+void encode_change_body(const Change& change, Bytes& out);
 
 }  // namespace amstore
 

@@ -247,10 +247,10 @@ void RleEncoder<T>::flush_literal() {
 }
 
 template <typename T>
-Bytes RleEncoder<T>::finish() {
+const Bytes& RleEncoder<T>::finish() {
   flush_run();
   flush_literal();
-  return std::move(out_);
+  return out_;
 }
 
 template class RleEncoder<uint64_t>;
@@ -286,10 +286,13 @@ void ValueEncoder::append(const Value& v) {
 }
 
 void ColumnWriter::write_metadata(Bytes& out, bool compress) {
-  put_uleb(out, columns.size());
-  for (auto& [spec, data] : columns) {
+  put_uleb(out, n_);
+  if (compress) compressed_.reserve(n_);  // views into it must not move
+  for (size_t i = 0; i < n_; ++i) {
+    auto& [spec, data] = columns_[i];
     if (compress && data.size() >= 256) {
-      data = deflate_raw(data);
+      compressed_.push_back(deflate_raw(data));
+      data = ByteView(compressed_.back());
       spec |= kDeflateBit;
     }
     put_uleb(out, spec);
@@ -298,7 +301,7 @@ void ColumnWriter::write_metadata(Bytes& out, bool compress) {
 }
 
 void ColumnWriter::write_data(Bytes& out) const {
-  for (const auto& c : columns) put_bytes(out, c.second);
+  for (size_t i = 0; i < n_; ++i) put_bytes(out, columns_[i].second);
 }
 
 }  // namespace amstore

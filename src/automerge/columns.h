@@ -145,8 +145,16 @@ class RleEncoder {
  public:
   void append(const T& v);
   void append_null();
-  Bytes finish();
+  // Flushes and returns the encoded column; valid until the next reset() or append.
+  const Bytes& finish();
   bool any_value() const { return any_value_; }
+  // Empties the encoder but keeps its buffers, so reused encoders do not allocate.
+  void reset() {
+    out_.clear();
+    literal_.clear();
+    run_count_ = 0;
+    any_value_ = false;
+  }
 
  private:
   void flush_run();
@@ -172,7 +180,11 @@ class DeltaEncoder {
   }
   void append_null() { rle_.append_null(); }
   bool any_value() const { return rle_.any_value(); }
-  Bytes finish() { return rle_.finish(); }
+  const Bytes& finish() { return rle_.finish(); }
+  void reset() {
+    rle_.reset();
+    last_ = 0;
+  }
 
  private:
   IntEncoder rle_;
@@ -191,10 +203,16 @@ class BoolEncoder {
     any_true_ |= v;
   }
   bool any_true() const { return any_true_; }
-  Bytes finish() {
+  const Bytes& finish() {
     if (count_ > 0) put_uleb(out_, count_);
     count_ = 0;
-    return std::move(out_);
+    return out_;
+  }
+  void reset() {
+    out_.clear();
+    cur_ = false;
+    count_ = 0;
+    any_true_ = false;
   }
 
  private:
@@ -207,24 +225,35 @@ class BoolEncoder {
 class ValueEncoder {
  public:
   void append(const Value& v);
-  Bytes finish_meta() { return meta_.finish(); }
-  Bytes finish_raw() { return std::move(raw_); }
+  const Bytes& finish_meta() { return meta_.finish(); }
+  const Bytes& finish_raw() { return raw_; }
+  void reset() {
+    meta_.reset();
+    raw_.clear();
+  }
 
  private:
   UintEncoder meta_;
   Bytes raw_;
 };
 
-// Appends one column to a metadata block and its data to the data area, if `data` is
-// non-empty or `always` is set.
-struct ColumnWriter {
-  std::vector<std::pair<uint32_t, Bytes>> columns;
-  void add(uint32_t spec, Bytes data, bool always = false) {
-    if (!data.empty() || always) columns.emplace_back(spec, std::move(data));
+// Collects the columns of one table: a metadata block, then their data. The data views
+// must stay valid until write_data (they usually point into live encoders).
+class ColumnWriter {
+ public:
+  // Adds a column if `data` is non-empty or `always` is set. Columns must be added in
+  // ascending spec order.
+  void add(uint32_t spec, ByteView data, bool always = false) {
+    if (!data.empty() || always) columns_[n_++] = {spec, data};
   }
-  // Writes metadata then data. With `compress`, columns of 256 bytes or more are DEFLATEd.
+  // With `compress`, columns of 256 bytes or more are DEFLATEd (spec §4.9).
   void write_metadata(Bytes& out, bool compress);
   void write_data(Bytes& out) const;
+
+ private:
+  std::pair<uint32_t, ByteView> columns_[24];
+  size_t n_ = 0;
+  std::vector<Bytes> compressed_;
 };
 
 }  // namespace amstore

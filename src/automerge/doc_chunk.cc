@@ -167,6 +167,9 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
     if (!(seq.done() && max_op.done() && time.done() && message.done() && deps_group.done() &&
           deps_index.done() && extra.done()))
       return Status::Error("change columns have different numbers of rows");
+    // The actor list is exactly the authors (spec §6.1; 3.5.0 panics on an unused actor).
+    for (uint32_t a = 0; a < num_actors; ++a)
+      if (last_seq[a] == 0) return Status::Error("document lists an actor that authored no change");
   }
 
   // ---- op rows ----
@@ -443,11 +446,12 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
 
   ColumnWriter cw;
   std::vector<bool> is_dep(changes.size(), false);
+  // Encoders live until the body is written: the column writers hold views into them.
+  UintEncoder actor, deps_group;
+  DeltaEncoder seq, max_op, time, deps_index;
+  StringEncoder message;
+  ValueEncoder extra;
   if (!changes.empty()) {
-    UintEncoder actor, deps_group;
-    DeltaEncoder seq, max_op, time, deps_index;
-    StringEncoder message;
-    ValueEncoder extra;
     for (uint32_t i = 0; i < changes.size(); ++i) {
       const Change& c = changes[i]->change;
       auto a = std::lower_bound(s.actors.begin(), s.actors.end(), c.author());
@@ -482,12 +486,12 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
   }
 
   ColumnWriter ow;
+  UintEncoder obj_actor, obj_ctr, key_actor, id_actor, action, succ_group, succ_actor;
+  DeltaEncoder key_ctr, id_ctr, succ_ctr;
+  StringEncoder key_str, mark_name;
+  BoolEncoder insert, expand;
+  ValueEncoder value;
   if (!s.ops.empty()) {
-    UintEncoder obj_actor, obj_ctr, key_actor, id_actor, action, succ_group, succ_actor;
-    DeltaEncoder key_ctr, id_ctr, succ_ctr;
-    StringEncoder key_str, mark_name;
-    BoolEncoder insert, expand;
-    ValueEncoder value;
     bool any_obj = false, any_key_actor = false, any_elem = false, any_map = false, any_mark = false;
     for (const DocOp& d : s.ops) {
       const Op& op = *d.op;

@@ -32,10 +32,12 @@ Result<MergeStats> Document::merge(ByteView bytes) {
     std::string where = chunks.size() > 1 ? "chunk " + std::to_string(i) + ": " : "";
     if (c.type == ChunkType::kDocument) {
       // A document whose heads are all applied here brings nothing new: skip decoding it.
+      // (Not a document without heads: it must be verified to be really empty.)
       std::vector<ChangeHash> heads;
       Status s = read_document_heads(c.body, &heads);
       if (!s.ok()) return Status::Error(where + "invalid document: " + s.message());
-      bool all_known = std::all_of(heads.begin(), heads.end(),
+      bool all_known = !heads.empty() &&
+                       std::all_of(heads.begin(), heads.end(),
                                    [&](const ChangeHash& h) { return index_.count(h) > 0; });
       if (all_known) continue;
       std::vector<StoredChange> changes;

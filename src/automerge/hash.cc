@@ -1,12 +1,32 @@
 #include "automerge/hash.h"
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
+
+#include <cstdlib>
+#include <memory>
 
 namespace amstore {
 
+namespace {
+// OpenSSL 3 looks the algorithm up on every one-shot call; fetching it once and reusing a
+// context per thread makes hashing many small changes several times cheaper.
+struct CtxDeleter {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+}  // namespace
+
 ChangeHash sha256(ByteView data) {
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
   ChangeHash out;
-  SHA256(data.data(), data.size(), out.data());
+  unsigned int len = 0;
+  if (!ctx || !sha256_md() || EVP_DigestInit_ex2(ctx.get(), sha256_md(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size())
+    std::abort();  // only on a broken OpenSSL installation
   return out;
 }
 
