@@ -1,0 +1,156 @@
+// Document behaviour: pending changes, all-or-nothing merges, changes since heads, and
+// documents too deep for recursion.
+#include <gtest/gtest.h>
+
+#include "automerge/chunk.h"
+#include "automerge/document.h"
+#include "test_util.h"
+
+namespace amstore {
+namespace {
+
+using testing::hex_bytes;
+
+// Spec §11: aa's change, then bb's change (which depends on aa's).
+const char* kChangeAa =
+    "856f4a836f0f5739013b0001aa01010000000901040204130415073402420456045701700200027f0000027f0200"
+    "027f007e0178016c000102017d0102017d140002010300";
+const char* kChangeBb =
+    "856f4a83c9e18086014a016f0f573972d6d33a4db147c4063e8ee13185ce9e17f1218e85936c61a73e53b401bb"
+    "010400000101aa08150334014202560257017002710273027f0178017f017f14027f017f017f01";
+
+std::string heads_hex(const Document& d) {
+  std::string s;
+  for (const auto& h : d.heads()) s += to_hex(h) + ";";
+  return s;
+}
+
+TEST(Document, EmptyInputIsAnEmptyDocument) {
+  auto d = Document::load({});
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->heads().empty());
+  auto saved = d->save();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(*saved, hex_bytes("856f4a83b81a954400040000 0000"));
+  EXPECT_EQ(*d->to_json(), "{}");
+}
+
+TEST(Document, ChangesWithMissingDepsWaitAsPendingAndJoinLater) {
+  Bytes bb = hex_bytes(kChangeBb), aa = hex_bytes(kChangeAa);
+  auto d = Document::load(bb);
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_TRUE(d->heads().empty());
+  ASSERT_EQ(d->pending().size(), 1u);
+  EXPECT_EQ(*d->to_json(), "{}");
+  // save() keeps the pending change after the document chunk, and it reloads as pending.
+  auto saved = d->save();
+  ASSERT_TRUE(saved.ok());
+  auto again = Document::load(*saved);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->pending().size(), 1u);
+  // The missing dependency arrives: both changes join, in causal order.
+  auto stats = d->merge(aa);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->new_changes, 1u);
+  EXPECT_EQ(stats->applied, 2u);
+  EXPECT_EQ(stats->pending, 0u);
+  EXPECT_TRUE(d->pending().empty());
+  EXPECT_EQ(heads_hex(*d), "c9e1808691a3e584025864d2a5218a8bf9c4a8c4453c39dd81dcedc44eed287e;");
+  EXPECT_EQ(*d->to_json(), "{\"l\":[true],\"x\":2}");
+}
+
+TEST(Document, MergeIsAllOrNothing) {
+  Bytes aa = hex_bytes(kChangeAa);
+  auto d = Document::load(aa);
+  ASSERT_TRUE(d.ok());
+  auto before = d->save();
+  Bytes input = hex_bytes(kChangeBb);
+  Bytes garbage = {0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, 0};
+  put_bytes(input, garbage);
+  auto r = d->merge(input);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(d->changes().size(), 1u);
+  EXPECT_EQ(*d->save(), *before);
+}
+
+TEST(Document, MergeOfKnownChangesWritesNothingNew) {
+  Bytes both = hex_bytes(kChangeAa);
+  put_bytes(both, hex_bytes(kChangeBb));
+  auto d = Document::load(both);
+  ASSERT_TRUE(d.ok());
+  auto saved = d->save();
+  auto r = d->merge(*saved);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->new_changes, 0u);
+  r = d->merge(both);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->new_changes, 0u);
+}
+
+TEST(Document, ChangesSinceHeads) {
+  Bytes aa = hex_bytes(kChangeAa), bb = hex_bytes(kChangeBb);
+  Bytes both = aa;
+  put_bytes(both, bb);
+  auto d = Document::load(both);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->changes_since({}), both);
+  ChangeHash aa_hash;
+  ASSERT_TRUE(parse_hash_hex("6f0f573972d6d33a4db147c4063e8ee13185ce9e17f1218e85936c61a73e53b4", &aa_hash));
+  EXPECT_EQ(d->changes_since({aa_hash}), bb);
+  EXPECT_TRUE(d->changes_since(d->heads()).empty());
+  ChangeHash unknown{};
+  EXPECT_EQ(d->changes_since({unknown}), both);
+}
+
+TEST(Document, RejectsASeqGap) {
+  // bb's change renumbered to seq 2: its dependency is present but bb's seq 1 is not.
+  Change c = std::move(decode_change(ByteView(hex_bytes(kChangeBb)).subspan(10)).value());
+  c.seq = 2;
+  StoredChange sc = store_change(std::move(c));
+  auto d = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(d.ok());
+  auto r = d->merge(sc.chunk);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("seq"), std::string::npos);
+  EXPECT_EQ(d->changes().size(), 1u);
+}
+
+// A text typed one character at a time is a chain as deep as the text is long: saving,
+// loading and rendering it must not recurse.
+TEST(Document, HundredThousandCharacterTypedText) {
+  constexpr uint32_t kChars = 100000;
+  Change c;
+  c.actors = {std::string("\x01\x02", 2)};
+  c.seq = 1;
+  c.start_op = 1;
+  Op make;
+  make.map_key = true;
+  make.key = "text";
+  make.action = static_cast<uint8_t>(Action::kMakeText);
+  c.ops.push_back(make);
+  for (uint32_t i = 0; i < kChars; ++i) {
+    Op op;
+    op.obj = OpId{1, 0};
+    op.elem = i == 0 ? OpId{} : OpId{i + 1, 0};  // after the previous character
+    op.insert = true;
+    op.action = static_cast<uint8_t>(Action::kSet);
+    op.value.type = static_cast<uint8_t>(ValueType::kString);
+    op.value.bytes = std::string(1, static_cast<char>('a' + i % 26));
+    c.ops.push_back(op);
+  }
+  StoredChange sc = store_change(std::move(c));
+  auto d = Document::load(sc.chunk);
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  auto saved = d->save();
+  ASSERT_TRUE(saved.ok()) << saved.status().message();
+  auto back = Document::load(*saved);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->heads(), d->heads());
+  auto json = back->to_json();
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(json->size(), kChars + 11);  // {"text":"..."}
+  EXPECT_EQ(json->substr(0, 14), "{\"text\":\"abcde");
+}
+
+}  // namespace
+}  // namespace amstore
