@@ -68,7 +68,8 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, siz
       uint64_t elem = op.elem.is_zero() ? 0 : global(op.elem);
       if (elem != 0) {
         const Info* e = lookup(elem);
-        if (!e || !e->element) return Status::Error("op refers to a list element that does not exist");
+        if (!e || !e->element || e->obj != obj)
+          return Status::Error("op refers to a list element that does not exist");
       } else if (!op.insert) {
         return Status::Error("op targets the head of a list");
       }
@@ -83,7 +84,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, siz
       if (!older(p, id)) return Status::Error("op's predecessor is not older than the op");
       if (pi->slot != slot) return Status::Error("op's predecessor is at a different key");
     }
-    Info info{slot, kPlain, op.insert};
+    Info info{slot, obj, kPlain, op.insert};
     switch (static_cast<Action>(op.action)) {
       case Action::kMakeMap:
       case Action::kMakeTable: info.kind = kMap; break;

@@ -25,6 +25,7 @@ class OpIndex {
   enum Kind : uint8_t { kPlain = 0, kMap = 1, kSeq = 2 };
   struct Info {
     uint64_t slot;
+    uint64_t obj;      // the object the op belongs to
     uint8_t kind;      // object kind for make ops
     bool element;      // insert ops create list elements
   };

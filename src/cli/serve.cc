@@ -1,2 +1,128 @@
+// `amstore serve`: the HTTP storage server over the filesystem store.
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+
 #include "cli/commands.h"
-namespace amstore { void add_serve_command(CLI::App&) {} }
+#include "server/server.h"
+#include "storage/fs_store.h"
+
+namespace amstore {
+namespace {
+
+struct ServeFlags {
+  std::string host = "127.0.0.1";
+  int port = 5000;
+  std::string data_dir = "./data";
+  std::string max_body = "64M";
+  uint64_t cache_mb = 256;
+  int threads = 0;  // 0: from the number of cores
+  int workers = 0;
+  std::string cors_origin = "*";
+  std::string compact_min = "256K";
+  int shutdown_grace = 20;
+  bool quiet = false;
+};
+
+// "1048576", "64M", "512k", "1G" → bytes; false if malformed.
+bool parse_size(const std::string& s, uint64_t* out) {
+  if (s.empty()) return false;
+  size_t i = 0;
+  uint64_t v = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+    if (v > (UINT64_MAX - 9) / 10) return false;
+    v = v * 10 + uint64_t(s[i] - '0');
+    ++i;
+  }
+  if (i == 0) return false;
+  std::string suffix = s.substr(i);
+  uint64_t mul = 1;
+  if (suffix.empty() || suffix == "B" || suffix == "b") mul = 1;
+  else if (suffix == "K" || suffix == "k" || suffix == "KiB") mul = 1ull << 10;
+  else if (suffix == "M" || suffix == "m" || suffix == "MiB") mul = 1ull << 20;
+  else if (suffix == "G" || suffix == "g" || suffix == "GiB") mul = 1ull << 30;
+  else return false;
+  if (v > UINT64_MAX / mul) return false;
+  *out = v * mul;
+  return true;
+}
+
+[[noreturn]] void serve_fail(const std::string& what) {
+  std::fprintf(stderr, "amstore serve: %s\n", what.c_str());
+  std::exit(1);
+}
+
+void run_serve(const ServeFlags& f) {
+  ServerOptions so;
+  so.host = f.host;
+  if (f.port < 0 || f.port > 65535) serve_fail("--port must be 0..65535");
+  so.port = static_cast<uint16_t>(f.port);
+  if (!parse_size(f.max_body, &so.max_body) || so.max_body == 0)
+    serve_fail("--max-body: expected a size such as 1048576, 512K or 64M");
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  so.io_threads = f.threads > 0 ? f.threads : std::min(cores, 4);
+  // Workers block on locks and fsync; more of them than cores keeps the disk busy.
+  so.worker_threads = f.workers > 0 ? f.workers : std::max(4, 2 * so.io_threads);
+  so.cors_origin = f.cors_origin == "none" ? "" : f.cors_origin;
+  so.access_log = !f.quiet;
+  so.shutdown_grace_s = f.shutdown_grace;
+
+  FsStoreOptions fo;
+  fo.data_dir = f.data_dir;
+  fo.cache_bytes = f.cache_mb << 20;
+  if (!parse_size(f.compact_min, &fo.compact_min_bytes))
+    serve_fail("--compact-min: expected a size such as 262144 or 256K");
+  std::string error;
+  auto store = FsStore::open(fo, &error);
+  if (!store) serve_fail(error);
+  std::fprintf(stderr, "amstore: data directory %s\n", fo.data_dir.c_str());
+  int rc = run_server(so, *store, &error);
+  if (rc != 0) serve_fail(error);
+  store.reset();  // waits for a running background compaction
+  std::exit(0);
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  auto* sub = app.add_subcommand("serve", "Serve Automerge documents over HTTP (merge on upload)");
+  sub->add_option("--host", flags->host, "Address to listen on")
+      ->envname("AMSTORE_HOST")
+      ->capture_default_str();
+  sub->add_option("--port", flags->port, "TCP port (0: any free port)")
+      ->envname("AMSTORE_PORT")
+      ->capture_default_str();
+  sub->add_option("--data-dir", flags->data_dir, "Directory holding the documents")
+      ->envname("AMSTORE_DATA_DIR")
+      ->capture_default_str();
+  sub->add_option("--max-body", flags->max_body, "Largest accepted upload (bytes, or K/M/G)")
+      ->envname("AMSTORE_MAX_BODY")
+      ->capture_default_str();
+  sub->add_option("--cache-mb", flags->cache_mb, "Memory for cached parsed documents (MiB)")
+      ->envname("AMSTORE_CACHE_MB")
+      ->capture_default_str();
+  sub->add_option("--threads", flags->threads, "I/O threads (default: cores, at most 4)")
+      ->envname("AMSTORE_THREADS");
+  sub->add_option("--workers", flags->workers,
+                  "Threads for storage work (default: max(4, 2 x threads))")
+      ->envname("AMSTORE_WORKERS");
+  sub->add_option("--cors-origin", flags->cors_origin,
+                  "Access-Control-Allow-Origin value; \"none\" (or empty) disables CORS headers")
+      ->envname("AMSTORE_CORS_ORIGIN")
+      ->capture_default_str();
+  sub->add_option("--compact-min", flags->compact_min,
+                  "Compact a document's log once it exceeds max(this, snapshot size)")
+      ->envname("AMSTORE_COMPACT_MIN")
+      ->capture_default_str();
+  sub->add_option("--shutdown-grace", flags->shutdown_grace,
+                  "Seconds in-flight requests get after SIGTERM")
+      ->envname("AMSTORE_SHUTDOWN_GRACE")
+      ->capture_default_str();
+  sub->add_flag("--quiet", flags->quiet, "No access log")->envname("AMSTORE_QUIET");
+  sub->callback([flags] { run_serve(*flags); });
+}
+
+}  // namespace amstore

@@ -406,6 +406,7 @@ void release_slot(std::mutex& mu, Map& slots, const std::string& id, SlotPtr& s)
 }  // namespace
 
 StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out) {
+  *out = GetResult{};
   if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
   auto s = slot(id);
   StoreStatus st;
@@ -498,6 +499,7 @@ StoreStatus FsStore::write_snapshot(const std::string& id, ByteView bytes) {
 }
 
 StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* out) {
+  *out = MergeResult{};
   if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
   if (body.empty()) return StoreStatus::Invalid("empty body: expected Automerge data");
   // Parse and validate the upload before taking any lock.

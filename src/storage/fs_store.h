@@ -34,10 +34,10 @@ struct FsStoreOptions {
   uint64_t compact_min_bytes = 256ull << 10;
   // Compact on a background thread (false: inline, after the merge is durable; for tests).
   bool background_compaction = true;
-  // Serialize the merged document before acknowledging an upload that brings new changes,
-  // so a change that leaves the document unsaveable is refused instead of stored. Costs a
-  // save per merge (the bytes are then cached for the next GET).
-  bool verify_merges = true;
+  // Also serialize the merged document before acknowledging an upload that brings new
+  // changes. Document::merge already validates every new op against the document (OpIndex),
+  // so this is a belt-and-braces check that costs a whole save per merge; off by default.
+  bool verify_merges = false;
 };
 
 // Identity of the on-disk state a cached document was built from; any other process's

@@ -1,0 +1,660 @@
+#include "server/server.h"
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "server/metrics.h"
+
+namespace amstore {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+using Request = http::request<http::vector_body<uint8_t>>;
+using Response = http::response<http::string_body>;
+using Clock = std::chrono::steady_clock;
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+// For the access log: printable ASCII only, bounded length.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s.substr(0, 300)) out += (c < 0x20 || c >= 0x7f) ? '?' : char(c);
+  if (s.size() > 300) out += "...";
+  return out;
+}
+
+bool etag_matches(std::string_view header, const std::string& etag) {
+  // If-None-Match: "*" or a comma-separated list of (possibly weak) entity tags.
+  size_t pos = 0;
+  while (pos <= header.size()) {
+    size_t comma = header.find(',', pos);
+    std::string_view item =
+        header.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item.starts_with("W/")) item.remove_prefix(2);
+    if (item == "*" || item == etag) return true;
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+std::string heads_json(const std::vector<ChangeHash>& heads) {
+  std::string out = "[";
+  for (size_t i = 0; i < heads.size(); ++i) {
+    if (i) out += ",";
+    out += "\"" + to_hex(heads[i]) + "\"";
+  }
+  return out + "]";
+}
+
+struct Reply {
+  Response res;
+  std::string route = "other";
+};
+
+Reply text_reply(const Request& req, http::status status, std::string route, std::string body,
+                 const char* type = "text/plain; charset=utf-8") {
+  Reply r;
+  r.route = std::move(route);
+  r.res = Response(status, req.version());
+  r.res.set(http::field::content_type, type);
+  r.res.body() = std::move(body);
+  return r;
+}
+
+Reply error_reply(const Request& req, http::status status, std::string route,
+                  const std::string& message) {
+  return text_reply(req, status, std::move(route),
+                    "{\"error\":\"" + json_escape(message) + "\"}\n", "application/json");
+}
+
+Reply store_error(const Request& req, const std::string& route, const StoreStatus& st) {
+  switch (st.code) {
+    case StoreCode::kNotFound: return error_reply(req, http::status::not_found, route, "not found");
+    case StoreCode::kInvalid: return error_reply(req, http::status::bad_request, route, st.message);
+    default:
+      std::fprintf(stderr, "amstore: error: %s\n", st.message.c_str());
+      return error_reply(req, http::status::internal_server_error, route, st.message);
+  }
+}
+
+}  // namespace
+
+bool percent_decode(std::string_view in, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out->push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi << 4 | lo));
+    i += 2;
+  }
+  return true;
+}
+
+namespace {
+
+class Session;
+
+class Server {
+ public:
+  Server(const ServerOptions& opt, DocumentStore& store)
+      : opt_(opt),
+        store_(store),
+        pool_(std::max(1, opt.worker_threads)),
+        acceptor_(ioc_),
+        signals_(ioc_, SIGINT, SIGTERM),
+        grace_(ioc_) {}
+
+  bool listen(std::string* error) {
+    beast::error_code ec;
+    auto addr = net::ip::make_address(opt_.host, ec);
+    if (ec) {
+      *error = "invalid host address " + opt_.host + ": " + ec.message();
+      return false;
+    }
+    tcp::endpoint ep(addr, opt_.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      *error = "cannot listen on " + opt_.host + ":" + std::to_string(opt_.port) + ": " +
+               ec.message();
+      return false;
+    }
+    return true;
+  }
+
+  int run() {
+    signals_.async_wait([this](const beast::error_code& ec, int) {
+      if (!ec) begin_shutdown();
+    });
+    do_accept();
+    auto ep = acceptor_.local_endpoint();
+    std::fprintf(stderr, "amstore: listening on http://%s:%u\n", ep.address().to_string().c_str(),
+                 static_cast<unsigned>(ep.port()));
+    std::vector<std::thread> threads;
+    for (int i = 1; i < std::max(1, opt_.io_threads); ++i) threads.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : threads) t.join();
+    pool_.join();
+    std::fprintf(stderr, "amstore: stopped\n");
+    return 0;
+  }
+
+  void begin_shutdown();
+  void session_started(const std::shared_ptr<Session>& s);
+  void session_ended();
+
+  const ServerOptions& opt_;
+  DocumentStore& store_;
+  Metrics metrics_;
+  net::io_context ioc_;
+  net::thread_pool pool_;
+  tcp::acceptor acceptor_;
+  net::signal_set signals_;
+  net::steady_timer grace_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> active_{0};
+  std::mutex sessions_mu_;
+  std::list<std::weak_ptr<Session>> sessions_;
+
+ private:
+  void do_accept();
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server& srv, tcp::socket socket) : srv_(srv), stream_(std::move(socket)) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    remote_ = ec ? "-" : ep.address().to_string();
+  }
+  ~Session() { srv_.session_ended(); }
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+  }
+
+  // On the session's strand: an idle connection (nothing of a next request received) is
+  // closed now; a busy one closes after its response.
+  void shutdown() {
+    if (idle_ && !(parser_ && parser_->got_some())) stream_.cancel();
+  }
+  void post_shutdown() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->shutdown(); });
+  }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(srv_.opt_.max_body);
+    parser_->header_limit(16 * 1024);
+    idle_ = true;
+    if (srv_.stopping_) return close();
+    stream_.expires_after(std::chrono::seconds(srv_.opt_.request_timeout_s));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, size_t) {
+    idle_ = false;
+    start_ = Clock::now();
+    if (ec) return on_read_error(ec);
+    const auto& req = parser_->get();
+    auto len = parser_->content_length();
+    if (len && *len > srv_.opt_.max_body) return reject_too_large();
+    auto expect = req[http::field::expect];
+    if (beast::iequals(expect, "100-continue")) {
+      // Tell the client to go ahead, so clients that wait for it do not stall.
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                      req.version());
+      http::async_write(stream_, *cont,
+                        [self = shared_from_this(), cont](beast::error_code ec2, size_t) {
+                          if (ec2) return self->close();
+                          self->read_body();
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read_error(beast::error_code ec) {
+    if (ec == http::error::body_limit) return reject_too_large();
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == beast::error::timeout || ec == net::error::eof ||
+        ec == net::error::connection_reset || ec == http::error::partial_message)
+      return close();
+    // Malformed HTTP: answer 400 once, then close (the stream position is unknown).
+    Request dummy;
+    dummy.version(11);
+    method_ = "-";
+    target_ = "-";
+    Reply r = error_reply(dummy, http::status::bad_request, "other", "bad request: " + ec.message());
+    close_after_ = true;
+    send(std::move(r));
+  }
+
+  void reject_too_large() {
+    Request dummy;
+    dummy.version(11);
+    const auto& req = parser_->get();
+    method_ = std::string(req.method_string());
+    target_ = std::string(req.target());
+    Reply r = error_reply(dummy, http::status::payload_too_large, "other",
+                          "body exceeds the limit of " + std::to_string(srv_.opt_.max_body) +
+                              " bytes");
+    close_after_ = true;
+    drain_after_ = true;
+    send(std::move(r));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec) return on_read_error(ec);
+    Request req = parser_->release();
+    method_ = std::string(req.method_string());
+    target_ = std::string(req.target());
+    bytes_in_ = req.body().size();
+    close_after_ = !req.keep_alive();
+    handle(std::move(req));
+  }
+
+  void handle(Request req);
+
+  void send(Reply r) {
+    auto& res = r.res;
+    const auto& opt = srv_.opt_;
+    if (!opt.cors_origin.empty()) {
+      res.set(http::field::access_control_allow_origin, opt.cors_origin);
+      res.set(http::field::access_control_expose_headers, "ETag");
+      if (opt.cors_origin != "*") res.set(http::field::vary, "Origin");
+    }
+    res.set(http::field::server, "amstore");
+    bool close = close_after_ || srv_.stopping_;
+    res.keep_alive(!close);
+    if (!head_) {
+      res.prepare_payload();
+    } else if (!res.body().empty()) {
+      // HEAD: the length of what GET would send, and no body on the wire.
+      res.content_length(res.body().size());
+      res.body().clear();
+    }
+    uint64_t out_bytes = head_ ? 0 : res.body().size();
+    int status = static_cast<int>(res.result_int());
+    srv_.metrics_.request(r.route, method_, status, bytes_in_, out_bytes);
+    if (srv_.opt_.access_log) {
+      double ms = std::chrono::duration<double, std::milli>(Clock::now() - start_).count();
+      std::fprintf(stderr, "amstore: %s \"%s %s\" %d in=%llu out=%llu %.2fms\n", remote_.c_str(),
+                   printable(method_).c_str(), printable(target_).c_str(), status,
+                   static_cast<unsigned long long>(bytes_in_),
+                   static_cast<unsigned long long>(out_bytes), ms);
+    }
+    res_ = std::make_shared<Response>(std::move(res));
+    stream_.expires_after(std::chrono::seconds(srv_.opt_.request_timeout_s));
+    http::async_write(stream_, *res_,
+                      [self = shared_from_this(), close](beast::error_code ec, size_t) {
+                        self->res_.reset();
+                        self->head_ = false;
+                        self->bytes_in_ = 0;
+                        if (ec) return self->close();
+                        if (self->drain_after_) return self->drain();
+                        if (close) return self->close();
+                        self->do_read();
+                      });
+  }
+
+  // After a 413 the client may still be sending; reading (and discarding) for a moment
+  // before closing lets it see the response instead of a connection reset.
+  void drain() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    if (!drain_buf_) drain_buf_ = std::make_unique<std::array<char, 65536>>();
+    stream_.async_read_some(net::buffer(*drain_buf_),
+                            [self = shared_from_this()](beast::error_code ec2, size_t n) {
+                              self->drained_ += n;
+                              if (ec2 || self->drained_ > (256ull << 20)) return self->close();
+                              self->drain();
+                            });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  Server& srv_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::vector_body<uint8_t>>> parser_;
+  std::shared_ptr<Response> res_;
+  std::string remote_, method_, target_;
+  Clock::time_point start_ = Clock::now();
+  uint64_t bytes_in_ = 0;
+  bool idle_ = true;
+  bool head_ = false;
+  bool close_after_ = false;
+  bool drain_after_ = false;
+  uint64_t drained_ = 0;
+  std::unique_ptr<std::array<char, 65536>> drain_buf_;
+};
+
+void Server::do_accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (stopping_) return;
+    if (!ec) {
+      auto s = std::make_shared<Session>(*this, std::move(socket));
+      session_started(s);
+      s->start();
+    } else if (ec == net::error::operation_aborted) {
+      return;
+    }
+    do_accept();
+  });
+}
+
+void Server::session_started(const std::shared_ptr<Session>& s) {
+  ++active_;
+  std::lock_guard<std::mutex> g(sessions_mu_);
+  // Prune finished sessions now and then so the list stays small.
+  if (sessions_.size() > 64)
+    sessions_.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
+  sessions_.push_back(s);
+}
+
+void Server::session_ended() {
+  if (--active_ == 0 && stopping_) net::post(ioc_, [this] { grace_.cancel(); });
+}
+
+void Server::begin_shutdown() {
+  if (stopping_.exchange(true)) return;
+  std::fprintf(stderr, "amstore: shutting down: finishing in-flight requests\n");
+  beast::error_code ec;
+  acceptor_.close(ec);
+  signals_.cancel();
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard<std::mutex> g(sessions_mu_);
+    for (auto& w : sessions_)
+      if (auto s = w.lock()) live.push_back(s);
+    sessions_.clear();
+  }
+  for (auto& s : live) {
+    // Session::shutdown must run on the session's own strand; posting through the session
+    // keeps it alive until then.
+    s->post_shutdown();
+  }
+  if (active_ == 0 && live.empty()) return;
+  grace_.expires_after(std::chrono::seconds(opt_.shutdown_grace_s));
+  grace_.async_wait([this](beast::error_code ec2) {
+    if (!ec2) {
+      std::fprintf(stderr, "amstore: grace period over; stopping with requests in flight\n");
+      ioc_.stop();
+    }
+  });
+}
+
+// Everything that may block on the store runs here, on the worker pool.
+Reply route(Server& srv, const Request& req) {
+  DocumentStore& store = srv.store_;
+  std::string_view target(req.target().data(), req.target().size());
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  bool is_get = req.method() == http::verb::get || req.method() == http::verb::head;
+  bool is_head = req.method() == http::verb::head;
+
+  if (path.empty() || path[0] != '/')
+    return error_reply(req, http::status::bad_request, "other", "bad request target");
+  std::string_view rest = path.substr(1);
+  if (rest == "metrics") {
+    if (!is_get)
+      return error_reply(req, http::status::method_not_allowed, "metrics", "use GET");
+    Reply r = text_reply(req, http::status::ok, "metrics", srv.metrics_.render(store.stats()),
+                         "text/plain; version=0.0.4; charset=utf-8");
+    if (is_head) {
+      r.res.content_length(r.res.body().size());
+      r.res.body().clear();
+    }
+    return r;
+  }
+
+  size_t slash = rest.find('/');
+  std::string_view seg = rest.substr(0, slash);
+  std::optional<std::string_view> tail;
+  if (slash != std::string_view::npos) tail = rest.substr(slash + 1);
+  std::string id;
+  // Decode first, then validate: an escaped '/', '.' or NUL cannot sneak past the id rule.
+  if (!percent_decode(seg, &id))
+    return error_reply(req, http::status::bad_request, "doc", "malformed percent-escape in id");
+  if (!valid_document_id(id))
+    return error_reply(req, http::status::bad_request, "doc",
+                       "invalid document id: use 1-200 characters of [A-Za-z0-9._-], "
+                       "not starting with '.'");
+  if (tail && *tail != "json")
+    return error_reply(req, http::status::not_found, "other", "no such route");
+
+  if (tail) {  // GET /:id/json
+    if (!is_get) return error_reply(req, http::status::method_not_allowed, "json", "use GET");
+    std::string json;
+    DocInfo info;
+    StoreStatus st = store.json(id, &json, &info);
+    if (!st.ok()) return store_error(req, "json", st);
+    Reply r = text_reply(req, http::status::ok, "json", std::move(json) + "\n",
+                         "application/json");
+    r.res.set(http::field::cache_control, "no-cache");
+    if (is_head) {
+      r.res.content_length(r.res.body().size());
+      r.res.body().clear();
+    }
+    return r;
+  }
+
+  if (is_get) {
+    // ?since=H1,H2: only the changes the caller lacks.
+    std::optional<std::string> since;
+    size_t pos = 0;
+    while (pos < query.size()) {
+      size_t amp = query.find('&', pos);
+      std::string_view kv = query.substr(pos, amp == std::string_view::npos ? amp : amp - pos);
+      if (kv.starts_with("since=") || kv == "since") {
+        std::string v;
+        if (!percent_decode(kv.substr(std::min<size_t>(6, kv.size())), &v))
+          return error_reply(req, http::status::bad_request, "since", "malformed since");
+        since = since ? *since + "," + v : v;
+      }
+      if (amp == std::string_view::npos) break;
+      pos = amp + 1;
+    }
+    if (since) {
+      std::vector<ChangeHash> have;
+      std::string_view list = *since;
+      size_t p = 0;
+      while (p < list.size()) {
+        size_t c = list.find(',', p);
+        std::string_view h = list.substr(p, c == std::string_view::npos ? c : c - p);
+        if (!h.empty()) {
+          ChangeHash hash;
+          if (!parse_hash_hex(h, &hash))
+            return error_reply(req, http::status::bad_request, "since",
+                               "since: expected comma-separated 64-digit hex change hashes");
+          have.push_back(hash);
+        }
+        if (c == std::string_view::npos) break;
+        p = c + 1;
+      }
+      Bytes changes;
+      DocInfo info;
+      StoreStatus st = store.changes_since(id, have, &changes, &info);
+      if (!st.ok()) return store_error(req, "since", st);
+      Reply r = text_reply(req, http::status::ok, "since",
+                           std::string(changes.begin(), changes.end()),
+                           "application/octet-stream");
+      r.res.set(http::field::cache_control, "no-cache");
+      if (is_head) {
+        r.res.content_length(r.res.body().size());
+        r.res.body().clear();
+      }
+      return r;
+    }
+
+    auto inm = req[http::field::if_none_match];
+    GetResult got;
+    if (!inm.empty()) {
+      StoreStatus st = store.get(id, false, &got);
+      if (!st.ok()) return store_error(req, "doc", st);
+      if (etag_matches(std::string_view(inm.data(), inm.size()), got.info.etag)) {
+        Reply r = text_reply(req, http::status::not_modified, "doc", "");
+        r.res.erase(http::field::content_type);
+        r.res.set(http::field::etag, got.info.etag);
+        r.res.set(http::field::cache_control, "no-cache");
+        return r;
+      }
+    }
+    StoreStatus st = store.get(id, true, &got);
+    if (!st.ok()) return store_error(req, "doc", st);
+    Reply r;
+    r.route = "doc";
+    r.res = Response(http::status::ok, req.version());
+    r.res.set(http::field::content_type, "application/octet-stream");
+    r.res.set(http::field::etag, got.info.etag);
+    r.res.set(http::field::cache_control, "no-cache");
+    if (is_head)
+      r.res.content_length(got.bytes->size());
+    else
+      r.res.body().assign(got.bytes->begin(), got.bytes->end());
+    return r;
+  }
+
+  if (req.method() == http::verb::post || req.method() == http::verb::put) {
+    auto t0 = Clock::now();
+    MergeResult m;
+    StoreStatus st = store.merge(id, ByteView(req.body().data(), req.body().size()), &m);
+    if (st.ok())
+      srv.metrics_.merge_latency(std::chrono::duration<double>(Clock::now() - t0).count());
+    if (!st.ok()) return store_error(req, "doc", st);
+    std::string body = "{\"heads\":" + heads_json(m.info.heads) +
+                       ",\"newChanges\":" + std::to_string(m.new_changes) +
+                       ",\"created\":" + (m.created ? "true" : "false") + "}\n";
+    Reply r = text_reply(req, http::status::ok, "doc", std::move(body), "application/json");
+    r.res.set(http::field::etag, m.info.etag);
+    return r;
+  }
+
+  Reply r = error_reply(req, http::status::method_not_allowed, "doc",
+                        "method not allowed: use GET, HEAD, POST, PUT or OPTIONS");
+  r.res.set(http::field::allow, "GET, HEAD, POST, PUT, OPTIONS");
+  return r;
+}
+
+void Session::handle(Request req) {
+  head_ = req.method() == http::verb::head;
+  std::string_view target(req.target().data(), req.target().size());
+  std::string_view path = target.substr(0, target.find('?'));
+  const auto& opt = srv_.opt_;
+
+  if (req.method() == http::verb::options) {  // CORS preflight, answered inline
+    Reply r = text_reply(req, http::status::no_content, "options", "");
+    r.res.erase(http::field::content_type);
+    r.res.set(http::field::allow, "GET, HEAD, POST, PUT, OPTIONS");
+    if (!opt.cors_origin.empty()) {
+      r.res.set(http::field::access_control_allow_methods, "GET, HEAD, POST, PUT, OPTIONS");
+      auto want = req[http::field::access_control_request_headers];
+      r.res.set(http::field::access_control_allow_headers,
+                want.empty() ? beast::string_view("Content-Type, If-None-Match") : want);
+      r.res.set(http::field::access_control_max_age, "86400");
+    }
+    return send(std::move(r));
+  }
+  if (path == "/healthz") {
+    Reply r = text_reply(req, http::status::ok, "healthz", srv_.stopping_ ? "stopping\n" : "ok\n");
+    if (head_) {
+      r.res.content_length(r.res.body().size());
+      r.res.body().clear();
+    }
+    return send(std::move(r));
+  }
+
+  // The work guard keeps the I/O loop running while the pool works, so a shutdown cannot
+  // end the process under an in-flight request.
+  auto guard = net::make_work_guard(stream_.get_executor());
+  auto shared_req = std::make_shared<Request>(std::move(req));
+  net::post(srv_.pool_, [self = shared_from_this(), shared_req, guard]() mutable {
+    Reply r;
+    try {
+      r = route(self->srv_, *shared_req);
+    } catch (const std::exception& e) {
+      r = error_reply(*shared_req, http::status::internal_server_error, "other",
+                      std::string("internal error: ") + e.what());
+    }
+    net::post(self->stream_.get_executor(),
+              [self, r = std::move(r), guard = std::move(guard)]() mutable {
+                self->send(std::move(r));
+              });
+  });
+}
+
+}  // namespace
+
+int run_server(const ServerOptions& options, DocumentStore& store, std::string* error) {
+  Server srv(options, store);
+  if (!srv.listen(error)) return 1;
+  return srv.run();
+}
+
+}  // namespace amstore

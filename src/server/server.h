@@ -1,0 +1,35 @@
+// The HTTP server of `amstore serve` (Boost.Beast): GET/HEAD/POST/PUT /:id, /:id?since=,
+// /:id/json, /healthz, /metrics. Store calls (which block on locks and fsync) run on a
+// worker pool so the I/O threads stay responsive.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "storage/store.h"
+
+namespace amstore {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 5000;
+  int io_threads = 2;
+  int worker_threads = 4;
+  uint64_t max_body = 64ull << 20;
+  // CORS: the Access-Control-Allow-Origin value; empty disables CORS headers.
+  std::string cors_origin = "*";
+  bool access_log = true;
+  // Seconds a connection may stay idle or take to send a request.
+  int request_timeout_s = 60;
+  // On SIGTERM/SIGINT, in-flight requests get this long before the process gives up.
+  int shutdown_grace_s = 20;
+};
+
+// Runs until SIGTERM or SIGINT, then stops accepting, finishes in-flight requests and
+// returns 0 (1 if the listening socket could not be set up; `error` says why).
+int run_server(const ServerOptions& options, DocumentStore& store, std::string* error);
+
+// Percent-decodes a path segment; false on a malformed escape.
+bool percent_decode(std::string_view in, std::string* out);
+
+}  // namespace amstore

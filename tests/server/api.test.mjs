@@ -1,0 +1,186 @@
+// The rest of the HTTP API: ETag / If-None-Match, HEAD, ?since, /json, CORS, /healthz,
+// /metrics, flags from the environment, graceful shutdown with a request in flight.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { spawn } from 'node:child_process'
+import {
+  AMSTORE_BIN, Automerge as A, download, sleep, sortedHeads, startServer, tempDir, upload
+} from './helpers.mjs'
+
+let server
+before(async () => { server = await startServer() })
+after(async () => { assert.equal((await server.stop()).code, 0) })
+
+test('POST answers heads, newChanges and the ETag; GET serves the same ETag; 304', async () => {
+  const doc = A.change(A.init(), (d) => { d.a = 1 })
+  const r1 = await upload(server.url, 'etag', A.save(doc))
+  assert.equal(r1.status, 200)
+  const body = JSON.parse(r1.text)
+  assert.deepEqual(body.heads, sortedHeads(doc))
+  assert.equal(body.newChanges, 1)
+  assert.ok(r1.etag)
+  const again = await upload(server.url, 'etag', A.save(doc), 'PUT')
+  assert.equal(JSON.parse(again.text).newChanges, 0)
+  assert.equal(again.etag, r1.etag)
+
+  const got = await fetch(`${server.url}/etag`)
+  assert.equal(got.status, 200)
+  assert.equal(got.headers.get('content-type'), 'application/octet-stream')
+  assert.equal(got.headers.get('etag'), r1.etag)
+  await got.arrayBuffer()
+  const cached = await fetch(`${server.url}/etag`, { headers: { 'If-None-Match': r1.etag } })
+  assert.equal(cached.status, 304)
+  const weak = await fetch(`${server.url}/etag`, { headers: { 'If-None-Match': `"nope", W/${r1.etag}` } })
+  assert.equal(weak.status, 304)
+
+  const doc2 = A.change(doc, (d) => { d.b = 2 })
+  const r2 = await upload(server.url, 'etag', A.save(doc2))
+  assert.notEqual(r2.etag, r1.etag)
+  const stale = await fetch(`${server.url}/etag`, { headers: { 'If-None-Match': r1.etag } })
+  assert.equal(stale.status, 200)
+  assert.equal(stale.headers.get('etag'), r2.etag)
+  assert.deepEqual(A.toJS(A.load(new Uint8Array(await stale.arrayBuffer()))), { a: 1, b: 2 })
+
+  const head = await fetch(`${server.url}/etag`, { method: 'HEAD' })
+  assert.equal(head.status, 200)
+  assert.equal(head.headers.get('etag'), r2.etag)
+  const full = await download(server.url, 'etag')
+  assert.equal(Number(head.headers.get('content-length')), full.bytes.length)
+  assert.equal((await head.arrayBuffer()).byteLength, 0)
+  assert.equal((await fetch(`${server.url}/unknown-doc`, { method: 'HEAD' })).status, 404)
+})
+
+test('GET ?since= returns only the missing changes, which loadIncremental applies', async () => {
+  let doc = A.change(A.init(), (d) => { d.list = [] })
+  for (let i = 0; i < 5; i++) doc = A.change(doc, (d) => { d.list.push(i) })
+  assert.equal((await upload(server.url, 'since', A.save(doc))).status, 200)
+  const old = A.clone(doc)
+  doc = A.change(doc, (d) => { d.list.push(99) })
+  const other = A.change(A.clone(old), (d) => { d.x = 'y' })
+  await upload(server.url, 'since', A.save(doc))
+  await upload(server.url, 'since', A.save(other))
+
+  const res = await fetch(`${server.url}/since?since=${A.getHeads(old).join(',')}`)
+  assert.equal(res.status, 200)
+  const bytes = new Uint8Array(await res.arrayBuffer())
+  const caughtUp = A.loadIncremental(A.clone(old), bytes)
+  const expected = A.merge(A.clone(doc), other)
+  assert.deepEqual(sortedHeads(caughtUp), sortedHeads(expected))
+  assert.deepEqual(A.toJS(caughtUp), A.toJS(expected))
+
+  const all = await fetch(`${server.url}/since?since=`)
+  const fromScratch = A.loadIncremental(A.init(), new Uint8Array(await all.arrayBuffer()))
+  assert.deepEqual(sortedHeads(fromScratch), sortedHeads(expected))
+  const none = await fetch(`${server.url}/since?since=${A.getHeads(expected).join(',')}`)
+  assert.equal((await none.arrayBuffer()).byteLength, 0)
+})
+
+test('GET /:id/json renders the document', async () => {
+  const doc = A.change(A.init(), (d) => { d.title = 'hi'; d.n = 3; d.items = ['a', { b: true }] })
+  await upload(server.url, 'json', A.save(doc))
+  const res = await fetch(`${server.url}/json/json`)
+  assert.equal(res.status, 200)
+  assert.match(res.headers.get('content-type'), /application\/json/)
+  const value = await res.json()
+  assert.equal(value.title, 'hi')
+  assert.equal(value.n, 3)
+  assert.equal(value.items[0], 'a')
+  assert.equal((await fetch(`${server.url}/missing/json`)).status, 404)
+})
+
+test('CORS: any origin, preflight answered', async () => {
+  const pre = await fetch(`${server.url}/cors`, {
+    method: 'OPTIONS',
+    headers: { Origin: 'http://example.test', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' }
+  })
+  assert.ok(pre.status === 204 || pre.status === 200)
+  assert.equal(pre.headers.get('access-control-allow-origin'), '*')
+  assert.match(pre.headers.get('access-control-allow-methods'), /POST/)
+  assert.match(pre.headers.get('access-control-allow-headers'), /content-type/i)
+  const get = await fetch(`${server.url}/cors`, { headers: { Origin: 'http://example.test' } })
+  assert.equal(get.headers.get('access-control-allow-origin'), '*')
+  assert.match(get.headers.get('access-control-expose-headers'), /ETag/i)
+})
+
+test('healthz and metrics', async () => {
+  const h = await fetch(`${server.url}/healthz`)
+  assert.equal(h.status, 200)
+  assert.equal((await h.text()).trim(), 'ok')
+  const m = await fetch(`${server.url}/metrics`)
+  assert.equal(m.status, 200)
+  const text = await m.text()
+  assert.match(text, /amstore_http_requests_total\{route="doc",method="POST",status="200"\} \d+/)
+  assert.match(text, /amstore_http_request_bytes_total \d+/)
+  assert.match(text, /amstore_http_response_bytes_total \d+/)
+  assert.match(text, /amstore_merge_duration_seconds_bucket\{le="\+Inf"\} \d+/)
+  assert.match(text, /amstore_merge_duration_seconds_count \d+/)
+  assert.match(text, /amstore_documents [1-9]\d*/)
+  assert.match(text, /amstore_compactions_total \d+/)
+  // One access-log line per request.
+  assert.match(server.log(), /"GET \/healthz" 200/)
+})
+
+test('flags come from the environment; CORS can be switched off', async () => {
+  const dataDir = tempDir('env')
+  const proc = spawn(AMSTORE_BIN, ['serve'], {
+    env: { ...process.env, AMSTORE_HOST: '127.0.0.1', AMSTORE_PORT: '0', AMSTORE_DATA_DIR: dataDir, AMSTORE_CORS_ORIGIN: 'none', AMSTORE_MAX_BODY: '1K' },
+    stdio: ['ignore', 'ignore', 'pipe']
+  })
+  let log = ''
+  const port = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no start: ' + log)), 10000)
+    proc.stderr.on('data', (d) => {
+      log += d
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log)
+      if (m) { clearTimeout(t); resolve(Number(m[1])) }
+    })
+  })
+  const url = `http://127.0.0.1:${port}`
+  const r = await upload(url, 'x', new Uint8Array(2048))
+  assert.equal(r.status, 413)
+  const g = await fetch(`${url}/x`)
+  assert.equal(g.headers.get('access-control-allow-origin'), null)
+  await g.text()
+  proc.kill('SIGTERM')
+  const code = await new Promise((resolve) => proc.on('exit', resolve))
+  assert.equal(code, 0)
+  assert.ok(log.includes(dataDir))
+})
+
+test('SIGTERM: the in-flight upload finishes with 200, then the process exits 0', async () => {
+  const s = await startServer()
+  const doc = A.change(A.init(), (d) => { d.text = 'in flight' })
+  const body = Buffer.from(A.save(doc))
+  // An idle keep-alive connection must not hold the shutdown up.
+  await download(s.url, 'nothing')
+  const result = new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: s.port, method: 'POST', path: '/inflight', agent: false,
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length }
+    }, (res) => {
+      let text = ''
+      res.on('data', (c) => { text += c })
+      res.on('end', () => resolve({ status: res.statusCode, text }))
+    })
+    req.on('error', reject)
+    req.write(body.subarray(0, 10))
+    // The rest arrives after the signal.
+    setTimeout(() => { s.proc.kill('SIGTERM'); setTimeout(() => req.end(body.subarray(10)), 300) }, 200)
+  })
+  const res = await result
+  assert.equal(res.status, 200, res.text)
+  const { code } = await s.exited
+  assert.equal(code, 0)
+  assert.match(s.log(), /shutting down/)
+  // And it was stored durably.
+  const again = await startServer({ dataDir: s.dataDir })
+  try {
+    const got = await download(again.url, 'inflight')
+    assert.equal(got.status, 200)
+    assert.deepEqual(A.toJS(A.load(got.bytes)), { text: 'in flight' })
+  } finally {
+    await again.stop()
+  }
+  await sleep(0)
+})

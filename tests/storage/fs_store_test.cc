@@ -1,0 +1,394 @@
+// FsStore against real files in a temporary directory.
+#include "storage/fs_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <thread>
+
+#include "automerge/change.h"
+#include "automerge/document.h"
+
+namespace fs = std::filesystem;
+
+namespace amstore {
+namespace {
+
+Bytes read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void append_file(const fs::path& p, ByteView b) {
+  std::ofstream out(p, std::ios::binary | std::ios::app);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+// A chain of changes by one actor, each setting root key "<tag><seq>" to seq.
+class Author {
+ public:
+  explicit Author(uint8_t tag) : actor_(16, static_cast<char>(tag)), tag_(tag) {}
+
+  StoredChange next() {
+    Change c;
+    c.actors = {actor_};
+    c.seq = ++seq_;
+    c.start_op = seq_;
+    if (have_head_) c.deps = {head_};
+    Op op;
+    op.map_key = true;
+    op.key = "k" + std::to_string(tag_) + "_" + std::to_string(seq_);
+    op.action = 1;  // set
+    op.value.type = static_cast<uint8_t>(ValueType::kInt);
+    op.value.i = static_cast<int64_t>(seq_);
+    c.ops.push_back(op);
+    StoredChange sc = store_change(std::move(c));
+    head_ = sc.hash;
+    have_head_ = true;
+    return sc;
+  }
+  const ChangeHash& head() const { return head_; }
+
+ private:
+  std::string actor_;
+  uint8_t tag_;
+  uint64_t seq_ = 0;
+  ChangeHash head_{};
+  bool have_head_ = false;
+};
+
+class FsStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/amstore-store-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<FsStore> open(uint64_t compact_min = 1 << 20, uint64_t cache = 64 << 20) {
+    FsStoreOptions o;
+    o.data_dir = dir_.string();
+    o.compact_min_bytes = compact_min;
+    o.cache_bytes = cache;
+    o.background_compaction = false;
+    std::string err;
+    auto s = FsStore::open(o, &err);
+    EXPECT_TRUE(s) << err;
+    return s;
+  }
+
+  fs::path dir_;
+};
+
+TEST(DocumentIdTest, Rule) {
+  EXPECT_TRUE(valid_document_id("a"));
+  EXPECT_TRUE(valid_document_id("doc-1_2.v3"));
+  EXPECT_TRUE(valid_document_id(std::string(200, 'x')));
+  EXPECT_FALSE(valid_document_id(std::string(201, 'x')));
+  EXPECT_FALSE(valid_document_id(""));
+  EXPECT_FALSE(valid_document_id(".hidden"));
+  EXPECT_FALSE(valid_document_id(".."));
+  EXPECT_FALSE(valid_document_id("../etc/passwd"));
+  EXPECT_FALSE(valid_document_id("a/b"));
+  EXPECT_FALSE(valid_document_id(std::string("a\0b", 3)));
+  EXPECT_FALSE(valid_document_id("a%2Fb"));
+  EXPECT_FALSE(valid_document_id("a b"));
+}
+
+TEST(LogPrefixTest, StopsAtTornTail) {
+  Author a(1);
+  Bytes log;
+  for (int i = 0; i < 3; ++i) put_bytes(log, a.next().chunk);
+  size_t whole = log.size();
+  EXPECT_EQ(valid_log_prefix(log), whole);
+  Bytes next = a.next().chunk;
+  for (size_t cut = 1; cut < next.size(); cut += 3) {
+    Bytes torn = log;
+    torn.insert(torn.end(), next.begin(), next.begin() + static_cast<long>(cut));
+    EXPECT_EQ(valid_log_prefix(torn), whole) << cut;
+  }
+  Bytes flipped = log;
+  put_bytes(flipped, next);
+  flipped[whole + next.size() - 1] ^= 1;  // checksum no longer matches
+  EXPECT_EQ(valid_log_prefix(flipped), whole);
+  Bytes zeros = log;
+  zeros.resize(zeros.size() + 100, 0);
+  EXPECT_EQ(valid_log_prefix(zeros), whole);
+}
+
+TEST_F(FsStoreTest, CreateGetAndMerge) {
+  auto store = open();
+  Author a(1);
+  StoredChange c1 = a.next();
+  MergeResult m;
+  ASSERT_TRUE(store->merge("doc", c1.chunk, &m).ok());
+  EXPECT_TRUE(m.created);
+  EXPECT_EQ(m.new_changes, 1u);
+  EXPECT_EQ(m.info.heads, std::vector<ChangeHash>{c1.hash});
+  EXPECT_TRUE(fs::exists(dir_ / "doc.automerge"));
+
+  StoredChange c2 = a.next();
+  ASSERT_TRUE(store->merge("doc", c2.chunk, &m).ok());
+  EXPECT_FALSE(m.created);
+  EXPECT_EQ(m.new_changes, 1u);
+  EXPECT_EQ(m.info.heads, std::vector<ChangeHash>{c2.hash});
+
+  GetResult g;
+  ASSERT_TRUE(store->get("doc", true, &g).ok());
+  ASSERT_TRUE(g.bytes);
+  auto loaded = Document::load(*g.bytes);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->heads(), std::vector<ChangeHash>{c2.hash});
+  EXPECT_EQ(loaded->changes().size(), 2u);
+  EXPECT_EQ(g.info.etag, m.info.etag);
+  // GET is one document chunk, not snapshot + log.
+  EXPECT_EQ((*g.bytes)[8], 0) << "chunk type should be document";
+
+  GetResult missing;
+  EXPECT_EQ(store->get("other", true, &missing).code, StoreCode::kNotFound);
+  EXPECT_FALSE(fs::exists(dir_ / "other.automerge.lock"));
+  EXPECT_EQ(store->list(), std::vector<std::string>{"doc"});
+}
+
+TEST_F(FsStoreTest, NothingNewWritesNothing) {
+  auto store = open();
+  Author a(1);
+  Bytes all;
+  for (int i = 0; i < 3; ++i) {
+    StoredChange c = a.next();
+    MergeResult m;
+    ASSERT_TRUE(store->merge("doc", c.chunk, &m).ok());
+    put_bytes(all, c.chunk);
+  }
+  auto snap_time = fs::last_write_time(dir_ / "doc.automerge");
+  auto log_time = fs::last_write_time(dir_ / "doc.automerge.log");
+  Bytes snap = read_all(dir_ / "doc.automerge"), log = read_all(dir_ / "doc.automerge.log");
+  MergeResult m;
+  ASSERT_TRUE(store->merge("doc", all, &m).ok());
+  EXPECT_EQ(m.new_changes, 0u);
+  GetResult g;
+  ASSERT_TRUE(store->get("doc", true, &g).ok());
+  ASSERT_TRUE(store->merge("doc", *g.bytes, &m).ok());  // the saved document itself
+  EXPECT_EQ(m.new_changes, 0u);
+  EXPECT_EQ(read_all(dir_ / "doc.automerge"), snap);
+  EXPECT_EQ(read_all(dir_ / "doc.automerge.log"), log);
+  EXPECT_EQ(fs::last_write_time(dir_ / "doc.automerge"), snap_time);
+  EXPECT_EQ(fs::last_write_time(dir_ / "doc.automerge.log"), log_time);
+}
+
+TEST_F(FsStoreTest, InvalidInputChangesNothing) {
+  auto store = open();
+  Author a(1);
+  MergeResult m;
+  ASSERT_TRUE(store->merge("doc", a.next().chunk, &m).ok());
+  ASSERT_TRUE(store->merge("doc", a.next().chunk, &m).ok());
+  Bytes snap = read_all(dir_ / "doc.automerge"), log = read_all(dir_ / "doc.automerge.log");
+  GetResult before;
+  ASSERT_TRUE(store->get("doc", true, &before).ok());
+
+  StoredChange good = a.next();
+  std::vector<Bytes> bad;
+  bad.push_back(Bytes{});
+  bad.push_back(Bytes{1, 2, 3, 4, 5, 6, 7, 8, 9});
+  bad.push_back(Bytes(good.chunk.begin(), good.chunk.end() - 3));  // truncated
+  Bytes flipped = good.chunk;
+  flipped[flipped.size() / 2] ^= 0x10;
+  bad.push_back(flipped);
+  Bytes trailing = good.chunk;
+  trailing.push_back(0x85);  // a valid chunk then garbage: all-or-nothing
+  bad.push_back(trailing);
+  for (const Bytes& b : bad) {
+    StoreStatus st = store->merge("doc", b, &m);
+    EXPECT_EQ(st.code, StoreCode::kInvalid) << st.message;
+    EXPECT_FALSE(st.message.empty());
+  }
+  EXPECT_EQ(store->merge("../escape", good.chunk, &m).code, StoreCode::kInvalid);
+  EXPECT_EQ(store->merge(std::string("a\0b", 3), good.chunk, &m).code, StoreCode::kInvalid);
+  EXPECT_EQ(read_all(dir_ / "doc.automerge"), snap);
+  EXPECT_EQ(read_all(dir_ / "doc.automerge.log"), log);
+  GetResult after;
+  ASSERT_TRUE(store->get("doc", true, &after).ok());
+  EXPECT_EQ(*after.bytes, *before.bytes);
+  EXPECT_EQ(store->list(), std::vector<std::string>{"doc"});
+}
+
+TEST_F(FsStoreTest, SurvivesReopen) {
+  ChangeHash head;
+  {
+    auto store = open();
+    Author a(1);
+    for (int i = 0; i < 10; ++i) {
+      MergeResult m;
+      ASSERT_TRUE(store->merge("doc", a.next().chunk, &m).ok());
+    }
+    head = a.head();
+  }
+  auto store = open();
+  GetResult g;
+  ASSERT_TRUE(store->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{head});
+  EXPECT_EQ(g.info.changes, 10u);
+}
+
+TEST_F(FsStoreTest, TornLogTailIsIgnoredThenTruncated) {
+  Author a(1);
+  {
+    auto store = open();
+    MergeResult m;
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->merge("doc", a.next().chunk, &m).ok());
+  }
+  ChangeHash durable = a.head();
+  uint64_t good_size = fs::file_size(dir_ / "doc.automerge.log");
+  StoredChange lost = a.next();  // a crash mid-append: only part of it reached the disk
+  append_file(dir_ / "doc.automerge.log",
+              ByteView(lost.chunk.data(), lost.chunk.size() / 2));
+
+  auto store = open();
+  GetResult g;
+  ASSERT_TRUE(store->get("doc", false, &g).ok());  // readers skip the tail
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{durable});
+
+  // The next writer cuts the tail off before appending.
+  Author b(2);
+  StoredChange c = b.next();
+  MergeResult m;
+  ASSERT_TRUE(store->merge("doc", c.chunk, &m).ok());
+  EXPECT_EQ(fs::file_size(dir_ / "doc.automerge.log"), good_size + c.chunk.size());
+  Bytes log = read_all(dir_ / "doc.automerge.log");
+  EXPECT_EQ(valid_log_prefix(log), log.size());
+
+  // The client retries the lost upload: it arrives whole.
+  ASSERT_TRUE(store->merge("doc", lost.chunk, &m).ok());
+  EXPECT_EQ(m.new_changes, 1u);
+  auto fresh = open();
+  ASSERT_TRUE(fresh->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.changes, 5u);
+}
+
+TEST_F(FsStoreTest, CompactionFoldsLogIntoSnapshot) {
+  auto store = open(/*compact_min=*/256);
+  Author a(1);
+  MergeResult m;
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(store->merge("doc", a.next().chunk, &m).ok());
+  EXPECT_GT(store->stats().compactions, 0u);
+  EXPECT_LE(fs::file_size(dir_ / "doc.automerge.log"),
+            std::max<uint64_t>(256, fs::file_size(dir_ / "doc.automerge")) + 200);
+  ASSERT_TRUE(store->compact("doc").ok());
+  EXPECT_EQ(fs::file_size(dir_ / "doc.automerge.log"), 0u);
+  // The snapshot alone is a complete document.
+  auto loaded = Document::load(read_all(dir_ / "doc.automerge"));
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->heads(), std::vector<ChangeHash>{a.head()});
+  EXPECT_EQ(loaded->changes().size(), 40u);
+}
+
+TEST_F(FsStoreTest, OtherInstanceWritesAreSeen) {
+  // Two stores on one directory behave like two processes: separate caches, shared files.
+  auto s1 = open(/*compact_min=*/300), s2 = open(/*compact_min=*/300);
+  Author a(1);
+  MergeResult m;
+  GetResult g;
+  for (int i = 0; i < 30; ++i) {
+    FsStore& w = (i % 3 == 0) ? *s2 : *s1;
+    ASSERT_TRUE(w.merge("doc", a.next().chunk, &m).ok());
+    FsStore& r = (i % 3 == 0) ? *s1 : *s2;
+    ASSERT_TRUE(r.get("doc", true, &g).ok());
+    EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{a.head()}) << i;
+    EXPECT_EQ(g.info.changes, static_cast<size_t>(i + 1));
+  }
+}
+
+TEST_F(FsStoreTest, ConcurrentMergesFromThreadsAndInstances) {
+  auto s1 = open(/*compact_min=*/2048), s2 = open(/*compact_min=*/2048);
+  constexpr int kThreads = 8, kChanges = 30;
+  std::vector<std::vector<StoredChange>> chains(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    Author a(static_cast<uint8_t>(t + 1));
+    for (int i = 0; i < kChanges; ++i) chains[t].push_back(a.next());
+  }
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < kChanges; ++i) {
+        FsStore& s = (rng() & 1) ? *s1 : *s2;
+        // Sometimes resend everything so far (a full-document upload), sometimes one change.
+        Bytes body;
+        if (rng() % 4 == 0)
+          for (int j = 0; j <= i; ++j) put_bytes(body, chains[t][j].chunk);
+        else
+          body = chains[t][i].chunk;
+        MergeResult m;
+        if (!s.merge("doc", body, &m).ok()) ++failures;
+        if (rng() % 3 == 0) {
+          GetResult g;
+          if (!s.get("doc", true, &g).ok()) ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::vector<ChangeHash> want;
+  for (auto& c : chains) want.push_back(c.back().hash);
+  std::sort(want.begin(), want.end());
+  auto fresh = open();
+  for (FsStore* s : {s1.get(), s2.get(), fresh.get()}) {
+    GetResult g;
+    ASSERT_TRUE(s->get("doc", true, &g).ok());
+    EXPECT_EQ(g.info.heads, want);
+    EXPECT_EQ(g.info.changes, static_cast<size_t>(kThreads * kChanges));
+    EXPECT_EQ(g.info.pending, 0u);
+  }
+}
+
+TEST_F(FsStoreTest, CacheStaysBounded) {
+  auto store = open(1 << 20, /*cache=*/16 << 10);
+  std::vector<ChangeHash> heads;
+  for (int d = 0; d < 40; ++d) {
+    Author a(static_cast<uint8_t>(d + 1));
+    MergeResult m;
+    for (int i = 0; i < 5; ++i)
+      ASSERT_TRUE(store->merge("doc" + std::to_string(d), a.next().chunk, &m).ok());
+    heads.push_back(a.head());
+    GetResult g;
+    ASSERT_TRUE(store->get("doc" + std::to_string(d), true, &g).ok());
+  }
+  StoreStats st = store->stats();
+  EXPECT_EQ(st.documents, 40u);
+  EXPECT_LT(st.cache_bytes, 32u << 10);
+  EXPECT_LT(st.cache_entries, 40u);
+  for (int d = 0; d < 40; ++d) {
+    GetResult g;
+    ASSERT_TRUE(store->get("doc" + std::to_string(d), false, &g).ok());
+    EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{heads[d]});
+  }
+}
+
+TEST_F(FsStoreTest, ChangesSinceAndJson) {
+  auto store = open();
+  Author a(1);
+  MergeResult m;
+  StoredChange c1 = a.next(), c2 = a.next(), c3 = a.next();
+  for (auto* c : {&c1, &c2, &c3}) ASSERT_TRUE(store->merge("doc", c->chunk, &m).ok());
+  Bytes out;
+  DocInfo info;
+  ASSERT_TRUE(store->changes_since("doc", {c1.hash}, &out, &info).ok());
+  Bytes want = c2.chunk;
+  put_bytes(want, c3.chunk);
+  EXPECT_EQ(out, want);
+  std::string json;
+  ASSERT_TRUE(store->json("doc", &json, &info).ok());
+  EXPECT_NE(json.find("\"k1_3\""), std::string::npos) << json;
+}
+
+}  // namespace
+}  // namespace amstore
