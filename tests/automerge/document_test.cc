@@ -154,3 +154,124 @@ TEST(Document, HundredThousandCharacterTypedText) {
 
 }  // namespace
 }  // namespace amstore
+
+namespace amstore {
+namespace {
+
+// Changes built by hand on top of aa's change (ops 1@aa x=1, 2@aa makeList l, 3@aa insert).
+Change hostile_change() {
+  Change c;
+  c.deps = {};
+  c.actors = {std::string("\xcc", 1), std::string("\xaa", 1)};
+  c.seq = 1;
+  c.start_op = 10;
+  return c;
+}
+
+Status merge_onto_aa(Change c) {
+  Bytes aa = hex_bytes(kChangeAa);
+  auto d = Document::load(aa);
+  EXPECT_TRUE(d.ok());
+  Chunk chunk;
+  size_t n;
+  EXPECT_TRUE(read_chunk(aa, &chunk, &n).ok());
+  c.deps = {chunk.hash};
+  StoredChange sc = store_change(std::move(c));
+  auto r = d->merge(sc.chunk);
+  if (r.ok()) {
+    EXPECT_TRUE(d->save().ok());  // anything accepted must still save
+    return Status::Ok();
+  }
+  EXPECT_EQ(d->changes().size(), 1u);  // refused: the document is unchanged
+  return r.status();
+}
+
+Op set_op() {
+  Op op;
+  op.action = static_cast<uint8_t>(Action::kSet);
+  op.value.type = static_cast<uint8_t>(ValueType::kTrue);
+  return op;
+}
+
+TEST(Document, AcceptsAValidChangeOnTopOfOthers) {
+  Change c = hostile_change();
+  Op op = set_op();
+  op.obj = OpId{2, 1};   // the list 2@aa
+  op.elem = OpId{3, 1};  // after its element 3@aa
+  op.insert = true;
+  c.ops.push_back(op);
+  EXPECT_TRUE(merge_onto_aa(std::move(c)).ok());
+}
+
+TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
+  {
+    Change c = hostile_change();  // an object that does not exist
+    Op op = set_op();
+    op.obj = OpId{7, 1};
+    op.map_key = true;
+    op.key = "k";
+    c.ops.push_back(op);
+    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+  }
+  {
+    Change c = hostile_change();  // a map key on a list
+    Op op = set_op();
+    op.obj = OpId{2, 1};
+    op.map_key = true;
+    op.key = "k";
+    c.ops.push_back(op);
+    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+  }
+  {
+    Change c = hostile_change();  // insert after an element that does not exist
+    Op op = set_op();
+    op.obj = OpId{2, 1};
+    op.elem = OpId{1, 1};  // 1@aa is a map op, not an element
+    op.insert = true;
+    c.ops.push_back(op);
+    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+  }
+  {
+    Change c = hostile_change();  // overwrite of key "l" naming the op at key "x" as pred
+    Op op = set_op();
+    op.map_key = true;
+    op.key = "l";
+    op.pred_count = 1;
+    c.preds.push_back(OpId{1, 1});
+    c.ops.push_back(op);
+    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+  }
+  {
+    Change c = hostile_change();  // a pred that does not exist
+    Op op = set_op();
+    op.map_key = true;
+    op.key = "x";
+    op.pred_count = 1;
+    c.preds.push_back(OpId{9, 1});
+    c.ops.push_back(op);
+    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+  }
+  {
+    Change c = hostile_change();  // a delete without predecessors
+    Op op;
+    op.action = static_cast<uint8_t>(Action::kDel);
+    op.map_key = true;
+    op.key = "x";
+    c.ops.push_back(op);
+    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+  }
+  {
+    Change c = hostile_change();  // an op id that aa already used
+    c.actors = {std::string("\xaa", 1)};
+    c.seq = 2;
+    c.start_op = 3;
+    Op op = set_op();
+    op.map_key = true;
+    op.key = "y";
+    c.ops.push_back(op);
+    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+  }
+}
+
+}  // namespace
+}  // namespace amstore
