@@ -1,0 +1,146 @@
+// Format-core benchmark: times one operation of amstore::Document on one payload and
+// prints one JSON object. Run by bench/format/run, one process per operation, so that
+// the process's peak RSS belongs to that operation.
+//
+//   format_bench load  RUNS DOC        Document::load(DOC bytes)
+//   format_bench save  RUNS DOC        Document::save() of a document loaded once, untimed
+//   format_bench merge RUNS A B        Document::load(A bytes), merge(B bytes), save()
+//   format_bench info  DOC             changes, ops, heads of DOC (untimed)
+//
+// Inputs are read into memory before timing. Each operation runs once untimed (warm-up),
+// then RUNS timed times; the result of a run is destroyed after its clock stops.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "automerge/document.h"
+
+namespace {
+
+using amstore::Bytes;
+using amstore::ByteView;
+using amstore::Document;
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "format_bench: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+Bytes read_file(const char* path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) die(std::string("cannot read ") + path);
+  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+long max_rss_kb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;  // kilobytes on Linux
+}
+
+Document load_or_die(ByteView bytes) {
+  auto r = Document::load(bytes);
+  if (!r.ok()) die("load: " + r.status().message());
+  return std::move(r).value();
+}
+
+Bytes save_or_die(const Document& d) {
+  auto r = d.save();
+  if (!r.ok()) die("save: " + r.status().message());
+  return std::move(r).value();
+}
+
+std::string heads_json(const Document& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.heads().size(); ++i) {
+    if (i) s.push_back(',');
+    s.push_back('"');
+    s.append(amstore::to_hex(d.heads()[i]));
+    s.push_back('"');
+  }
+  s.push_back(']');
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) die("usage: format_bench load|save|merge RUNS FILE [FILE2] | info FILE");
+  std::string op = argv[1];
+  using Clock = std::chrono::steady_clock;
+
+  if (op == "info") {
+    Bytes bytes = read_file(argv[2]);
+    Document d = load_or_die(bytes);
+    size_t ops = 0;
+    for (const auto& c : d.changes()) ops += c->change.ops.size();
+    std::printf("{\"op\":\"info\",\"bytes\":%zu,\"changes\":%zu,\"pending\":%zu,\"ops\":%zu,\"heads\":%s}\n",
+                bytes.size(), d.changes().size(), d.pending().size(), ops, heads_json(d).c_str());
+    return 0;
+  }
+
+  int runs = std::atoi(argv[2]);
+  if (runs < 1) die("RUNS must be at least 1");
+  if (argc < 4 || (op == "merge" && argc < 5)) die("missing input file");
+  Bytes a = read_file(argv[3]);
+  Bytes b = op == "merge" ? read_file(argv[4]) : Bytes();
+  long rss_inputs = max_rss_kb();
+
+  std::vector<double> ms;
+  std::string heads;
+  size_t out_bytes = 0;
+  Document loaded;  // for save
+  if (op == "save") loaded = load_or_die(a);
+  long rss_before = max_rss_kb();
+
+  for (int i = 0; i <= runs; ++i) {  // run 0: warm-up
+    auto t0 = Clock::now();
+    Clock::time_point t1;
+    if (op == "load") {
+      Document d = load_or_die(a);
+      t1 = Clock::now();
+      if (i == 0) heads = heads_json(d);
+    } else if (op == "save") {
+      Bytes out = save_or_die(loaded);
+      t1 = Clock::now();
+      out_bytes = out.size();
+    } else if (op == "merge") {
+      Document d = load_or_die(a);
+      auto st = d.merge(b);
+      if (!st.ok()) die("merge: " + st.status().message());
+      Bytes out = save_or_die(d);
+      t1 = Clock::now();
+      out_bytes = out.size();
+      if (i == 0) heads = heads_json(d);
+    } else {
+      die("unknown operation " + op);
+    }
+    if (i > 0) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  if (op == "save") heads = heads_json(loaded);
+
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  size_t n = sorted.size();
+  double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  std::string times;
+  for (size_t i = 0; i < ms.size(); ++i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%.3f", i ? "," : "", ms[i]);
+    times.append(buf);
+  }
+  std::printf(
+      "{\"impl\":\"amstore\",\"op\":\"%s\",\"runs\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,"
+      "\"times_ms\":[%s],\"peak_rss_kb\":%ld,\"rss_inputs_kb\":%ld,\"rss_before_kb\":%ld,"
+      "\"out_bytes\":%zu,\"heads\":%s}\n",
+      op.c_str(), runs, median, sorted.front(), times.c_str(), max_rss_kb(), rss_inputs,
+      rss_before, out_bytes, heads.c_str());
+  return 0;
+}

@@ -1,0 +1,76 @@
+// Prints bench/format/run's markdown table from the payload manifest and the JSON lines
+// of format_bench / js_bench.mjs.   node report.mjs MANIFEST RESULTS
+import fs from 'node:fs'
+import os from 'node:os'
+
+const [manifestPath, resultsPath] = process.argv.slice(2)
+const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'))
+const rows = fs.readFileSync(resultsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+const find = (payload, op, impl) => rows.find((r) => r.payload === payload && r.op === op && (impl === undefined || r.impl === impl))
+
+const TARGET = { load: 10, save: 2, merge: 10 }
+const OPS = {
+  load: 'load',
+  save: 'save',
+  merge: 'merge (load A + merge B + save)',
+}
+const int = (n) => n.toLocaleString('en-US')
+const kb = (n) => (n >= 10240 ? `${int(Math.round(n / 1024))} MB` : `${(n / 1024).toFixed(1)} MB`)
+const msFmt = (m) => (m >= 100 ? m.toFixed(0) : m >= 10 ? m.toFixed(1) : m.toFixed(2))
+const same = (a, b) => JSON.stringify([...(a || [])].sort()) === JSON.stringify([...(b || [])].sort())
+
+const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) || [])[1] || 'unknown'
+const out = []
+out.push(`Machine: ${os.availableParallelism?.() ?? os.cpus().length} CPUs (nproc), ${cpu}, ` +
+  `${(os.totalmem() / 2 ** 30).toFixed(0)} GB RAM, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at the end; ` +
+  `Node ${process.version}, @automerge/automerge ${manifest.automerge}; amstore ${process.env.REV || '?'}, ` +
+  `build type ${process.env.BUILD_TYPE || '?'}.`)
+out.push(`Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}. Times: median of ${process.env.RUNS} runs after one warm-up run, each operation in its own process.`)
+out.push('')
+out.push('| payload | operation | amstore ms | JS ms | ratio (JS/amstore) | amstore peak RSS | JS peak RSS | target | met? |')
+out.push('|---|---|--:|--:|--:|--:|--:|--:|---|')
+const notes = []
+for (const p of ['doc', 'text']) {
+  const m = manifest.payloads[p]
+  const info = find(p, 'info')
+  const ops = info ? `, ${int(info.ops)} ops` : ''
+  const label = p === 'doc'
+    ? `doc: ${int(m.changes)} changes, ${int(m.bytes)} B${ops}`
+    : `text: ${int(m.text_length)} chars, ${int(m.changes)} changes, ${int(m.bytes)} B`
+  for (const op of ['load', 'save', 'merge']) {
+    const c = find(p, op, 'amstore')
+    const j = find(p, op, 'js')
+    const ok = (r) => r && !r.failed
+    const ratio = ok(c) && ok(j) ? j.median_ms / c.median_ms : NaN
+    const met = Number.isNaN(ratio) ? 'n/a' : ratio >= TARGET[op] ? 'met' : 'not met'
+    out.push(`| ${label} | ${OPS[op]} | ${ok(c) ? msFmt(c.median_ms) : 'FAILED'} | ${ok(j) ? msFmt(j.median_ms) : 'FAILED'} | ` +
+      `${Number.isNaN(ratio) ? '–' : ratio.toFixed(2) + '×'} | ${ok(c) ? kb(c.peak_rss_kb) : '–'} | ${ok(j) ? kb(j.peak_rss_kb) : '–'} | ` +
+      `≥${TARGET[op]}× | ${met} |`)
+    const want = op === 'merge' ? m.merged_heads : m.heads
+    for (const r of [c, j]) {
+      if (ok(r) && !same(r.heads, want)) notes.push(`**heads differ** from the library's for ${p} ${op} (${r.impl})`)
+    }
+  }
+}
+out.push('')
+const d = manifest.payloads.doc
+const t = manifest.payloads.text
+notes.push(`Payloads (generated once with the library, cached): *doc* — 6 actors editing ${20} text pages, a list of task maps ` +
+  `(text titles, counters, tag lists, nested maps, dates), a settings map and counters, syncing every round ` +
+  `(${int(d.changes)} changes, ${int(d.text_length)} chars of text); *text* — one actor typing ${int(t.text_length)} chars, ` +
+  `one change per character (backspaces included: ${int(t.changes)} changes). Forks: base + ${d.fork_changes} (doc) / ` +
+  `${t.fork_changes} (text) distinct changes each, by different actors.`)
+notes.push('Timed: *load* = bytes → document (amstore: `Document::load`, i.e. Algorithm A with head verification, ' +
+  'then applying the changes; JS: `Automerge.load`); *save* = document → bytes of a document loaded before timing ' +
+  '(`Document::save` / `Automerge.save`); *merge* = from the two forks\' bytes to the merged document\'s bytes ' +
+  '(`Document::load(A)`, `merge(B bytes)`, `save()` / `Automerge.save(Automerge.merge(Automerge.load(A), Automerge.load(B)))`).')
+notes.push('Peak RSS: the process\'s `ru_maxrss`, which includes the inputs, the runtime (Node ≈ 50–60 MB before any document) ' +
+  'and, for *save*, the loaded document.')
+const sizes = ['doc', 'text'].map((p) => {
+  const c = find(p, 'save', 'amstore')
+  const j = find(p, 'save', 'js')
+  return c && j && !c.failed && !j.failed ? `${p}: amstore ${int(c.out_bytes)} B, library ${int(j.out_bytes)} B` : null
+}).filter(Boolean)
+if (sizes.length) notes.push(`Saved sizes (*save* output): ${sizes.join('; ')}.`)
+for (const n of notes) out.push(`- ${n}`)
+console.log(out.join('\n'))
