@@ -10,6 +10,8 @@ namespace amstore {
 namespace {
 
 constexpr uint64_t kMaxCounter = 0xffffffffu;
+// Run-length encoding lets a few bytes claim billions of rows: refuse beyond this many.
+constexpr size_t kMaxOpRows = size_t(1) << 26;
 
 Status check_counter(int64_t c, bool allow_zero) {
   if (c < (allow_zero ? 0 : 1) || static_cast<uint64_t>(c) > kMaxCounter)
@@ -57,6 +59,8 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, Change* ch
   };
 
   while (!action.done()) {
+    if (ch->ops.size() >= kMaxOpRows || ch->preds.size() >= kMaxOpRows)
+      return Status::Error("change has too many ops");
     Op op;
     bool has_a, has_c, has_s;
     uint64_t a, u;
@@ -103,7 +107,7 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, Change* ch
     uint64_t n;
     AM_TRY(pred_group.next(&has_a, &n));
     if (!has_a) n = 0;
-    if (n > ch->preds.size() + (1u << 24)) return Status::Error("pred count out of range");
+    if (n > kMaxOpRows) return Status::Error("pred count out of range");
     op.pred_begin = static_cast<uint32_t>(ch->preds.size());
     op.pred_count = static_cast<uint32_t>(n);
     for (uint64_t i = 0; i < n; ++i) {

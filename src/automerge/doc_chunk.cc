@@ -14,6 +14,23 @@ namespace amstore {
 namespace {
 
 constexpr uint64_t kMaxCounter = 0xffffffffu;
+// Run-length encoding lets a few bytes claim billions of rows; refuse documents beyond this
+// many op or change rows instead of trying to materialise them.
+constexpr size_t kMaxRows = size_t(1) << 26;
+
+// Counts the rows of an RLE column without keeping them (0 if it is malformed: the real
+// decode reports the error).
+Status count_rows(ByteView column, size_t* n) {
+  UintDecoder d(column);
+  *n = 0;
+  bool has;
+  uint64_t v;
+  while (!d.done()) {
+    if (!d.next(&has, &v).ok()) break;
+    if (++*n > kMaxRows) return Status::Error("document has too many rows");
+  }
+  return Status::Ok();
+}
 
 // The parts of a document chunk body, with compressed columns inflated into `buffers`.
 struct DocLayout {
@@ -75,15 +92,13 @@ struct Row {
   uint32_t succ_begin, succ_count;
 };
 
-// An op as regenerated for a change: document actor indexes, preds in `preds`.
+// An op as regenerated for a change: an op row, or a delete synthesized from the successor
+// list of the row whose slot it deletes from. Preds are in `preds` (document actor indexes).
 struct Regen {
   OpId id;
-  const Op* op;       // key, value, etc. (obj/elem below are authoritative)
-  OpId obj, elem;
-  bool del = false;   // synthesized delete (op == nullptr)
-  std::string del_key;
-  bool del_map = false;
-  uint32_t pred_begin = 0, pred_count = 0;
+  uint32_t row;
+  bool del;
+  uint32_t pred_begin, pred_count;
 };
 
 }  // namespace
@@ -113,6 +128,9 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
   std::vector<ChangeRow> rows;
   {
     const auto& cc = d.change_cols;
+    size_t n;
+    AM_TRY(count_rows(find_column(cc, col::kChangeActor), &n));
+    rows.reserve(n);
     UintDecoder actor(find_column(cc, col::kChangeActor));
     DeltaDecoder seq(find_column(cc, col::kChangeSeq));
     DeltaDecoder max_op(find_column(cc, col::kChangeMaxOp));
@@ -150,6 +168,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
       AM_TRY(deps_group.next(&has, &u));
       if (!has) u = 0;
       if (u > rows.size()) return Status::Error("change has more deps than earlier changes");
+      if (rows.size() >= kMaxRows) return Status::Error("document has too many changes");
       for (uint64_t k = 0; k < u; ++k) {
         AM_TRY(deps_index.next(&has, &i));
         if (!has || i < 0 || static_cast<uint64_t>(i) >= rows.size())
@@ -177,6 +196,9 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
   std::vector<OpId> succ;
   {
     const auto& oc = d.op_cols;
+    size_t n;
+    AM_TRY(count_rows(find_column(oc, col::kIdActor), &n));
+    ops.reserve(n);
     UintDecoder obj_actor(find_column(oc, col::kObjActor));
     UintDecoder obj_ctr(find_column(oc, col::kObjCounter));
     UintDecoder key_actor(find_column(oc, col::kKeyActor));
@@ -254,6 +276,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
       if (u > (uint64_t(1) << 32)) return Status::Error("successor count out of range");
       row.succ_begin = static_cast<uint32_t>(succ.size());
       row.succ_count = static_cast<uint32_t>(u);
+      if (succ.size() + u > kMaxRows) return Status::Error("document has too many successors");
       for (uint64_t k = 0; k < u; ++k) {
         OpId sid;
         AM_TRY(succ_ctr.next(&has, &c));
@@ -279,7 +302,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
 
   // ---- predecessors and deletes (§7.2) ----
   std::vector<Regen> regen;
-  regen.reserve(ops.size());
+  regen.reserve(ops.size() + succ.size());
   std::vector<OpId> preds;  // pred lists of `regen`, document actor indexes
   {
     // Pending successors of the current slot, in first-seen order.
@@ -296,27 +319,26 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
         if (sid.is_zero()) continue;  // consumed by an op row of this slot
         Regen g;
         g.id = sid;
-        g.op = nullptr;
+        g.row = static_cast<uint32_t>(slot_row - ops.data());
         g.del = true;
-        g.obj = slot_row->op.obj;
-        g.del_map = slot_row->op.map_key;
-        if (g.del_map) g.del_key = slot_row->op.key; else g.elem = slot_elem(*slot_row);
         g.pred_begin = static_cast<uint32_t>(preds.size());
         g.pred_count = static_cast<uint32_t>(ps.size());
         preds.insert(preds.end(), ps.begin(), ps.end());
-        regen.push_back(std::move(g));
+        regen.push_back(g);
       }
-      pending.clear();
-      pending_at.clear();
+      if (!pending.empty()) {
+        pending.clear();
+        pending_at.clear();
+      }
     };
-    for (const Row& row : ops) {
+    for (Row& row : ops) {
       if (slot_row && !same_slot(*slot_row, row)) flush();
       slot_row = &row;
       Regen g;
       g.id = row.id;
-      g.op = &row.op;
-      g.obj = row.op.obj;
-      g.elem = row.op.elem;
+      g.row = static_cast<uint32_t>(&row - ops.data());
+      g.del = false;
+      g.pred_count = 0;
       g.pred_begin = static_cast<uint32_t>(preds.size());
       auto it = pending_at.find(opid_key(row.id));
       if (it != pending_at.end()) {
@@ -328,7 +350,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
         pending[it->second].first = OpId{};
         pending_at.erase(it);
       }
-      regen.push_back(std::move(g));
+      regen.push_back(g);
       for (uint32_t k = 0; k < row.succ_count; ++k) {
         OpId s = succ[row.succ_begin + k];
         if (!lamport_less(row.id, s)) return Status::Error("successor is not newer than its op");
@@ -376,11 +398,17 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
     auto note = [&](OpId id) {
       if (!id.is_zero() && id.actor != row.actor) used.push_back(id.actor);
     };
+    // A delete sits in the slot of its row: same object, and the map key or the element
+    // (the row's own id if the row is an insert).
+    auto elem_of = [&](const Regen& g) {
+      const Row& r = ops[g.row];
+      return g.del && r.op.insert ? r.id : r.op.elem;
+    };
     for (uint32_t gi : list) {
       const Regen& g = regen[gi];
-      note(g.obj);
-      bool map = g.del ? g.del_map : g.op->map_key;
-      if (!map) note(g.elem);
+      const Row& r = ops[g.row];
+      note(r.op.obj);
+      if (!r.op.map_key) note(elem_of(g));
       for (uint32_t k = 0; k < g.pred_count; ++k) note(preds[g.pred_begin + k]);
     }
     std::sort(used.begin(), used.end());
@@ -398,16 +426,22 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
     ch.ops.reserve(list.size());
     for (uint32_t gi : list) {
       const Regen& g = regen[gi];
+      Row& r = ops[g.row];
       Op op;
+      op.map_key = r.op.map_key;
+      op.key = r.op.key;  // copied: a delete may read this row's slot later
       if (g.del) {
-        op.map_key = g.del_map;
-        op.key = g.del_key;
         op.action = static_cast<uint8_t>(Action::kDel);
       } else {
-        op = *g.op;
+        op.insert = r.op.insert;
+        op.action = r.op.action;
+        op.value = std::move(r.op.value);  // each op row belongs to exactly one change
+        op.expand = r.op.expand;
+        op.has_mark_name = r.op.has_mark_name;
+        op.mark_name = std::move(r.op.mark_name);
       }
-      op.obj = local(g.obj);
-      op.elem = op.map_key ? OpId{} : local(g.elem);
+      op.obj = local(r.op.obj);
+      op.elem = op.map_key ? OpId{} : local(elem_of(g));
       op.pred_begin = static_cast<uint32_t>(ch.preds.size());
       op.pred_count = g.pred_count;
       for (uint32_t k = 0; k < g.pred_count; ++k) ch.preds.push_back(local(preds[g.pred_begin + k]));

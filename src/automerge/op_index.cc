@@ -20,10 +20,9 @@ uint32_t OpIndex::actor_id(const std::string& actor) {
 }
 
 const OpIndex::Info* OpIndex::find(uint64_t key) const {
-  auto it = staged_.find(key);
-  if (it != staged_.end()) return &it->second;
-  auto jt = ops_.find(key);
-  return jt == ops_.end() ? nullptr : &jt->second;
+  if (!staged_.empty())
+    if (const Info* i = staged_.find(key)) return i;
+  return ops_.find(key);
 }
 
 bool OpIndex::older(uint64_t a, uint64_t b) const {
@@ -39,8 +38,13 @@ Status OpIndex::stage(const Change& c) {
   // this change's ops are taken out again.
   size_t done = 0;
   Status s = stage_ops(c, ids, &done);
-  if (!s.ok())
-    for (size_t i = 0; i < done; ++i) staged_.erase(key_of(static_cast<uint32_t>(c.start_op + i), ids[0]));
+  if (!s.ok()) {
+    // Take back this change's ops: rebuild the staging map without them.
+    staged_keys_.resize(staged_keys_.size() - done);
+    U64Map<Info> keep;
+    for (uint64_t k : staged_keys_) keep.emplace(k, *staged_.find(k));
+    staged_ = std::move(keep);
+  }
   return s;
 }
 
@@ -93,6 +97,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, siz
       default: break;
     }
     staged_.emplace(id, info);
+    staged_keys_.push_back(id);
     ++*done;
   }
   return Status::Ok();
@@ -100,12 +105,13 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, siz
 
 void OpIndex::commit() {
   if (ops_.empty()) {
-    ops_.swap(staged_);
+    std::swap(ops_, staged_);
   } else {
-    ops_.reserve(ops_.size() + staged_.size());
-    for (auto& kv : staged_) ops_.insert(kv);
+    ops_.reserve(ops_.size() + staged_keys_.size());
+    for (uint64_t k : staged_keys_) ops_.emplace(k, *staged_.find(k));
   }
-  staged_.clear();
+  staged_ = U64Map<Info>();
+  staged_keys_.clear();
 }
 
 }  // namespace amstore

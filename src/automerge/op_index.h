@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "automerge/change.h"
+#include "automerge/flat_map.h"
 
 namespace amstore {
 
@@ -19,7 +20,10 @@ class OpIndex {
   // stages its ops. On error nothing of `change` is staged.
   Status stage(const Change& change);
   void commit();
-  void rollback() { staged_.clear(); }
+  void rollback() {
+    staged_.clear();
+    staged_keys_.clear();
+  }
 
  private:
   enum Kind : uint8_t { kPlain = 0, kMap = 1, kSeq = 2 };
@@ -36,8 +40,9 @@ class OpIndex {
 
   std::unordered_map<std::string, uint32_t> actor_ids_;
   std::vector<std::string> actors_;
-  std::unordered_map<uint64_t, Info> ops_;
-  std::unordered_map<uint64_t, Info> staged_;
+  U64Map<Info> ops_;
+  U64Map<Info> staged_;
+  std::vector<uint64_t> staged_keys_;  // to commit or take back staged entries
 };
 
 }  // namespace amstore
