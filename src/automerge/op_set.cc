@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "automerge/flat_map.h"
+
 namespace amstore {
 
 namespace {
@@ -44,7 +46,8 @@ Status order_map(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
 // character at a time makes the tree as deep as the text is long.
 Status order_list(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
   std::vector<uint32_t> inserts, others;
-  std::unordered_map<uint64_t, uint32_t> elem_index;  // element id → position in `inserts`
+  U64Map<uint32_t> elem_index;  // element id → position in `inserts`
+  elem_index.reserve(idx.size());
   for (uint32_t i : idx) {
     const Op& op = *ops[i].op;
     if (op.map_key) return Status::Error("op on a list or text object has a map key");
@@ -63,9 +66,9 @@ Status order_list(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
     if (p.is_zero()) {
       parent[k] = 0;
     } else {
-      auto it = elem_index.find(opid_key(p));
-      if (it == elem_index.end()) return Status::Error("insert after an element that does not exist");
-      parent[k] = it->second + 1;
+      const uint32_t* at = elem_index.find(opid_key(p));
+      if (!at) return Status::Error("insert after an element that does not exist");
+      parent[k] = *at + 1;
     }
   }
   // Children lists (CSR), each sorted by descending id.
@@ -99,9 +102,9 @@ Status order_list(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
   std::vector<std::pair<uint32_t, uint32_t>> targeted;  // (element position, op index)
   targeted.reserve(others.size());
   for (uint32_t i : others) {
-    auto it = elem_index.find(opid_key(ops[i].elem));
-    if (it == elem_index.end()) return Status::Error("op targets a list element that does not exist");
-    targeted.emplace_back(pos[it->second], i);
+    const uint32_t* at = elem_index.find(opid_key(ops[i].elem));
+    if (!at) return Status::Error("op targets a list element that does not exist");
+    targeted.emplace_back(pos[*at], i);
   }
   std::sort(targeted.begin(), targeted.end(), [&](const auto& a, const auto& b) {
     if (a.first != b.first) return a.first < b.first;
@@ -130,7 +133,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
 
   std::vector<DocOp> all;
   all.reserve(total);
-  std::unordered_map<uint64_t, uint32_t> by_id;
+  U64Map<uint32_t> by_id;
   by_id.reserve(total);
   std::vector<std::pair<uint32_t, uint32_t>> edges;  // (pred index, succ index)
   std::vector<uint32_t> local_to_global;
@@ -157,10 +160,10 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
       if (!by_id.emplace(opid_key(d.id), me).second) return Status::Error("duplicate op id");
       for (uint32_t k = 0; k < op.pred_count; ++k) {
         OpId p = global(c.preds[op.pred_begin + k]);
-        auto it = by_id.find(opid_key(p));
-        if (it == by_id.end()) return Status::Error("op's predecessor is not in the document");
+        const uint32_t* at = by_id.find(opid_key(p));
+        if (!at) return Status::Error("op's predecessor is not in the document");
         if (!lamport_less(p, d.id)) return Status::Error("op's predecessor is not older than the op");
-        edges.emplace_back(it->second, me);
+        edges.emplace_back(*at, me);
       }
       if (op.action == static_cast<uint8_t>(Action::kDel) && op.pred_count == 0)
         return Status::Error("delete op without predecessors");
@@ -191,7 +194,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
   }
 
   // Objects and their kinds.
-  std::unordered_map<uint64_t, ObjType> kinds;
+  U64Map<ObjType> kinds;
   for (const DocOp& d : all) {
     switch (static_cast<Action>(d.op->action)) {
       case Action::kMakeMap:
@@ -206,7 +209,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
   live.reserve(all.size());
   for (uint32_t i = 0; i < all.size(); ++i) {
     if (all[i].op->action == static_cast<uint8_t>(Action::kDel)) continue;
-    if (!all[i].obj.is_zero() && !kinds.count(opid_key(all[i].obj)))
+    if (!all[i].obj.is_zero() && !kinds.find(opid_key(all[i].obj)))
       return Status::Error("op refers to an object that does not exist");
     live.push_back(i);
   }
@@ -221,7 +224,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     size_t e = b;
     while (e < live.size() && all[live[e]].obj == obj) ++e;
     group.assign(live.begin() + b, live.begin() + e);
-    ObjType type = obj.is_zero() ? ObjType::kMap : kinds.at(opid_key(obj));
+    ObjType type = obj.is_zero() ? ObjType::kMap : *kinds.find(opid_key(obj));
     AM_TRY(type == ObjType::kMap ? order_map(all, group) : order_list(all, group));
     ObjectRange r{obj, type, static_cast<uint32_t>(final_order.size()), 0};
     final_order.insert(final_order.end(), group.begin(), group.end());

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer target tests/fuzz/parse_fuzzer (clang, ASan + UBSan) in build-fuzz/
+# and runs it for SECONDS (default 60). Exits non-zero if the fuzzer finds a crash, a
+# sanitizer report, a violated round-trip invariant, a leak, a timeout or an OOM.
+#
+#   scripts/fuzz.sh [SECONDS]
+#
+# Seeds: the golden corpus in $AMSTORE_CORPUS (every */doc.bin, */changes/*.bin and
+# */forks/*.bin, plus each scenario's changes concatenated), or, without it, the byte
+# examples of the format spec (§11). New inputs found accumulate in build-fuzz/fuzz-corpus/;
+# crash reproducers are written to build-fuzz/fuzz-artifacts/ (replay one with
+# build-fuzz/tests/fuzz/parse_fuzzer FILE).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+seconds=${1:-60}
+build="$root/build-fuzz"
+
+CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DAMSTORE_FUZZ=ON -DAMSTORE_SANITIZE=ON -DAMSTORE_BENCH=OFF >/dev/null
+cmake --build "$build" --target parse_fuzzer
+fuzzer="$build/tests/fuzz/parse_fuzzer"
+
+seeds="$build/fuzz-seeds"
+corpus="$build/fuzz-corpus"
+artifacts="$build/fuzz-artifacts"
+rm -rf "$seeds"
+mkdir -p "$seeds" "$corpus" "$artifacts"
+
+hex_to_file() {  # hex_to_file HEX FILE
+  perl -e 'print pack("H*", $ARGV[0])' "$1" >"$2"
+}
+
+if [ -n "${AMSTORE_CORPUS:-}" ] && [ -d "$AMSTORE_CORPUS" ]; then
+  n=0
+  for dir in "$AMSTORE_CORPUS"/*/; do
+    name=$(basename "$dir")
+    [ -f "$dir/doc.bin" ] && cp "$dir/doc.bin" "$seeds/$name.doc.bin" && n=$((n + 1))
+    for f in "$dir"/changes/*.bin "$dir"/forks/*.bin; do
+      [ -f "$f" ] || continue
+      cp "$f" "$seeds/$name.$(basename "$(dirname "$f")").$(basename "$f")"
+      n=$((n + 1))
+    done
+    # All changes of the scenario in one input: they load (and round-trip) as a document.
+    if compgen -G "$dir/changes/*.bin" >/dev/null; then
+      cat "$dir"/changes/*.bin >"$seeds/$name.all-changes.bin"
+      n=$((n + 1))
+    fi
+  done
+  echo "fuzz.sh: $n seeds from the golden corpus $AMSTORE_CORPUS"
+else
+  # Spec §11: document chunk, bb's change, aa's change, the empty change, the empty document.
+  doc=856f4a834593f129009b010201aa01bb01c9e1808691a3e584025864d2a5218a8bf9c4a8c4453c39dd81dcedc44eed287e0701030303130323024003430256020d01040204130415082105230534024204560657028001058101028301027e00017e01007e030102007e00017f00020700037f0000037f0200037f007f016c020178000102007e01007c027f037f03017f0203017f0002147f0201027e000102007f017f0401
+  bb=856f4a83c9e18086014a016f0f573972d6d33a4db147c4063e8ee13185ce9e17f1218e85936c61a73e53b401bb010400000101aa08150334014202560257017002710273027f0178017f017f14027f017f017f01
+  aa=856f4a836f0f5739013b0001aa01010000000901040204130415073402420456045701700200027f0000027f0200027f007e0178016c000102017d0102017d140002010300
+  empty_change=856f4a831960cda1010e0001aa01010005656d7074790000
+  empty_doc=856f4a83b81a9544000400000000
+  hex_to_file "$doc" "$seeds/spec-11.1-doc.bin"
+  hex_to_file "$bb" "$seeds/spec-11.2-bb.bin"
+  hex_to_file "$aa" "$seeds/spec-11.2-aa.bin"
+  hex_to_file "$aa$bb" "$seeds/spec-11.2-aa-bb.bin"
+  hex_to_file "$doc$bb" "$seeds/spec-doc-plus-bb.bin"
+  hex_to_file "$empty_change" "$seeds/spec-11.3-empty-change.bin"
+  hex_to_file "$empty_doc" "$seeds/spec-11.3-empty-doc.bin"
+  echo "fuzz.sh: AMSTORE_CORPUS not set; 7 seeds from the spec examples"
+fi
+
+echo "fuzz.sh: fuzzing for ${seconds}s"
+status=0
+"$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 -timeout=30 \
+  -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "$seeds" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "fuzz.sh: FAILED (exit $status); reproducers:" >&2
+  ls -l "$artifacts" >&2 || true
+  exit "$status"
+fi
+echo "fuzz.sh: no crashes in ${seconds}s"

@@ -1,0 +1,122 @@
+// libFuzzer target for the format core: arbitrary bytes into Document::load, and for every
+// input that loads, the round trips a server relies on (save → load, changes_since → load,
+// merge) must hold. Any violated invariant aborts (__builtin_trap), like a crash.
+//
+// Random mutations almost never keep a chunk's SHA-256 checksum valid, which would confine
+// the fuzzer to the chunk header. So every input is tried twice: as given (exercising the
+// container checks), and with the checksum of every chunk recomputed (exercising the body
+// parsers: change bodies, document columns, Algorithm A, the merge rules).
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "automerge/chunk.h"
+#include "automerge/deflate.h"
+#include "automerge/document.h"
+
+namespace {
+
+using namespace amstore;
+
+#define FUZZ_CHECK(cond)                                                      \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
+      std::fprintf(stderr, "parse_fuzzer: check failed at line %d: %s\n",     \
+                   __LINE__, #cond);                                          \
+      __builtin_trap();                                                       \
+    }                                                                         \
+  } while (0)
+
+// Rewrites the checksum field of each well-framed chunk so that it matches the body (for
+// type 2: the hash of the inflated, type-1 form). Stops at the first byte that does not
+// start a chunk; what follows is left as it is.
+Bytes fix_checksums(ByteView in) {
+  Bytes out(in.begin(), in.end());
+  size_t pos = 0;
+  while (out.size() - pos >= 10 && std::memcmp(out.data() + pos, kMagic, 4) == 0) {
+    Reader r(ByteView(out).subspan(pos + 9));
+    uint64_t len;
+    if (!r.uleb(&len).ok() || len > r.remaining()) break;
+    size_t body_at = pos + 9 + r.pos();
+    size_t end = body_at + static_cast<size_t>(len);
+    uint8_t type = out[pos + 8];
+    ChangeHash h;
+    if (type == 2) {
+      Bytes inflated;
+      // A small bound keeps every run fast; larger inflations are left unfixed.
+      if (!inflate_raw(ByteView(out).subspan(body_at, len), &inflated, size_t(1) << 20).ok()) {
+        pos = end;
+        continue;
+      }
+      Bytes hashed{1};
+      put_uleb(hashed, inflated.size());
+      put_bytes(hashed, inflated);
+      h = sha256(hashed);
+    } else {
+      h = sha256(ByteView(out).subspan(pos + 8, end - (pos + 8)));
+    }
+    std::memcpy(out.data() + pos + 4, h.data(), 4);
+    pos = end;
+  }
+  return out;
+}
+
+void exercise(ByteView in) {
+  auto loaded = Document::load(in);
+  if (!loaded.ok()) {
+    FUZZ_CHECK(!loaded.status().message().empty());
+    return;
+  }
+  Document& doc = loaded.value();
+  const std::vector<ChangeHash> heads = doc.heads();
+
+  // The JSON view may refuse (e.g. an op on a missing object) but must not crash.
+  auto json = doc.to_json();
+  FUZZ_CHECK(json.ok() || !json.status().message().empty());
+
+  // The applied changes, as served to clients, load on their own to the same heads.
+  Bytes since = doc.changes_since({});
+  auto served = Document::load(since);
+  FUZZ_CHECK(served.ok());
+  FUZZ_CHECK(served->heads() == heads);
+  FUZZ_CHECK(served->pending().empty());
+  FUZZ_CHECK(served->changes().size() == doc.changes().size());
+  FUZZ_CHECK(doc.changes_since(heads).empty());
+
+  // Whatever loads saves (load refuses change sets that would make the document
+  // unsavable, see op_index.h); the saved document reloads to the same heads and the same
+  // pending changes, and saves to the same bytes again.
+  for (bool compress : {true, false}) {
+    auto saved = doc.save(compress);
+    FUZZ_CHECK(saved.ok());
+    auto again = Document::load(*saved);
+    FUZZ_CHECK(again.ok());
+    FUZZ_CHECK(again->heads() == heads);
+    FUZZ_CHECK(again->changes().size() == doc.changes().size());
+    FUZZ_CHECK(again->pending().size() == doc.pending().size());
+    auto resaved = again->save(compress);
+    FUZZ_CHECK(resaved.ok());
+    FUZZ_CHECK(*resaved == *saved);
+  }
+
+  // Merging is idempotent, and merging into an empty document gives the same heads.
+  auto stats = doc.merge(in);
+  FUZZ_CHECK(stats.ok());
+  FUZZ_CHECK(stats->new_changes == 0);
+  FUZZ_CHECK(doc.heads() == heads);
+  Document copy;
+  FUZZ_CHECK(copy.merge(doc).ok());
+  FUZZ_CHECK(copy.heads() == heads);
+  FUZZ_CHECK(copy.pending().size() == doc.pending().size());
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  ByteView in(data, size);
+  exercise(in);
+  Bytes fixed = fix_checksums(in);
+  if (size > 0 && std::memcmp(fixed.data(), data, size) != 0) exercise(fixed);
+  return 0;
+}
