@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "automerge/json_view.h"
 #include "server/metrics.h"
 
 namespace amstore {
@@ -33,28 +34,6 @@ int hex_value(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
 }
 
 // For the access log: printable ASCII only, bounded length.
@@ -106,10 +85,17 @@ Reply text_reply(const Request& req, http::status status, std::string route, std
   return r;
 }
 
+std::string error_json(const std::string& message) {
+  std::string out = "{\"error\":";
+  append_json_string(out, message);
+  out += "}\n";
+  return out;
+}
+
 Reply error_reply(const Request& req, http::status status, std::string route,
                   const std::string& message) {
   return text_reply(req, status, std::move(route),
-                    "{\"error\":\"" + json_escape(message) + "\"}\n", "application/json");
+                    error_json(message), "application/json");
 }
 
 Reply store_error(const Request& req, const std::string& route, const StoreStatus& st) {
