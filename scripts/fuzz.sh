@@ -67,7 +67,7 @@ fi
 
 echo "fuzz.sh: fuzzing for ${seconds}s"
 status=0
-"$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 -timeout=30 \
+"$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=16384 -timeout=30 \
   -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "$seeds" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "fuzz.sh: FAILED (exit $status); reproducers:" >&2

@@ -10,8 +10,6 @@ namespace amstore {
 namespace {
 
 constexpr uint64_t kMaxCounter = 0xffffffffu;
-// Run-length encoding lets a few bytes claim billions of rows: refuse beyond this many.
-constexpr size_t kMaxOpRows = size_t(1) << 26;
 
 Status check_counter(int64_t c, bool allow_zero) {
   if (c < (allow_zero ? 0 : 1) || static_cast<uint64_t>(c) > kMaxCounter)
@@ -19,7 +17,7 @@ Status check_counter(int64_t c, bool allow_zero) {
   return Status::Ok();
 }
 
-Status decode_ops(const std::vector<Column>& cols, size_t num_actors, Change* ch) {
+Status decode_ops(const std::vector<Column>& cols, size_t num_actors, size_t body_size, Change* ch) {
   for (const Column& c : cols) {
     if (c.deflated) return Status::Error("change contained compressed columns");
     uint32_t t = c.spec & 7;
@@ -58,9 +56,10 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, Change* ch
     return Status::Ok();
   };
 
+  const size_t max_rows = max_rows_for(body_size);
   while (!action.done()) {
-    if (ch->ops.size() >= kMaxOpRows || ch->preds.size() >= kMaxOpRows)
-      return Status::Error("change has too many ops");
+    if (ch->ops.size() >= max_rows || ch->preds.size() >= max_rows)
+      return Status::Error("change has more ops than its size allows");
     Op op;
     bool has_a, has_c, has_s;
     uint64_t a, u;
@@ -107,7 +106,7 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, Change* ch
     uint64_t n;
     AM_TRY(pred_group.next(&has_a, &n));
     if (!has_a) n = 0;
-    if (n > kMaxOpRows) return Status::Error("pred count out of range");
+    if (n > max_rows) return Status::Error("pred count out of range");
     op.pred_begin = static_cast<uint32_t>(ch->preds.size());
     op.pred_count = static_cast<uint32_t>(n);
     for (uint64_t i = 0; i < n; ++i) {
@@ -284,7 +283,7 @@ Result<Change> decode_change(ByteView body) {
   AM_TRY(locate_column_data(r, cols));
   ByteView extra = r.rest();
   ch.extra.assign(extra.begin(), extra.end());
-  AM_TRY(decode_ops(cols, ch.actors.size(), &ch));
+  AM_TRY(decode_ops(cols, ch.actors.size(), body.size(), &ch));
   if (ch.start_op > kMaxCounter || ch.start_op + ch.ops.size() - 1 > kMaxCounter)
     return Status::Error("counter too large");
   for (const Op& op : ch.ops) {

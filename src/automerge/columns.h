@@ -24,6 +24,12 @@ constexpr uint32_t column_spec(uint32_t id, ColumnType type) {
 }
 constexpr uint32_t kDeflateBit = 8;
 
+// Run-length encoding lets a few bytes claim billions of rows. Decoders refuse tables with
+// more rows than this for a chunk body of `body_size` bytes as stored: a million rows
+// always, and beyond that 64 rows per byte, far above what real documents reach (typed text
+// saves at about 2 ops per byte).
+inline size_t max_rows_for(size_t body_size) { return (size_t(1) << 20) + body_size * 64; }
+
 // Column specs of change op columns (§5.2) and document op columns (§6.3).
 namespace col {
 inline constexpr uint32_t kObjActor = column_spec(0, ColumnType::kActor);

@@ -14,20 +14,16 @@ namespace amstore {
 namespace {
 
 constexpr uint64_t kMaxCounter = 0xffffffffu;
-// Run-length encoding lets a few bytes claim billions of rows; refuse documents beyond this
-// many op or change rows instead of trying to materialise them.
-constexpr size_t kMaxRows = size_t(1) << 26;
-
-// Counts the rows of an RLE column without keeping them (0 if it is malformed: the real
-// decode reports the error).
-Status count_rows(ByteView column, size_t* n) {
+// Counts the rows of an RLE column without keeping them (a malformed column stops the count:
+// the real decode reports the error). Fails beyond max_rows_for(body).
+Status count_rows(ByteView column, size_t max_rows, size_t* n) {
   UintDecoder d(column);
   *n = 0;
   bool has;
   uint64_t v;
   while (!d.done()) {
     if (!d.next(&has, &v).ok()) break;
-    if (++*n > kMaxRows) return Status::Error("document has too many rows");
+    if (++*n > max_rows) return Status::Error("document has more rows than its size allows");
   }
   return Status::Ok();
 }
@@ -71,7 +67,8 @@ Status read_layout(ByteView body, DocLayout* d, bool inflate) {
     if (!r.done()) return Status::Error("data in a chunk leftover after the heads index");
   }
   if (inflate) {
-    size_t budget = kMaxInflatedSize;
+    // DEFLATE reaches about 1000:1; real columns compress far less. Bound the total.
+    size_t budget = std::min(kMaxInflatedSize, (size_t(16) << 20) + body.size() * 256);
     for (auto* cols : {&d->change_cols, &d->op_cols}) {
       for (Column& c : *cols) {
         if (!c.deflated) continue;
@@ -129,7 +126,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
   {
     const auto& cc = d.change_cols;
     size_t n;
-    AM_TRY(count_rows(find_column(cc, col::kChangeActor), &n));
+    AM_TRY(count_rows(find_column(cc, col::kChangeActor), max_rows_for(body.size()), &n));
     rows.reserve(n);
     UintDecoder actor(find_column(cc, col::kChangeActor));
     DeltaDecoder seq(find_column(cc, col::kChangeSeq));
@@ -168,7 +165,6 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
       AM_TRY(deps_group.next(&has, &u));
       if (!has) u = 0;
       if (u > rows.size()) return Status::Error("change has more deps than earlier changes");
-      if (rows.size() >= kMaxRows) return Status::Error("document has too many changes");
       for (uint64_t k = 0; k < u; ++k) {
         AM_TRY(deps_index.next(&has, &i));
         if (!has || i < 0 || static_cast<uint64_t>(i) >= rows.size())
@@ -197,7 +193,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
   {
     const auto& oc = d.op_cols;
     size_t n;
-    AM_TRY(count_rows(find_column(oc, col::kIdActor), &n));
+    AM_TRY(count_rows(find_column(oc, col::kIdActor), max_rows_for(body.size()), &n));
     ops.reserve(n);
     UintDecoder obj_actor(find_column(oc, col::kObjActor));
     UintDecoder obj_ctr(find_column(oc, col::kObjCounter));
@@ -276,7 +272,8 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
       if (u > (uint64_t(1) << 32)) return Status::Error("successor count out of range");
       row.succ_begin = static_cast<uint32_t>(succ.size());
       row.succ_count = static_cast<uint32_t>(u);
-      if (succ.size() + u > kMaxRows) return Status::Error("document has too many successors");
+      if (succ.size() + u > max_rows_for(body.size()))
+        return Status::Error("document has more successors than its size allows");
       for (uint64_t k = 0; k < u; ++k) {
         OpId sid;
         AM_TRY(succ_ctr.next(&has, &c));
