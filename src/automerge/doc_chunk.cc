@@ -108,7 +108,7 @@ Status read_document_heads(ByteView body, std::vector<ChangeHash>* heads) {
   return Status::Ok();
 }
 
-Status decode_document(ByteView body, std::vector<StoredChange>* out) {
+Status decode_document(ByteView body, std::vector<StoredChange>* out, const KnownChange& known) {
   DocLayout d;
   AM_TRY(read_layout(body, &d, true));
   const uint32_t num_actors = static_cast<uint32_t>(d.actors.size());
@@ -359,6 +359,20 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
     if (slot_row) flush();
   }
 
+  // Rows the caller already has (same actor and seq) keep the caller's hash and are not
+  // regenerated. Sound because the heads are still verified: a head hash covers its
+  // ancestors' hashes, so a row that differs from the caller's change cannot pass.
+  std::vector<ChangeHash> hashes(rows.size());
+  std::vector<bool> is_known(rows.size(), false);
+  if (known) {
+    for (uint32_t i = 0; i < rows.size(); ++i) {
+      if (const ChangeHash* h = known(d.actors[rows[i].actor], rows[i].seq)) {
+        hashes[i] = *h;
+        is_known[i] = true;
+      }
+    }
+  }
+
   // ---- assign ops to changes (§7.3) ----
   std::vector<std::vector<uint32_t>> by_actor(num_actors);  // change rows per actor
   for (uint32_t i = 0; i < rows.size(); ++i) by_actor[rows[i].actor].push_back(i);
@@ -369,15 +383,15 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
     auto it = std::lower_bound(list.begin(), list.end(), id.counter,
                                [&](uint32_t row, uint32_t c) { return rows[row].max_op < c; });
     if (it == list.end()) return Status::Error("op does not belong to any change");
-    change_ops[*it].push_back(i);
+    if (!is_known[*it]) change_ops[*it].push_back(i);
   }
 
   // ---- regenerate each change (§7.4) ----
   out->clear();
-  out->reserve(rows.size());
   std::vector<int32_t> to_local(num_actors, -1);
   std::vector<uint32_t> used;
   for (uint32_t ri = 0; ri < rows.size(); ++ri) {
+    if (is_known[ri]) continue;
     ChangeRow& row = rows[ri];
     auto& list = change_ops[ri];
     std::sort(list.begin(), list.end(),
@@ -451,10 +465,11 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
     ch.message = std::move(row.message);
     ch.extra = std::move(row.extra);
     ch.deps.reserve(row.deps.size());
-    for (uint64_t dep : row.deps) ch.deps.push_back((*out)[dep].hash);
+    for (uint64_t dep : row.deps) ch.deps.push_back(hashes[dep]);
     for (size_t k = 1; k < ch.deps.size(); ++k)
       if (!(ch.deps[k - 1] < ch.deps[k])) return Status::Error("document change deps are not in hash order");
     out->push_back(store_change(std::move(ch)));
+    hashes[ri] = out->back().hash;
   }
 
   // ---- heads (§7.5, §7.6) ----
@@ -463,7 +478,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out) {
     for (uint64_t dep : row.deps) is_dep[dep] = true;
   std::vector<ChangeHash> heads;
   for (size_t i = 0; i < rows.size(); ++i)
-    if (!is_dep[i]) heads.push_back((*out)[i].hash);
+    if (!is_dep[i]) heads.push_back(hashes[i]);
   std::sort(heads.begin(), heads.end());
   if (heads != d.heads) return Status::Error("mismatching heads");
   return Status::Ok();

@@ -2,15 +2,23 @@
 // and Algorithm B (changes → document).
 #pragma once
 
+#include <functional>
+#include <string_view>
 #include <vector>
 
 #include "automerge/change.h"
 
 namespace amstore {
 
-// Algorithm A. Regenerates every change of a document chunk body, in stored (causal)
-// order, and checks that the computed heads equal the stored heads.
-Status decode_document(ByteView body, std::vector<StoredChange>* changes);
+// The hash of the change by `actor` with `seq` that the caller already has, or null.
+using KnownChange = std::function<const ChangeHash*(std::string_view actor, uint64_t seq)>;
+
+// Algorithm A. Regenerates the changes of a document chunk body, in stored (causal) order,
+// and checks that the computed heads equal the stored heads. With `known`, changes the
+// caller already has are not regenerated (nor returned): merging a document costs in
+// proportion to what is new, plus one pass over its columns.
+Status decode_document(ByteView body, std::vector<StoredChange>* changes,
+                       const KnownChange& known = nullptr);
 
 // Only the heads list stored in a document chunk body (cheap: no columns are decoded).
 Status read_document_heads(ByteView body, std::vector<ChangeHash>* heads);

@@ -41,7 +41,13 @@ Result<MergeStats> Document::merge(ByteView bytes) {
                                    [&](const ChangeHash& h) { return index_.count(h) > 0; });
       if (all_known) continue;
       std::vector<StoredChange> changes;
-      s = decode_document(c.body, &changes);
+      // Changes already here (by actor and seq) are not regenerated; heads still verify them.
+      KnownChange known = [this](std::string_view actor, uint64_t seq) -> const ChangeHash* {
+        auto it = by_actor_.find(std::string(actor));
+        if (it == by_actor_.end() || seq == 0 || seq > it->second.size()) return nullptr;
+        return &changes_[it->second[seq - 1]]->hash;
+      };
+      s = decode_document(c.body, &changes, changes_.empty() ? KnownChange() : known);
       if (!s.ok()) return Status::Error(where + "invalid document: " + s.message());
       for (auto& sc : changes) take(std::move(sc));
     } else {
@@ -61,6 +67,13 @@ Result<MergeStats> Document::merge(ByteView bytes) {
   return integrate(std::move(incoming));
 }
 
+const StoredChange* Document::find(const ChangeHash& h) const {
+  auto it = index_.find(h);
+  if (it != index_.end()) return changes_[it->second].get();
+  auto jt = pending_index_.find(h);
+  return jt == pending_index_.end() ? nullptr : pending_[jt->second].get();
+}
+
 Result<MergeStats> Document::merge(const Document& other) {
   std::vector<std::unique_ptr<StoredChange>> incoming;
   for (const auto* list : {&other.changes_, &other.pending_})
@@ -72,6 +85,8 @@ Result<MergeStats> Document::merge(const Document& other) {
 Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>> incoming) {
   MergeStats stats;
   stats.new_changes = incoming.size();
+  stats.added.reserve(incoming.size());
+  for (const auto& c : incoming) stats.added.push_back(c->hash);
   if (incoming.empty()) {
     stats.pending = pending_.size();
     return stats;
@@ -100,9 +115,10 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     const Change& c = pool[i]->change;
     auto [it, fresh] = actor_state.try_emplace(c.author());
     if (fresh) {
-      auto s = last_seq_.find(c.author());
+      auto s = by_actor_.find(c.author());
       auto m = last_max_op_.find(c.author());
-      it->second = {s == last_seq_.end() ? 0 : s->second, m == last_max_op_.end() ? 0 : m->second};
+      it->second = {s == by_actor_.end() ? 0 : s->second.size(),
+                    m == last_max_op_.end() ? 0 : m->second};
     }
     if (c.seq != it->second.first + 1)
       return Status::Error("change " + to_hex(pool[i]->hash) + " has seq " + std::to_string(c.seq) +
@@ -139,7 +155,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       if (h != heads_.end() && *h == d) heads_.erase(h);
     }
     heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash), sc->hash);
-    last_seq_[sc->change.author()] = sc->change.seq;
+    by_actor_[sc->change.author()].push_back(static_cast<uint32_t>(changes_.size()));
     last_max_op_[sc->change.author()] = sc->change.max_op();
     index_.emplace(sc->hash, changes_.size());
     changes_.push_back(std::move(sc));

@@ -18,6 +18,7 @@ struct MergeStats {
   size_t new_changes = 0;      // changes not known before (applied or pending)
   size_t applied = 0;          // of those, now part of the document
   size_t pending = 0;          // changes (old and new) still waiting for their deps
+  std::vector<ChangeHash> added;  // the new changes, in the order they were taken in
 };
 
 class Document {
@@ -40,6 +41,8 @@ class Document {
   // Heads: sorted hashes of the applied changes no other applied change depends on.
   const std::vector<ChangeHash>& heads() const { return heads_; }
   bool has_change(const ChangeHash& h) const { return index_.count(h) || pending_index_.count(h); }
+  // The change with hash `h` (applied or pending), or null.
+  const StoredChange* find(const ChangeHash& h) const;
   // Applied changes in causal order.
   const std::vector<std::unique_ptr<StoredChange>>& changes() const { return changes_; }
   const std::vector<std::unique_ptr<StoredChange>>& pending() const { return pending_; }
@@ -62,7 +65,8 @@ class Document {
   std::unordered_map<ChangeHash, size_t, ChangeHashHasher> index_;  // hash → changes_ index
   std::vector<std::unique_ptr<StoredChange>> pending_;
   std::unordered_map<ChangeHash, size_t, ChangeHashHasher> pending_index_;
-  std::unordered_map<std::string, uint64_t> last_seq_;     // per actor
+  // Per actor, the indexes in changes_ of its changes in seq order (seq n at n − 1).
+  std::unordered_map<std::string, std::vector<uint32_t>> by_actor_;
   std::unordered_map<std::string, uint64_t> last_max_op_;  // per actor
   std::vector<ChangeHash> heads_;
   OpIndex ops_;  // validates new changes against the ops already here

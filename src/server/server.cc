@@ -563,7 +563,7 @@ Reply route(Server& srv, const Request& req) {
     if (is_head)
       r.res.content_length(got.bytes->size());
     else
-      r.res.body().assign(got.bytes->begin(), got.bytes->end());
+      r.res.body().assign(reinterpret_cast<const char*>(got.bytes->data()), got.bytes->size());
     return r;
   }
 

@@ -502,10 +502,6 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
   *out = MergeResult{};
   if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
   if (body.empty()) return StoreStatus::Invalid("empty body: expected Automerge data");
-  // Parse and validate the upload before taking any lock.
-  auto parsed = Document::load(body);
-  if (!parsed.ok()) return StoreStatus::Invalid(parsed.status().message());
-  Document& incoming = parsed.value();
 
   auto s = slot(id);
   StoreStatus st;
@@ -517,7 +513,8 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
     if (st.ok()) st = refresh(id, *s, true);
     if (st.code == StoreCode::kNotFound) {
       // New document: its first state goes straight into a snapshot.
-      auto saved = incoming.save();
+      auto parsed = Document::load(body);
+      auto saved = parsed.ok() ? parsed->save() : Result<Bytes>(parsed.status());
       if (!saved.ok()) {
         st = StoreStatus::Invalid(saved.status().message());
       } else {
@@ -526,36 +523,32 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
         st = write_snapshot(id, saved.value());
         if (st.ok()) {
           out->created = true;
-          out->new_changes = incoming.changes().size() + incoming.pending().size();
+          out->new_changes = parsed->changes().size() + parsed->pending().size();
           // Reload through refresh so the identity is exact; the parsed upload is reused.
           st = refresh(id, *s, true);
         }
       }
       if (st.ok()) fill_info(*s, &out->info);
     } else if (st.ok()) {
-      // Chunks of the changes the store lacks, in the upload's causal order (pending last),
-      // so every prefix of the log is closed under dependencies as far as possible.
+      // Merged straight into the cached document: all-or-nothing, and only the changes the
+      // store lacks are regenerated and validated (against the stored ops). Their chunks are
+      // appended to the log in the order the upload holds them (a document's are causal).
+      auto merged = s->doc->merge(body);
       Bytes append;
-      size_t fresh = 0;
       uint64_t fresh_mem = 0;
-      auto collect = [&](const std::vector<std::unique_ptr<StoredChange>>& v) {
-        for (const auto& c : v) {
-          if (s->doc->has_change(c->hash)) continue;
+      if (merged.ok()) {
+        for (const ChangeHash& h : merged->added) {
+          const StoredChange* c = s->doc->find(h);
           append.insert(append.end(), c->chunk.begin(), c->chunk.end());
           fresh_mem += sizeof(StoredChange) + c->chunk.size() * 2 +
                        c->change.ops.size() * sizeof(Op) + 64;
-          ++fresh;
         }
-      };
-      collect(incoming.changes());
-      collect(incoming.pending());
-      if (fresh > 0) {
-        auto merged = s->doc->merge(incoming);
+      }
+      if (!merged.ok() || !merged->added.empty()) {
         if (!merged.ok()) {
           st = StoreStatus::Invalid(merged.status().message());
         } else if (opt_.verify_merges && !(s->saved = save_checked(*s->doc))) {
-          // The core's merge checks change headers, not ops against the objects they touch;
-          // a change that would make save() fail must never reach the disk.
+          // Belt and braces (off by default): the merged document must still serialize.
           st = StoreStatus::Invalid("upload makes the document invalid: " + last_save_error());
           forget(*s);
         } else {

@@ -275,3 +275,38 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
 
 }  // namespace
 }  // namespace amstore
+
+namespace amstore {
+namespace {
+
+const char* kDoc111 =
+    "856f4a834593f129009b010201aa01bb01c9e1808691a3e584025864d2a5218a8bf9c4a8c4453c39dd81dcedc4"
+    "4eed287e0701030303130323024003430256020d01040204130415082105230534024204560657028001058101"
+    "028301027e00017e01007e030102007e00017f00020700037f0000037f0200037f007f016c020178000102007e"
+    "01007c027f037f03017f0203017f0002147f0201027e000102007f017f0401";
+
+// Merging a document into one that already holds some of its changes regenerates only the
+// new ones; the heads check still covers the ones taken as known.
+TEST(Document, MergingADocumentRegeneratesOnlyNewChanges) {
+  auto d = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(d.ok());
+  auto r = d->merge(hex_bytes(kDoc111));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->new_changes, 1u);
+  ASSERT_EQ(r->added.size(), 1u);
+  EXPECT_EQ(to_hex(r->added[0]), "c9e1808691a3e584025864d2a5218a8bf9c4a8c4453c39dd81dcedc44eed287e");
+  EXPECT_EQ(d->find(r->added[0])->chunk, hex_bytes(kChangeBb));
+  EXPECT_EQ(*d->to_json(), "{\"l\":[true],\"x\":2}");
+}
+
+TEST(Document, MergingADocumentThatDisagreesOnAKnownChangeFails) {
+  // A different change by actor aa with seq 1 (the empty change of spec §11.3).
+  auto d = Document::load(hex_bytes("856f4a831960cda1010e0001aa01010005656d7074790000"));
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  auto r = d->merge(hex_bytes(kDoc111));
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(d->changes().size(), 1u);
+}
+
+}  // namespace
+}  // namespace amstore
