@@ -1,5 +1,6 @@
 #include "automerge/op_index.h"
 
+#include <algorithm>
 #include <functional>
 #include <string_view>
 
@@ -15,14 +16,32 @@ uint64_t mix(uint64_t a, uint64_t b) {
 
 uint32_t OpIndex::actor_id(const std::string& actor) {
   auto [it, fresh] = actor_ids_.try_emplace(actor, static_cast<uint32_t>(actors_.size()));
-  if (fresh) actors_.push_back(actor);
+  if (fresh) {
+    actors_.push_back(actor);
+    by_actor_.emplace_back();
+  }
   return it->second;
 }
 
 const OpIndex::Info* OpIndex::find(uint64_t key) const {
-  if (!staged_.empty())
-    if (const Info* i = staged_.find(key)) return i;
-  return ops_.find(key);
+  uint32_t counter = static_cast<uint32_t>(key >> 32), actor = static_cast<uint32_t>(key);
+  if (actor >= by_actor_.size()) return nullptr;
+  const ActorBlocks& a = by_actor_[actor];
+  auto it = std::upper_bound(a.starts.begin(), a.starts.end(), counter);
+  if (it == a.starts.begin()) return nullptr;
+  const Block& b = blocks_[a.blocks[it - a.starts.begin() - 1]];
+  uint32_t offset = counter - b.start;
+  return offset < b.ops.size() ? &b.ops[offset] : nullptr;
+}
+
+void OpIndex::rollback() {
+  for (ActorBlocks& a : by_actor_) {
+    while (!a.blocks.empty() && a.blocks.back() >= committed_) {
+      a.blocks.pop_back();
+      a.starts.pop_back();
+    }
+  }
+  blocks_.resize(committed_);
 }
 
 bool OpIndex::older(uint64_t a, uint64_t b) const {
@@ -34,16 +53,25 @@ bool OpIndex::older(uint64_t a, uint64_t b) const {
 Status OpIndex::stage(const Change& c) {
   std::vector<uint32_t> ids(c.actors.size());
   for (size_t i = 0; i < c.actors.size(); ++i) ids[i] = actor_id(c.actors[i]);
-  // Ops are staged as they pass, since later ops of the change may refer to them; on error
-  // this change's ops are taken out again.
+  if (c.ops.empty()) return Status::Ok();
+  // The change's block is staged first and filled as ops pass, since later ops of the change
+  // may refer to earlier ones; on error it is taken out again.
+  ActorBlocks& mine = by_actor_[ids[0]];
+  if (!mine.starts.empty()) {
+    const Block& last = blocks_[mine.blocks.back()];
+    if (c.start_op < uint64_t(last.start) + last.ops.size())
+      return Status::Error("op id is already used by another change");
+  }
+  mine.starts.push_back(static_cast<uint32_t>(c.start_op));
+  mine.blocks.push_back(static_cast<uint32_t>(blocks_.size()));
+  blocks_.push_back(Block{static_cast<uint32_t>(c.start_op), {}});
+  blocks_.back().ops.reserve(c.ops.size());
   size_t done = 0;
   Status s = stage_ops(c, ids, &done);
   if (!s.ok()) {
-    // Take back this change's ops: rebuild the staging map without them.
-    staged_keys_.resize(staged_keys_.size() - done);
-    U64Map<Info> keep;
-    for (uint64_t k : staged_keys_) keep.emplace(k, *staged_.find(k));
-    staged_ = std::move(keep);
+    mine.starts.pop_back();
+    mine.blocks.pop_back();
+    blocks_.pop_back();
   }
   return s;
 }
@@ -54,7 +82,6 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, siz
   for (size_t i = 0; i < c.ops.size(); ++i) {
     const Op& op = c.ops[i];
     uint64_t id = key_of(static_cast<uint32_t>(c.start_op + i), ids[0]);
-    if (find(id)) return Status::Error("op id is already used by another change");
     uint8_t obj_kind = kMap;
     uint64_t obj = 0;
     if (!op.obj.is_zero()) {
@@ -96,22 +123,11 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, siz
       case Action::kMakeText: info.kind = kSeq; break;
       default: break;
     }
-    staged_.emplace(id, info);
-    staged_keys_.push_back(id);
+    blocks_.back().ops.push_back(info);
     ++*done;
   }
   return Status::Ok();
 }
 
-void OpIndex::commit() {
-  if (ops_.empty()) {
-    std::swap(ops_, staged_);
-  } else {
-    ops_.reserve(ops_.size() + staged_keys_.size());
-    for (uint64_t k : staged_keys_) ops_.emplace(k, *staged_.find(k));
-  }
-  staged_ = U64Map<Info>();
-  staged_keys_.clear();
-}
 
 }  // namespace amstore

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "automerge/change.h"
-#include "automerge/flat_map.h"
 
 namespace amstore {
 
@@ -19,11 +18,8 @@ class OpIndex {
   // Checks `change` against the committed ops plus those staged since the last commit, and
   // stages its ops. On error nothing of `change` is staged.
   Status stage(const Change& change);
-  void commit();
-  void rollback() {
-    staged_.clear();
-    staged_keys_.clear();
-  }
+  void commit() { committed_ = blocks_.size(); }
+  void rollback();
 
  private:
   enum Kind : uint8_t { kPlain = 0, kMap = 1, kSeq = 2 };
@@ -40,9 +36,21 @@ class OpIndex {
 
   std::unordered_map<std::string, uint32_t> actor_ids_;
   std::vector<std::string> actors_;
-  U64Map<Info> ops_;
-  U64Map<Info> staged_;
-  std::vector<uint64_t> staged_keys_;  // to commit or take back staged entries
+  // The ops of each change form a block of consecutive counters. Per actor, the blocks'
+  // first counters in ascending order (an actor's changes never reuse counters), so an op
+  // is found by a binary search over a small array and one index: no hash table over
+  // millions of ops, and recent ops (what new ops refer to) stay in cache.
+  struct Block {
+    uint32_t start;
+    std::vector<Info> ops;
+  };
+  struct ActorBlocks {
+    std::vector<uint32_t> starts;
+    std::vector<uint32_t> blocks;  // indexes into blocks_
+  };
+  std::vector<Block> blocks_;
+  std::vector<ActorBlocks> by_actor_;
+  size_t committed_ = 0;  // blocks_[committed_..] are staged
 };
 
 }  // namespace amstore
