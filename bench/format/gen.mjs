@@ -12,6 +12,8 @@
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import path from 'node:path'
+import { Rng } from '../../tests/interop/rng.mjs'
+import { sentence, vocabulary } from '../prose.mjs'
 
 const require = createRequire(new URL('../../tests/interop/package.json', import.meta.url))
 const A = require('@automerge/automerge')
@@ -23,45 +25,8 @@ const FORK_CHANGES = 200      // extra changes in each fork
 const NPAGES = 20             // text pages in "doc"
 
 // ---------------------------------------------------------------------------
-function mulberry32(seed) {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-class Rng {
-  constructor(seed) { this.next = mulberry32(seed) }
-  int(lo, hi) { return lo + Math.floor(this.next() * (hi - lo + 1)) }
-  pick(a) { return a[Math.floor(this.next() * a.length)] }
-  chance(p) { return this.next() < p }
-  hex(n) { let s = ''; for (let i = 0; i < n; i++) s += this.int(0, 255).toString(16).padStart(2, '0'); return s }
-}
 const actor16 = (b) => b.toString(16).padStart(2, '0').repeat(16)
 const T0 = 1700000000
-
-// Pseudo-English: a fixed vocabulary of syllable words, so text compresses like prose.
-const SYL = ['ka', 'to', 'ri', 'mon', 'el', 'sa', 'ver', 'di', 'qu', 'an', 'lo', 'pre', 'st',
-  'ing', 'tion', 'or', 'ba', 'ne', 'cu', 'ly', 'ex', 'ma', 'te', 'pho', 'ze', 'wi', 'gra', 'o']
-function vocabulary(rng, n) {
-  const v = []
-  for (let i = 0; i < n; i++) {
-    let w = ''
-    for (let k = rng.int(1, 3); k > 0; k--) w += rng.pick(SYL)
-    v.push(w)
-  }
-  return v
-}
-function sentence(rng, vocab, words) {
-  const out = []
-  for (let i = 0; i < words; i++) out.push(rng.pick(vocab))
-  let s = out.join(' ')
-  s = s[0].toUpperCase() + s.slice(1)
-  return s + rng.pick(['. ', '. ', ', ', '? ', '! ', '.\n'])
-}
 
 // ---------------------------------------------------------------------------
 // "doc": a shared project workspace edited by 6 actors: NPAGES pages of text, a list of

@@ -16,6 +16,8 @@
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import path from 'node:path'
+import { Rng } from '../../tests/interop/rng.mjs'
+import { sentence, vocabulary } from '../prose.mjs'
 
 const require = createRequire(import.meta.url)
 const A = require('@automerge/automerge')
@@ -30,43 +32,8 @@ const NPAGES = 8
 const BASE_PASTE = 8          // sentences typed per page edit (scales the saved size)
 const BIG_PASTE = 30
 
-function mulberry32 (seed) {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-class Rng {
-  constructor (seed) { this.next = mulberry32(seed) }
-  int (lo, hi) { return lo + Math.floor(this.next() * (hi - lo + 1)) }
-  pick (a) { return a[Math.floor(this.next() * a.length)] }
-  chance (p) { return this.next() < p }
-  hex (n) { let s = ''; for (let i = 0; i < n; i++) s += this.int(0, 255).toString(16).padStart(2, '0'); return s }
-}
 const actorHex = (tag, n) => (tag + n.toString(16).padStart(4, '0')).padEnd(32, '0')
 const T0 = 1700000000
-
-const SYL = ['ka', 'to', 'ri', 'mon', 'el', 'sa', 'ver', 'di', 'qu', 'an', 'lo', 'pre', 'st',
-  'ing', 'tion', 'or', 'ba', 'ne', 'cu', 'ly', 'ex', 'ma', 'te', 'pho', 'ze', 'wi', 'gra', 'o']
-function vocabulary (rng, n) {
-  const v = []
-  for (let i = 0; i < n; i++) {
-    let w = ''
-    for (let k = rng.int(1, 3); k > 0; k--) w += rng.pick(SYL)
-    v.push(w)
-  }
-  return v
-}
-function sentence (rng, vocab, words) {
-  const out = []
-  for (let i = 0; i < words; i++) out.push(rng.pick(vocab))
-  const s = out.join(' ')
-  return s[0].toUpperCase() + s.slice(1) + rng.pick(['. ', '. ', ', ', '? ', '.\n'])
-}
 
 // A todo app with notes, as in the tutorial: tasks (text titles, booleans, counters, tags),
 // note pages of text, a settings map. `paste` scales how much text one edit types.

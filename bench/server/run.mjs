@@ -25,7 +25,10 @@ const DRIVER = path.resolve(process.env.DRIVER || path.join(here, '..', '..', 'b
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS || 3))
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : null
 // cached across runs, keyed by the generator's source
-const GEN_HASH = crypto.createHash('sha256').update(fs.readFileSync(path.join(here, 'gen.mjs'))).digest('hex').slice(0, 12)
+// Payloads depend on the generator and the helpers it imports.
+const GEN_HASH = ['gen.mjs', '../prose.mjs', '../../tests/interop/rng.mjs']
+  .reduce((h, f) => h.update(fs.readFileSync(path.join(here, f))), crypto.createHash('sha256'))
+  .digest('hex').slice(0, 12)
 const PAYLOADS = process.env.BENCH_PAYLOADS || path.join(os.tmpdir(), `amstore-bench-server-payloads-${GEN_HASH}`)
 
 // Bounds of every run (seconds) and the targets of the issue.

@@ -16,33 +16,10 @@ import * as A from '@automerge/automerge'
 import fs from 'node:fs'
 import path from 'node:path'
 import { docJson } from './json-mapping.mjs'
+import { Rng } from './rng.mjs'
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/** Seeded PRNG (mulberry32), returns floats in [0, 1). */
-function mulberry32(seed) {
-  let s = seed >>> 0
-  return function next() {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-class Rng {
-  constructor(seed) { this.next = mulberry32(seed) }
-  int(lo, hi) { return lo + Math.floor(this.next() * (hi - lo + 1)) } // inclusive
-  pick(arr) { return arr[Math.floor(this.next() * arr.length)] }
-  chance(p) { return this.next() < p }
-  hex(bytes) {
-    let s = ''
-    for (let i = 0; i < bytes; i++) s += this.int(0, 255).toString(16).padStart(2, '0')
-    return s
-  }
-}
 
 /** 16-byte actor id made of one repeated byte, e.g. actor16(0xa1) = 'a1a1…a1'. */
 const actor16 = (byte) => byte.toString(16).padStart(2, '0').repeat(16)

@@ -137,20 +137,7 @@ export const sortedHeads = (doc) => [...A.getHeads(doc)].sort()
 
 export function sleep (ms) { return new Promise((resolve) => setTimeout(resolve, ms)) }
 
-/** Seeded PRNG (mulberry32). */
-export class Rng {
-  constructor (seed) { this.s = seed >>> 0 }
-  next () {
-    this.s = (this.s + 0x6d2b79f5) >>> 0
-    let t = this.s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  int (lo, hi) { return lo + Math.floor(this.next() * (hi - lo + 1)) }
-  pick (arr) { return arr[Math.floor(this.next() * arr.length)] }
-  chance (p) { return this.next() < p }
-}
+export { Rng } from '../interop/rng.mjs'
 
 export const actorHex = (n) => n.toString(16).padStart(2, '0').repeat(16)
 
