@@ -264,31 +264,40 @@ void FsStore::account(const std::string& id, Slot& s) {
   }
 }
 
+StoreStatus FsStore::read_identity(const std::string& id, FileIdentity* now) const {
+  *now = FileIdentity{};
+  const std::string snap_name = id + std::string(kSnapSuffix);
+  const std::string log_name = id + std::string(kLogSuffix);
+  struct stat st;
+  if (::fstatat(dir_fd_, snap_name.c_str(), &st, 0) == 0) {
+    now->snap_exists = true;
+    now->snap_dev = st.st_dev;
+    now->snap_ino = st.st_ino;
+    now->snap_size = static_cast<uint64_t>(st.st_size);
+    now->snap_mtime_ns = ns_of(st.st_mtim);
+    now->snap_ctime_ns = ns_of(st.st_ctim);
+  } else if (errno != ENOENT) {
+    return StoreStatus::Io(errno_text("stat", snap_name));
+  }
+  if (::fstatat(dir_fd_, log_name.c_str(), &st, 0) == 0) {
+    now->log_exists = true;
+    now->log_ino = st.st_ino;
+    now->log_size = static_cast<uint64_t>(st.st_size);
+  } else if (errno != ENOENT) {
+    return StoreStatus::Io(errno_text("stat", log_name));
+  }
+  return StoreStatus::Ok();
+}
+
 StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
   const std::string snap_name = id + std::string(kSnapSuffix);
   const std::string log_name = id + std::string(kLogSuffix);
   FileIdentity now;
-  struct stat st;
-  if (::fstatat(dir_fd_, snap_name.c_str(), &st, 0) == 0) {
-    now.snap_exists = true;
-    now.snap_dev = st.st_dev;
-    now.snap_ino = st.st_ino;
-    now.snap_size = static_cast<uint64_t>(st.st_size);
-    now.snap_mtime_ns = ns_of(st.st_mtim);
-    now.snap_ctime_ns = ns_of(st.st_ctim);
-  } else if (errno != ENOENT) {
-    return StoreStatus::Io(errno_text("stat", snap_name));
-  }
+  StoreStatus is = read_identity(id, &now);
+  if (!is.ok()) return is;
   if (!now.snap_exists) {
     if (s.doc) forget(s);
     return StoreStatus::NotFound();
-  }
-  if (::fstatat(dir_fd_, log_name.c_str(), &st, 0) == 0) {
-    now.log_exists = true;
-    now.log_ino = st.st_ino;
-    now.log_size = static_cast<uint64_t>(st.st_size);
-  } else if (errno != ENOENT) {
-    return StoreStatus::Io(errno_text("stat", log_name));
   }
 
   // Cached and the log only grew (or nothing changed): merge just the new log bytes.
@@ -524,8 +533,19 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
         if (st.ok()) {
           out->created = true;
           out->new_changes = parsed->changes().size() + parsed->pending().size();
-          // Reload through refresh so the identity is exact; the parsed upload is reused.
-          st = refresh(id, *s, true);
+          // The parsed upload is exactly the snapshot just written: cache it rather than
+          // loading the file again.
+          FileIdentity now;
+          if (read_identity(id, &now).ok() && now.snap_exists && !now.log_exists) {
+            s->doc = std::make_unique<Document>(std::move(parsed).value());
+            s->doc_mem = doc_memory(*s->doc);
+            s->ident = now;
+            s->log_valid = 0;
+            s->saved = std::make_shared<const Bytes>(std::move(saved).value());
+            account(id, *s);
+          } else {
+            st = refresh(id, *s, true);
+          }
         }
       }
       if (st.ok()) fill_info(*s, &out->info);
@@ -634,24 +654,10 @@ StoreStatus FsStore::compact_locked(const std::string& id, Slot& s) {
     ++compactions_;
   }
   // Re-read the identity; the document in memory is already exactly the snapshot.
-  s.ident = FileIdentity{};
   s.log_valid = 0;
-  struct stat st2;
-  std::string snap_name = id + std::string(kSnapSuffix);
-  if (::fstatat(dir_fd_, snap_name.c_str(), &st2, 0) != 0) {
+  if (!read_identity(id, &s.ident).ok() || !s.ident.snap_exists) {
     forget(s);
     return StoreStatus::Ok();
-  }
-  s.ident.snap_exists = true;
-  s.ident.snap_dev = st2.st_dev;
-  s.ident.snap_ino = st2.st_ino;
-  s.ident.snap_size = static_cast<uint64_t>(st2.st_size);
-  s.ident.snap_mtime_ns = ns_of(st2.st_mtim);
-  s.ident.snap_ctime_ns = ns_of(st2.st_ctim);
-  if (::fstatat(dir_fd_, log_name.c_str(), &st2, 0) == 0) {
-    s.ident.log_exists = true;
-    s.ident.log_ino = st2.st_ino;
-    s.ident.log_size = static_cast<uint64_t>(st2.st_size);
   }
   account(id, s);
   return StoreStatus::Ok();

@@ -93,6 +93,8 @@ class FsStore : public DocumentStore {
   // With the slot mutex and the file lock held: brings the slot's document in line with the
   // files. `exclusive` allows repairing a torn log tail.
   StoreStatus refresh(const std::string& id, Slot& s, bool exclusive);
+  // Identity (inode, size, times) of a document's snapshot and log, as they are now.
+  StoreStatus read_identity(const std::string& id, FileIdentity* now) const;
   StoreStatus read_locked(const std::string& id, const std::shared_ptr<Slot>& s, Lock& lock);
   void fill_info(const Slot& s, DocInfo* info) const;
   void account(const std::string& id, Slot& s);
