@@ -414,8 +414,10 @@ void release_slot(std::mutex& mu, Map& slots, const std::string& id, SlotPtr& s)
 }
 }  // namespace
 
-StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out) {
-  *out = GetResult{};
+// Runs `read` on the document `id` with its slot mutex and a shared file lock held, the
+// cached document brought up to date with the files first.
+template <typename F>
+StoreStatus FsStore::read_document(const std::string& id, F&& read) {
   if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
   auto s = slot(id);
   StoreStatus st;
@@ -423,63 +425,46 @@ StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out)
     std::unique_lock<std::mutex> g(s->mu);
     Lock lock;
     st = read_locked(id, s, lock);
-    if (st.ok()) {
-      fill_info(*s, &out->info);
-      if (with_bytes) {
-        if (!s->saved) {
-          auto saved = s->doc->save();
-          if (!saved.ok()) {
-            st = StoreStatus::Io("cannot serialize document: " + saved.status().message());
-          } else {
-            s->saved = std::make_shared<const Bytes>(std::move(saved).value());
-            account(id, *s);
-          }
-        }
-        out->bytes = s->saved;
-      }
-    }
+    if (st.ok()) st = read(*s);
   }
   release_slot(map_mu_, slots_, id, s);
   return st;
+}
+
+StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out) {
+  *out = GetResult{};
+  return read_document(id, [&](Slot& s) {
+    fill_info(s, &out->info);
+    if (!with_bytes) return StoreStatus::Ok();
+    if (!s.saved) {
+      auto saved = s.doc->save();
+      if (!saved.ok())
+        return StoreStatus::Io("cannot serialize document: " + saved.status().message());
+      s.saved = std::make_shared<const Bytes>(std::move(saved).value());
+      account(id, s);
+    }
+    out->bytes = s.saved;
+    return StoreStatus::Ok();
+  });
 }
 
 StoreStatus FsStore::changes_since(const std::string& id, const std::vector<ChangeHash>& have,
                                    Bytes* out, DocInfo* info) {
-  if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
-  auto s = slot(id);
-  StoreStatus st;
-  {
-    std::unique_lock<std::mutex> g(s->mu);
-    Lock lock;
-    st = read_locked(id, s, lock);
-    if (st.ok()) {
-      fill_info(*s, info);
-      *out = s->doc->changes_since(have);
-    }
-  }
-  release_slot(map_mu_, slots_, id, s);
-  return st;
+  return read_document(id, [&](Slot& s) {
+    fill_info(s, info);
+    *out = s.doc->changes_since(have);
+    return StoreStatus::Ok();
+  });
 }
 
 StoreStatus FsStore::json(const std::string& id, std::string* out, DocInfo* info) {
-  if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
-  auto s = slot(id);
-  StoreStatus st;
-  {
-    std::unique_lock<std::mutex> g(s->mu);
-    Lock lock;
-    st = read_locked(id, s, lock);
-    if (st.ok()) {
-      fill_info(*s, info);
-      auto j = s->doc->to_json();
-      if (!j.ok())
-        st = StoreStatus::Io("cannot render JSON: " + j.status().message());
-      else
-        *out = std::move(j).value();
-    }
-  }
-  release_slot(map_mu_, slots_, id, s);
-  return st;
+  return read_document(id, [&](Slot& s) {
+    fill_info(s, info);
+    auto j = s.doc->to_json();
+    if (!j.ok()) return StoreStatus::Io("cannot render JSON: " + j.status().message());
+    *out = std::move(j).value();
+    return StoreStatus::Ok();
+  });
 }
 
 StoreStatus FsStore::write_snapshot(const std::string& id, ByteView bytes) {

@@ -96,6 +96,8 @@ class FsStore : public DocumentStore {
   // Identity (inode, size, times) of a document's snapshot and log, as they are now.
   StoreStatus read_identity(const std::string& id, FileIdentity* now) const;
   StoreStatus read_locked(const std::string& id, const std::shared_ptr<Slot>& s, Lock& lock);
+  template <typename F>
+  StoreStatus read_document(const std::string& id, F&& read);
   void fill_info(const Slot& s, DocInfo* info) const;
   void account(const std::string& id, Slot& s);
   void forget(Slot& s);
