@@ -116,9 +116,8 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     auto [it, fresh] = actor_state.try_emplace(c.author());
     if (fresh) {
       auto s = by_actor_.find(c.author());
-      auto m = last_max_op_.find(c.author());
-      it->second = {s == by_actor_.end() ? 0 : s->second.size(),
-                    m == last_max_op_.end() ? 0 : m->second};
+      if (s != by_actor_.end())
+        it->second = {s->second.size(), changes_[s->second.back()]->change.max_op()};
     }
     if (c.seq != it->second.first + 1)
       return Status::Error("change " + to_hex(pool[i]->hash) + " has seq " + std::to_string(c.seq) +
@@ -156,7 +155,6 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     }
     heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash), sc->hash);
     by_actor_[sc->change.author()].push_back(static_cast<uint32_t>(changes_.size()));
-    last_max_op_[sc->change.author()] = sc->change.max_op();
     index_.emplace(sc->hash, changes_.size());
     changes_.push_back(std::move(sc));
   }

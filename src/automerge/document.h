@@ -67,7 +67,6 @@ class Document {
   std::unordered_map<ChangeHash, size_t, ChangeHashHasher> pending_index_;
   // Per actor, the indexes in changes_ of its changes in seq order (seq n at n − 1).
   std::unordered_map<std::string, std::vector<uint32_t>> by_actor_;
-  std::unordered_map<std::string, uint64_t> last_max_op_;  // per actor
   std::vector<ChangeHash> heads_;
   OpIndex ops_;  // validates new changes against the ops already here
 };

@@ -16,14 +16,6 @@ class U64Map {
   void reserve(size_t n) {
     if (n * 2 > slots_.size()) rehash(capacity_for(n));
   }
-  size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  void clear() {
-    if (size_ == 0) return;
-    for (auto& s : slots_) s.first = 0;
-    size_ = 0;
-  }
-
   V* find(uint64_t key) {
     if (slots_.empty()) return nullptr;
     size_t mask = slots_.size() - 1;
@@ -46,12 +38,6 @@ class U64Map {
         return {&slots_[i].second, true};
       }
     }
-  }
-
-  template <typename F>
-  void for_each(F&& f) const {
-    for (const auto& s : slots_)
-      if (s.first != 0) f(s.first, s.second);
   }
 
  private:

@@ -66,8 +66,7 @@ Status OpIndex::stage(const Change& c) {
   mine.blocks.push_back(static_cast<uint32_t>(blocks_.size()));
   blocks_.push_back(Block{static_cast<uint32_t>(c.start_op), {}});
   blocks_.back().ops.reserve(c.ops.size());
-  size_t done = 0;
-  Status s = stage_ops(c, ids, &done);
+  Status s = stage_ops(c, ids);
   if (!s.ok()) {
     mine.starts.pop_back();
     mine.blocks.pop_back();
@@ -76,9 +75,8 @@ Status OpIndex::stage(const Change& c) {
   return s;
 }
 
-Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, size_t* done) {
+Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
   auto global = [&](OpId id) { return key_of(id.counter, ids[id.actor]); };
-  auto lookup = [&](uint64_t key) { return find(key); };
   for (size_t i = 0; i < c.ops.size(); ++i) {
     const Op& op = c.ops[i];
     uint64_t id = key_of(static_cast<uint32_t>(c.start_op + i), ids[0]);
@@ -86,7 +84,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, siz
     uint64_t obj = 0;
     if (!op.obj.is_zero()) {
       obj = global(op.obj);
-      const Info* o = lookup(obj);
+      const Info* o = find(obj);
       if (!o || o->kind == kPlain) return Status::Error("op refers to an object that does not exist");
       obj_kind = o->kind;
     }
@@ -98,7 +96,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, siz
       if (op.map_key) return Status::Error("op on a list or text object has a map key");
       uint64_t elem = op.elem.is_zero() ? 0 : global(op.elem);
       if (elem != 0) {
-        const Info* e = lookup(elem);
+        const Info* e = find(elem);
         if (!e || !e->element || e->obj != obj)
           return Status::Error("op refers to a list element that does not exist");
       } else if (!op.insert) {
@@ -110,7 +108,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, siz
       return Status::Error("delete op without predecessors");
     for (uint32_t k = 0; k < op.pred_count; ++k) {
       uint64_t p = global(c.preds[op.pred_begin + k]);
-      const Info* pi = lookup(p);
+      const Info* pi = find(p);
       if (!pi) return Status::Error("op's predecessor does not exist");
       if (!older(p, id)) return Status::Error("op's predecessor is not older than the op");
       if (pi->slot != slot) return Status::Error("op's predecessor is at a different key");
@@ -124,10 +122,8 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, siz
       default: break;
     }
     blocks_.back().ops.push_back(info);
-    ++*done;
   }
   return Status::Ok();
 }
-
 
 }  // namespace amstore

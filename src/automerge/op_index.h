@@ -30,7 +30,7 @@ class OpIndex {
     bool element;      // insert ops create list elements
   };
   uint32_t actor_id(const std::string& actor);
-  Status stage_ops(const Change& change, const std::vector<uint32_t>& ids, size_t* done);
+  Status stage_ops(const Change& change, const std::vector<uint32_t>& ids);
   const Info* find(uint64_t key) const;
   bool older(uint64_t a, uint64_t b) const;  // Lamport order on (counter, actor bytes)
 

@@ -1,7 +1,6 @@
 #include "automerge/op_set.h"
 
 #include <algorithm>
-#include <unordered_map>
 
 #include "automerge/flat_map.h"
 
