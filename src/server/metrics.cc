@@ -24,6 +24,16 @@ void Metrics::merge_latency(double seconds) {
   merge_sum_ += seconds;
 }
 
+namespace {
+// One metric without labels: its HELP and TYPE lines and its value.
+void add_metric(std::string& out, const char* name, const char* type, const char* help,
+                uint64_t value) {
+  out += std::string("# HELP ") + name + " " + help + "\n";
+  out += std::string("# TYPE ") + name + " " + type + "\n";
+  out += std::string(name) + " " + std::to_string(value) + "\n";
+}
+}  // namespace
+
 std::string Metrics::render(const StoreStats& store) const {
   std::string out;
   char line[256];
@@ -37,12 +47,10 @@ std::string Metrics::render(const StoreStats& store) const {
                   route.c_str(), method.c_str(), status, static_cast<unsigned long long>(n));
     out += line;
   }
-  out += "# HELP amstore_http_request_bytes_total Request body bytes received.\n";
-  out += "# TYPE amstore_http_request_bytes_total counter\n";
-  out += "amstore_http_request_bytes_total " + std::to_string(bytes_in_) + "\n";
-  out += "# HELP amstore_http_response_bytes_total Response body bytes sent.\n";
-  out += "# TYPE amstore_http_response_bytes_total counter\n";
-  out += "amstore_http_response_bytes_total " + std::to_string(bytes_out_) + "\n";
+  add_metric(out, "amstore_http_request_bytes_total", "counter", "Request body bytes received.",
+             bytes_in_);
+  add_metric(out, "amstore_http_response_bytes_total", "counter", "Response body bytes sent.",
+             bytes_out_);
 
   out += "# HELP amstore_merge_duration_seconds Time to merge an upload into the store.\n";
   out += "# TYPE amstore_merge_duration_seconds histogram\n";
@@ -59,18 +67,14 @@ std::string Metrics::render(const StoreStats& store) const {
   out += line;
   out += "amstore_merge_duration_seconds_count " + std::to_string(merge_count_) + "\n";
 
-  out += "# HELP amstore_documents Documents in the data directory.\n";
-  out += "# TYPE amstore_documents gauge\n";
-  out += "amstore_documents " + std::to_string(store.documents) + "\n";
-  out += "# HELP amstore_compactions_total Log compactions done by this process.\n";
-  out += "# TYPE amstore_compactions_total counter\n";
-  out += "amstore_compactions_total " + std::to_string(store.compactions) + "\n";
-  out += "# HELP amstore_cache_bytes Approximate memory held by cached documents.\n";
-  out += "# TYPE amstore_cache_bytes gauge\n";
-  out += "amstore_cache_bytes " + std::to_string(store.cache_bytes) + "\n";
-  out += "# HELP amstore_cache_documents Documents held in the cache.\n";
-  out += "# TYPE amstore_cache_documents gauge\n";
-  out += "amstore_cache_documents " + std::to_string(store.cache_entries) + "\n";
+  add_metric(out, "amstore_documents", "gauge", "Documents in the data directory.",
+             store.documents);
+  add_metric(out, "amstore_compactions_total", "counter", "Log compactions done by this process.",
+             store.compactions);
+  add_metric(out, "amstore_cache_bytes", "gauge", "Approximate memory held by cached documents.",
+             store.cache_bytes);
+  add_metric(out, "amstore_cache_documents", "gauge", "Documents held in the cache.",
+             store.cache_entries);
   return out;
 }
 

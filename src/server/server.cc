@@ -453,10 +453,6 @@ Reply route(Server& srv, const Request& req) {
       return error_reply(req, http::status::method_not_allowed, "metrics", "use GET");
     Reply r = text_reply(req, http::status::ok, "metrics", srv.metrics_.render(store.stats()),
                          "text/plain; version=0.0.4; charset=utf-8");
-    if (is_head) {
-      r.res.content_length(r.res.body().size());
-      r.res.body().clear();
-    }
     return r;
   }
 
@@ -484,10 +480,6 @@ Reply route(Server& srv, const Request& req) {
     Reply r = text_reply(req, http::status::ok, "json", std::move(json) + "\n",
                          "application/json");
     r.res.set(http::field::cache_control, "no-cache");
-    if (is_head) {
-      r.res.content_length(r.res.body().size());
-      r.res.body().clear();
-    }
     return r;
   }
 
@@ -532,10 +524,6 @@ Reply route(Server& srv, const Request& req) {
                            std::string(changes.begin(), changes.end()),
                            "application/octet-stream");
       r.res.set(http::field::cache_control, "no-cache");
-      if (is_head) {
-        r.res.content_length(r.res.body().size());
-        r.res.body().clear();
-      }
       return r;
     }
 
@@ -609,10 +597,6 @@ void Session::handle(Request req) {
   }
   if (path == "/healthz") {
     Reply r = text_reply(req, http::status::ok, "healthz", srv_.stopping_ ? "stopping\n" : "ok\n");
-    if (head_) {
-      r.res.content_length(r.res.body().size());
-      r.res.body().clear();
-    }
     return send(std::move(r));
   }
 
