@@ -1,5 +1,6 @@
 #include "automerge/columns.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "automerge/deflate.h"
@@ -60,59 +61,79 @@ Status RleDecoder<std::string_view>::read_value(std::string_view* v) {
 }
 
 template <typename T>
+Status RleDecoder<T>::start_run() {
+  if (r_.done()) return Status::Error("column has fewer rows than its table");
+  int64_t h;
+  AM_TRY(r_.sleb(&h));
+  if (h > 0) {
+    if (h < 2) return Status::Error("repeat run with count < 2");
+    T v;
+    AM_TRY(read_value(&v));
+    if (have_last_ && (run_ == Run::kRepeat || run_ == Run::kLiteral) && v == last_)
+      return Status::Error("repeat run continues the previous run");
+    run_ = Run::kRepeat;
+    left_ = static_cast<uint64_t>(h);
+    last_ = v;
+    have_last_ = true;
+  } else if (h < 0) {
+    if (run_ == Run::kLiteral) return Status::Error("two adjacent literal runs");
+    run_ = Run::kLiteral;
+    left_ = uint64_t(0) - static_cast<uint64_t>(h);
+    // Literal values are read one by one.
+  } else {
+    if (run_ == Run::kNull) return Status::Error("two adjacent null runs");
+    uint64_t n;
+    AM_TRY(r_.uleb(&n));
+    if (n == 0) return Status::Error("empty null run");
+    run_ = Run::kNull;
+    left_ = n;
+    have_last_ = false;
+  }
+  return Status::Ok();
+}
+
+template <typename T>
 Status RleDecoder<T>::next(bool* has_value, T* value) {
+  uint64_t one;
+  return next_run(1, has_value, value, &one);
+}
+
+template <typename T>
+Status RleDecoder<T>::next_run(uint64_t max, bool* has_value, T* value, uint64_t* count) {
   if (!present_) {
     *has_value = false;
+    *count = max;
     return Status::Ok();
   }
-  if (left_ == 0) {
-    if (r_.done()) return Status::Error("column has fewer rows than its table");
-    int64_t h;
-    AM_TRY(r_.sleb(&h));
-    if (h > 0) {
-      if (h < 2) return Status::Error("repeat run with count < 2");
-      T v;
-      AM_TRY(read_value(&v));
-      if (have_last_ && (run_ == Run::kRepeat || run_ == Run::kLiteral) && v == last_)
-        return Status::Error("repeat run continues the previous run");
-      run_ = Run::kRepeat;
-      left_ = static_cast<uint64_t>(h);
-      last_ = v;
-      have_last_ = true;
-    } else if (h < 0) {
-      if (run_ == Run::kLiteral) return Status::Error("two adjacent literal runs");
-      run_ = Run::kLiteral;
-      left_ = uint64_t(0) - static_cast<uint64_t>(h);
-      // Literal values are read one by one below.
-    } else {
-      if (run_ == Run::kNull) return Status::Error("two adjacent null runs");
-      uint64_t n;
-      AM_TRY(r_.uleb(&n));
-      if (n == 0) return Status::Error("empty null run");
-      run_ = Run::kNull;
-      left_ = n;
-      have_last_ = false;
-    }
+  if (left_ == 0) AM_TRY(start_run());
+  if (run_ == Run::kLiteral) {
+    T v;
+    AM_TRY(read_value(&v));
+    if (have_last_ && v == last_) return Status::Error("equal adjacent values in a literal run");
+    last_ = v;
+    have_last_ = true;
+    --left_;
+    *has_value = true;
+    *value = v;
+    *count = 1;
+    return Status::Ok();
   }
-  --left_;
-  switch (run_) {
-    case Run::kRepeat:
-      *has_value = true;
-      *value = last_;
-      break;
-    case Run::kLiteral: {
-      T v;
-      AM_TRY(read_value(&v));
-      if (have_last_ && v == last_) return Status::Error("equal adjacent values in a literal run");
-      last_ = v;
-      have_last_ = true;
-      *has_value = true;
-      *value = v;
-      break;
-    }
-    default:
-      *has_value = false;
-      break;
+  uint64_t k = std::min(left_, max);
+  left_ -= k;
+  *count = k;
+  *has_value = run_ == Run::kRepeat;
+  if (*has_value) *value = last_;
+  return Status::Ok();
+}
+
+template <typename T>
+Status RleDecoder<T>::skip(uint64_t n) {
+  bool has;
+  T v;
+  uint64_t k;
+  while (n > 0) {
+    AM_TRY(next_run(n, &has, &v, &k));
+    n -= k;
   }
   return Status::Ok();
 }
@@ -131,11 +152,19 @@ Status DeltaDecoder::next(bool* has_value, int64_t* value) {
   return Status::Ok();
 }
 
-Status BoolDecoder::next(bool* value) {
-  if (!present_) {
-    *value = false;
-    return Status::Ok();
+Status DeltaDecoder::skip(uint64_t n) {
+  bool has;
+  int64_t d;
+  uint64_t k;
+  while (n > 0) {
+    AM_TRY(rle_.next_run(n, &has, &d, &k));
+    if (has) acc_ = static_cast<int64_t>(static_cast<uint64_t>(acc_) + static_cast<uint64_t>(d) * k);
+    n -= k;
   }
+  return Status::Ok();
+}
+
+Status BoolDecoder::start_run() {
   while (left_ == 0) {
     if (r_.done()) return Status::Error("boolean column has fewer rows than its table");
     AM_TRY(r_.uleb(&left_));
@@ -143,8 +172,28 @@ Status BoolDecoder::next(bool* value) {
     if (left_ == 0 && !first_) return Status::Error("zero-length run in a boolean column");
     first_ = false;
   }
+  return Status::Ok();
+}
+
+Status BoolDecoder::next(bool* value) {
+  if (!present_) {
+    *value = false;
+    return Status::Ok();
+  }
+  if (left_ == 0) AM_TRY(start_run());
   --left_;
   *value = value_;
+  return Status::Ok();
+}
+
+Status BoolDecoder::skip(uint64_t n) {
+  if (!present_) return Status::Ok();
+  while (n > 0) {
+    if (left_ == 0) AM_TRY(start_run());
+    uint64_t k = std::min(left_, n);
+    left_ -= k;
+    n -= k;
+  }
   return Status::Ok();
 }
 
@@ -185,6 +234,22 @@ Status ValueDecoder::next(Value* value) {
       return Status::Ok();
   }
   if (!vr.done()) return Status::Error("value length does not match its LEB128 payload");
+  return Status::Ok();
+}
+
+Status ValueDecoder::skip(uint64_t n) {
+  bool has;
+  uint64_t meta, k;
+  while (n > 0) {
+    AM_TRY(meta_.next_run(n, &has, &meta, &k));
+    if (!has) return Status::Error("null in the value metadata column");
+    uint64_t len = meta >> 4;
+    if (len != 0 && (k > raw_.remaining() / len))
+      return Status::Error("value exceeds the raw value column");
+    ByteView raw;
+    AM_TRY(raw_.take(static_cast<size_t>(len * k), &raw));
+    n -= k;
+  }
   return Status::Ok();
 }
 

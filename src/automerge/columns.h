@@ -88,10 +88,17 @@ class RleDecoder {
   explicit RleDecoder(ByteView data) : r_(data), present_(!data.empty()) {}
   // Reads the next row. Returns false in *has_value for null.
   Status next(bool* has_value, T* value);
+  // Reads up to `max` (≥ 1) rows that share one value: the rest of a repeat or null run, or
+  // one literal. Lets callers skip or sum whole runs instead of visiting each row. An
+  // omitted column yields `max` nulls.
+  Status next_run(uint64_t max, bool* has_value, T* value, uint64_t* count);
+  // Skips n rows (they are still checked for canonical form).
+  Status skip(uint64_t n);
   bool done() const { return !present_ || (r_.done() && left_ == 0); }
 
  private:
   Status read_value(T* v);
+  Status start_run();
   enum class Run : uint8_t { kNone, kRepeat, kLiteral, kNull };
   Reader r_;
   bool present_;
@@ -110,6 +117,7 @@ class DeltaDecoder {
  public:
   explicit DeltaDecoder(ByteView data) : rle_(data) {}
   Status next(bool* has_value, int64_t* value);
+  Status skip(uint64_t n);
   bool done() const { return rle_.done(); }
 
  private:
@@ -122,9 +130,11 @@ class BoolDecoder {
  public:
   explicit BoolDecoder(ByteView data) : r_(data), present_(!data.empty()) {}
   Status next(bool* value);
+  Status skip(uint64_t n);
   bool done() const { return !present_ || (r_.done() && left_ == 0); }
 
  private:
+  Status start_run();
   Reader r_;
   bool present_;
   bool value_ = true;  // flipped before the first run
@@ -137,6 +147,8 @@ class ValueDecoder {
  public:
   ValueDecoder(ByteView meta, ByteView raw) : meta_(meta), raw_(raw) {}
   Status next(Value* value);
+  // Skips n values (their raw bytes unread).
+  Status skip(uint64_t n);
   bool done() const { return meta_.done() && raw_.done(); }
 
  private:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <unordered_map>
 
 #include "automerge/chunk.h"
@@ -20,13 +21,28 @@ Status count_rows(ByteView column, size_t max_rows, size_t* n) {
   UintDecoder d(column);
   *n = 0;
   bool has;
-  uint64_t v;
+  uint64_t v, k;
   while (!d.done()) {
-    if (!d.next(&has, &v).ok()) break;
-    if (++*n > max_rows) return Status::Error("document has more rows than its size allows");
+    if (!d.next_run(max_rows + 1, &has, &v, &k).ok()) break;
+    *n += k;
+    if (*n > max_rows) return Status::Error("document has more rows than its size allows");
   }
   return Status::Ok();
 }
+
+// An RLE column read a run at a time: `left` rows of `value` (or of null) remain.
+template <typename T>
+struct RunCursor {
+  explicit RunCursor(ByteView data) : dec(data) {}
+  Status fill() {
+    if (left > 0) return Status::Ok();
+    return dec.next_run(std::numeric_limits<uint64_t>::max(), &has, &value, &left);
+  }
+  RleDecoder<T> dec;
+  bool has = false;
+  T value{};
+  uint64_t left = 0;
+};
 
 // The parts of a document chunk body, with compressed columns inflated into `buffers`.
 struct DocLayout {
@@ -98,6 +114,330 @@ struct Regen {
   uint32_t pred_begin, pred_count;
 };
 
+// Reads the op columns of a document row by row, or skips rows a run at a time.
+class OpRowReader {
+ public:
+  OpRowReader(const std::vector<Column>& oc, uint32_t num_actors, size_t max_succ)
+      : num_actors_(num_actors), max_succ_(max_succ),
+        obj_actor_(find_column(oc, col::kObjActor)), obj_ctr_(find_column(oc, col::kObjCounter)),
+        key_actor_(find_column(oc, col::kKeyActor)), key_ctr_(find_column(oc, col::kKeyCounter)),
+        key_str_(find_column(oc, col::kKeyString)), id_actor_(find_column(oc, col::kIdActor)),
+        id_ctr_(find_column(oc, col::kIdCounter)), insert_(find_column(oc, col::kInsert)),
+        action_(find_column(oc, col::kAction)),
+        value_(find_column(oc, col::kValueMeta), find_column(oc, col::kValueRaw)),
+        succ_group_(find_column(oc, col::kSuccGroup)), succ_actor_(find_column(oc, col::kSuccActor)),
+        succ_ctr_(find_column(oc, col::kSuccCounter)), expand_(find_column(oc, col::kExpand)),
+        mark_name_(find_column(oc, col::kMarkName)) {}
+
+  // Reads one row; its successors are appended to `succ`.
+  Status read(Row* row, std::vector<OpId>* succ) {
+    bool has, has_s;
+    uint64_t u;
+    int64_t c;
+    std::string_view s;
+    AM_TRY(obj_ctr_.next(&has, &u));
+    if (has && u > kMaxCounter) return Status::Error("object counter out of range");
+    AM_TRY(read_id(obj_actor_, has, static_cast<int64_t>(u), true, false, &row->op.obj));
+    AM_TRY(key_ctr_.next(&has, &c));
+    AM_TRY(key_str_.next(&has_s, &s));
+    if (has_s) {
+      bool has_a;
+      AM_TRY(key_actor_.next(&has_a, &u));
+      if (has || has_a) return Status::Error("op has both a map key and an element key");
+      row->op.map_key = true;
+      row->op.key.assign(s);
+    } else {
+      if (!has) return Status::Error("op has no key");
+      AM_TRY(read_id(key_actor_, true, c, false, true, &row->op.elem));
+    }
+    AM_TRY(id_ctr_.next(&has, &c));
+    AM_TRY(read_id(id_actor_, has, c, false, false, &row->id));
+    AM_TRY(insert_.next(&row->op.insert));
+    AM_TRY(action_.next(&has, &u));
+    if (!has) return Status::Error("null action");
+    if (u > kMaxAction || u == static_cast<uint64_t>(Action::kDel))
+      return Status::Error("unrecognized action index " + std::to_string(u));
+    row->op.action = static_cast<uint8_t>(u);
+    AM_TRY(value_.next(&row->op.value));
+    if (row->op.action == static_cast<uint8_t>(Action::kInc) &&
+        row->op.value.kind() != ValueType::kInt && row->op.value.kind() != ValueType::kUint)
+      return Status::Error("increment with a non-numeric value");
+    AM_TRY(succ_group_.next(&has, &u));
+    if (!has) u = 0;
+    if (u > max_succ_ || succ->size() + u > max_succ_)
+      return Status::Error("document has more successors than its size allows");
+    row->succ_begin = static_cast<uint32_t>(succ->size());
+    row->succ_count = static_cast<uint32_t>(u);
+    for (uint64_t k = 0; k < u; ++k) {
+      OpId sid;
+      AM_TRY(succ_ctr_.next(&has, &c));
+      AM_TRY(read_id(succ_actor_, has, c, false, false, &sid));
+      if (k > 0 && !lamport_less(succ->back(), sid))
+        return Status::Error("successors are not in Lamport order");
+      if (!lamport_less(row->id, sid)) return Status::Error("successor is not newer than its op");
+      succ->push_back(sid);
+    }
+    AM_TRY(expand_.next(&row->op.expand));
+    AM_TRY(mark_name_.next(&has, &s));
+    if (has) {
+      row->op.has_mark_name = true;
+      row->op.mark_name.assign(s);
+    }
+    return Status::Ok();
+  }
+
+  // Skips n rows in every column (runs are still checked for canonical form).
+  Status skip(uint64_t n) {
+    AM_TRY(obj_actor_.skip(n));
+    AM_TRY(obj_ctr_.skip(n));
+    AM_TRY(key_actor_.skip(n));
+    AM_TRY(key_ctr_.skip(n));
+    AM_TRY(key_str_.skip(n));
+    AM_TRY(id_actor_.skip(n));
+    AM_TRY(id_ctr_.skip(n));
+    AM_TRY(insert_.skip(n));
+    AM_TRY(action_.skip(n));
+    AM_TRY(value_.skip(n));
+    uint64_t total = 0;  // successors of the skipped rows
+    for (uint64_t left = n; left > 0;) {
+      bool has;
+      uint64_t g, k;
+      AM_TRY(succ_group_.next_run(left, &has, &g, &k));
+      if (has && g > 0) {
+        if (k > max_succ_ / g || total + g * k > max_succ_)
+          return Status::Error("document has more successors than its size allows");
+        total += g * k;
+      }
+      left -= k;
+    }
+    AM_TRY(succ_actor_.skip(total));
+    AM_TRY(succ_ctr_.skip(total));
+    AM_TRY(expand_.skip(n));
+    return mark_name_.skip(n);
+  }
+
+  bool done() const {
+    return obj_actor_.done() && obj_ctr_.done() && key_actor_.done() && key_ctr_.done() &&
+           key_str_.done() && id_actor_.done() && id_ctr_.done() && insert_.done() &&
+           action_.done() && value_.done() && succ_group_.done() && succ_actor_.done() &&
+           succ_ctr_.done() && expand_.done() && mark_name_.done();
+  }
+
+ private:
+  Status read_id(UintDecoder& a, bool has_ctr, int64_t ctr, bool allow_null, bool allow_zero,
+                 OpId* id) {
+    bool has_a;
+    uint64_t av;
+    AM_TRY(a.next(&has_a, &av));
+    if (!has_a && !has_ctr && allow_null) {
+      *id = OpId{};
+      return Status::Ok();
+    }
+    if (!has_ctr) return Status::Error("op id without a counter");
+    if (ctr < 0 || static_cast<uint64_t>(ctr) > kMaxCounter)
+      return Status::Error("op counter out of range");
+    if (!has_a) {
+      if (allow_zero && ctr == 0) {
+        *id = OpId{};
+        return Status::Ok();
+      }
+      return Status::Error("op id without an actor");
+    }
+    if (av >= num_actors_) return Status::Error("op actor index out of range");
+    if (ctr == 0) return Status::Error("op id with counter 0");
+    *id = OpId{static_cast<uint32_t>(ctr), static_cast<uint32_t>(av)};
+    return Status::Ok();
+  }
+
+  uint32_t num_actors_;
+  size_t max_succ_;
+  UintDecoder obj_actor_, obj_ctr_, key_actor_;
+  DeltaDecoder key_ctr_;
+  StringDecoder key_str_;
+  UintDecoder id_actor_;
+  DeltaDecoder id_ctr_;
+  BoolDecoder insert_;
+  UintDecoder action_;
+  ValueDecoder value_;
+  UintDecoder succ_group_, succ_actor_;
+  DeltaDecoder succ_ctr_;
+  BoolDecoder expand_;
+  StringDecoder mark_name_;
+};
+
+// The slot an op writes to: its object and map key, or its object and list element (an
+// insert's element is the op itself).
+bool same_slot(const Row& a, const Row& b) {
+  if (a.op.obj != b.op.obj || a.op.map_key != b.op.map_key) return false;
+  if (a.op.map_key) return a.op.key == b.op.key;
+  return (a.op.insert ? a.id : a.op.elem) == (b.op.insert ? b.id : b.op.elem);
+}
+
+// The change rows of a document (§6.2), document actor indexes.
+struct ChangeRow {
+  uint32_t actor;
+  uint64_t seq, max_op;
+  int64_t time;
+  std::string_view message;  // into the inflated columns
+  uint32_t deps_begin, deps_count;  // range in the deps list
+  Bytes extra;
+};
+
+// The op rows and regenerated ops (§7.2) of only the changes that are not `is_known`, for
+// merging a document into one that holds most of it. One pass reads just the id and
+// successor columns to find the rows that matter: ops of new changes, and ops that a new
+// change overwrote or deleted (their successor lists name it). A second pass decodes those
+// rows and skips the others a run at a time. Rows of known changes are skipped unchecked
+// beyond their column encoding: the caller keeps its own copy of those changes.
+Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
+                    const std::vector<bool>& is_known, size_t num_rows, size_t max_succ,
+                    std::vector<Row>* ops, std::vector<OpId>* succ, std::vector<Regen>* regen,
+                    std::vector<OpId>* preds) {
+  // Per actor, the counter ranges (after, upto] of its new changes, ascending.
+  const uint32_t num_actors = static_cast<uint32_t>(d.actors.size());
+  std::vector<std::vector<std::pair<uint64_t, uint64_t>>> fresh(num_actors);
+  {
+    std::vector<uint64_t> last_max(num_actors, 0);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const ChangeRow& r = rows[i];
+      if (!is_known[i]) fresh[r.actor].emplace_back(last_max[r.actor], r.max_op);
+      last_max[r.actor] = r.max_op;
+    }
+  }
+  auto is_new = [&](uint64_t actor, int64_t ctr) {
+    if (actor >= num_actors || fresh[actor].empty()) return false;
+    const auto& ranges = fresh[actor];
+    auto it = std::lower_bound(ranges.begin(), ranges.end(), ctr,
+                               [](const auto& r, int64_t c) { return static_cast<int64_t>(r.second) < c; });
+    return it != ranges.end() && ctr > static_cast<int64_t>(it->first);
+  };
+
+  // Pass 1: which rows to decode. Runs of rows by actors without new changes and without
+  // successors (most of a document) are passed over whole.
+  std::vector<bool> actor_has_new(num_actors);
+  for (uint32_t a = 0; a < num_actors; ++a) actor_has_new[a] = !fresh[a].empty();
+  std::vector<uint32_t> wanted;
+  {
+    const auto& oc = d.op_cols;
+    RunCursor<uint64_t> id_actor(find_column(oc, col::kIdActor));
+    RunCursor<int64_t> id_delta(find_column(oc, col::kIdCounter));
+    RunCursor<uint64_t> succ_group(find_column(oc, col::kSuccGroup));
+    RunCursor<uint64_t> succ_actor(find_column(oc, col::kSuccActor));
+    RunCursor<int64_t> succ_delta(find_column(oc, col::kSuccCounter));
+    int64_t id_ctr = 0, succ_ctr = 0;
+    size_t total_succ = 0;
+    for (size_t i = 0; i < num_rows;) {
+      AM_TRY(id_actor.fill());
+      AM_TRY(id_delta.fill());
+      AM_TRY(succ_group.fill());
+      const bool new_actor = id_actor.has && id_actor.value < num_actors &&
+                             actor_has_new[id_actor.value];
+      const bool no_succ = !succ_group.has || succ_group.value == 0;
+      // Rows of an actor with new changes can still be passed over a run at a time when
+      // their ascending counters miss every new range (one actor typing a long text).
+      bool skip_run = !new_actor;
+      if (new_actor && no_succ && id_delta.has && id_delta.value > 0) {
+        uint64_t k = std::min({id_actor.left, id_delta.left, succ_group.left, num_rows - i});
+        const uint64_t lo = static_cast<uint64_t>(id_ctr) + static_cast<uint64_t>(id_delta.value);
+        const uint64_t hi = static_cast<uint64_t>(id_ctr) + static_cast<uint64_t>(id_delta.value) * k;
+        const auto& ranges = fresh[id_actor.value];
+        auto it = std::lower_bound(ranges.begin(), ranges.end(), lo,
+                                   [](const auto& r, uint64_t c) { return r.second < c; });
+        skip_run = id_ctr >= 0 && hi >= lo && (it == ranges.end() || it->first >= hi);
+      }
+      if (skip_run && no_succ) {
+        uint64_t k = std::min({id_actor.left, id_delta.left, succ_group.left, num_rows - i});
+        if (id_delta.has)
+          id_ctr = static_cast<int64_t>(static_cast<uint64_t>(id_ctr) +
+                                        static_cast<uint64_t>(id_delta.value) * k);
+        id_actor.left -= k;
+        id_delta.left -= k;
+        succ_group.left -= k;
+        i += k;
+        continue;
+      }
+      // One row.
+      if (id_delta.has)
+        id_ctr = static_cast<int64_t>(static_cast<uint64_t>(id_ctr) + static_cast<uint64_t>(id_delta.value));
+      bool want = new_actor && id_delta.has && is_new(id_actor.value, id_ctr);
+      uint64_t g = no_succ ? 0 : succ_group.value;
+      --id_actor.left;
+      --id_delta.left;
+      --succ_group.left;
+      if (g > max_succ || total_succ + g > max_succ)
+        return Status::Error("document has more successors than its size allows");
+      total_succ += g;
+      for (uint64_t k = 0; k < g; ++k) {
+        AM_TRY(succ_actor.fill());
+        AM_TRY(succ_delta.fill());
+        if (succ_delta.has)
+          succ_ctr = static_cast<int64_t>(static_cast<uint64_t>(succ_ctr) +
+                                          static_cast<uint64_t>(succ_delta.value));
+        want |= succ_actor.has && succ_delta.has && is_new(succ_actor.value, succ_ctr);
+        --succ_actor.left;
+        --succ_delta.left;
+      }
+      if (want) wanted.push_back(static_cast<uint32_t>(i));
+      ++i;
+    }
+  }
+
+  // Pass 2: decode the wanted rows.
+  OpRowReader reader(d.op_cols, num_actors, max_succ);
+  ops->resize(wanted.size());
+  uint32_t at = 0;
+  for (size_t k = 0; k < wanted.size(); ++k) {
+    AM_TRY(reader.skip(wanted[k] - at));
+    AM_TRY(reader.read(&(*ops)[k], succ));
+    at = wanted[k] + 1;
+  }
+  AM_TRY(reader.skip(num_rows - at));
+  if (!reader.done()) return Status::Error("op columns have different numbers of rows");
+
+  // New op rows take as preds the rows whose successor lists name them; a new id named in
+  // successor lists without a row of its own is a delete in the slot of those rows.
+  std::unordered_map<uint64_t, uint32_t> row_of;  // new op id → index in ops
+  for (uint32_t i = 0; i < ops->size(); ++i) {
+    const OpId id = (*ops)[i].id;
+    if (is_new(id.actor, id.counter)) row_of.emplace(opid_key(id), i);
+  }
+  std::vector<std::vector<OpId>> row_preds(ops->size());
+  std::vector<std::pair<OpId, uint32_t>> dels;  // id, a row of its slot
+  std::vector<std::vector<OpId>> del_preds;
+  std::unordered_map<uint64_t, size_t> del_at;
+  for (uint32_t i = 0; i < ops->size(); ++i) {
+    const Row& r = (*ops)[i];
+    for (uint32_t k = 0; k < r.succ_count; ++k) {
+      const OpId s = (*succ)[r.succ_begin + k];
+      if (!is_new(s.actor, s.counter)) continue;
+      auto it = row_of.find(opid_key(s));
+      if (it != row_of.end()) {
+        if (!same_slot(r, (*ops)[it->second]))
+          return Status::Error("op and its predecessor are in different slots");
+        row_preds[it->second].push_back(r.id);
+        continue;
+      }
+      auto [dt, added] = del_at.emplace(opid_key(s), dels.size());
+      if (added) {
+        dels.emplace_back(s, i);
+        del_preds.emplace_back();
+      } else if (!same_slot(r, (*ops)[dels[dt->second].second])) {
+        return Status::Error("delete names predecessors in different slots");
+      }
+      del_preds[dt->second].push_back(r.id);
+    }
+  }
+  auto add = [&](OpId id, uint32_t row, bool del, const std::vector<OpId>& ps) {
+    regen->push_back(Regen{id, row, del, static_cast<uint32_t>(preds->size()),
+                           static_cast<uint32_t>(ps.size())});
+    preds->insert(preds->end(), ps.begin(), ps.end());
+  };
+  for (uint32_t i = 0; i < ops->size(); ++i)
+    if (row_of.count(opid_key((*ops)[i].id))) add((*ops)[i].id, i, false, row_preds[i]);
+  for (size_t k = 0; k < dels.size(); ++k) add(dels[k].first, dels[k].second, true, del_preds[k]);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status read_document_heads(ByteView body, std::vector<ChangeHash>* heads) {
@@ -114,15 +454,8 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
   const uint32_t num_actors = static_cast<uint32_t>(d.actors.size());
 
   // ---- change rows ----
-  struct ChangeRow {
-    uint32_t actor;
-    uint64_t seq, max_op;
-    int64_t time;
-    std::string message;
-    std::vector<uint64_t> deps;
-    Bytes extra;
-  };
   std::vector<ChangeRow> rows;
+  std::vector<uint32_t> deps;  // dep lists of `rows`: indexes of earlier rows
   {
     const auto& cc = d.change_cols;
     size_t n;
@@ -161,15 +494,19 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
       AM_TRY(time.next(&has, &i));
       row.time = has ? i : 0;
       AM_TRY(message.next(&has, &s));
-      if (has) row.message.assign(s);
+      row.message = has ? s : std::string_view();
       AM_TRY(deps_group.next(&has, &u));
       if (!has) u = 0;
       if (u > rows.size()) return Status::Error("change has more deps than earlier changes");
+      if (deps.size() + u > max_rows_for(body.size()))
+        return Status::Error("document has more deps than its size allows");
+      row.deps_begin = static_cast<uint32_t>(deps.size());
+      row.deps_count = static_cast<uint32_t>(u);
       for (uint64_t k = 0; k < u; ++k) {
         AM_TRY(deps_index.next(&has, &i));
         if (!has || i < 0 || static_cast<uint64_t>(i) >= rows.size())
           return Status::Error("change dep index does not point to an earlier change");
-        row.deps.push_back(static_cast<uint64_t>(i));
+        deps.push_back(static_cast<uint32_t>(i));
       }
       if (!extra_meta.empty()) {
         Value v;
@@ -187,189 +524,88 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
       if (last_seq[a] == 0) return Status::Error("document lists an actor that authored no change");
   }
 
-  // ---- op rows ----
-  std::vector<Row> ops;
-  std::vector<OpId> succ;
-  {
-    const auto& oc = d.op_cols;
-    size_t n;
-    AM_TRY(count_rows(find_column(oc, col::kIdActor), max_rows_for(body.size()), &n));
-    ops.reserve(n);
-    UintDecoder obj_actor(find_column(oc, col::kObjActor));
-    UintDecoder obj_ctr(find_column(oc, col::kObjCounter));
-    UintDecoder key_actor(find_column(oc, col::kKeyActor));
-    DeltaDecoder key_ctr(find_column(oc, col::kKeyCounter));
-    StringDecoder key_str(find_column(oc, col::kKeyString));
-    UintDecoder id_actor(find_column(oc, col::kIdActor));
-    DeltaDecoder id_ctr(find_column(oc, col::kIdCounter));
-    BoolDecoder insert(find_column(oc, col::kInsert));
-    UintDecoder action(find_column(oc, col::kAction));
-    ValueDecoder value(find_column(oc, col::kValueMeta), find_column(oc, col::kValueRaw));
-    UintDecoder succ_group(find_column(oc, col::kSuccGroup));
-    UintDecoder succ_actor(find_column(oc, col::kSuccActor));
-    DeltaDecoder succ_ctr(find_column(oc, col::kSuccCounter));
-    BoolDecoder expand(find_column(oc, col::kExpand));
-    StringDecoder mark_name(find_column(oc, col::kMarkName));
-    auto read_id = [&](UintDecoder& a, bool has_ctr, int64_t ctr, bool allow_null,
-                       bool allow_zero, OpId* id) -> Status {
-      bool has_a;
-      uint64_t av;
-      AM_TRY(a.next(&has_a, &av));
-      if (!has_a && !has_ctr && allow_null) {
-        *id = OpId{};
-        return Status::Ok();
-      }
-      if (!has_ctr) return Status::Error("op id without a counter");
-      if (ctr < 0 || static_cast<uint64_t>(ctr) > kMaxCounter)
-        return Status::Error("op counter out of range");
-      if (!has_a) {
-        if (allow_zero && ctr == 0) {
-          *id = OpId{};
-          return Status::Ok();
-        }
-        return Status::Error("op id without an actor");
-      }
-      if (av >= num_actors) return Status::Error("op actor index out of range");
-      if (ctr == 0) return Status::Error("op id with counter 0");
-      *id = OpId{static_cast<uint32_t>(ctr), static_cast<uint32_t>(av)};
-      return Status::Ok();
-    };
-    while (!id_actor.done()) {
-      Row row;
-      bool has, has_s;
-      uint64_t u;
-      int64_t c;
-      std::string_view s;
-      AM_TRY(obj_ctr.next(&has, &u));
-      if (has && u > kMaxCounter) return Status::Error("object counter out of range");
-      AM_TRY(read_id(obj_actor, has, static_cast<int64_t>(u), true, false, &row.op.obj));
-      AM_TRY(key_ctr.next(&has, &c));
-      AM_TRY(key_str.next(&has_s, &s));
-      if (has_s) {
-        bool has_a;
-        AM_TRY(key_actor.next(&has_a, &u));
-        if (has || has_a) return Status::Error("op has both a map key and an element key");
-        row.op.map_key = true;
-        row.op.key.assign(s);
-      } else {
-        if (!has) return Status::Error("op has no key");
-        AM_TRY(read_id(key_actor, true, c, false, true, &row.op.elem));
-      }
-      AM_TRY(id_ctr.next(&has, &c));
-      AM_TRY(read_id(id_actor, has, c, false, false, &row.id));
-      AM_TRY(insert.next(&row.op.insert));
-      AM_TRY(action.next(&has, &u));
-      if (!has) return Status::Error("null action");
-      if (u > kMaxAction || u == static_cast<uint64_t>(Action::kDel))
-        return Status::Error("unrecognized action index " + std::to_string(u));
-      row.op.action = static_cast<uint8_t>(u);
-      AM_TRY(value.next(&row.op.value));
-      if (row.op.action == static_cast<uint8_t>(Action::kInc) &&
-          row.op.value.kind() != ValueType::kInt && row.op.value.kind() != ValueType::kUint)
-        return Status::Error("increment with a non-numeric value");
-      AM_TRY(succ_group.next(&has, &u));
-      if (!has) u = 0;
-      if (u > (uint64_t(1) << 32)) return Status::Error("successor count out of range");
-      row.succ_begin = static_cast<uint32_t>(succ.size());
-      row.succ_count = static_cast<uint32_t>(u);
-      if (succ.size() + u > max_rows_for(body.size()))
-        return Status::Error("document has more successors than its size allows");
-      for (uint64_t k = 0; k < u; ++k) {
-        OpId sid;
-        AM_TRY(succ_ctr.next(&has, &c));
-        AM_TRY(read_id(succ_actor, has, c, false, false, &sid));
-        if (k > 0 && !lamport_less(succ.back(), sid))
-          return Status::Error("successors are not in Lamport order");
-        succ.push_back(sid);
-      }
-      AM_TRY(expand.next(&row.op.expand));
-      AM_TRY(mark_name.next(&has, &s));
-      if (has) {
-        row.op.has_mark_name = true;
-        row.op.mark_name.assign(s);
-      }
-      ops.push_back(std::move(row));
-    }
-    if (!(obj_actor.done() && obj_ctr.done() && key_actor.done() && key_ctr.done() &&
-          key_str.done() && id_ctr.done() && insert.done() && action.done() && value.done() &&
-          succ_group.done() && succ_actor.done() && succ_ctr.done() && expand.done() &&
-          mark_name.done()))
-      return Status::Error("op columns have different numbers of rows");
-  }
-
-  // ---- predecessors and deletes (§7.2) ----
-  std::vector<Regen> regen;
-  regen.reserve(ops.size() + succ.size());
-  std::vector<OpId> preds;  // pred lists of `regen`, document actor indexes
-  {
-    // Pending successors of the current slot, in first-seen order.
-    std::vector<std::pair<OpId, std::vector<OpId>>> pending;
-    std::unordered_map<uint64_t, size_t> pending_at;
-    const Row* slot_row = nullptr;
-    auto slot_elem = [](const Row& r) { return r.op.insert ? r.id : r.op.elem; };
-    auto same_slot = [&](const Row& a, const Row& b) {
-      if (a.op.obj != b.op.obj || a.op.map_key != b.op.map_key) return false;
-      return a.op.map_key ? a.op.key == b.op.key : slot_elem(a) == slot_elem(b);
-    };
-    auto flush = [&]() {
-      for (auto& [sid, ps] : pending) {
-        if (sid.is_zero()) continue;  // consumed by an op row of this slot
-        Regen g;
-        g.id = sid;
-        g.row = static_cast<uint32_t>(slot_row - ops.data());
-        g.del = true;
-        g.pred_begin = static_cast<uint32_t>(preds.size());
-        g.pred_count = static_cast<uint32_t>(ps.size());
-        preds.insert(preds.end(), ps.begin(), ps.end());
-        regen.push_back(g);
-      }
-      if (!pending.empty()) {
-        pending.clear();
-        pending_at.clear();
-      }
-    };
-    for (Row& row : ops) {
-      if (slot_row && !same_slot(*slot_row, row)) flush();
-      slot_row = &row;
-      Regen g;
-      g.id = row.id;
-      g.row = static_cast<uint32_t>(&row - ops.data());
-      g.del = false;
-      g.pred_count = 0;
-      g.pred_begin = static_cast<uint32_t>(preds.size());
-      auto it = pending_at.find(opid_key(row.id));
-      if (it != pending_at.end()) {
-        auto& ps = pending[it->second].second;
-        preds.insert(preds.end(), ps.begin(), ps.end());
-        g.pred_count = static_cast<uint32_t>(ps.size());
-        // Mark consumed: flush skips it.
-        pending[it->second].second.clear();
-        pending[it->second].first = OpId{};
-        pending_at.erase(it);
-      }
-      regen.push_back(g);
-      for (uint32_t k = 0; k < row.succ_count; ++k) {
-        OpId s = succ[row.succ_begin + k];
-        if (!lamport_less(row.id, s)) return Status::Error("successor is not newer than its op");
-        auto [pit, fresh] = pending_at.emplace(opid_key(s), pending.size());
-        if (fresh) pending.emplace_back(s, std::vector<OpId>{});
-        pending[pit->second].second.push_back(row.id);
-      }
-    }
-    if (slot_row) flush();
-  }
-
   // Rows the caller already has (same actor and seq) keep the caller's hash and are not
   // regenerated. Sound because the heads are still verified: a head hash covers its
   // ancestors' hashes, so a row that differs from the caller's change cannot pass.
   std::vector<ChangeHash> hashes(rows.size());
   std::vector<bool> is_known(rows.size(), false);
+  size_t num_known = 0;
   if (known) {
     for (uint32_t i = 0; i < rows.size(); ++i) {
       if (const ChangeHash* h = known(d.actors[rows[i].actor], rows[i].seq)) {
         hashes[i] = *h;
         is_known[i] = true;
+        ++num_known;
       }
+    }
+  }
+
+  // ---- op rows, predecessors and deletes (§7.2) ----
+  std::vector<Row> ops;
+  std::vector<OpId> succ;
+  std::vector<Regen> regen;
+  std::vector<OpId> preds;  // pred lists of `regen`, document actor indexes
+  size_t num_rows;
+  AM_TRY(count_rows(find_column(d.op_cols, col::kIdActor), max_rows_for(body.size()), &num_rows));
+  if (num_known > 0) {
+    AM_TRY(read_new_ops(d, rows, is_known, num_rows, max_rows_for(body.size()), &ops, &succ,
+                        &regen, &preds));
+  } else {
+    OpRowReader reader(d.op_cols, num_actors, max_rows_for(body.size()));
+    ops.resize(num_rows);
+    for (Row& row : ops) AM_TRY(reader.read(&row, &succ));
+    if (!reader.done()) return Status::Error("op columns have different numbers of rows");
+    regen.reserve(ops.size() + succ.size());
+    {
+      // Pending successors of the current slot, in first-seen order.
+      std::vector<std::pair<OpId, std::vector<OpId>>> pending;
+      std::unordered_map<uint64_t, size_t> pending_at;
+      const Row* slot_row = nullptr;
+      auto flush = [&]() {
+        for (auto& [sid, ps] : pending) {
+          if (sid.is_zero()) continue;  // consumed by an op row of this slot
+          Regen g;
+          g.id = sid;
+          g.row = static_cast<uint32_t>(slot_row - ops.data());
+          g.del = true;
+          g.pred_begin = static_cast<uint32_t>(preds.size());
+          g.pred_count = static_cast<uint32_t>(ps.size());
+          preds.insert(preds.end(), ps.begin(), ps.end());
+          regen.push_back(g);
+        }
+        if (!pending.empty()) {
+          pending.clear();
+          pending_at.clear();
+        }
+      };
+      for (Row& row : ops) {
+        if (slot_row && !same_slot(*slot_row, row)) flush();
+        slot_row = &row;
+        Regen g;
+        g.id = row.id;
+        g.row = static_cast<uint32_t>(&row - ops.data());
+        g.del = false;
+        g.pred_count = 0;
+        g.pred_begin = static_cast<uint32_t>(preds.size());
+        auto it = pending_at.find(opid_key(row.id));
+        if (it != pending_at.end()) {
+          auto& ps = pending[it->second].second;
+          preds.insert(preds.end(), ps.begin(), ps.end());
+          g.pred_count = static_cast<uint32_t>(ps.size());
+          // Mark consumed: flush skips it.
+          pending[it->second].second.clear();
+          pending[it->second].first = OpId{};
+          pending_at.erase(it);
+        }
+        regen.push_back(g);
+        for (uint32_t k = 0; k < row.succ_count; ++k) {
+          OpId s = succ[row.succ_begin + k];
+          auto [pit, fresh] = pending_at.emplace(opid_key(s), pending.size());
+          if (fresh) pending.emplace_back(s, std::vector<OpId>{});
+          pending[pit->second].second.push_back(row.id);
+        }
+      }
+      if (slot_row) flush();
     }
   }
 
@@ -462,10 +698,10 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
     for (uint32_t a : used) to_local[a] = -1;
     ch.seq = row.seq;
     ch.time = row.time;
-    ch.message = std::move(row.message);
+    ch.message.assign(row.message);
     ch.extra = std::move(row.extra);
-    ch.deps.reserve(row.deps.size());
-    for (uint64_t dep : row.deps) ch.deps.push_back(hashes[dep]);
+    ch.deps.reserve(row.deps_count);
+    for (uint32_t k = 0; k < row.deps_count; ++k) ch.deps.push_back(hashes[deps[row.deps_begin + k]]);
     for (size_t k = 1; k < ch.deps.size(); ++k)
       if (!(ch.deps[k - 1] < ch.deps[k])) return Status::Error("document change deps are not in hash order");
     out->push_back(store_change(std::move(ch)));
@@ -475,7 +711,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
   // ---- heads (§7.5, §7.6) ----
   std::vector<bool> is_dep(rows.size(), false);
   for (const auto& row : rows)
-    for (uint64_t dep : row.deps) is_dep[dep] = true;
+    for (uint32_t k = 0; k < row.deps_count; ++k) is_dep[deps[row.deps_begin + k]] = true;
   std::vector<ChangeHash> heads;
   for (size_t i = 0; i < rows.size(); ++i)
     if (!is_dep[i]) heads.push_back(hashes[i]);

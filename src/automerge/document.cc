@@ -43,7 +43,7 @@ Result<MergeStats> Document::merge(ByteView bytes) {
       std::vector<StoredChange> changes;
       // Changes already here (by actor and seq) are not regenerated; heads still verify them.
       KnownChange known = [this](std::string_view actor, uint64_t seq) -> const ChangeHash* {
-        auto it = by_actor_.find(std::string(actor));
+        auto it = by_actor_.find(actor);
         if (it == by_actor_.end() || seq == 0 || seq > it->second.size()) return nullptr;
         return &changes_[it->second[seq - 1]]->hash;
       };

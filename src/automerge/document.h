@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -66,7 +67,11 @@ class Document {
   std::vector<std::unique_ptr<StoredChange>> pending_;
   std::unordered_map<ChangeHash, size_t, ChangeHashHasher> pending_index_;
   // Per actor, the indexes in changes_ of its changes in seq order (seq n at n − 1).
-  std::unordered_map<std::string, std::vector<uint32_t>> by_actor_;
+  struct ActorHash {
+    using is_transparent = void;  // lookups by string_view, without a std::string
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, std::vector<uint32_t>, ActorHash, std::equal_to<>> by_actor_;
   std::vector<ChangeHash> heads_;
   OpIndex ops_;  // validates new changes against the ops already here
 };
