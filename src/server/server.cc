@@ -1,9 +1,14 @@
 #include "server/server.h"
 
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <list>
@@ -73,6 +78,8 @@ std::string heads_json(const std::vector<ChangeHash>& heads) {
 struct Reply {
   Response res;
   std::string route = "other";
+  // Set for a 200 with a document: `res` is unused, Session::send_doc writes the response.
+  std::shared_ptr<const DocVersion> doc;
 };
 
 Reply text_reply(const Request& req, http::status status, std::string route, std::string body,
@@ -164,13 +171,22 @@ class Server {
     signals_.async_wait([this](const beast::error_code& ec, int) {
       if (!ec) begin_shutdown();
     });
+    // One event loop per I/O thread, each connection living on one of them (like nginx's
+    // workers): no strands, and no waking of another thread per request. ioc_, run by this
+    // thread, also accepts; the others are kept running until ioc_ is done.
+    std::vector<std::thread> threads;
+    std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+    for (int i = 1; i < std::max(1, opt_.io_threads); ++i) {
+      loops_.push_back(std::make_unique<net::io_context>(1));
+      guards.push_back(net::make_work_guard(*loops_.back()));
+    }
+    for (auto& l : loops_) threads.emplace_back([l = l.get()] { l->run(); });
     do_accept();
     auto ep = acceptor_.local_endpoint();
     std::fprintf(stderr, "amstore: listening on http://%s:%u\n", ep.address().to_string().c_str(),
                  static_cast<unsigned>(ep.port()));
-    std::vector<std::thread> threads;
-    for (int i = 1; i < std::max(1, opt_.io_threads); ++i) threads.emplace_back([this] { ioc_.run(); });
     ioc_.run();
+    guards.clear();  // every session has ended, or the grace period is over
     for (auto& t : threads) t.join();
     pool_.join();
     std::fprintf(stderr, "amstore: stopped\n");
@@ -184,7 +200,9 @@ class Server {
   const ServerOptions& opt_;
   DocumentStore& store_;
   Metrics metrics_;
-  net::io_context ioc_;
+  net::io_context ioc_{1};
+  std::vector<std::unique_ptr<net::io_context>> loops_;  // I/O threads after the first
+  size_t next_loop_ = 0;
   net::thread_pool pool_;
   tcp::acceptor acceptor_;
   net::signal_set signals_;
@@ -208,10 +226,13 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { srv_.session_ended(); }
 
   void start() {
+    // send_file calls send/sendfile on the descriptor directly: they must not block.
+    beast::error_code ec;
+    stream_.socket().native_non_blocking(true, ec);
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
   }
 
-  // On the session's strand: an idle connection (nothing of a next request received) is
+  // On the session's event loop: an idle connection (nothing of a next request received) is
   // closed now; a busy one closes after its response.
   void shutdown() {
     if (idle_ && !(parser_ && parser_->got_some())) stream_.cancel();
@@ -295,6 +316,7 @@ class Session : public std::enable_shared_from_this<Session> {
     method_ = std::string(req.method_string());
     target_ = std::string(req.target());
     bytes_in_ = req.body().size();
+    version_ = req.version();
     close_after_ = !req.keep_alive();
     handle(std::move(req));
   }
@@ -302,6 +324,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle(Request req);
 
   void send(Reply r) {
+    if (r.doc) return send_doc(std::move(r.doc));
     auto& res = r.res;
     const auto& opt = srv_.opt_;
     if (!opt.cors_origin.empty()) {
@@ -319,9 +342,104 @@ class Session : public std::enable_shared_from_this<Session> {
       res.content_length(res.body().size());
       res.body().clear();
     }
-    uint64_t out_bytes = head_ ? 0 : res.body().size();
-    int status = static_cast<int>(res.result_int());
-    srv_.metrics_.request(r.route, method_, status, bytes_in_, out_bytes);
+    record(r.route, static_cast<int>(res.result_int()), head_ ? 0 : res.body().size());
+    res_ = std::make_shared<Response>(std::move(res));
+    stream_.expires_after(std::chrono::seconds(srv_.opt_.request_timeout_s));
+    http::async_write(stream_, *res_,
+                      [self = shared_from_this(), close](beast::error_code ec, size_t) {
+                        self->on_write(ec, close);
+                      });
+  }
+
+  // 200 with a document, the hot path: the same header send() would make, written by hand
+  // into a reused buffer; the cached bytes go out without a copy (sendfile from their memfd,
+  // else a gather write of the shared buffer).
+  void send_doc(std::shared_ptr<const DocVersion> doc) {
+    const auto& opt = srv_.opt_;
+    bool close = close_after_ || srv_.stopping_;
+    size_t size = doc->bytes->size();
+    std::string& h = header_buf_;
+    h.clear();
+    h += version_ == 10 ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.1 200 OK\r\n";
+    h += "Content-Type: application/octet-stream\r\nETag: ";
+    h += doc->info.etag;
+    h += "\r\nCache-Control: no-cache\r\n";
+    if (!opt.cors_origin.empty()) {
+      h += "Access-Control-Allow-Origin: ";
+      h += opt.cors_origin;
+      h += "\r\nAccess-Control-Expose-Headers: ETag\r\n";
+      if (opt.cors_origin != "*") h += "Vary: Origin\r\n";
+    }
+    h += "Server: amstore\r\n";
+    if (version_ == 10 && !close) h += "Connection: keep-alive\r\n";
+    if (version_ != 10 && close) h += "Connection: close\r\n";
+    char len[24];
+    h += "Content-Length: ";
+    h.append(len, std::to_chars(len, len + sizeof len, size).ptr);
+    h += "\r\n\r\n";
+    record("doc", 200, head_ ? 0 : size);
+    if (doc->fd >= 0 && !head_) {
+      doc_ = std::move(doc);
+      sent_ = 0;
+      return send_file(close);
+    }
+    std::array<net::const_buffer, 2> bufs{net::buffer(h),
+                                          net::buffer(doc->bytes->data(), head_ ? 0 : size)};
+    doc_ = std::move(doc);
+    stream_.expires_after(std::chrono::seconds(srv_.opt_.request_timeout_s));
+    net::async_write(stream_, bufs, [self = shared_from_this(), close](beast::error_code ec, size_t) {
+      self->on_write(ec, close);
+    });
+  }
+
+  // The header, then the document from its memfd with sendfile: the socket takes references
+  // to the pages instead of a copy (as nginx does with a file). When the socket buffer is
+  // full, waits for room (async_wait re-arms epoll, so no wakeup is lost), under the request
+  // timeout like any other write.
+  void send_file(bool close) {
+    int sock = stream_.socket().native_handle();
+    const std::string& h = header_buf_;
+    uint64_t total = h.size() + doc_->bytes->size();
+    while (sent_ < total) {
+      ssize_t n;
+      if (sent_ < h.size()) {
+        n = ::send(sock, h.data() + sent_, h.size() - sent_, MSG_NOSIGNAL | MSG_MORE);
+      } else {
+        off_t off = static_cast<off_t>(sent_ - h.size());
+        n = ::sendfile(sock, doc_->fd, &off, total - sent_);
+      }
+      if (n > 0) {
+        sent_ += static_cast<uint64_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        uint64_t seq = ++wait_seq_;
+        send_timer_.expires_after(std::chrono::seconds(srv_.opt_.request_timeout_s));
+        send_timer_.async_wait([self = shared_from_this(), seq](beast::error_code ec) {
+          if (!ec && self->wait_seq_ == seq) {
+            beast::error_code ignored;
+            self->stream_.socket().cancel(ignored);
+          }
+        });
+        stream_.socket().async_wait(tcp::socket::wait_write,
+                                    [self = shared_from_this(), close](beast::error_code ec) {
+                                      ++self->wait_seq_;
+                                      self->send_timer_.cancel();
+                                      if (ec) return self->on_write(ec, close);
+                                      self->send_file(close);
+                                    });
+        return;
+      }
+      // n == 0: the memfd is shorter than the document (cannot happen: it is sealed).
+      return on_write(beast::error_code(n < 0 ? errno : EIO, beast::system_category()), close);
+    }
+    on_write({}, close);
+  }
+
+  // Metrics and the access log line of the request being answered.
+  void record(const std::string& route, int status, uint64_t out_bytes) {
+    srv_.metrics_.request(route, method_, status, bytes_in_, out_bytes);
     if (srv_.opt_.access_log) {
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - start_).count();
       std::fprintf(stderr, "amstore: %s \"%s %s\" %d in=%llu out=%llu %.2fms\n", remote_.c_str(),
@@ -329,18 +447,17 @@ class Session : public std::enable_shared_from_this<Session> {
                    static_cast<unsigned long long>(bytes_in_),
                    static_cast<unsigned long long>(out_bytes), ms);
     }
-    res_ = std::make_shared<Response>(std::move(res));
-    stream_.expires_after(std::chrono::seconds(srv_.opt_.request_timeout_s));
-    http::async_write(stream_, *res_,
-                      [self = shared_from_this(), close](beast::error_code ec, size_t) {
-                        self->res_.reset();
-                        self->head_ = false;
-                        self->bytes_in_ = 0;
-                        if (ec) return self->close();
-                        if (self->drain_after_) return self->drain();
-                        if (close) return self->close();
-                        self->do_read();
-                      });
+  }
+
+  void on_write(beast::error_code ec, bool close) {
+    res_.reset();
+    doc_.reset();
+    head_ = false;
+    bytes_in_ = 0;
+    if (ec) return this->close();
+    if (drain_after_) return drain();
+    if (close) return this->close();
+    do_read();
   }
 
   // After a 413 the client may still be sending; reading (and discarding) for a moment
@@ -369,6 +486,12 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::vector_body<uint8_t>>> parser_;
   std::shared_ptr<Response> res_;
+  std::shared_ptr<const DocVersion> doc_;  // the document being sent
+  std::string header_buf_;
+  unsigned version_ = 11;
+  uint64_t sent_ = 0;      // of header_buf_ and then the document, by send_file
+  uint64_t wait_seq_ = 0;  // tells a stale send_timer_ expiry from the current wait's
+  net::steady_timer send_timer_{stream_.get_executor()};
   std::string remote_, method_, target_;
   Clock::time_point start_ = Clock::now();
   uint64_t bytes_in_ = 0;
@@ -381,7 +504,10 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void Server::do_accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  // Round robin over the event loops; each is single-threaded, so a session needs no strand.
+  size_t i = next_loop_++ % (loops_.size() + 1);
+  net::io_context& loop = i == 0 ? ioc_ : *loops_[i - 1];
+  acceptor_.async_accept(loop, [this](beast::error_code ec, tcp::socket socket) {
     if (stopping_) return;
     if (!ec) {
       auto s = std::make_shared<Session>(*this, std::move(socket));
@@ -421,7 +547,7 @@ void Server::begin_shutdown() {
     sessions_.clear();
   }
   for (auto& s : live) {
-    // Session::shutdown must run on the session's own strand; posting through the session
+    // Session::shutdown must run on the session's own event loop; posting through the session
     // keeps it alive until then.
     s->post_shutdown();
   }
@@ -431,19 +557,21 @@ void Server::begin_shutdown() {
     if (!ec2) {
       std::fprintf(stderr, "amstore: grace period over; stopping with requests in flight\n");
       ioc_.stop();
+      for (auto& l : loops_) l->stop();
     }
   });
 }
 
-// Everything that may block on the store runs here, on the worker pool.
-Reply route(Server& srv, const Request& req) {
+// With `can_block` false (on an I/O thread) answers what needs no blocking store call, the
+// common case being a GET of a cached document, and returns nothing for the rest; the pool
+// calls it again with `can_block` true.
+std::optional<Reply> route(Server& srv, const Request& req, bool can_block) {
   DocumentStore& store = srv.store_;
   std::string_view target(req.target().data(), req.target().size());
   size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
   std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
   bool is_get = req.method() == http::verb::get || req.method() == http::verb::head;
-  bool is_head = req.method() == http::verb::head;
 
   if (path.empty() || path[0] != '/')
     return error_reply(req, http::status::bad_request, "other", "bad request target");
@@ -451,6 +579,7 @@ Reply route(Server& srv, const Request& req) {
   if (rest == "metrics") {
     if (!is_get)
       return error_reply(req, http::status::method_not_allowed, "metrics", "use GET");
+    if (!can_block) return std::nullopt;  // stats() lists the data directory
     Reply r = text_reply(req, http::status::ok, "metrics", srv.metrics_.render(store.stats()),
                          "text/plain; version=0.0.4; charset=utf-8");
     return r;
@@ -473,6 +602,7 @@ Reply route(Server& srv, const Request& req) {
 
   if (tail) {  // GET /:id/json
     if (!is_get) return error_reply(req, http::status::method_not_allowed, "json", "use GET");
+    if (!can_block) return std::nullopt;
     std::string json;
     DocInfo info;
     StoreStatus st = store.json(id, &json, &info);
@@ -516,6 +646,7 @@ Reply route(Server& srv, const Request& req) {
         if (c == std::string_view::npos) break;
         p = c + 1;
       }
+      if (!can_block) return std::nullopt;
       Bytes changes;
       DocInfo info;
       StoreStatus st = store.changes_since(id, have, &changes, &info);
@@ -528,30 +659,38 @@ Reply route(Server& srv, const Request& req) {
     }
 
     auto inm = req[http::field::if_none_match];
-    GetResult got;
-    if (!inm.empty()) {
-      StoreStatus st = store.get(id, false, &got);
-      if (!st.ok()) return store_error(req, "doc", st);
-      if (etag_matches(std::string_view(inm.data(), inm.size()), got.info.etag)) {
-        Reply r = text_reply(req, http::status::not_modified, "doc", "");
-        r.res.erase(http::field::content_type);
-        r.res.set(http::field::etag, got.info.etag);
-        r.res.set(http::field::cache_control, "no-cache");
-        return r;
+    std::shared_ptr<const DocVersion> v = store.cached(id);
+    std::string etag;  // of the version answered
+    if (v) {
+      etag = v->info.etag;
+    } else {
+      if (!can_block) return std::nullopt;
+      GetResult got;
+      if (!inm.empty()) {
+        StoreStatus st = store.get(id, false, &got);
+        if (!st.ok()) return store_error(req, "doc", st);
+        etag = got.info.etag;
+      }
+      if (inm.empty() || !etag_matches(std::string_view(inm.data(), inm.size()), etag)) {
+        StoreStatus st = store.get(id, true, &got);
+        if (!st.ok()) return store_error(req, "doc", st);
+        auto fresh = std::make_shared<DocVersion>();
+        fresh->info = std::move(got.info);
+        fresh->bytes = std::move(got.bytes);
+        v = std::move(fresh);
+        etag = v->info.etag;
       }
     }
-    StoreStatus st = store.get(id, true, &got);
-    if (!st.ok()) return store_error(req, "doc", st);
+    if (!inm.empty() && etag_matches(std::string_view(inm.data(), inm.size()), etag)) {
+      Reply r = text_reply(req, http::status::not_modified, "doc", "");
+      r.res.erase(http::field::content_type);
+      r.res.set(http::field::etag, etag);
+      r.res.set(http::field::cache_control, "no-cache");
+      return r;
+    }
     Reply r;
     r.route = "doc";
-    r.res = Response(http::status::ok, req.version());
-    r.res.set(http::field::content_type, "application/octet-stream");
-    r.res.set(http::field::etag, got.info.etag);
-    r.res.set(http::field::cache_control, "no-cache");
-    if (is_head)
-      r.res.content_length(got.bytes->size());
-    else
-      r.res.body().assign(reinterpret_cast<const char*>(got.bytes->data()), got.bytes->size());
+    r.doc = std::move(v);
     return r;
   }
 
@@ -600,6 +739,14 @@ void Session::handle(Request req) {
     return send(std::move(r));
   }
 
+  // Cached documents and bad requests are answered here; only blocking work hops to the pool.
+  try {
+    if (std::optional<Reply> r = route(srv_, req, false)) return send(std::move(*r));
+  } catch (const std::exception& e) {
+    return send(error_reply(req, http::status::internal_server_error, "other",
+                            std::string("internal error: ") + e.what()));
+  }
+
   // The work guard keeps the I/O loop running while the pool works, so a shutdown cannot
   // end the process under an in-flight request.
   auto guard = net::make_work_guard(stream_.get_executor());
@@ -607,7 +754,7 @@ void Session::handle(Request req) {
   net::post(srv_.pool_, [self = shared_from_this(), shared_req, guard]() mutable {
     Reply r;
     try {
-      r = route(self->srv_, *shared_req);
+      r = *route(self->srv_, *shared_req, true);
     } catch (const std::exception& e) {
       r = error_reply(*shared_req, http::status::internal_server_error, "other",
                       std::string("internal error: ") + e.what());

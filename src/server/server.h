@@ -1,6 +1,6 @@
 // The HTTP server of `amstore serve` (Boost.Beast): GET/HEAD/POST/PUT /:id, /:id?since=,
-// /:id/json, /healthz, /metrics. Store calls (which block on locks and fsync) run on a
-// worker pool so the I/O threads stay responsive.
+// /:id/json, /healthz, /metrics. Store calls that may block (locks, file reads, fsync) run
+// on a worker pool so the I/O threads stay responsive; GETs of cached documents do not.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +13,7 @@ namespace amstore {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 5000;
-  int io_threads = 2;
+  int io_threads = 2;  // event loops, one thread each
   int worker_threads = 4;
   uint64_t max_body = 64ull << 20;
   // CORS: the Access-Control-Allow-Origin value; empty disables CORS headers.

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,19 @@ std::shared_ptr<const Bytes> save_checked(const Document& doc) {
 }
 const std::string& last_save_error() { return t_save_error; }
 
+// A read-only memfd holding `bytes` (sealed: nothing can change the pages a socket may still
+// be sending from), or -1.
+int sealed_copy(const Bytes& bytes) {
+  int fd = ::memfd_create("amstore-doc", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -1;
+  if (!write_all(fd, bytes.data(), bytes.size()) ||
+      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
 
 size_t valid_log_prefix(ByteView log) {
@@ -112,9 +126,17 @@ struct FsStore::Slot {
   std::shared_ptr<const Bytes> saved;  // cached Document::save()
   uint64_t doc_mem = 0;
   // Guarded by map_mu_.
+  std::shared_ptr<const Version> pub;  // what cached() may serve, if still fresh
   uint64_t accounted = 0;
   bool in_lru = false;
   std::list<std::string>::iterator lru_it;
+};
+
+// A version as get() built it, with the files it reflects: the snapshot `ident` names plus
+// the first `log_valid` bytes of the log.
+struct FsStore::Version : DocVersion {
+  FileIdentity ident;
+  uint64_t log_valid = 0;
 };
 
 // A flock on <id>.automerge.lock, opened per operation so that each holder has its own open
@@ -215,6 +237,7 @@ void FsStore::forget(Slot& s) {
   s.log_valid = 0;
   s.doc_mem = 0;
   std::lock_guard<std::mutex> g(map_mu_);
+  s.pub.reset();
   if (s.in_lru) {
     lru_.erase(s.lru_it);
     s.in_lru = false;
@@ -230,6 +253,9 @@ void FsStore::account(const std::string& id, Slot& s) {
   {
     std::lock_guard<std::mutex> g(map_mu_);
     uint64_t mem = s.doc ? s.doc_mem + (s.saved ? s.saved->size() : 0) : 0;
+    // A published version of older bytes would hold memory the budget no longer counts.
+    if (s.pub && (!s.doc || s.pub->bytes != s.saved)) s.pub.reset();
+    if (s.pub && s.pub->fd >= 0) mem += s.pub->bytes->size();  // its memfd copy
     cache_bytes_ = cache_bytes_ - s.accounted + mem;
     s.accounted = mem;
     if (s.in_lru) lru_.erase(s.lru_it);
@@ -251,6 +277,7 @@ void FsStore::account(const std::string& id, Slot& s) {
       if (!vl.owns_lock()) continue;
       dropped.push_back(std::move(victim->doc));
       victim->saved.reset();
+      victim->pub.reset();
       victim->ident = FileIdentity{};
       victim->log_valid = 0;
       victim->doc_mem = 0;
@@ -264,11 +291,20 @@ void FsStore::account(const std::string& id, Slot& s) {
   }
 }
 
+// The log is stat'ed before the snapshot: cached() relies on that order (see there). Under
+// the file lock the order does not matter.
 StoreStatus FsStore::read_identity(const std::string& id, FileIdentity* now) const {
   *now = FileIdentity{};
   const std::string snap_name = id + std::string(kSnapSuffix);
   const std::string log_name = id + std::string(kLogSuffix);
   struct stat st;
+  if (::fstatat(dir_fd_, log_name.c_str(), &st, 0) == 0) {
+    now->log_exists = true;
+    now->log_ino = st.st_ino;
+    now->log_size = static_cast<uint64_t>(st.st_size);
+  } else if (errno != ENOENT) {
+    return StoreStatus::Io(errno_text("stat", log_name));
+  }
   if (::fstatat(dir_fd_, snap_name.c_str(), &st, 0) == 0) {
     now->snap_exists = true;
     now->snap_dev = st.st_dev;
@@ -278,13 +314,6 @@ StoreStatus FsStore::read_identity(const std::string& id, FileIdentity* now) con
     now->snap_ctime_ns = ns_of(st.st_ctim);
   } else if (errno != ENOENT) {
     return StoreStatus::Io(errno_text("stat", snap_name));
-  }
-  if (::fstatat(dir_fd_, log_name.c_str(), &st, 0) == 0) {
-    now->log_exists = true;
-    now->log_ino = st.st_ino;
-    now->log_size = static_cast<uint64_t>(st.st_size);
-  } else if (errno != ENOENT) {
-    return StoreStatus::Io(errno_text("stat", log_name));
   }
   return StoreStatus::Ok();
 }
@@ -431,8 +460,47 @@ StoreStatus FsStore::read_document(const std::string& id, F&& read) {
   return st;
 }
 
+// Why two stats without the flock are as good as get()'s locked read. A published version
+// V was built under the file lock from the snapshot V.ident names and the first V.log_valid
+// bytes (whole chunks) of the log. Writers change the files only under the exclusive lock,
+// and only by: appending whole chunks to the log (fsync'd before the upload is answered);
+// cutting the log back to its whole-chunk prefix (a torn tail or a failed append: bytes no
+// upload was acknowledged for, and never part of any version), which is never below
+// V.log_valid; and renaming a new snapshot into place (compaction, creation), a new inode,
+// before truncating or removing the log. So V's bytes can only disappear after a snapshot
+// rename. We stat the log (T0, after the request arrived), then the snapshot (T1 > T0). If
+// the snapshot at T1 is still V's, there was no rename since V was built, so at T0 the log
+// still began with V's bytes; if it was then exactly V.log_valid long (same inode), the
+// files at T0 held exactly V. Every upload acknowledged before the request was in the files
+// at T0, so it is in V: the guarantee the shared lock gives (a read sees every acknowledged
+// upload). A torn tail (size != log_valid) or any doubt falls back to the locked path. Like
+// that path, this trusts a replaced snapshot never to repeat the old inode, size and times.
+std::shared_ptr<const DocVersion> FsStore::cached(const std::string& id) {
+  std::shared_ptr<const Version> v;
+  {
+    std::lock_guard<std::mutex> g(map_mu_);
+    auto it = slots_.find(id);
+    if (it == slots_.end() || !it->second->pub) return nullptr;
+    Slot& s = *it->second;
+    v = s.pub;
+    if (s.in_lru) lru_.splice(lru_.begin(), lru_, s.lru_it);  // keep hot documents cached
+  }
+  FileIdentity now;
+  if (!read_identity(id, &now).ok() || !now.snap_exists || !now.same_snapshot(v->ident))
+    return nullptr;
+  uint64_t log_size = now.log_exists ? now.log_size : 0;
+  if (log_size != v->log_valid || (log_size > 0 && now.log_ino != v->ident.log_ino))
+    return nullptr;
+  return v;
+}
+
 StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out) {
   *out = GetResult{};
+  if (auto v = cached(id)) {
+    out->info = v->info;
+    if (with_bytes) out->bytes = v->bytes;
+    return StoreStatus::Ok();
+  }
   return read_document(id, [&](Slot& s) {
     fill_info(s, &out->info);
     if (!with_bytes) return StoreStatus::Ok();
@@ -444,6 +512,25 @@ StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out)
       account(id, s);
     }
     out->bytes = s.saved;
+    // Publish for cached(): `s` reflects exactly s.ident's snapshot plus log_valid log bytes.
+    auto v = std::make_shared<Version>();
+    v->info = out->info;
+    v->bytes = s.saved;
+    v->ident = s.ident;
+    v->log_valid = s.log_valid;
+    std::shared_ptr<const Version> old;
+    {
+      std::lock_guard<std::mutex> g(map_mu_);
+      old = s.pub;
+    }
+    // Same bytes (e.g. only the files' identity moved on): share the memfd.
+    v->fd = old && old->bytes == s.saved && old->fd >= 0 ? ::fcntl(old->fd, F_DUPFD_CLOEXEC, 0)
+                                                         : sealed_copy(*s.saved);
+    {
+      std::lock_guard<std::mutex> g(map_mu_);
+      s.pub = std::move(v);
+    }
+    account(id, s);
     return StoreStatus::Ok();
   });
 }

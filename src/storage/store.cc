@@ -1,6 +1,12 @@
 #include "storage/store.h"
 
+#include <unistd.h>
+
 namespace amstore {
+
+DocVersion::~DocVersion() {
+  if (fd >= 0) ::close(fd);
+}
 
 bool valid_document_id(std::string_view id) {
   if (id.empty() || id.size() > 200 || id[0] == '.') return false;

@@ -43,6 +43,20 @@ struct GetResult {
   std::shared_ptr<const Bytes> bytes;
 };
 
+// One version of a document as served by GET: immutable, shared by the store's cache and
+// the responses still sending it.
+struct DocVersion {
+  DocInfo info;
+  std::shared_ptr<const Bytes> bytes;  // Document::save of that state
+  // A sealed memfd holding exactly `bytes`, for sending with sendfile (no copy); -1 if none.
+  int fd = -1;
+
+  DocVersion() = default;
+  DocVersion(const DocVersion&) = delete;
+  DocVersion& operator=(const DocVersion&) = delete;
+  ~DocVersion();
+};
+
 struct MergeResult {
   DocInfo info;
   size_t new_changes = 0;
@@ -62,6 +76,10 @@ class DocumentStore {
 
   // `with_bytes` false: only the info is filled (no serialization work).
   virtual StoreStatus get(const std::string& id, bool with_bytes, GetResult* out) = 0;
+  // The current version of `id` if it is cached and provably as fresh as get() would be,
+  // found without blocking (no locks held by writers, no file reads); null otherwise (not
+  // cached, changed, unknown: use get()). Cheap enough to call on an event loop.
+  virtual std::shared_ptr<const DocVersion> cached(const std::string& id) { return nullptr; }
   // Merges `body` (a saved document, change chunks, or a concatenation) into the document,
   // creating it if unknown. Durable when it returns Ok. An upload bringing nothing new
   // writes nothing. An invalid body changes nothing.

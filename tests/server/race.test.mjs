@@ -86,3 +86,36 @@ test('race: 10 clients, two server processes on one data directory', async () =>
     assert.equal((await s2.stop()).code, 0)
   }
 })
+
+test('a GET sees every upload another process acknowledged before it (cached GETs)', async () => {
+  // GETs of a cached document are answered from memory after a freshness check on the files;
+  // uploads through the other process (appends, and compactions at this small threshold)
+  // must show up in the very next GET, and in its ETag.
+  const dataDir = tempDir('fresh')
+  const args = ['--quiet', '--compact-min', '1K']
+  const s1 = await startServer({ dataDir, args })
+  const s2 = await startServer({ dataDir, args })
+  try {
+    let doc = baseDoc()
+    assert.equal((await upload(s1.url, 'fresh', A.save(doc))).status, 200)
+    const rng = new Rng(5)
+    for (let i = 0; i < 40; i++) {
+      const [writer, reader] = i % 3 === 2 ? [s1, s2] : [s2, s1]
+      const before = await download(reader.url, 'fresh') // warms the reader's cache
+      assert.equal(before.status, 200)
+      doc = randomEdit(doc, rng, `f${i}`)
+      const up = await upload(writer.url, 'fresh', A.save(doc))
+      assert.equal(up.status, 200, up.text)
+      const got = await download(reader.url, 'fresh')
+      assert.equal(got.status, 200)
+      assert.deepEqual(sortedHeads(A.load(got.bytes)), sortedHeads(doc), `upload ${i}`)
+      assert.equal(got.etag, up.etag)
+      const head = await fetch(`${reader.url}/fresh`, { method: 'HEAD' })
+      assert.equal(head.headers.get('etag'), up.etag)
+      assert.equal(Number(head.headers.get('content-length')), got.bytes.length)
+    }
+  } finally {
+    assert.equal((await s1.stop()).code, 0)
+    assert.equal((await s2.stop()).code, 0)
+  }
+})

@@ -305,6 +305,61 @@ TEST_F(FsStoreTest, OtherInstanceWritesAreSeen) {
   }
 }
 
+TEST_F(FsStoreTest, CachedVersionIsNeverStale) {
+  // cached() checks freshness with two stats and no lock. Another instance (a process) on
+  // the same directory appends, compacts, and leaves a torn tail; after each, s1 must either
+  // decline or serve the latest state, and serve from memory again once get() rebuilt it.
+  auto s1 = open(), s2 = open();
+  Author a(1);
+  MergeResult m;
+  GetResult g;
+  ASSERT_TRUE(s2->merge("doc", a.next().chunk, &m).ok());
+  EXPECT_EQ(s1->cached("doc"), nullptr);  // nothing built yet
+  ASSERT_TRUE(s1->get("doc", true, &g).ok());
+  auto v = s1->cached("doc");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->bytes, g.bytes);
+  EXPECT_EQ(v->info.etag, g.info.etag);
+  EXPECT_GE(v->fd, 0);
+
+  auto expect_latest = [&](const char* step) {
+    if (auto c = s1->cached("doc"))
+      EXPECT_EQ(c->info.heads, std::vector<ChangeHash>{a.head()}) << step;
+    ASSERT_TRUE(s1->get("doc", true, &g).ok());
+    EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{a.head()}) << step;
+    auto c = s1->cached("doc");
+    ASSERT_TRUE(c) << step;
+    EXPECT_EQ(c->info.heads, std::vector<ChangeHash>{a.head()}) << step;
+    // The memfd holds exactly the bytes.
+    Bytes in_fd(c->bytes->size());
+    ASSERT_EQ(::pread(c->fd, in_fd.data(), in_fd.size(), 0), static_cast<ssize_t>(in_fd.size()));
+    EXPECT_EQ(in_fd, *c->bytes) << step;
+  };
+  ASSERT_TRUE(s2->merge("doc", a.next().chunk, &m).ok());  // log appended
+  expect_latest("append");
+  ASSERT_TRUE(s2->compact("doc").ok());  // new snapshot, log truncated
+  expect_latest("compaction");
+  ASSERT_TRUE(s2->merge("doc", a.next().chunk, &m).ok());
+  expect_latest("append after compaction");
+  // Compaction, then an append bringing the log back to the very length (and inode) s1 has
+  // cached: only the snapshot's identity tells.
+  uint64_t len = fs::file_size(dir_ / "doc.automerge.log");
+  ASSERT_TRUE(s2->compact("doc").ok());
+  ASSERT_TRUE(s2->merge("doc", a.next().chunk, &m).ok());
+  ASSERT_EQ(fs::file_size(dir_ / "doc.automerge.log"), len);
+  expect_latest("same log length, new snapshot");
+  // A torn tail: s1 declines until a writer cuts it off.
+  StoredChange lost = a.next();
+  append_file(dir_ / "doc.automerge.log", ByteView(lost.chunk.data(), lost.chunk.size() / 2));
+  EXPECT_EQ(s1->cached("doc"), nullptr);
+  ASSERT_TRUE(s2->merge("doc", lost.chunk, &m).ok());
+  expect_latest("torn tail replaced");
+  // Its own writes: the published version is dropped with the old bytes.
+  ASSERT_TRUE(s1->merge("doc", a.next().chunk, &m).ok());
+  EXPECT_EQ(s1->cached("doc"), nullptr);
+  expect_latest("own append");
+}
+
 TEST_F(FsStoreTest, ConcurrentMergesFromThreadsAndInstances) {
   auto s1 = open(/*compact_min=*/2048), s2 = open(/*compact_min=*/2048);
   constexpr int kThreads = 8, kChanges = 30;
