@@ -31,7 +31,7 @@ size_t uleb_size(uint64_t v) {
   return n;
 }
 
-Status Reader::uleb(uint64_t* out) {
+Status Reader::uleb_slow(uint64_t* out) {
   uint64_t result = 0;
   unsigned shift = 0;
   for (size_t i = 0;; ++i) {
@@ -49,7 +49,7 @@ Status Reader::uleb(uint64_t* out) {
   }
 }
 
-Status Reader::sleb(int64_t* out) {
+Status Reader::sleb_slow(int64_t* out) {
   uint64_t result = 0;
   unsigned shift = 0;
   uint8_t prev = 0;

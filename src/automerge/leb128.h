@@ -42,8 +42,22 @@ class Reader {
   size_t pos() const { return pos_; }
   ByteView rest() const { return data_.subspan(pos_); }
 
-  Status uleb(uint64_t* out);
-  Status sleb(int64_t* out);
+  // One-byte values (most of them in columns) take an inline path.
+  Status uleb(uint64_t* out) {
+    if (pos_ < data_.size() && data_[pos_] < 0x80) {
+      *out = data_[pos_++];
+      return Status::Ok();
+    }
+    return uleb_slow(out);
+  }
+  Status sleb(int64_t* out) {
+    if (pos_ < data_.size() && data_[pos_] < 0x80) {
+      uint8_t b = data_[pos_++];
+      *out = (b & 0x40) ? static_cast<int64_t>(b) - 0x80 : b;
+      return Status::Ok();
+    }
+    return sleb_slow(out);
+  }
   Status byte(uint8_t* out);
   Status take(size_t n, ByteView* out);
   // uLEB length prefix then that many bytes.
@@ -54,6 +68,8 @@ class Reader {
   Status count(uint64_t* out, size_t min_item_size);
 
  private:
+  Status uleb_slow(uint64_t* out);
+  Status sleb_slow(int64_t* out);
   ByteView data_;
   size_t pos_ = 0;
 };

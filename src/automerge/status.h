@@ -1,6 +1,7 @@
 // Status / Result: the error type of the format core (LevelDB-style).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -10,16 +11,30 @@ namespace amstore {
 class Status {
  public:
   Status() = default;
+  Status(Status&&) noexcept = default;
+  Status& operator=(Status&&) noexcept = default;
+  Status(const Status& o)
+      : message_(o.message_ ? std::make_unique<std::string>(*o.message_) : nullptr) {}
+  Status& operator=(const Status& o) {
+    if (this != &o) message_ = o.message_ ? std::make_unique<std::string>(*o.message_) : nullptr;
+    return *this;
+  }
   static Status Ok() { return Status(); }
-  static Status Error(std::string message) { return Status(std::move(message)); }
+  static Status Error(std::string message) {
+    Status s;
+    s.message_ = std::make_unique<std::string>(std::move(message));
+    return s;
+  }
 
-  bool ok() const { return !failed_; }
-  const std::string& message() const { return message_; }
+  bool ok() const { return !message_; }
+  const std::string& message() const {
+    static const std::string kNone;
+    return message_ ? *message_ : kNone;
+  }
 
  private:
-  explicit Status(std::string message) : failed_(true), message_(std::move(message)) {}
-  bool failed_ = false;
-  std::string message_;
+  // Null when ok: success, the hot path of every decoder, is one pointer and no string.
+  std::unique_ptr<std::string> message_;
 };
 
 // Either a value or an error Status.
