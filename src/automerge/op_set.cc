@@ -15,8 +15,8 @@ struct Slot {
 };
 
 Slot slot_of(const DocOp& d) {
-  if (d.op->map_key) return Slot{d.obj, &d.op->key, {}};
-  return Slot{d.obj, nullptr, d.op->insert ? d.id : d.elem};
+  if (d.map_key) return Slot{d.obj, &d.op->key, {}};
+  return Slot{d.obj, nullptr, d.insert ? d.id : d.elem};
 }
 
 bool same_slot(const Slot& a, const Slot& b) {
@@ -25,11 +25,42 @@ bool same_slot(const Slot& a, const Slot& b) {
   return a.key ? *a.key == *b.key : a.elem == b.elem;
 }
 
-Status order_map(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
-  for (uint32_t i : idx) {
-    const Op& op = *ops[i].op;
-    if (!op.map_key || op.insert) return Status::Error("op on a map object has no map key");
+// Op id → index in the op list. A change's ops have consecutive counters and sit together
+// in the list, so each actor keeps one (first counter, first index, count) range per change:
+// a binary search in a small array instead of a hash lookup that misses the cache for
+// every op of a large document.
+class OpLocator {
+ public:
+  explicit OpLocator(size_t actors) : by_actor_(actors) {}
+  // Registers the ops of a change; counters must increase per actor.
+  bool add(uint32_t actor, uint32_t first_counter, uint32_t first_index, uint32_t count) {
+    auto& v = by_actor_[actor];
+    if (!v.empty() && first_counter < v.back().counter + v.back().count) return false;
+    if (count > 0) v.push_back({first_counter, first_index, count});
+    return true;
   }
+  // The index of op `id`, or -1.
+  int64_t find(OpId id) const {
+    if (id.actor >= by_actor_.size()) return -1;
+    const auto& v = by_actor_[id.actor];
+    auto it = std::upper_bound(v.begin(), v.end(), id.counter,
+                               [](uint32_t c, const Range& r) { return c < r.counter; });
+    if (it == v.begin()) return -1;
+    --it;
+    uint32_t off = id.counter - it->counter;
+    return off < it->count ? int64_t(it->index) + off : -1;
+  }
+
+ private:
+  struct Range {
+    uint32_t counter, index, count;
+  };
+  std::vector<std::vector<Range>> by_actor_;
+};
+
+Status order_map(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
+  for (uint32_t i : idx)
+    if (!ops[i].map_key || ops[i].insert) return Status::Error("op on a map object has no map key");
   std::sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) {
     const std::string& ka = ops[a].op->key;
     const std::string& kb = ops[b].op->key;
@@ -43,20 +74,30 @@ Status order_map(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
 // RGA order (spec §6.4): pre-order of the insertion tree, children by descending id, each
 // element followed by the non-insert ops that target it. Iterative: text typed one
 // character at a time makes the tree as deep as the text is long.
-Status order_list(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
+// `insert_pos` (one entry per op, reused across objects) maps an insert op's index to its
+// position among this object's inserts; `elem_of` checks that an element is one of them.
+Status order_list(const std::vector<DocOp>& ops, const OpLocator& locate,
+                  std::vector<uint32_t>& insert_pos, std::vector<uint32_t>& idx) {
   std::vector<uint32_t> inserts, others;
-  U64Map<uint32_t> elem_index;  // element id → position in `inserts`
-  elem_index.reserve(idx.size());
   for (uint32_t i : idx) {
-    const Op& op = *ops[i].op;
-    if (op.map_key) return Status::Error("op on a list or text object has a map key");
-    if (op.insert) {
-      elem_index.emplace(opid_key(ops[i].id), static_cast<uint32_t>(inserts.size()));
+    if (ops[i].map_key) return Status::Error("op on a list or text object has a map key");
+    if (ops[i].insert) {
+      insert_pos[i] = static_cast<uint32_t>(inserts.size());
       inserts.push_back(i);
     } else {
       others.push_back(i);
     }
   }
+  // Position among this object's inserts of element `e`, or null.
+  uint32_t found;
+  auto elem_index = [&](OpId e) -> const uint32_t* {
+    int64_t j = locate.find(e);
+    if (j < 0) return nullptr;
+    uint32_t p = insert_pos[j];
+    if (p >= inserts.size() || inserts[p] != j) return nullptr;
+    found = p;
+    return &found;
+  };
   const uint32_t n = static_cast<uint32_t>(inserts.size());
   // parent[k]: 0 for HEAD, else 1 + index of the parent element.
   std::vector<uint32_t> parent(n);
@@ -65,7 +106,7 @@ Status order_list(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
     if (p.is_zero()) {
       parent[k] = 0;
     } else {
-      const uint32_t* at = elem_index.find(opid_key(p));
+      const uint32_t* at = elem_index(p);
       if (!at) return Status::Error("insert after an element that does not exist");
       parent[k] = *at + 1;
     }
@@ -101,7 +142,7 @@ Status order_list(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
   std::vector<std::pair<uint32_t, uint32_t>> targeted;  // (element position, op index)
   targeted.reserve(others.size());
   for (uint32_t i : others) {
-    const uint32_t* at = elem_index.find(opid_key(ops[i].elem));
+    const uint32_t* at = elem_index(ops[i].elem);
     if (!at) return Status::Error("op targets a list element that does not exist");
     targeted.emplace_back(pos[*at], i);
   }
@@ -132,8 +173,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
 
   std::vector<DocOp> all;
   all.reserve(total);
-  U64Map<uint32_t> by_id;
-  by_id.reserve(total);
+  OpLocator locate(s.actors.size());
   std::vector<std::pair<uint32_t, uint32_t>> edges;  // (pred index, succ index)
   std::vector<uint32_t> local_to_global;
   for (const StoredChange* sc : changes) {
@@ -148,6 +188,10 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     auto global = [&](OpId id) {
       return id.is_zero() ? OpId{} : OpId{id.counter, local_to_global[id.actor]};
     };
+    if (c.start_op + c.ops.size() > (uint64_t(1) << 32) ||
+        !locate.add(local_to_global[0], static_cast<uint32_t>(c.start_op),
+                     static_cast<uint32_t>(all.size()), static_cast<uint32_t>(c.ops.size())))
+      return Status::Error("duplicate op id");
     for (size_t i = 0; i < c.ops.size(); ++i) {
       const Op& op = c.ops[i];
       DocOp d;
@@ -155,14 +199,16 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
       d.obj = global(op.obj);
       d.elem = op.map_key ? OpId{} : global(op.elem);
       d.op = &op;
+      d.action = op.action;
+      d.insert = op.insert;
+      d.map_key = op.map_key;
       uint32_t me = static_cast<uint32_t>(all.size());
-      if (!by_id.emplace(opid_key(d.id), me).second) return Status::Error("duplicate op id");
       for (uint32_t k = 0; k < op.pred_count; ++k) {
         OpId p = global(c.preds[op.pred_begin + k]);
-        const uint32_t* at = by_id.find(opid_key(p));
-        if (!at) return Status::Error("op's predecessor is not in the document");
+        int64_t at = locate.find(p);
+        if (at < 0 || at >= me) return Status::Error("op's predecessor is not in the document");
         if (!lamport_less(p, d.id)) return Status::Error("op's predecessor is not older than the op");
-        edges.emplace_back(*at, me);
+        edges.emplace_back(static_cast<uint32_t>(at), me);
       }
       if (op.action == static_cast<uint8_t>(Action::kDel) && op.pred_count == 0)
         return Status::Error("delete op without predecessors");
@@ -195,7 +241,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
   // Objects and their kinds.
   U64Map<ObjType> kinds;
   for (const DocOp& d : all) {
-    switch (static_cast<Action>(d.op->action)) {
+    switch (static_cast<Action>(d.action)) {
       case Action::kMakeMap:
       case Action::kMakeTable: kinds.emplace(opid_key(d.id), ObjType::kMap); break;
       case Action::kMakeList: kinds.emplace(opid_key(d.id), ObjType::kList); break;
@@ -207,7 +253,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
   std::vector<uint32_t> live;
   live.reserve(all.size());
   for (uint32_t i = 0; i < all.size(); ++i) {
-    if (all[i].op->action == static_cast<uint8_t>(Action::kDel)) continue;
+    if (all[i].action == static_cast<uint8_t>(Action::kDel)) continue;
     if (!all[i].obj.is_zero() && !kinds.find(opid_key(all[i].obj)))
       return Status::Error("op refers to an object that does not exist");
     live.push_back(i);
@@ -216,6 +262,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     return lamport_less(all[a].obj, all[b].obj);
   });
   std::vector<uint32_t> group;
+  std::vector<uint32_t> insert_pos(all.size(), 0);
   std::vector<uint32_t> final_order;
   final_order.reserve(live.size());
   for (size_t b = 0; b < live.size();) {
@@ -224,7 +271,8 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     while (e < live.size() && all[live[e]].obj == obj) ++e;
     group.assign(live.begin() + b, live.begin() + e);
     ObjType type = obj.is_zero() ? ObjType::kMap : *kinds.find(opid_key(obj));
-    AM_TRY(type == ObjType::kMap ? order_map(all, group) : order_list(all, group));
+    AM_TRY(type == ObjType::kMap ? order_map(all, group)
+                                 : order_list(all, locate, insert_pos, group));
     ObjectRange r{obj, type, static_cast<uint32_t>(final_order.size()), 0};
     final_order.insert(final_order.end(), group.begin(), group.end());
     r.end = static_cast<uint32_t>(final_order.size());

@@ -17,6 +17,11 @@ struct DocOp {
   OpId obj;
   const Op* op;  // the change's op: key, insert, action, value, expand, mark name
   OpId elem;     // element key with document actor index (list ops)
+  // Copies of op->action/insert/map_key: the ordering passes read them for every op, and
+  // the ops themselves lie scattered over the changes.
+  uint8_t action = 0;
+  bool insert = false;
+  bool map_key = false;
   uint32_t succ_begin = 0;
   uint32_t succ_count = 0;
 };
