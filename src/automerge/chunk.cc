@@ -20,6 +20,14 @@ ChangeHash hash_of(uint8_t type, ByteView body) {
 }
 }  // namespace
 
+bool is_single_document_chunk(ByteView data) {
+  if (data.size() < 10 || std::memcmp(data.data(), kMagic, 4) != 0) return false;
+  if (data[8] != static_cast<uint8_t>(ChunkType::kDocument)) return false;
+  Reader r(data.subspan(9));
+  uint64_t len;
+  return r.uleb(&len).ok() && len == r.remaining();
+}
+
 Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed) {
   if (data.size() < 4 || std::memcmp(data.data(), kMagic, 4) != 0)
     return Status::Error("invalid magic bytes");

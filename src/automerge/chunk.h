@@ -29,6 +29,10 @@ Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed);
 // Splits a concatenation of chunks; fails as a whole if any chunk is bad.
 Status read_chunks(ByteView data, std::vector<Chunk>* chunks);
 
+// True if `data` is exactly one document chunk, judged by its header alone (magic, type,
+// length; the checksum is not verified): for callers that have already loaded it.
+bool is_single_document_chunk(ByteView data);
+
 // Builds a chunk around `body`; returns the SHA-256 (the change hash for type 1).
 ChangeHash write_chunk(Bytes& out, ChunkType type, ByteView body);
 

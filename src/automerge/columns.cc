@@ -197,7 +197,7 @@ Status BoolDecoder::skip(uint64_t n) {
   return Status::Ok();
 }
 
-Status ValueDecoder::next(Value* value) {
+Status ValueDecoder::next(ValueView* value) {
   bool has;
   uint64_t meta;
   AM_TRY(meta_.next(&has, &meta));
@@ -209,7 +209,7 @@ Status ValueDecoder::next(Value* value) {
   AM_TRY(raw_.take(static_cast<size_t>(len), &raw));
   value->type = type;
   value->u = 0;
-  value->bytes.clear();
+  value->bytes = {};
   Reader vr(raw);
   switch (static_cast<ValueType>(type)) {
     case ValueType::kNull:
@@ -230,10 +230,17 @@ Status ValueDecoder::next(Value* value) {
       std::memcpy(&value->f, raw.data(), 8);  // little-endian hosts only
       return Status::Ok();
     default:  // string, bytes, unknown types
-      value->bytes.assign(as_chars(raw));
+      value->bytes = as_chars(raw);
       return Status::Ok();
   }
   if (!vr.done()) return Status::Error("value length does not match its LEB128 payload");
+  return Status::Ok();
+}
+
+Status ValueDecoder::next(Value* value) {
+  ValueView v;
+  AM_TRY(next(&v));
+  v.copy_to(value);
   return Status::Ok();
 }
 

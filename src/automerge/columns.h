@@ -142,11 +142,32 @@ class BoolDecoder {
   uint64_t left_ = 0;
 };
 
+// A value as read from its column, its payload not copied: `bytes` points into the raw
+// column (strings, bytes and unknown types).
+struct ValueView {
+  uint8_t type = 0;  // ValueType, or 10..15
+  union {
+    uint64_t u;
+    int64_t i;
+    double f;
+  };
+  std::string_view bytes;
+
+  ValueView() : u(0) {}
+  ValueType kind() const { return static_cast<ValueType>(type); }
+  void copy_to(Value* v) const {
+    v->type = type;
+    v->u = u;
+    v->bytes.assign(bytes);
+  }
+};
+
 // Value columns: metadata RLE plus raw bytes.
 class ValueDecoder {
  public:
   ValueDecoder(ByteView meta, ByteView raw) : meta_(meta), raw_(raw) {}
   Status next(Value* value);
+  Status next(ValueView* value);
   // Skips n values (their raw bytes unread).
   Status skip(uint64_t n);
   bool done() const { return meta_.done() && raw_.done(); }

@@ -98,10 +98,25 @@ Status read_layout(ByteView body, DocLayout* d, bool inflate) {
   return Status::Ok();
 }
 
-// One op row of a document, with document actor indexes.
+// The fields of a document op row, with document actor indexes; strings point into the
+// inflated columns (rows are many: no copies until an op is regenerated).
+struct RowOp {
+  OpId obj;
+  bool map_key = false;
+  bool insert = false;
+  bool expand = false;
+  bool has_mark_name = false;
+  uint8_t action = 0;
+  std::string_view key;
+  OpId elem;
+  ValueView value;
+  std::string_view mark_name;
+};
+
+// One op row of a document.
 struct Row {
   OpId id;
-  Op op;  // pred fields unused
+  RowOp op;
   uint32_t succ_begin, succ_count;
 };
 
@@ -145,7 +160,7 @@ class OpRowReader {
       AM_TRY(key_actor_.next(&has_a, &u));
       if (has || has_a) return Status::Error("op has both a map key and an element key");
       row->op.map_key = true;
-      row->op.key.assign(s);
+      row->op.key = s;
     } else {
       if (!has) return Status::Error("op has no key");
       AM_TRY(read_id(key_actor_, true, c, false, true, &row->op.elem));
@@ -181,7 +196,7 @@ class OpRowReader {
     AM_TRY(mark_name_.next(&has, &s));
     if (has) {
       row->op.has_mark_name = true;
-      row->op.mark_name.assign(s);
+      row->op.mark_name = s;
     }
     return Status::Ok();
   }
@@ -271,6 +286,50 @@ bool same_slot(const Row& a, const Row& b) {
   if (a.op.obj != b.op.obj || a.op.map_key != b.op.map_key) return false;
   if (a.op.map_key) return a.op.key == b.op.key;
   return (a.op.insert ? a.id : a.op.elem) == (b.op.insert ? b.id : b.op.elem);
+}
+
+// Document order (§6.4): objects ascending, the root first; in a map, ops by key then id; in
+// a list, elements in RGA order (a pre-order walk of the insertion tree, children by
+// descending id), each followed by the other ops on it by id. The library takes a
+// document's ops in the order stored, so a document stored out of order would load into a
+// different state there: refused. Linear: a stack holds the walk's current path.
+Status check_document_order(const std::vector<Row>& ops) {
+  const auto bad = [] { return Status::Error("document ops are not in document order"); };
+  std::vector<OpId> path;  // elements from the list's HEAD down to the last insert
+  for (size_t b = 0; b < ops.size();) {
+    const OpId obj = ops[b].op.obj;
+    if (b > 0 && !lamport_less(ops[b - 1].op.obj, obj)) return bad();
+    size_t e = b;
+    while (e < ops.size() && ops[e].op.obj == obj) ++e;
+    path.clear();
+    for (size_t i = b; i < e; ++i) {
+      const Row& r = ops[i];
+      const Row* prev = i > b ? &ops[i - 1] : nullptr;
+      if (r.op.map_key) {
+        if (prev && prev->op.map_key) {
+          int c = prev->op.key.compare(r.op.key);
+          if (c > 0 || (c == 0 && !lamport_less(prev->id, r.id))) return bad();
+        }
+      } else if (r.op.insert) {
+        const OpId parent = r.op.elem;  // zero: HEAD
+        bool popped = false;
+        OpId sibling;  // the parent's child visited last: must be newer than this one
+        while (!path.empty() && path.back() != parent) {
+          sibling = path.back();
+          popped = true;
+          path.pop_back();
+        }
+        if (path.empty() && !parent.is_zero()) return bad();
+        if (popped && !lamport_less(r.id, sibling)) return bad();
+        path.push_back(r.id);
+      } else {
+        if (path.empty() || r.op.elem != path.back()) return bad();
+        if (prev && !prev->op.insert && !lamport_less(prev->id, r.id)) return bad();
+      }
+    }
+    b = e;
+  }
+  return Status::Ok();
 }
 
 // The change rows of a document (§6.2), document actor indexes.
@@ -552,9 +611,10 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
                         &regen, &preds));
   } else {
     OpRowReader reader(d.op_cols, num_actors, max_rows_for(body.size()));
-    ops.resize(num_rows);
-    for (Row& row : ops) AM_TRY(reader.read(&row, &succ));
+    ops.reserve(num_rows);
+    for (size_t i = 0; i < num_rows; ++i) AM_TRY(reader.read(&ops.emplace_back(), &succ));
     if (!reader.done()) return Status::Error("op columns have different numbers of rows");
+    AM_TRY(check_document_order(ops));
     regen.reserve(ops.size() + succ.size());
     {
       // Pending successors of the current slot, in first-seen order.
@@ -673,26 +733,25 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
     ch.ops.reserve(list.size());
     for (uint32_t gi : list) {
       const Regen& g = regen[gi];
-      Row& r = ops[g.row];
-      Op op;
+      const Row& r = ops[g.row];
+      Op& op = ch.ops.emplace_back();
       op.map_key = r.op.map_key;
-      op.key = r.op.key;  // copied: a delete may read this row's slot later
+      op.key.assign(r.op.key);
       if (g.del) {
         op.action = static_cast<uint8_t>(Action::kDel);
       } else {
         op.insert = r.op.insert;
         op.action = r.op.action;
-        op.value = std::move(r.op.value);  // each op row belongs to exactly one change
+        r.op.value.copy_to(&op.value);
         op.expand = r.op.expand;
         op.has_mark_name = r.op.has_mark_name;
-        op.mark_name = std::move(r.op.mark_name);
+        op.mark_name.assign(r.op.mark_name);
       }
       op.obj = local(r.op.obj);
       op.elem = op.map_key ? OpId{} : local(elem_of(g));
       op.pred_begin = static_cast<uint32_t>(ch.preds.size());
       op.pred_count = g.pred_count;
       for (uint32_t k = 0; k < g.pred_count; ++k) ch.preds.push_back(local(preds[g.pred_begin + k]));
-      ch.ops.push_back(std::move(op));
     }
     to_local[row.actor] = -1;
     for (uint32_t a : used) to_local[a] = -1;

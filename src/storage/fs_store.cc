@@ -595,7 +595,13 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
     if (st.code == StoreCode::kNotFound) {
       // New document: its first state goes straight into a snapshot.
       auto parsed = Document::load(body);
-      auto saved = parsed.ok() ? parsed->save() : Result<Bytes>(parsed.status());
+      // An upload that is exactly one document chunk with nothing pending is stored as it
+      // is: loading verified all of it (checksums, every change against the heads, document
+      // order), so re-encoding it would give the same document and only cost time.
+      auto saved = !parsed.ok() ? Result<Bytes>(parsed.status())
+                   : parsed->pending().empty() && is_single_document_chunk(body)
+                       ? Result<Bytes>(Bytes(body.begin(), body.end()))
+                       : parsed->save();
       if (!saved.ok()) {
         st = StoreStatus::Invalid(saved.status().message());
       } else {

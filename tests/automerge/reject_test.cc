@@ -809,6 +809,51 @@ TEST(RejectDocument, UnknownActionAndExplicitDelete) {
   EXPECT_TRUE(DocRejected(e));
 }
 
+// kDoc's op rows, in document order: root "l" (2@aa makeList), root "x" (1@aa = 1, succ
+// 4@bb), root "x" (4@bb = 2), and in the list 2@aa the insert 3@aa = true. With the root's
+// keys in the other order every change still regenerates to the same hash (the "x" rows
+// stay together); only the order is wrong, and the library would load it into a different
+// state (it takes ops in the order stored).
+TEST(RejectDocument, OpsOutOfDocumentOrder) {
+  auto with_root_keys = [](bool x_first) {
+    DocBody d = DocBody::parse(kDoc());
+    Value l_val, x1, x2, t;
+    x1.type = x2.type = static_cast<uint8_t>(ValueType::kInt);
+    x1.i = 1;
+    x2.i = 2;
+    t.type = static_cast<uint8_t>(ValueType::kTrue);
+    StringEncoder keys;
+    ValueEncoder values;
+    if (x_first) {
+      for (const char* k : {"x", "x", "l"}) keys.append(k);
+      for (const Value* v : {&x1, &x2, &l_val, &t}) values.append(*v);
+      column(d.op_cols, col::kIdActor) = uint_col({0, 1, 0, 0});
+      column(d.op_cols, col::kIdCounter) = delta_col({1, 4, 2, 3});
+      column(d.op_cols, col::kAction) = uint_col({1, 1, 2, 1});
+      column(d.op_cols, col::kSuccGroup) = uint_col({1, 0, 0, 0});
+    } else {
+      for (const char* k : {"l", "x", "x"}) keys.append(k);
+      for (const Value* v : {&l_val, &x1, &x2, &t}) values.append(*v);
+      column(d.op_cols, col::kIdActor) = uint_col({0, 0, 1, 0});
+      column(d.op_cols, col::kIdCounter) = delta_col({2, 1, 4, 3});
+      column(d.op_cols, col::kAction) = uint_col({2, 1, 1, 1});
+      column(d.op_cols, col::kSuccGroup) = uint_col({0, 1, 0, 0});
+    }
+    keys.append_null();
+    column(d.op_cols, col::kKeyString) = keys.finish();
+    column(d.op_cols, col::kValueMeta) = values.finish_meta();
+    column(d.op_cols, col::kValueRaw) = values.finish_raw();
+    return d;
+  };
+  // Control: the columns as rebuilt here, in document order, are kDoc itself.
+  EXPECT_EQ(with_root_keys(false).chunk(), kDoc());
+  DocBody swapped = with_root_keys(true);
+  EXPECT_TRUE(DocRejected(swapped));
+  std::vector<StoredChange> changes;
+  EXPECT_EQ(decode_document(swapped.body(), &changes).message(),
+            "document ops are not in document order");
+}
+
 TEST(RejectDocument, IncWithNonNumericValue) {
   DocBody d = DocBody::parse(kDoc());
   column(d.op_cols, col::kAction) = uint_col({2, 1, 1, 5});  // row 3 (value true) as inc

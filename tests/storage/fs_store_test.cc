@@ -157,6 +157,35 @@ TEST_F(FsStoreTest, CreateGetAndMerge) {
   EXPECT_EQ(store->list(), std::vector<std::string>{"doc"});
 }
 
+// A new document that arrives as one document chunk is stored as uploaded; anything else
+// (change chunks, concatenations) is stored as one document of amstore's own encoding.
+TEST_F(FsStoreTest, CreatedFromOneDocumentChunkStoresTheUpload) {
+  auto store = open();
+  Author a(1);
+  Document d;
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(d.merge(a.next().chunk).ok());
+  // Uncompressed, so that the upload differs from what save() with DEFLATE would write.
+  Bytes upload = *d.save(false);
+  ASSERT_NE(upload, *d.save(true));
+  MergeResult m;
+  ASSERT_TRUE(store->merge("one", upload, &m).ok());
+  EXPECT_TRUE(m.created);
+  EXPECT_EQ(read_all(dir_ / "one.automerge"), upload);
+  GetResult g;
+  ASSERT_TRUE(store->get("one", true, &g).ok());
+  EXPECT_EQ(*g.bytes, upload);
+
+  Bytes two = upload;
+  StoredChange extra = a.next();
+  put_bytes(two, extra.chunk);
+  ASSERT_TRUE(store->merge("two", two, &m).ok());
+  Bytes stored = read_all(dir_ / "two.automerge");
+  EXPECT_NE(stored, two);
+  auto loaded = Document::load(stored);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->heads(), std::vector<ChangeHash>{extra.hash});
+}
+
 TEST_F(FsStoreTest, NothingNewWritesNothing) {
   auto store = open();
   Author a(1);
