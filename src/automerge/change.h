@@ -13,17 +13,17 @@ namespace amstore {
 // One op as a change stores it. Actor indexes refer to Change::actors.
 struct Op {
   OpId obj;               // counter 0: the root object
-  bool map_key = false;   // true: `key` is a map key; false: `elem` is an element id
-  std::string key;
   OpId elem;              // counter 0: HEAD
-  bool insert = false;
-  uint8_t action = 0;
   Value value;
+  SmallString key;
+  SmallString mark_name;
   uint32_t pred_begin = 0;  // range in Change::preds, ascending Lamport order
   uint32_t pred_count = 0;
+  uint8_t action = 0;
+  bool map_key = false;   // true: `key` is a map key; false: `elem` is an element id
+  bool insert = false;
   bool expand = false;
   bool has_mark_name = false;
-  std::string mark_name;
 };
 
 struct Change {

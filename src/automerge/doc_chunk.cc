@@ -811,7 +811,7 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
       }
       Value v;
       v.type = static_cast<uint8_t>(ValueType::kBytes);
-      v.bytes.assign(c.extra.begin(), c.extra.end());
+      v.bytes.assign(as_chars(c.extra));
       extra.append(v);
     }
     bool any_message = message.any_value();
@@ -848,7 +848,7 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
         any_map = true;
         key_actor.append_null();
         key_ctr.append_null();
-        key_str.append(op.key);
+        key_str.append(std::string(op.key.view()));
       } else {
         any_elem = true;
         if (d.elem.is_zero()) {
@@ -873,7 +873,7 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
       expand.append(op.expand);
       if (op.has_mark_name) {
         any_mark = true;
-        mark_name.append(op.mark_name);
+        mark_name.append(std::string(op.mark_name.view()));
       } else {
         mark_name.append_null();
       }

@@ -10,7 +10,7 @@ namespace {
 
 struct Slot {
   OpId obj;
-  const std::string* key;  // map ops
+  const SmallString* key;  // map ops
   OpId elem;               // list ops
 };
 
@@ -62,9 +62,8 @@ Status order_map(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
   for (uint32_t i : idx)
     if (!ops[i].map_key || ops[i].insert) return Status::Error("op on a map object has no map key");
   std::sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) {
-    const std::string& ka = ops[a].op->key;
-    const std::string& kb = ops[b].op->key;
-    int c = ka.compare(kb);  // std::string compares as unsigned bytes (char_traits<char>)
+    std::string_view ka = ops[a].op->key, kb = ops[b].op->key;
+    int c = ka.compare(kb);  // compares as unsigned bytes (char_traits<char>), like memcmp
     if (c != 0) return c < 0;
     return lamport_less(ops[a].id, ops[b].id);
   });

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "automerge/small_string.h"
+
 namespace amstore {
 
 enum class ValueType : uint8_t {
@@ -13,13 +15,13 @@ enum class ValueType : uint8_t {
 };
 
 struct Value {
-  uint8_t type = 0;  // ValueType, or 10..15
   union {
     uint64_t u;
     int64_t i;
     double f;
   };
-  std::string bytes;  // string, bytes and unknown types
+  SmallString bytes;  // string, bytes and unknown types
+  uint8_t type = 0;   // ValueType, or 10..15
 
   Value() : u(0) {}
   ValueType kind() const { return static_cast<ValueType>(type); }
