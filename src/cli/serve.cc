@@ -1,9 +1,12 @@
 // `amstore serve`: the HTTP storage server over the filesystem store.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
+
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "server/server.h"
@@ -12,12 +15,20 @@
 namespace amstore {
 namespace {
 
+// A parsed document takes about 100 bytes per op (a 96 KB document: ~28 MB), so a fixed
+// small cache would reload busy documents over and over on a big machine.
+uint64_t default_cache_mb() {
+  long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  uint64_t total_mb = pages > 0 && page > 0 ? (uint64_t(pages) * uint64_t(page)) >> 20 : 0;
+  return std::max<uint64_t>(256, total_mb / 8);
+}
+
 struct ServeFlags {
   std::string host = "127.0.0.1";
   int port = 5000;
   std::string data_dir = "./data";
   std::string max_body = "64M";
-  uint64_t cache_mb = 256;
+  uint64_t cache_mb = 0;  // 0: default_cache_mb()
   int threads = 0;  // 0: from the number of cores
   int workers = 0;
   std::string cors_origin = "*";
@@ -71,7 +82,7 @@ void run_serve(const ServeFlags& f) {
 
   FsStoreOptions fo;
   fo.data_dir = f.data_dir;
-  fo.cache_bytes = f.cache_mb << 20;
+  fo.cache_bytes = (f.cache_mb > 0 ? f.cache_mb : default_cache_mb()) << 20;
   if (!parse_size(f.compact_min, &fo.compact_min_bytes))
     serve_fail("--compact-min: expected a size such as 262144 or 256K");
   std::string error;
@@ -101,9 +112,10 @@ void add_serve_command(CLI::App& app) {
   sub->add_option("--max-body", flags->max_body, "Largest accepted upload (bytes, or K/M/G)")
       ->envname("AMSTORE_MAX_BODY")
       ->capture_default_str();
-  sub->add_option("--cache-mb", flags->cache_mb, "Memory for cached parsed documents (MiB)")
-      ->envname("AMSTORE_CACHE_MB")
-      ->capture_default_str();
+  sub->add_option("--cache-mb", flags->cache_mb,
+                  "Memory for cached parsed documents (MiB; default: 1/8 of physical memory, "
+                  "at least 256)")
+      ->envname("AMSTORE_CACHE_MB");
   sub->add_option("--threads", flags->threads, "I/O threads (default: cores, at most 4)")
       ->envname("AMSTORE_THREADS");
   sub->add_option("--workers", flags->workers,
