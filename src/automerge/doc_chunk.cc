@@ -8,6 +8,7 @@
 #include "automerge/chunk.h"
 #include "automerge/columns.h"
 #include "automerge/deflate.h"
+#include "automerge/flat_map.h"
 #include "automerge/op_set.h"
 
 namespace amstore {
@@ -781,7 +782,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
 
 Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress) {
   AM_ASSIGN(OpSet s, build_op_set(changes));
-  std::unordered_map<ChangeHash, uint32_t, ChangeHashHasher> row_of;
+  ChangeHashMap<uint32_t> row_of;
   row_of.reserve(changes.size());
   for (uint32_t i = 0; i < changes.size(); ++i) row_of.emplace(changes[i]->hash, i);
 
@@ -803,11 +804,11 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
       if (c.message.empty()) message.append_null(); else message.append(c.message);
       deps_group.append(c.deps.size());
       for (const ChangeHash& h : c.deps) {
-        auto it = row_of.find(h);
-        if (it == row_of.end() || it->second >= i)
+        const uint32_t* at = row_of.find(h);
+        if (!at || *at >= i)
           return Status::Error("change dependency is missing or not earlier in causal order");
-        deps_index.append(it->second);
-        is_dep[it->second] = true;
+        deps_index.append(*at);
+        is_dep[*at] = true;
       }
       Value v;
       v.type = static_cast<uint8_t>(ValueType::kBytes);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <deque>
-#include <unordered_set>
 
 #include "automerge/chunk.h"
 #include "automerge/doc_chunk.h"
@@ -22,9 +21,9 @@ Result<MergeStats> Document::merge(ByteView bytes) {
   std::vector<Chunk> chunks;
   AM_TRY(read_chunks(bytes, &chunks));
   std::vector<std::unique_ptr<StoredChange>> incoming;
-  std::unordered_set<ChangeHash, ChangeHashHasher> seen;
+  ChangeHashMap<bool> seen;
   auto take = [&](StoredChange&& sc) {
-    if (has_change(sc.hash) || !seen.insert(sc.hash).second) return;
+    if (has_change(sc.hash) || !seen.emplace(sc.hash, true).second) return;
     incoming.push_back(std::make_unique<StoredChange>(std::move(sc)));
   };
   for (size_t i = 0; i < chunks.size(); ++i) {
@@ -38,7 +37,7 @@ Result<MergeStats> Document::merge(ByteView bytes) {
       if (!s.ok()) return Status::Error(where + "invalid document: " + s.message());
       bool all_known = !heads.empty() &&
                        std::all_of(heads.begin(), heads.end(),
-                                   [&](const ChangeHash& h) { return index_.count(h) > 0; });
+                                   [&](const ChangeHash& h) { return index_.contains(h); });
       if (all_known) continue;
       std::vector<StoredChange> changes;
       // Changes already here (by actor and seq) are not regenerated; heads still verify them.
@@ -68,10 +67,9 @@ Result<MergeStats> Document::merge(ByteView bytes) {
 }
 
 const StoredChange* Document::find(const ChangeHash& h) const {
-  auto it = index_.find(h);
-  if (it != index_.end()) return changes_[it->second].get();
-  auto jt = pending_index_.find(h);
-  return jt == pending_index_.end() ? nullptr : pending_[jt->second].get();
+  if (const uint32_t* i = index_.find(h)) return changes_[*i].get();
+  const uint32_t* j = pending_index_.find(h);
+  return j ? pending_[*j].get() : nullptr;
 }
 
 Result<MergeStats> Document::merge(const Document& other) {
@@ -95,17 +93,32 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   std::vector<StoredChange*> pool;
   for (auto& p : pending_) pool.push_back(p.get());
   for (auto& p : incoming) pool.push_back(p.get());
-  std::unordered_map<ChangeHash, std::vector<size_t>, ChangeHashHasher> waiters;
-  std::vector<size_t> missing(pool.size(), 0);
-  std::deque<size_t> ready;
+  // Who waits for whom inside the pool, as flat arrays (a load brings 10^5 changes, each
+  // waiting for its predecessors): waiters of pool[j] are waiter[first[j] .. first[j+1]).
+  ChangeHashMap<uint32_t> in_pool;
+  in_pool.reserve(pool.size());
+  for (size_t i = 0; i < pool.size(); ++i) in_pool.emplace(pool[i]->hash, static_cast<uint32_t>(i));
+  std::vector<uint32_t> missing(pool.size(), 0);
+  std::vector<uint32_t> first(pool.size() + 1, 0);
   for (size_t i = 0; i < pool.size(); ++i) {
     for (const ChangeHash& d : pool[i]->change.deps) {
-      if (index_.count(d)) continue;
-      ++missing[i];
-      waiters[d].push_back(i);
+      if (index_.contains(d)) continue;
+      ++missing[i];  // a dep in neither: waits until a later merge brings it
+      if (const uint32_t* j = in_pool.find(d)) ++first[*j + 1];
     }
-    if (missing[i] == 0) ready.push_back(i);
   }
+  for (size_t j = 0; j < pool.size(); ++j) first[j + 1] += first[j];
+  std::vector<uint32_t> waiter(first.back());
+  {
+    std::vector<uint32_t> fill(first.begin(), first.end() - 1);
+    for (size_t i = 0; i < pool.size(); ++i)
+      for (const ChangeHash& d : pool[i]->change.deps)
+        if (!index_.contains(d))
+          if (const uint32_t* j = in_pool.find(d)) waiter[fill[*j]++] = static_cast<uint32_t>(i);
+  }
+  std::deque<size_t> ready;
+  for (size_t i = 0; i < pool.size(); ++i)
+    if (missing[i] == 0) ready.push_back(i);
   // Per-actor state as it would be after applying, checked before anything is committed.
   std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> actor_state;  // seq, maxOp
   std::vector<size_t> order;
@@ -133,10 +146,8 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     }
     it->second = {c.seq, c.max_op()};
     order.push_back(i);
-    auto w = waiters.find(pool[i]->hash);
-    if (w != waiters.end())
-      for (size_t j : w->second)
-        if (--missing[j] == 0) ready.push_back(j);
+    for (uint32_t k = first[i]; k < first[i + 1]; ++k)
+      if (--missing[waiter[k]] == 0) ready.push_back(waiter[k]);
   }
 
   // Commit: nothing below can fail.
@@ -146,6 +157,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   for (auto& p : pending_) owned.push_back(std::move(p));
   for (auto& p : incoming) owned.push_back(std::move(p));
   std::vector<bool> applied(pool.size(), false);
+  index_.reserve(changes_.size() + order.size());
   for (size_t i : order) {
     applied[i] = true;
     std::unique_ptr<StoredChange> sc = std::move(owned[i]);
@@ -155,14 +167,14 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     }
     heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash), sc->hash);
     by_actor_[sc->change.author()].push_back(static_cast<uint32_t>(changes_.size()));
-    index_.emplace(sc->hash, changes_.size());
+    index_.emplace(sc->hash, static_cast<uint32_t>(changes_.size()));
     changes_.push_back(std::move(sc));
   }
   pending_.clear();
   pending_index_.clear();
   for (size_t i = 0; i < owned.size(); ++i) {
     if (applied[i]) continue;
-    pending_index_.emplace(owned[i]->hash, pending_.size());
+    pending_index_.emplace(owned[i]->hash, static_cast<uint32_t>(pending_.size()));
     pending_.push_back(std::move(owned[i]));
   }
   stats.applied = order.size();
@@ -183,17 +195,17 @@ Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
   std::vector<bool> known(changes_.size(), false);
   std::vector<size_t> stack;
   for (const ChangeHash& h : have) {
-    auto it = index_.find(h);
-    if (it != index_.end() && !known[it->second]) {
-      known[it->second] = true;
-      stack.push_back(it->second);
+    const uint32_t* i = index_.find(h);
+    if (i && !known[*i]) {
+      known[*i] = true;
+      stack.push_back(*i);
     }
   }
   while (!stack.empty()) {
     size_t i = stack.back();
     stack.pop_back();
     for (const ChangeHash& d : changes_[i]->change.deps) {
-      size_t j = index_.at(d);
+      size_t j = *index_.find(d);
       if (!known[j]) {
         known[j] = true;
         stack.push_back(j);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "automerge/change.h"
+#include "automerge/flat_map.h"
 #include "automerge/hash.h"
 #include "automerge/op_index.h"
 
@@ -41,7 +42,9 @@ class Document {
 
   // Heads: sorted hashes of the applied changes no other applied change depends on.
   const std::vector<ChangeHash>& heads() const { return heads_; }
-  bool has_change(const ChangeHash& h) const { return index_.count(h) || pending_index_.count(h); }
+  bool has_change(const ChangeHash& h) const {
+    return index_.contains(h) || pending_index_.contains(h);
+  }
   // The change with hash `h` (applied or pending), or null.
   const StoredChange* find(const ChangeHash& h) const;
   // Applied changes in causal order.
@@ -63,9 +66,9 @@ class Document {
   Result<MergeStats> integrate(std::vector<std::unique_ptr<StoredChange>> incoming);
 
   std::vector<std::unique_ptr<StoredChange>> changes_;
-  std::unordered_map<ChangeHash, size_t, ChangeHashHasher> index_;  // hash → changes_ index
+  ChangeHashMap<uint32_t> index_;  // hash → changes_ index
   std::vector<std::unique_ptr<StoredChange>> pending_;
-  std::unordered_map<ChangeHash, size_t, ChangeHashHasher> pending_index_;
+  ChangeHashMap<uint32_t> pending_index_;
   // Per actor, the indexes in changes_ of its changes in seq order (seq n at n − 1).
   struct ActorHash {
     using is_transparent = void;  // lookups by string_view, without a std::string

@@ -163,12 +163,18 @@ Status order_list(const std::vector<DocOp>& ops, const OpLocator& locate,
 Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
   OpSet s;
   size_t total = 0;
-  for (const StoredChange* c : changes) {
-    s.actors.push_back(c->change.author());
-    total += c->change.ops.size();
+  {
+    // Views first: a string per change would allocate (actor ids are 16 bytes).
+    std::vector<std::string_view> authors;
+    authors.reserve(changes.size());
+    for (const StoredChange* c : changes) {
+      if (authors.empty() || authors.back() != c->change.author()) authors.push_back(c->change.author());
+      total += c->change.ops.size();
+    }
+    std::sort(authors.begin(), authors.end());
+    authors.erase(std::unique(authors.begin(), authors.end()), authors.end());
+    s.actors.assign(authors.begin(), authors.end());
   }
-  std::sort(s.actors.begin(), s.actors.end());
-  s.actors.erase(std::unique(s.actors.begin(), s.actors.end()), s.actors.end());
 
   std::vector<DocOp> all;
   all.reserve(total);
