@@ -243,46 +243,55 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     all[p].succ_count = static_cast<uint32_t>(s.succ.size()) - all[p].succ_begin;
   }
 
-  // Objects and their kinds.
-  U64Map<ObjType> kinds;
+  // Objects in Lamport order (the root, counter 0, first), each with a dense index.
+  std::vector<std::pair<OpId, ObjType>> objects{{OpId{}, ObjType::kMap}};
   for (const DocOp& d : all) {
     switch (static_cast<Action>(d.action)) {
       case Action::kMakeMap:
-      case Action::kMakeTable: kinds.emplace(opid_key(d.id), ObjType::kMap); break;
-      case Action::kMakeList: kinds.emplace(opid_key(d.id), ObjType::kList); break;
-      case Action::kMakeText: kinds.emplace(opid_key(d.id), ObjType::kText); break;
+      case Action::kMakeTable: objects.emplace_back(d.id, ObjType::kMap); break;
+      case Action::kMakeList: objects.emplace_back(d.id, ObjType::kList); break;
+      case Action::kMakeText: objects.emplace_back(d.id, ObjType::kText); break;
       default: break;
     }
   }
-  // Group non-delete ops by object, objects in Lamport order (root, counter 0, first).
-  std::vector<uint32_t> live;
-  live.reserve(all.size());
+  std::sort(objects.begin() + 1, objects.end(),
+            [](const auto& a, const auto& b) { return lamport_less(a.first, b.first); });
+  U64Map<uint32_t> object_index;
+  object_index.reserve(objects.size());
+  for (uint32_t k = 1; k < objects.size(); ++k) object_index.emplace(opid_key(objects[k].first), k);
+  // Non-delete ops grouped by object (a counting sort: stable, linear), then ordered within.
+  std::vector<uint32_t> obj_of(all.size(), 0);
+  std::vector<uint32_t> start(objects.size() + 1, 0);
   for (uint32_t i = 0; i < all.size(); ++i) {
     if (all[i].action == static_cast<uint8_t>(Action::kDel)) continue;
-    if (!all[i].obj.is_zero() && !kinds.find(opid_key(all[i].obj)))
-      return Status::Error("op refers to an object that does not exist");
-    live.push_back(i);
+    if (!all[i].obj.is_zero()) {
+      const uint32_t* k = object_index.find(opid_key(all[i].obj));
+      if (!k) return Status::Error("op refers to an object that does not exist");
+      obj_of[i] = *k;
+    }
+    ++start[obj_of[i] + 1];
   }
-  std::stable_sort(live.begin(), live.end(), [&](uint32_t a, uint32_t b) {
-    return lamport_less(all[a].obj, all[b].obj);
-  });
+  for (size_t k = 0; k < objects.size(); ++k) start[k + 1] += start[k];
+  std::vector<uint32_t> live(start.back());
+  {
+    std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+    for (uint32_t i = 0; i < all.size(); ++i)
+      if (all[i].action != static_cast<uint8_t>(Action::kDel)) live[fill[obj_of[i]]++] = i;
+  }
   std::vector<uint32_t> group;
   std::vector<uint32_t> insert_pos(all.size(), 0);
   std::vector<uint32_t> final_order;
   final_order.reserve(live.size());
-  for (size_t b = 0; b < live.size();) {
-    OpId obj = all[live[b]].obj;
-    size_t e = b;
-    while (e < live.size() && all[live[e]].obj == obj) ++e;
-    group.assign(live.begin() + b, live.begin() + e);
-    ObjType type = obj.is_zero() ? ObjType::kMap : *kinds.find(opid_key(obj));
+  for (size_t k = 0; k < objects.size(); ++k) {
+    if (start[k] == start[k + 1]) continue;
+    group.assign(live.begin() + start[k], live.begin() + start[k + 1]);
+    const auto [obj, type] = objects[k];
     AM_TRY(type == ObjType::kMap ? order_map(all, group)
                                  : order_list(all, locate, insert_pos, group));
     ObjectRange r{obj, type, static_cast<uint32_t>(final_order.size()), 0};
     final_order.insert(final_order.end(), group.begin(), group.end());
     r.end = static_cast<uint32_t>(final_order.size());
     s.objects.push_back(r);
-    b = e;
   }
   s.ops.reserve(final_order.size());
   for (uint32_t i : final_order) s.ops.push_back(all[i]);
