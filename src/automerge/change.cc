@@ -250,7 +250,7 @@ Status check_actor_table(const Change& ch) {
 
 }  // namespace
 
-Result<Change> decode_change(ByteView body) {
+Result<Change> decode_change(ByteView body, bool check_canonical) {
   Change ch;
   Reader r(body);
   uint64_t n;
@@ -297,6 +297,7 @@ Result<Change> decode_change(ByteView body) {
     }
   }
   AM_TRY(check_actor_table(ch));
+  if (!check_canonical) return ch;
   thread_local Bytes again;
   again.clear();
   encode_change_body(ch, again);
@@ -341,6 +342,18 @@ StoredChange store_change(Change change) {
   sc.hash = write_chunk(sc.chunk, ChunkType::kChange, body);
   sc.change = std::move(change);
   return sc;
+}
+
+}  // namespace amstore
+
+namespace amstore {
+
+ByteView stored_change_body(const StoredChange& sc) {
+  // magic (4), checksum (4), type (1), uLEB length, body.
+  Reader r(ByteView(sc.chunk).subspan(9));
+  uint64_t len = 0;
+  (void)r.uleb(&len);
+  return r.rest();
 }
 
 }  // namespace amstore

@@ -44,7 +44,8 @@ struct Change {
 
 // Decodes a change body and checks it is valid and canonical: re-encoding it gives back
 // exactly `body` (anything else could not survive a document round trip, spec §5.7).
-Result<Change> decode_change(ByteView body);
+// `check_canonical` = false skips the re-encoding, for bodies this code wrote or checked.
+Result<Change> decode_change(ByteView body, bool check_canonical = true);
 // The canonical body of a change (§5.1–5.3).
 Bytes encode_change_body(const Change& change);
 // Appends the canonical body to `out`.
@@ -63,5 +64,7 @@ struct StoredChange {
 
 // Encodes `change` into a StoredChange (chunk bytes and hash).
 StoredChange store_change(Change change);
+// The body of a StoredChange's chunk (its header skipped; the chunk is ours, so trusted).
+ByteView stored_change_body(const StoredChange& sc);
 
 }  // namespace amstore

@@ -10,6 +10,15 @@
 
 namespace amstore {
 
+namespace {
+
+void drop_ops(Change& c) {
+  std::vector<Op>().swap(c.ops);
+  std::vector<OpId>().swap(c.preds);
+}
+
+}  // namespace
+
 Result<Document> Document::load(ByteView bytes) {
   Document d;
   auto r = d.merge(bytes);
@@ -43,8 +52,8 @@ Result<MergeStats> Document::merge(ByteView bytes) {
       // Changes already here (by actor and seq) are not regenerated; heads still verify them.
       KnownChange known = [this](std::string_view actor, uint64_t seq) -> const ChangeHash* {
         auto it = by_actor_.find(actor);
-        if (it == by_actor_.end() || seq == 0 || seq > it->second.size()) return nullptr;
-        return &changes_[it->second[seq - 1]]->hash;
+        if (it == by_actor_.end() || seq == 0 || seq > it->second.changes.size()) return nullptr;
+        return &changes_[it->second.changes[seq - 1]]->hash;
       };
       s = decode_document(c.body, &changes, changes_.empty() ? KnownChange() : known);
       if (!s.ok()) return Status::Error(where + "invalid document: " + s.message());
@@ -76,7 +85,14 @@ Result<MergeStats> Document::merge(const Document& other) {
   std::vector<std::unique_ptr<StoredChange>> incoming;
   for (const auto* list : {&other.changes_, &other.pending_})
     for (const auto& sc : *list)
-      if (!has_change(sc->hash)) incoming.push_back(std::make_unique<StoredChange>(*sc));
+      if (!has_change(sc->hash)) {
+        incoming.push_back(std::make_unique<StoredChange>(*sc));
+        if (other.lean_ && list == &other.changes_) {  // its ops were dropped: decode them
+          auto ch = decode_change(stored_change_body(*sc), false);
+          if (!ch.ok()) return ch.status();
+          incoming.back()->change = std::move(ch).value();
+        }
+      }
   return integrate(std::move(incoming));
 }
 
@@ -129,8 +145,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     auto [it, fresh] = actor_state.try_emplace(c.author());
     if (fresh) {
       auto s = by_actor_.find(c.author());
-      if (s != by_actor_.end())
-        it->second = {s->second.size(), changes_[s->second.back()]->change.max_op()};
+      if (s != by_actor_.end()) it->second = {s->second.changes.size(), s->second.max_op};
     }
     if (c.seq != it->second.first + 1)
       return Status::Error("change " + to_hex(pool[i]->hash) + " has seq " + std::to_string(c.seq) +
@@ -166,7 +181,11 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       if (h != heads_.end() && *h == d) heads_.erase(h);
     }
     heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash), sc->hash);
-    by_actor_[sc->change.author()].push_back(static_cast<uint32_t>(changes_.size()));
+    ActorChanges& mine = by_actor_[sc->change.author()];
+    mine.changes.push_back(static_cast<uint32_t>(changes_.size()));
+    mine.max_op = sc->change.max_op();
+    op_count_ += sc->change.ops.size();
+    if (lean_) drop_ops(sc->change);
     index_.emplace(sc->hash, static_cast<uint32_t>(changes_.size()));
     changes_.push_back(std::move(sc));
   }
@@ -182,10 +201,35 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   return stats;
 }
 
+void Document::set_lean(bool lean) {
+  lean_ = lean;
+  if (lean)
+    for (auto& c : changes_) drop_ops(c->change);
+}
+
+Status Document::decoded_changes(std::vector<StoredChange>* scratch,
+                                 std::vector<const StoredChange*>* list) const {
+  list->reserve(changes_.size());
+  if (!lean_) {
+    for (const auto& c : changes_) list->push_back(c.get());
+    return Status::Ok();
+  }
+  // The chunks were written by store_change from validated changes: no canonical check.
+  scratch->resize(changes_.size());
+  for (size_t i = 0; i < changes_.size(); ++i) {
+    auto ch = decode_change(stored_change_body(*changes_[i]), false);
+    if (!ch.ok()) return Status::Error("stored change does not decode: " + ch.status().message());
+    (*scratch)[i].change = std::move(ch).value();
+    (*scratch)[i].hash = changes_[i]->hash;
+    list->push_back(&(*scratch)[i]);
+  }
+  return Status::Ok();
+}
+
 Result<Bytes> Document::save(bool compress) const {
+  std::vector<StoredChange> scratch;
   std::vector<const StoredChange*> list;
-  list.reserve(changes_.size());
-  for (const auto& c : changes_) list.push_back(c.get());
+  AM_TRY(decoded_changes(&scratch, &list));
   AM_ASSIGN(Bytes out, encode_document(list, compress));
   for (const auto& p : pending_) put_bytes(out, p->chunk);
   return out;
@@ -219,9 +263,9 @@ Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
 }
 
 Result<std::string> Document::to_json() const {
+  std::vector<StoredChange> scratch;
   std::vector<const StoredChange*> list;
-  list.reserve(changes_.size());
-  for (const auto& c : changes_) list.push_back(c.get());
+  AM_TRY(decoded_changes(&scratch, &list));
   AM_ASSIGN(OpSet s, build_op_set(list));
   return render_json(s);
 }

@@ -61,20 +61,38 @@ class Document {
   // The JSON view (Algorithm C); see docs/json-mapping.md.
   Result<std::string> to_json() const;
 
+  // Lean: the decoded ops of applied changes are dropped once validated (a parsed op takes
+  // ~100 bytes, its chunk a few); save() and to_json() decode them again from the chunks.
+  // For documents kept in memory between requests. Pending changes keep their ops.
+  void set_lean(bool lean);
+  // Ops of the applied changes (counted whether or not they are held decoded).
+  size_t op_count() const { return op_count_; }
+
  private:
   // Validates and applies a batch of new changes; all-or-nothing.
   Result<MergeStats> integrate(std::vector<std::unique_ptr<StoredChange>> incoming);
+  // The applied changes with their ops decoded (decoded again if lean; `scratch` holds them).
+  Status decoded_changes(std::vector<StoredChange>* scratch,
+                         std::vector<const StoredChange*>* list) const;
+
+  bool lean_ = false;
+  size_t op_count_ = 0;
 
   std::vector<std::unique_ptr<StoredChange>> changes_;
   ChangeHashMap<uint32_t> index_;  // hash → changes_ index
   std::vector<std::unique_ptr<StoredChange>> pending_;
   ChangeHashMap<uint32_t> pending_index_;
-  // Per actor, the indexes in changes_ of its changes in seq order (seq n at n − 1).
+  // Per actor, the indexes in changes_ of its changes in seq order (seq n at n − 1), and
+  // the max op of the last (kept here: a lean document's changes hold no ops to count).
+  struct ActorChanges {
+    std::vector<uint32_t> changes;
+    uint64_t max_op = 0;
+  };
   struct ActorHash {
     using is_transparent = void;  // lookups by string_view, without a std::string
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
-  std::unordered_map<std::string, std::vector<uint32_t>, ActorHash, std::equal_to<>> by_actor_;
+  std::unordered_map<std::string, ActorChanges, ActorHash, std::equal_to<>> by_actor_;
   std::vector<ChangeHash> heads_;
   OpIndex ops_;  // validates new changes against the ops already here
 };

@@ -64,6 +64,10 @@ int64_t ns_of(const struct timespec& ts) {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+// What a document's op index keeps per op, plus slack (cached documents are lean: their
+// changes' decoded ops are dropped, see Document::set_lean).
+constexpr uint64_t kIndexBytesPerOp = 32;
+
 uint64_t doc_memory(const Document& doc) {
   // Rough: chunk bytes plus decoded ops; enough to bound the cache.
   uint64_t m = sizeof(Document);
@@ -74,7 +78,7 @@ uint64_t doc_memory(const Document& doc) {
   };
   add(doc.changes());
   add(doc.pending());
-  return m;
+  return m + doc.op_count() * kIndexBytesPerOp;
 }
 
 thread_local std::string t_save_error;
@@ -346,6 +350,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
       return StoreStatus::Io("stored snapshot " + snap_name + " is unreadable: " +
                              loaded.status().message());
     s.doc = std::make_unique<Document>(std::move(loaded).value());
+    s.doc->set_lean(true);
     s.doc_mem = doc_memory(*s.doc);
     s.log_valid = 0;
     s.saved.reset();
@@ -616,6 +621,7 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
           FileIdentity now;
           if (read_identity(id, &now).ok() && now.snap_exists && !now.log_exists) {
             s->doc = std::make_unique<Document>(std::move(parsed).value());
+            s->doc->set_lean(true);
             s->doc_mem = doc_memory(*s->doc);
             s->ident = now;
             s->log_valid = 0;
@@ -631,6 +637,7 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
       // Merged straight into the cached document: all-or-nothing, and only the changes the
       // store lacks are regenerated and validated (against the stored ops). Their chunks are
       // appended to the log in the order the upload holds them (a document's are causal).
+      const size_t ops_before = s->doc->op_count();
       auto merged = s->doc->merge(body);
       Bytes append;
       uint64_t fresh_mem = 0;
@@ -641,6 +648,7 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
           fresh_mem += sizeof(StoredChange) + c->chunk.size() * 2 +
                        c->change.ops.size() * sizeof(Op) + 64;
         }
+        fresh_mem += (s->doc->op_count() - ops_before) * kIndexBytesPerOp;
       }
       if (!merged.ok() || !merged->added.empty()) {
         if (!merged.ok()) {

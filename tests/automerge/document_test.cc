@@ -299,6 +299,28 @@ TEST(Document, MergingADocumentRegeneratesOnlyNewChanges) {
   EXPECT_EQ(*d->to_json(), "{\"l\":[true],\"x\":2}");
 }
 
+// A lean document drops the decoded ops of applied changes and decodes them again for save
+// and the JSON view: same bytes, same JSON, before and after further merges.
+TEST(Document, LeanDocumentSavesAndRendersTheSame) {
+  auto full = Document::load(hex_bytes(kChangeAa));
+  auto lean = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(full.ok() && lean.ok());
+  lean->set_lean(true);
+  EXPECT_TRUE(lean->changes()[0]->change.ops.empty());
+  EXPECT_EQ(lean->op_count(), full->op_count());
+  EXPECT_EQ(*lean->save(), *full->save());
+  ASSERT_TRUE(full->merge(hex_bytes(kDoc111)).ok());
+  ASSERT_TRUE(lean->merge(hex_bytes(kDoc111)).ok());
+  EXPECT_EQ(lean->heads(), full->heads());
+  EXPECT_EQ(*lean->save(), *full->save());
+  EXPECT_EQ(*lean->to_json(), *full->to_json());
+  EXPECT_EQ(*lean->to_json(), "{\"l\":[true],\"x\":2}");
+  // Merging a lean document into another decodes its changes again.
+  Document copy;
+  ASSERT_TRUE(copy.merge(*lean).ok());
+  EXPECT_EQ(*copy.save(), *full->save());
+}
+
 TEST(Document, MergingADocumentThatDisagreesOnAKnownChangeFails) {
   // A different change by actor aa with seq 1 (the empty change of spec §11.3).
   auto d = Document::load(hex_bytes("856f4a831960cda1010e0001aa01010005656d7074790000"));
