@@ -508,14 +508,31 @@ Status read_document_heads(ByteView body, std::vector<ChangeHash>* heads) {
   return Status::Ok();
 }
 
-Status decode_document(ByteView body, std::vector<StoredChange>* out, const KnownChange& known) {
+struct ParsedDocument::Impl {
+  ByteView body;
   DocLayout d;
+  std::vector<ChangeRow> rows;
+  std::vector<uint32_t> deps;  // dep lists of `rows`: indexes of earlier rows
+};
+
+ParsedDocument::ParsedDocument() = default;
+ParsedDocument::ParsedDocument(ParsedDocument&&) noexcept = default;
+ParsedDocument& ParsedDocument::operator=(ParsedDocument&&) noexcept = default;
+ParsedDocument::~ParsedDocument() = default;
+
+const std::vector<ChangeHash>& ParsedDocument::heads() const { return impl_->d.heads; }
+
+Status parse_document(ByteView body, ParsedDocument* parsed) {
+  parsed->impl_ = std::make_unique<ParsedDocument::Impl>();
+  ParsedDocument::Impl& p = *parsed->impl_;
+  p.body = body;
+  DocLayout& d = p.d;
   AM_TRY(read_layout(body, &d, true));
   const uint32_t num_actors = static_cast<uint32_t>(d.actors.size());
 
   // ---- change rows ----
-  std::vector<ChangeRow> rows;
-  std::vector<uint32_t> deps;  // dep lists of `rows`: indexes of earlier rows
+  std::vector<ChangeRow>& rows = p.rows;
+  std::vector<uint32_t>& deps = p.deps;
   {
     const auto& cc = d.change_cols;
     size_t n;
@@ -583,6 +600,22 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
     for (uint32_t a = 0; a < num_actors; ++a)
       if (last_seq[a] == 0) return Status::Error("document lists an actor that authored no change");
   }
+  return Status::Ok();
+}
+
+Status decode_document(ByteView body, std::vector<StoredChange>* out, const KnownChange& known) {
+  ParsedDocument parsed;
+  AM_TRY(parse_document(body, &parsed));
+  return decode_document(parsed, out, known);
+}
+
+Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* out,
+                       const KnownChange& known) {
+  const ByteView body = parsed.impl_->body;
+  const DocLayout& d = parsed.impl_->d;
+  const std::vector<ChangeRow>& rows = parsed.impl_->rows;
+  const std::vector<uint32_t>& deps = parsed.impl_->deps;
+  const uint32_t num_actors = static_cast<uint32_t>(d.actors.size());
 
   // Rows the caller already has (same actor and seq) keep the caller's hash and are not
   // regenerated. Sound because the heads are still verified: a head hash covers its
@@ -689,7 +722,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
   std::vector<uint32_t> used;
   for (uint32_t ri = 0; ri < rows.size(); ++ri) {
     if (is_known[ri]) continue;
-    ChangeRow& row = rows[ri];
+    const ChangeRow& row = rows[ri];
     auto& list = change_ops[ri];
     std::sort(list.begin(), list.end(),
               [&](uint32_t a, uint32_t b) { return regen[a].id.counter < regen[b].id.counter; });
@@ -759,7 +792,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
     ch.seq = row.seq;
     ch.time = row.time;
     ch.message.assign(row.message);
-    ch.extra = std::move(row.extra);
+    ch.extra = row.extra;
     ch.deps.reserve(row.deps_count);
     for (uint32_t k = 0; k < row.deps_count; ++k) ch.deps.push_back(hashes[deps[row.deps_begin + k]]);
     for (size_t k = 1; k < ch.deps.size(); ++k)

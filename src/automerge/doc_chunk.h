@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -13,11 +14,33 @@ namespace amstore {
 // The hash of the change by `actor` with `seq` that the caller already has, or null.
 using KnownChange = std::function<const ChangeHash*(std::string_view actor, uint64_t seq)>;
 
+// A document chunk body read as far as it can be without the caller's state: columns
+// inflated, change rows decoded. Views into the body, which must outlive it.
+class ParsedDocument {
+ public:
+  ParsedDocument();
+  ParsedDocument(ParsedDocument&&) noexcept;
+  ParsedDocument& operator=(ParsedDocument&&) noexcept;
+  ~ParsedDocument();
+  const std::vector<ChangeHash>& heads() const;
+
+ private:
+  friend Status parse_document(ByteView body, ParsedDocument* parsed);
+  friend Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* changes,
+                                const KnownChange& known);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+Status parse_document(ByteView body, ParsedDocument* parsed);
+
 // Algorithm A. Regenerates the changes of a document chunk body, in stored (causal) order,
 // and checks that the computed heads equal the stored heads. With `known`, changes the
 // caller already has are not regenerated (nor returned): merging a document costs in
 // proportion to what is new, plus one pass over its columns.
 Status decode_document(ByteView body, std::vector<StoredChange>* changes,
+                       const KnownChange& known = nullptr);
+// The same on a parsed body (the parse can run before the caller takes its locks).
+Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* changes,
                        const KnownChange& known = nullptr);
 
 // Only the heads list stored in a document chunk body (cheap: no columns are decoded).

@@ -27,41 +27,37 @@ Result<Document> Document::load(ByteView bytes) {
 }
 
 Result<MergeStats> Document::merge(ByteView bytes) {
+  AM_ASSIGN(PreparedUpload upload, prepare(bytes));
+  return merge(std::move(upload));
+}
+
+namespace {
+
+std::string chunk_prefix(size_t i, size_t n) {
+  return n > 1 ? "chunk " + std::to_string(i) + ": " : "";
+}
+
+}  // namespace
+
+Result<PreparedUpload> Document::prepare(ByteView bytes) {
   std::vector<Chunk> chunks;
   AM_TRY(read_chunks(bytes, &chunks));
-  std::vector<std::unique_ptr<StoredChange>> incoming;
-  ChangeHashMap<bool> seen;
-  auto take = [&](StoredChange&& sc) {
-    if (has_change(sc.hash) || !seen.emplace(sc.hash, true).second) return;
-    incoming.push_back(std::make_unique<StoredChange>(std::move(sc)));
-  };
+  PreparedUpload up;
+  up.items_.resize(chunks.size());
   for (size_t i = 0; i < chunks.size(); ++i) {
     const Chunk& c = chunks[i];
-    std::string where = chunks.size() > 1 ? "chunk " + std::to_string(i) + ": " : "";
+    PreparedUpload::Item& item = up.items_[i];
+    item.type = c.type;
     if (c.type == ChunkType::kDocument) {
-      // A document whose heads are all applied here brings nothing new: skip decoding it.
-      // (Not a document without heads: it must be verified to be really empty.)
-      std::vector<ChangeHash> heads;
-      Status s = read_document_heads(c.body, &heads);
-      if (!s.ok()) return Status::Error(where + "invalid document: " + s.message());
-      bool all_known = !heads.empty() &&
-                       std::all_of(heads.begin(), heads.end(),
-                                   [&](const ChangeHash& h) { return index_.contains(h); });
-      if (all_known) continue;
-      std::vector<StoredChange> changes;
-      // Changes already here (by actor and seq) are not regenerated; heads still verify them.
-      KnownChange known = [this](std::string_view actor, uint64_t seq) -> const ChangeHash* {
-        auto it = by_actor_.find(actor);
-        if (it == by_actor_.end() || seq == 0 || seq > it->second.changes.size()) return nullptr;
-        return &changes_[it->second.changes[seq - 1]]->hash;
-      };
-      s = decode_document(c.body, &changes, changes_.empty() ? KnownChange() : known);
-      if (!s.ok()) return Status::Error(where + "invalid document: " + s.message());
-      for (auto& sc : changes) take(std::move(sc));
+      Status s = parse_document(c.body, &item.doc);
+      if (!s.ok())
+        return Status::Error(chunk_prefix(i, chunks.size()) + "invalid document: " + s.message());
     } else {
       auto ch = decode_change(c.body);
-      if (!ch.ok()) return Status::Error(where + "invalid change: " + ch.status().message());
-      StoredChange sc;
+      if (!ch.ok())
+        return Status::Error(chunk_prefix(i, chunks.size()) + "invalid change: " +
+                             ch.status().message());
+      StoredChange& sc = item.change;
       sc.hash = c.hash;
       if (c.type == ChunkType::kChange) {
         sc.chunk.assign(c.bytes.begin(), c.bytes.end());
@@ -69,8 +65,42 @@ Result<MergeStats> Document::merge(ByteView bytes) {
         write_chunk(sc.chunk, ChunkType::kChange, c.body);
       }
       sc.change = std::move(ch).value();
-      take(std::move(sc));
     }
+  }
+  return up;
+}
+
+Result<MergeStats> Document::merge(PreparedUpload&& upload) {
+  std::vector<std::unique_ptr<StoredChange>> incoming;
+  ChangeHashMap<bool> seen;
+  auto take = [&](StoredChange&& sc) {
+    if (has_change(sc.hash) || !seen.emplace(sc.hash, true).second) return;
+    incoming.push_back(std::make_unique<StoredChange>(std::move(sc)));
+  };
+  const size_t n = upload.items_.size();
+  for (size_t i = 0; i < n; ++i) {
+    PreparedUpload::Item& item = upload.items_[i];
+    if (item.type != ChunkType::kDocument) {
+      take(std::move(item.change));
+      continue;
+    }
+    // A document whose heads are all applied here brings nothing new: skip decoding it.
+    // (Not a document without heads: it must be verified to be really empty.)
+    const std::vector<ChangeHash>& heads = item.doc.heads();
+    bool all_known = !heads.empty() &&
+                     std::all_of(heads.begin(), heads.end(),
+                                 [&](const ChangeHash& h) { return index_.contains(h); });
+    if (all_known) continue;
+    std::vector<StoredChange> changes;
+    // Changes already here (by actor and seq) are not regenerated; heads still verify them.
+    KnownChange known = [this](std::string_view actor, uint64_t seq) -> const ChangeHash* {
+      auto it = by_actor_.find(actor);
+      if (it == by_actor_.end() || seq == 0 || seq > it->second.changes.size()) return nullptr;
+      return &changes_[it->second.changes[seq - 1]]->hash;
+    };
+    Status s = decode_document(item.doc, &changes, changes_.empty() ? KnownChange() : known);
+    if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
+    for (auto& sc : changes) take(std::move(sc));
   }
   return integrate(std::move(incoming));
 }

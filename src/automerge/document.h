@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "automerge/change.h"
+#include "automerge/chunk.h"
+#include "automerge/doc_chunk.h"
 #include "automerge/flat_map.h"
 #include "automerge/hash.h"
 #include "automerge/op_index.h"
@@ -21,6 +23,20 @@ struct MergeStats {
   size_t applied = 0;          // of those, now part of the document
   size_t pending = 0;          // changes (old and new) still waiting for their deps
   std::vector<ChangeHash> added;  // the new changes, in the order they were taken in
+};
+
+// An upload read as far as it can be without the document it goes into: chunks and their
+// checksums, document columns inflated, change chunks decoded. The part of a merge that can
+// run before the caller takes its lock. Views into the upload bytes, which must outlive it.
+class PreparedUpload {
+ private:
+  friend class Document;
+  struct Item {
+    ChunkType type;
+    ParsedDocument doc;   // document chunks
+    StoredChange change;  // change chunks
+  };
+  std::vector<Item> items_;
 };
 
 class Document {
@@ -37,6 +53,9 @@ class Document {
   // All-or-nothing: on error the document is unchanged. Changes whose dependencies are
   // missing are kept as pending (as Automerge.load does) and join once their deps arrive.
   Result<MergeStats> merge(ByteView bytes);
+  // The same in two steps: prepare() needs no document (no lock), merge() does the rest.
+  static Result<PreparedUpload> prepare(ByteView bytes);
+  Result<MergeStats> merge(PreparedUpload&& upload);
   // Merges every change (applied and pending) of `other`.
   Result<MergeStats> merge(const Document& other);
 

@@ -588,6 +588,11 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
   *out = MergeResult{};
   if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
   if (body.empty()) return StoreStatus::Invalid("empty body: expected Automerge data");
+  // What needs no stored state (checksums, inflating columns, decoding the upload's change
+  // list and change chunks) runs before the document's lock: uploads to one document
+  // overlap in it, and a malformed upload is refused without waiting for the lock.
+  auto prepared = Document::prepare(body);
+  if (!prepared.ok()) return StoreStatus::Invalid(prepared.status().message());
 
   auto s = slot(id);
   StoreStatus st;
@@ -599,7 +604,8 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
     if (st.ok()) st = refresh(id, *s, true);
     if (st.code == StoreCode::kNotFound) {
       // New document: its first state goes straight into a snapshot.
-      auto parsed = Document::load(body);
+      Result<Document> parsed = Document();
+      if (auto r = parsed->merge(std::move(prepared).value()); !r.ok()) parsed = r.status();
       // An upload that is exactly one document chunk with nothing pending is stored as it
       // is: loading verified all of it (checksums, every change against the heads, document
       // order), so re-encoding it would give the same document and only cost time.
@@ -638,7 +644,7 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
       // store lacks are regenerated and validated (against the stored ops). Their chunks are
       // appended to the log in the order the upload holds them (a document's are causal).
       const size_t ops_before = s->doc->op_count();
-      auto merged = s->doc->merge(body);
+      auto merged = s->doc->merge(std::move(prepared).value());
       Bytes append;
       uint64_t fresh_mem = 0;
       if (merged.ok()) {
