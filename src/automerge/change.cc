@@ -348,12 +348,12 @@ StoredChange store_change(Change change) {
 
 namespace amstore {
 
-ByteView stored_change_body(const StoredChange& sc) {
+Result<Change> decode_stored_change(const StoredChange& sc) {
   // magic (4), checksum (4), type (1), uLEB length, body.
   Reader r(ByteView(sc.chunk).subspan(9));
   uint64_t len = 0;
-  (void)r.uleb(&len);
-  return r.rest();
+  AM_TRY(r.uleb(&len));
+  return decode_change(r.rest(), false);
 }
 
 }  // namespace amstore

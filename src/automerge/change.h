@@ -64,7 +64,8 @@ struct StoredChange {
 
 // Encodes `change` into a StoredChange (chunk bytes and hash).
 StoredChange store_change(Change change);
-// The body of a StoredChange's chunk (its header skipped; the chunk is ours, so trusted).
-ByteView stored_change_body(const StoredChange& sc);
+// Decodes the change of a StoredChange's chunk again (the chunk was written by
+// store_change from a validated change, so the canonical re-encoding check is skipped).
+Result<Change> decode_stored_change(const StoredChange& sc);
 
 }  // namespace amstore

@@ -364,12 +364,16 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
       last_max[r.actor] = r.max_op;
     }
   }
-  auto is_new = [&](uint64_t actor, int64_t ctr) {
-    if (actor >= num_actors || fresh[actor].empty()) return false;
+  // Whether counters lo..hi of `actor` meet the range of one of its new changes.
+  auto touches_new = [&](uint64_t actor, uint64_t lo, uint64_t hi) {
+    if (actor >= num_actors) return false;
     const auto& ranges = fresh[actor];
-    auto it = std::lower_bound(ranges.begin(), ranges.end(), ctr,
-                               [](const auto& r, int64_t c) { return static_cast<int64_t>(r.second) < c; });
-    return it != ranges.end() && ctr > static_cast<int64_t>(it->first);
+    auto it = std::lower_bound(ranges.begin(), ranges.end(), lo,
+                               [](const auto& r, uint64_t c) { return r.second < c; });
+    return it != ranges.end() && it->first < hi;
+  };
+  auto is_new = [&](uint64_t actor, int64_t ctr) {
+    return ctr >= 0 && touches_new(actor, static_cast<uint64_t>(ctr), static_cast<uint64_t>(ctr));
   };
 
   // Pass 1: which rows to decode. Runs of rows by actors without new changes and without
@@ -395,18 +399,14 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
       const bool no_succ = !succ_group.has || succ_group.value == 0;
       // Rows of an actor with new changes can still be passed over a run at a time when
       // their ascending counters miss every new range (one actor typing a long text).
+      const uint64_t k = std::min({id_actor.left, id_delta.left, succ_group.left, num_rows - i});
       bool skip_run = !new_actor;
       if (new_actor && no_succ && id_delta.has && id_delta.value > 0) {
-        uint64_t k = std::min({id_actor.left, id_delta.left, succ_group.left, num_rows - i});
         const uint64_t lo = static_cast<uint64_t>(id_ctr) + static_cast<uint64_t>(id_delta.value);
         const uint64_t hi = static_cast<uint64_t>(id_ctr) + static_cast<uint64_t>(id_delta.value) * k;
-        const auto& ranges = fresh[id_actor.value];
-        auto it = std::lower_bound(ranges.begin(), ranges.end(), lo,
-                                   [](const auto& r, uint64_t c) { return r.second < c; });
-        skip_run = id_ctr >= 0 && hi >= lo && (it == ranges.end() || it->first >= hi);
+        skip_run = id_ctr >= 0 && hi >= lo && !touches_new(id_actor.value, lo, hi);
       }
       if (skip_run && no_succ) {
-        uint64_t k = std::min({id_actor.left, id_delta.left, succ_group.left, num_rows - i});
         if (id_delta.has)
           id_ctr = static_cast<int64_t>(static_cast<uint64_t>(id_ctr) +
                                         static_cast<uint64_t>(id_delta.value) * k);
@@ -499,14 +499,6 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
 }
 
 }  // namespace
-
-Status read_document_heads(ByteView body, std::vector<ChangeHash>* heads) {
-  Reader r(body);
-  DocLayout d;
-  AM_TRY(read_header(r, &d));
-  *heads = std::move(d.heads);
-  return Status::Ok();
-}
 
 struct ParsedDocument::Impl {
   ByteView body;

@@ -43,9 +43,6 @@ Status decode_document(ByteView body, std::vector<StoredChange>* changes,
 Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* changes,
                        const KnownChange& known = nullptr);
 
-// Only the heads list stored in a document chunk body (cheap: no columns are decoded).
-Status read_document_heads(ByteView body, std::vector<ChangeHash>* heads);
-
 // Algorithm B. `changes` must be in causal order and closed under dependencies. Returns the
 // whole chunk (header included). With `compress`, columns of 256 bytes or more are DEFLATEd.
 Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress);

@@ -118,7 +118,7 @@ Result<MergeStats> Document::merge(const Document& other) {
       if (!has_change(sc->hash)) {
         incoming.push_back(std::make_unique<StoredChange>(*sc));
         if (other.lean_ && list == &other.changes_) {  // its ops were dropped: decode them
-          auto ch = decode_change(stored_change_body(*sc), false);
+          auto ch = decode_stored_change(*sc);
           if (!ch.ok()) return ch.status();
           incoming.back()->change = std::move(ch).value();
         }
@@ -244,10 +244,9 @@ Status Document::decoded_changes(std::vector<StoredChange>* scratch,
     for (const auto& c : changes_) list->push_back(c.get());
     return Status::Ok();
   }
-  // The chunks were written by store_change from validated changes: no canonical check.
   scratch->resize(changes_.size());
   for (size_t i = 0; i < changes_.size(); ++i) {
-    auto ch = decode_change(stored_change_body(*changes_[i]), false);
+    auto ch = decode_stored_change(*changes_[i]);
     if (!ch.ok()) return Status::Error("stored change does not decode: " + ch.status().message());
     (*scratch)[i].change = std::move(ch).value();
     (*scratch)[i].hash = changes_[i]->hash;
