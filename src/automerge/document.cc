@@ -70,7 +70,44 @@ Result<PreparedUpload> Document::prepare(ByteView bytes) {
   return up;
 }
 
+Status PreparedUpload::decode_against(std::shared_ptr<const KnownChanges> known) {
+  if (!known || known->by_actor.empty()) return Status::Ok();
+  KnownChange lookup = [k = known.get()](std::string_view actor, uint64_t seq) {
+    return k->find(actor, seq);
+  };
+  const size_t n = items_.size();
+  for (size_t i = 0; i < n; ++i) {
+    Item& item = items_[i];
+    if (item.type != ChunkType::kDocument) continue;
+    Status s = decode_document(item.doc, &item.changes, lookup);
+    if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
+    item.decoded = true;
+  }
+  known_ = std::move(known);
+  return Status::Ok();
+}
+
+std::shared_ptr<const KnownChanges> Document::known_changes() const {
+  if (known_) return known_;
+  auto k = std::make_shared<KnownChanges>();
+  k->by_actor.reserve(by_actor_.size());
+  for (const auto& [actor, mine] : by_actor_) {
+    std::vector<ChangeHash>& hashes = k->by_actor[actor];
+    hashes.reserve(mine.changes.size());
+    for (uint32_t i : mine.changes) hashes.push_back(changes_[i]->hash);
+  }
+  known_ = std::move(k);
+  return known_;
+}
+
 Result<MergeStats> Document::merge(PreparedUpload&& upload) {
+  // Changes decoded against a snapshot are trusted if this document still holds every
+  // actor's last change of it: a document is closed under dependencies, and each change
+  // depends on its author's previous one, so it then holds all of the snapshot.
+  bool snapshot_held = upload.known_ != nullptr;
+  if (snapshot_held)
+    for (const auto& [actor, hashes] : upload.known_->by_actor)
+      if (!hashes.empty() && !index_.contains(hashes.back())) snapshot_held = false;
   std::vector<std::unique_ptr<StoredChange>> incoming;
   ChangeHashMap<bool> seen;
   auto take = [&](StoredChange&& sc) {
@@ -91,6 +128,10 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
                      std::all_of(heads.begin(), heads.end(),
                                  [&](const ChangeHash& h) { return index_.contains(h); });
     if (all_known) continue;
+    if (item.decoded && snapshot_held) {
+      for (auto& sc : item.changes) take(std::move(sc));
+      continue;
+    }
     std::vector<StoredChange> changes;
     // Changes already here (by actor and seq) are not regenerated; heads still verify them.
     KnownChange known = [this](std::string_view actor, uint64_t seq) -> const ChangeHash* {
@@ -197,6 +238,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
 
   // Commit: nothing below can fail.
   ops_.commit();
+  if (!order.empty()) known_.reset();
   std::vector<std::unique_ptr<StoredChange>> owned;
   owned.reserve(pool.size());
   for (auto& p : pending_) owned.push_back(std::move(p));

@@ -25,18 +25,46 @@ struct MergeStats {
   std::vector<ChangeHash> added;  // the new changes, in the order they were taken in
 };
 
+// The hashes of a document's applied changes by actor, in seq order: enough to decode an
+// upload against the document without holding it (PreparedUpload::decode_against). A copy:
+// it stays valid while the document moves on.
+struct KnownChanges {
+  struct ActorHash {
+    using is_transparent = void;  // lookups by string_view, without a std::string
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, std::vector<ChangeHash>, ActorHash, std::equal_to<>> by_actor;
+  // The hash of `actor`'s change `seq`, or null.
+  const ChangeHash* find(std::string_view actor, uint64_t seq) const {
+    auto it = by_actor.find(actor);
+    if (it == by_actor.end() || seq == 0 || seq > it->second.size()) return nullptr;
+    return &it->second[seq - 1];
+  }
+};
+
 // An upload read as far as it can be without the document it goes into: chunks and their
 // checksums, document columns inflated, change chunks decoded. The part of a merge that can
 // run before the caller takes its lock. Views into the upload bytes, which must outlive it.
 class PreparedUpload {
+ public:
+  // Runs Algorithm A on the upload's document chunks against a snapshot of the target
+  // document's changes (Document::known_changes), so that only what is new is left for
+  // merge(). Still outside the caller's lock: concurrent uploads to one document decode in
+  // parallel. merge() checks that the document still holds the snapshot's changes and
+  // decodes again if not.
+  Status decode_against(std::shared_ptr<const KnownChanges> known);
+
  private:
   friend class Document;
   struct Item {
     ChunkType type;
     ParsedDocument doc;   // document chunks
     StoredChange change;  // change chunks
+    bool decoded = false;               // document chunks: `changes` are the new ones
+    std::vector<StoredChange> changes;  // relative to known_
   };
   std::vector<Item> items_;
+  std::shared_ptr<const KnownChanges> known_;
 };
 
 class Document {
@@ -56,6 +84,8 @@ class Document {
   // The same in two steps: prepare() needs no document (no lock), merge() does the rest.
   static Result<PreparedUpload> prepare(ByteView bytes);
   Result<MergeStats> merge(PreparedUpload&& upload);
+  // A snapshot of the applied changes' hashes (shared until the next merge changes them).
+  std::shared_ptr<const KnownChanges> known_changes() const;
   // Merges every change (applied and pending) of `other`.
   Result<MergeStats> merge(const Document& other);
 
@@ -107,11 +137,9 @@ class Document {
     std::vector<uint32_t> changes;
     uint64_t max_op = 0;
   };
-  struct ActorHash {
-    using is_transparent = void;  // lookups by string_view, without a std::string
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
-  std::unordered_map<std::string, ActorChanges, ActorHash, std::equal_to<>> by_actor_;
+  std::unordered_map<std::string, ActorChanges, KnownChanges::ActorHash, std::equal_to<>>
+      by_actor_;
+  mutable std::shared_ptr<const KnownChanges> known_;  // cache of known_changes()
   std::vector<ChangeHash> heads_;
   OpIndex ops_;  // validates new changes against the ops already here
 };

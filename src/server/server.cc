@@ -695,6 +695,7 @@ std::optional<Reply> route(Server& srv, const Request& req, bool can_block) {
   }
 
   if (req.method() == http::verb::post || req.method() == http::verb::put) {
+    if (!can_block) return std::nullopt;  // merging takes locks, CPU and an fsync
     auto t0 = Clock::now();
     MergeResult m;
     StoreStatus st = store.merge(id, ByteView(req.body().data(), req.body().size()), &m);

@@ -595,6 +595,21 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
   if (!prepared.ok()) return StoreStatus::Invalid(prepared.status().message());
 
   auto s = slot(id);
+  // A document upload into a cached document is also decoded before the lock, against a
+  // snapshot of the document's changes: only what is new is left for the locked part.
+  // (The snapshot may be behind by then; merge() dedupes, and decodes again if the cached
+  // document no longer holds it, e.g. after it was reloaded from the files.)
+  std::shared_ptr<const KnownChanges> known;
+  {
+    std::lock_guard<std::mutex> g(s->mu);
+    if (s->doc) known = s->doc->known_changes();
+  }
+  if (known) {
+    if (Status ds = prepared->decode_against(std::move(known)); !ds.ok()) {
+      release_slot(map_mu_, slots_, id, s);
+      return StoreStatus::Invalid(ds.message());
+    }
+  }
   StoreStatus st;
   bool want_compaction = false;
   {

@@ -184,3 +184,34 @@ test('SIGTERM: the in-flight upload finishes with 200, then the process exits 0'
   }
   await sleep(0)
 })
+
+test('an upload being merged does not hold up other requests on its I/O thread', async () => {
+  // One I/O thread: if it merged the upload itself, /healthz would wait for the merge.
+  const s = await startServer({ args: ['--threads', '1'] })
+  try {
+    // ~400,000 characters typed as one change: creating it takes the server a while.
+    const doc = A.change(A.init(), (d) => { d.text = 'abcdefghij'.repeat(40000) })
+    const body = Buffer.from(A.save(doc))
+    const order = []
+    const post = new Promise((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1', port: s.port, method: 'POST', path: '/slow', agent: false,
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length }
+      }, (res) => {
+        res.resume()
+        res.on('end', () => { order.push('post'); resolve(res.statusCode) })
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+    await sleep(30)  // the body is in; the merge is running
+    const h = await fetch(`${s.url}/healthz`)
+    assert.equal(h.status, 200)
+    await h.text()
+    order.push('healthz')
+    assert.equal(await post, 200)
+    assert.deepEqual(order, ['healthz', 'post'])
+  } finally {
+    assert.equal((await s.stop()).code, 0)
+  }
+})
