@@ -321,6 +321,44 @@ TEST(Document, LeanDocumentSavesAndRendersTheSame) {
   EXPECT_EQ(*copy.save(), *full->save());
 }
 
+// An upload decoded against a snapshot of the document's changes before the caller's lock
+// (PreparedUpload::decode_against). A snapshot that has fallen behind is harmless (what
+// arrived since is deduplicated); one the document does not hold is not trusted.
+TEST(Document, UploadDecodedAgainstAStaleSnapshotMergesTheSame) {
+  auto d = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(d.ok());
+  auto known = d->known_changes();
+  EXPECT_NE(known->find(std::string(1, '\xaa'), 1), nullptr);
+  EXPECT_EQ(known->find(std::string(1, '\xbb'), 1), nullptr);
+  Bytes doc = hex_bytes(kDoc111);
+  auto up = Document::prepare(doc);
+  ASSERT_TRUE(up.ok());
+  ASSERT_TRUE(up->decode_against(known).ok());
+  ASSERT_TRUE(d->merge(hex_bytes(kChangeBb)).ok());  // the snapshot is now behind
+  EXPECT_NE(d->known_changes()->find(std::string(1, '\xbb'), 1), nullptr);
+  auto r = d->merge(std::move(up).value());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->new_changes, 0u);
+  EXPECT_EQ(*d->to_json(), "{\"l\":[true],\"x\":2}");
+}
+
+TEST(Document, UploadDecodedAgainstASnapshotTheDocumentLacksIsDecodedAgain) {
+  // The snapshot has bb's change; the document it is merged into does not.
+  auto other = Document::load(hex_bytes(kDoc111));
+  ASSERT_TRUE(other.ok());
+  auto d = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(d.ok());
+  Bytes doc = hex_bytes(kDoc111);
+  auto up = Document::prepare(doc);
+  ASSERT_TRUE(up.ok());
+  ASSERT_TRUE(up->decode_against(other->known_changes()).ok());
+  auto r = d->merge(std::move(up).value());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->new_changes, 1u);
+  EXPECT_EQ(d->heads(), other->heads());
+  EXPECT_EQ(*d->to_json(), "{\"l\":[true],\"x\":2}");
+}
+
 TEST(Document, MergingADocumentThatDisagreesOnAKnownChangeFails) {
   // A different change by actor aa with seq 1 (the empty change of spec §11.3).
   auto d = Document::load(hex_bytes("856f4a831960cda1010e0001aa01010005656d7074790000"));
