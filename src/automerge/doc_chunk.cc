@@ -699,13 +699,24 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
   std::vector<std::vector<uint32_t>> by_actor(num_actors);  // change rows per actor
   for (uint32_t i = 0; i < rows.size(); ++i) by_actor[rows[i].actor].push_back(i);
   std::vector<std::vector<uint32_t>> change_ops(rows.size());
+  // Consecutive ops mostly belong to the same change (a change's ops on one object are
+  // stored together): try the actor's last change first, then search.
+  std::vector<uint32_t> last_hit(num_actors, 0);  // position in by_actor[actor]
   for (uint32_t i = 0; i < regen.size(); ++i) {
     const OpId id = regen[i].id;
     const auto& list = by_actor[id.actor];
-    auto it = std::lower_bound(list.begin(), list.end(), id.counter,
-                               [&](uint32_t row, uint32_t c) { return rows[row].max_op < c; });
-    if (it == list.end()) return Status::Error("op does not belong to any change");
-    if (!is_known[*it]) change_ops[*it].push_back(i);
+    uint32_t& hit = last_hit[id.actor];
+    uint32_t pos;
+    if (hit < list.size() && rows[list[hit]].max_op >= id.counter &&
+        (hit == 0 || rows[list[hit - 1]].max_op < id.counter)) {
+      pos = hit;
+    } else {
+      auto it = std::lower_bound(list.begin(), list.end(), id.counter,
+                                 [&](uint32_t row, uint32_t c) { return rows[row].max_op < c; });
+      if (it == list.end()) return Status::Error("op does not belong to any change");
+      pos = hit = static_cast<uint32_t>(it - list.begin());
+    }
+    if (!is_known[list[pos]]) change_ops[list[pos]].push_back(i);
   }
 
   // ---- regenerate each change (§7.4) ----
@@ -716,8 +727,11 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
     if (is_known[ri]) continue;
     const ChangeRow& row = rows[ri];
     auto& list = change_ops[ri];
-    std::sort(list.begin(), list.end(),
-              [&](uint32_t a, uint32_t b) { return regen[a].id.counter < regen[b].id.counter; });
+    auto by_counter = [&](uint32_t a, uint32_t b) {
+      return regen[a].id.counter < regen[b].id.counter;
+    };
+    if (!std::is_sorted(list.begin(), list.end(), by_counter))
+      std::sort(list.begin(), list.end(), by_counter);
     Change ch;
     ch.start_op = list.empty() ? row.max_op + 1 : regen[list.front()].id.counter;
     if (ch.start_op == 0) return Status::Error("change startOp out of range");
