@@ -181,7 +181,7 @@ void encode_ops(const Change& ch, Bytes& out) {
       any_map = true;
       e.key_actor.append_null();
       e.key_ctr.append_null();
-      e.key_str.append(std::string(op.key.view()));
+      e.key_str.append(op.key.view());
     } else {
       any_elem = true;
       if (op.elem.is_zero()) {
@@ -205,7 +205,7 @@ void encode_ops(const Change& ch, Bytes& out) {
     e.expand.append(op.expand);
     if (op.has_mark_name) {
       any_mark = true;
-      e.mark_name.append(std::string(op.mark_name.view()));
+      e.mark_name.append(op.mark_name.view());
     } else {
       e.mark_name.append_null();
     }

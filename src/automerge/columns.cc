@@ -93,7 +93,7 @@ Status RleDecoder<T>::start_run() {
 }
 
 template <typename T>
-Status RleDecoder<T>::next(bool* has_value, T* value) {
+Status RleDecoder<T>::next_slow(bool* has_value, T* value) {
   uint64_t one;
   return next_run(1, has_value, value, &one);
 }
@@ -142,16 +142,6 @@ template class RleDecoder<uint64_t>;
 template class RleDecoder<int64_t>;
 template class RleDecoder<std::string_view>;
 
-Status DeltaDecoder::next(bool* has_value, int64_t* value) {
-  int64_t d;
-  AM_TRY(rle_.next(has_value, &d));
-  if (*has_value) {
-    acc_ = static_cast<int64_t>(static_cast<uint64_t>(acc_) + static_cast<uint64_t>(d));
-    *value = acc_;
-  }
-  return Status::Ok();
-}
-
 Status DeltaDecoder::skip(uint64_t n) {
   bool has;
   int64_t d;
@@ -175,7 +165,7 @@ Status BoolDecoder::start_run() {
   return Status::Ok();
 }
 
-Status BoolDecoder::next(bool* value) {
+Status BoolDecoder::next_slow(bool* value) {
   if (!present_) {
     *value = false;
     return Status::Ok();
@@ -267,15 +257,10 @@ void RleEncoder<uint64_t>::put(const uint64_t& v) { put_uleb(out_, v); }
 template <>
 void RleEncoder<int64_t>::put(const int64_t& v) { put_sleb(out_, v); }
 template <>
-void RleEncoder<std::string>::put(const std::string& v) { put_prefixed(out_, v); }
+void RleEncoder<std::string_view>::put(const std::string_view& v) { put_prefixed(out_, v); }
 
 template <typename T>
-void RleEncoder<T>::append(const T& v) {
-  any_value_ = true;
-  if (run_count_ > 0 && !run_null_ && run_value_ == v) {
-    ++run_count_;
-    return;
-  }
+void RleEncoder<T>::start_run(const T& v) {
   flush_run();
   run_null_ = false;
   run_value_ = v;
@@ -283,11 +268,7 @@ void RleEncoder<T>::append(const T& v) {
 }
 
 template <typename T>
-void RleEncoder<T>::append_null() {
-  if (run_count_ > 0 && run_null_) {
-    ++run_count_;
-    return;
-  }
+void RleEncoder<T>::start_null_run() {
   flush_run();
   run_null_ = true;
   run_count_ = 1;
@@ -327,7 +308,7 @@ const Bytes& RleEncoder<T>::finish() {
 
 template class RleEncoder<uint64_t>;
 template class RleEncoder<int64_t>;
-template class RleEncoder<std::string>;
+template class RleEncoder<std::string_view>;
 
 void ValueEncoder::append(const Value& v) {
   size_t before = raw_.size();

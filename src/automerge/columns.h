@@ -86,8 +86,17 @@ template <typename T>
 class RleDecoder {
  public:
   explicit RleDecoder(ByteView data) : r_(data), present_(!data.empty()) {}
-  // Reads the next row. Returns false in *has_value for null.
-  Status next(bool* has_value, T* value);
+  // Reads the next row. Returns false in *has_value for null. Rows inside a repeat or null
+  // run (most rows) take an inline path.
+  Status next(bool* has_value, T* value) {
+    if (left_ > 0 && run_ != Run::kLiteral) {
+      --left_;
+      *has_value = run_ == Run::kRepeat;
+      if (*has_value) *value = last_;
+      return Status::Ok();
+    }
+    return next_slow(has_value, value);
+  }
   // Reads up to `max` (≥ 1) rows that share one value: the rest of a repeat or null run, or
   // one literal. Lets callers skip or sum whole runs instead of visiting each row. An
   // omitted column yields `max` nulls.
@@ -97,6 +106,7 @@ class RleDecoder {
   bool done() const { return !present_ || (r_.done() && left_ == 0); }
 
  private:
+  Status next_slow(bool* has_value, T* value);
   Status read_value(T* v);
   Status start_run();
   enum class Run : uint8_t { kNone, kRepeat, kLiteral, kNull };
@@ -116,7 +126,15 @@ using StringDecoder = RleDecoder<std::string_view>;
 class DeltaDecoder {
  public:
   explicit DeltaDecoder(ByteView data) : rle_(data) {}
-  Status next(bool* has_value, int64_t* value);
+  Status next(bool* has_value, int64_t* value) {
+    int64_t d;
+    AM_TRY(rle_.next(has_value, &d));
+    if (*has_value) {
+      acc_ = static_cast<int64_t>(static_cast<uint64_t>(acc_) + static_cast<uint64_t>(d));
+      *value = acc_;
+    }
+    return Status::Ok();
+  }
   Status skip(uint64_t n);
   bool done() const { return rle_.done(); }
 
@@ -129,11 +147,19 @@ class DeltaDecoder {
 class BoolDecoder {
  public:
   explicit BoolDecoder(ByteView data) : r_(data), present_(!data.empty()) {}
-  Status next(bool* value);
+  Status next(bool* value) {
+    if (left_ > 0) {
+      --left_;
+      *value = value_;
+      return Status::Ok();
+    }
+    return next_slow(value);
+  }
   Status skip(uint64_t n);
   bool done() const { return !present_ || (r_.done() && left_ == 0); }
 
  private:
+  Status next_slow(bool* value);
   Status start_run();
   Reader r_;
   bool present_;
@@ -179,11 +205,26 @@ class ValueDecoder {
 
 // ---- encoders (canonical only) ------------------------------------------------------------
 
+// String columns hold views: the strings must stay valid until finish().
 template <typename T>
 class RleEncoder {
  public:
-  void append(const T& v);
-  void append_null();
+  // A value that continues the current run (most of them) takes an inline path.
+  void append(const T& v) {
+    any_value_ = true;
+    if (run_count_ > 0 && !run_null_ && run_value_ == v) {
+      ++run_count_;
+      return;
+    }
+    start_run(v);
+  }
+  void append_null() {
+    if (run_count_ > 0 && run_null_) {
+      ++run_count_;
+      return;
+    }
+    start_null_run();
+  }
   // Flushes and returns the encoded column; valid until the next reset() or append.
   const Bytes& finish();
   bool any_value() const { return any_value_; }
@@ -196,6 +237,8 @@ class RleEncoder {
   }
 
  private:
+  void start_run(const T& v);
+  void start_null_run();
   void flush_run();
   void flush_literal();
   void put(const T& v);
@@ -209,7 +252,7 @@ class RleEncoder {
 
 using UintEncoder = RleEncoder<uint64_t>;
 using IntEncoder = RleEncoder<int64_t>;
-using StringEncoder = RleEncoder<std::string>;
+using StringEncoder = RleEncoder<std::string_view>;
 
 class DeltaEncoder {
  public:

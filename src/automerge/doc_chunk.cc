@@ -721,6 +721,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
 
   // ---- regenerate each change (§7.4) ----
   out->clear();
+  out->reserve(rows.size() - num_known);
   std::vector<int32_t> to_local(num_actors, -1);
   std::vector<uint32_t> used;
   for (uint32_t ri = 0; ri < rows.size(); ++ri) {
@@ -743,7 +744,10 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
     // Actor table: author, then the other actors the ops refer to, sorted.
     used.clear();
     auto note = [&](OpId id) {
-      if (!id.is_zero() && id.actor != row.actor) used.push_back(id.actor);
+      if (!id.is_zero() && id.actor != row.actor && to_local[id.actor] == -1) {
+        to_local[id.actor] = 0;  // seen; numbered below
+        used.push_back(id.actor);
+      }
     };
     // A delete sits in the slot of its row: same object, and the map key or the element
     // (the row's own id if the row is an insert).
@@ -759,7 +763,6 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
       for (uint32_t k = 0; k < g.pred_count; ++k) note(preds[g.pred_begin + k]);
     }
     std::sort(used.begin(), used.end());
-    used.erase(std::unique(used.begin(), used.end()), used.end());
     ch.actors.reserve(used.size() + 1);
     ch.actors.push_back(d.actors[row.actor]);
     to_local[row.actor] = 0;
@@ -888,7 +891,7 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
         any_map = true;
         key_actor.append_null();
         key_ctr.append_null();
-        key_str.append(std::string(op.key.view()));
+        key_str.append(op.key.view());
       } else {
         any_elem = true;
         if (d.elem.is_zero()) {
@@ -913,7 +916,7 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
       expand.append(op.expand);
       if (op.has_mark_name) {
         any_mark = true;
-        mark_name.append(std::string(op.mark_name.view()));
+        mark_name.append(op.mark_name.view());
       } else {
         mark_name.append_null();
       }
