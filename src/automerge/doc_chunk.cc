@@ -673,7 +673,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
         g.del = false;
         g.pred_count = 0;
         g.pred_begin = static_cast<uint32_t>(preds.size());
-        auto it = pending_at.find(opid_key(row.id));
+        auto it = pending_at.empty() ? pending_at.end() : pending_at.find(opid_key(row.id));
         if (it != pending_at.end()) {
           auto& ps = pending[it->second].second;
           preds.insert(preds.end(), ps.begin(), ps.end());
@@ -698,7 +698,11 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
   // ---- assign ops to changes (§7.3) ----
   std::vector<std::vector<uint32_t>> by_actor(num_actors);  // change rows per actor
   for (uint32_t i = 0; i < rows.size(); ++i) by_actor[rows[i].actor].push_back(i);
-  std::vector<std::vector<uint32_t>> change_ops(rows.size());
+  // Each op's change row (kNone: a known change's), then the ops of each change as one flat
+  // array (a counting sort): no list per change.
+  constexpr uint32_t kNone = UINT32_MAX;
+  std::vector<uint32_t> owner(regen.size());
+  std::vector<uint32_t> op_start(rows.size() + 1, 0);
   // Consecutive ops mostly belong to the same change (a change's ops on one object are
   // stored together): try the actor's last change first, then search.
   std::vector<uint32_t> last_hit(num_actors, 0);  // position in by_actor[actor]
@@ -716,7 +720,15 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
       if (it == list.end()) return Status::Error("op does not belong to any change");
       pos = hit = static_cast<uint32_t>(it - list.begin());
     }
-    if (!is_known[list[pos]]) change_ops[list[pos]].push_back(i);
+    owner[i] = is_known[list[pos]] ? kNone : list[pos];
+    if (owner[i] != kNone) ++op_start[owner[i] + 1];
+  }
+  for (size_t r = 0; r < rows.size(); ++r) op_start[r + 1] += op_start[r];
+  std::vector<uint32_t> change_ops(op_start.back());
+  {
+    std::vector<uint32_t> fill(op_start.begin(), op_start.end() - 1);
+    for (uint32_t i = 0; i < regen.size(); ++i)
+      if (owner[i] != kNone) change_ops[fill[owner[i]]++] = i;
   }
 
   // ---- regenerate each change (§7.4) ----
@@ -727,7 +739,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
   for (uint32_t ri = 0; ri < rows.size(); ++ri) {
     if (is_known[ri]) continue;
     const ChangeRow& row = rows[ri];
-    auto& list = change_ops[ri];
+    std::span<uint32_t> list(change_ops.data() + op_start[ri], op_start[ri + 1] - op_start[ri]);
     auto by_counter = [&](uint32_t a, uint32_t b) {
       return regen[a].id.counter < regen[b].id.counter;
     };
@@ -773,11 +785,11 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
     auto local = [&](OpId id) {
       return id.is_zero() ? OpId{} : OpId{id.counter, static_cast<uint32_t>(to_local[id.actor])};
     };
-    ch.ops.reserve(list.size());
-    for (uint32_t gi : list) {
-      const Regen& g = regen[gi];
+    ch.ops.resize(list.size());  // one bulk initialisation, not one per op
+    for (size_t oi = 0; oi < list.size(); ++oi) {
+      const Regen& g = regen[list[oi]];
       const Row& r = ops[g.row];
-      Op& op = ch.ops.emplace_back();
+      Op& op = ch.ops[oi];
       op.map_key = r.op.map_key;
       op.key.assign(r.op.key);
       if (g.del) {
@@ -836,10 +848,13 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
   StringEncoder message;
   ValueEncoder extra;
   if (!changes.empty()) {
+    uint64_t author = 0;  // index of changes[i - 1]'s author: usually the same again
     for (uint32_t i = 0; i < changes.size(); ++i) {
       const Change& c = changes[i]->change;
-      auto a = std::lower_bound(s.actors.begin(), s.actors.end(), c.author());
-      actor.append(static_cast<uint64_t>(a - s.actors.begin()));
+      if (i == 0 || c.author() != s.actors[author])
+        author = static_cast<uint64_t>(
+            std::lower_bound(s.actors.begin(), s.actors.end(), c.author()) - s.actors.begin());
+      actor.append(author);
       seq.append(static_cast<int64_t>(c.seq));
       max_op.append(static_cast<int64_t>(c.max_op()));
       time.append(c.time);

@@ -109,12 +109,16 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
     for (const auto& [actor, hashes] : upload.known_->by_actor)
       if (!hashes.empty() && !index_.contains(hashes.back())) snapshot_held = false;
   std::vector<std::unique_ptr<StoredChange>> incoming;
-  ChangeHashMap<bool> seen;
+  const size_t n = upload.items_.size();
+  // One document chunk into an empty document: its changes are distinct, in causal order
+  // and closed under dependencies (deps are indexes of earlier rows).
+  const bool whole_document = n == 1 && upload.items_[0].type == ChunkType::kDocument &&
+                              changes_.empty() && pending_.empty();
+  ChangeHashMap<bool> seen;  // across chunks, which may repeat changes
   auto take = [&](StoredChange&& sc) {
-    if (has_change(sc.hash) || !seen.emplace(sc.hash, true).second) return;
+    if (!whole_document && (has_change(sc.hash) || !seen.emplace(sc.hash, true).second)) return;
     incoming.push_back(std::make_unique<StoredChange>(std::move(sc)));
   };
-  const size_t n = upload.items_.size();
   for (size_t i = 0; i < n; ++i) {
     PreparedUpload::Item& item = upload.items_[i];
     if (item.type != ChunkType::kDocument) {
@@ -143,7 +147,7 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
     if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
     for (auto& sc : changes) take(std::move(sc));
   }
-  return integrate(std::move(incoming));
+  return integrate(std::move(incoming), whole_document);
 }
 
 const StoredChange* Document::find(const ChangeHash& h) const {
@@ -167,7 +171,8 @@ Result<MergeStats> Document::merge(const Document& other) {
   return integrate(std::move(incoming));
 }
 
-Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>> incoming) {
+Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>> incoming,
+                                       bool in_order) {
   MergeStats stats;
   stats.new_changes = incoming.size();
   stats.added.reserve(incoming.size());
@@ -180,49 +185,27 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   std::vector<StoredChange*> pool;
   for (auto& p : pending_) pool.push_back(p.get());
   for (auto& p : incoming) pool.push_back(p.get());
-  // Who waits for whom inside the pool, as flat arrays (a load brings 10^5 changes, each
-  // waiting for its predecessors): waiters of pool[j] are waiter[first[j] .. first[j+1]).
-  ChangeHashMap<uint32_t> in_pool;
-  in_pool.reserve(pool.size());
-  for (size_t i = 0; i < pool.size(); ++i) in_pool.emplace(pool[i]->hash, static_cast<uint32_t>(i));
-  std::vector<uint32_t> missing(pool.size(), 0);
-  std::vector<uint32_t> first(pool.size() + 1, 0);
-  for (size_t i = 0; i < pool.size(); ++i) {
-    for (const ChangeHash& d : pool[i]->change.deps) {
-      if (index_.contains(d)) continue;
-      ++missing[i];  // a dep in neither: waits until a later merge brings it
-      if (const uint32_t* j = in_pool.find(d)) ++first[*j + 1];
-    }
-  }
-  for (size_t j = 0; j < pool.size(); ++j) first[j + 1] += first[j];
-  std::vector<uint32_t> waiter(first.back());
-  {
-    std::vector<uint32_t> fill(first.begin(), first.end() - 1);
-    for (size_t i = 0; i < pool.size(); ++i)
-      for (const ChangeHash& d : pool[i]->change.deps)
-        if (!index_.contains(d))
-          if (const uint32_t* j = in_pool.find(d)) waiter[fill[*j]++] = static_cast<uint32_t>(i);
-  }
-  std::deque<size_t> ready;
-  for (size_t i = 0; i < pool.size(); ++i)
-    if (missing[i] == 0) ready.push_back(i);
   // Per-actor state as it would be after applying, checked before anything is committed.
   std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> actor_state;  // seq, maxOp
+  const std::string* last_author = nullptr;  // consecutive changes are often one author's
+  std::pair<uint64_t, uint64_t>* state = nullptr;
   std::vector<size_t> order;
-  while (!ready.empty()) {
-    size_t i = ready.front();
-    ready.pop_front();
+  auto apply = [&](size_t i) -> Status {
     const Change& c = pool[i]->change;
-    auto [it, fresh] = actor_state.try_emplace(c.author());
-    if (fresh) {
-      auto s = by_actor_.find(c.author());
-      if (s != by_actor_.end()) it->second = {s->second.changes.size(), s->second.max_op};
+    if (!last_author || *last_author != c.author()) {
+      auto [it, fresh] = actor_state.try_emplace(c.author());
+      if (fresh) {
+        auto s = by_actor_.find(c.author());
+        if (s != by_actor_.end()) it->second = {s->second.changes.size(), s->second.max_op};
+      }
+      last_author = &it->first;
+      state = &it->second;
     }
-    if (c.seq != it->second.first + 1)
+    if (c.seq != state->first + 1)
       return Status::Error("change " + to_hex(pool[i]->hash) + " has seq " + std::to_string(c.seq) +
                            " but actor " + to_hex(as_bytes(c.author())) + " is at seq " +
-                           std::to_string(it->second.first));
-    if (c.start_op <= it->second.second)
+                           std::to_string(state->first));
+    if (c.start_op <= state->second)
       return Status::Error("change " + to_hex(pool[i]->hash) +
                            " reuses op counters of an earlier change by the same actor");
     Status valid = ops_.stage(c);
@@ -230,10 +213,47 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       ops_.rollback();
       return Status::Error("change " + to_hex(pool[i]->hash) + ": " + valid.message());
     }
-    it->second = {c.seq, c.max_op()};
+    *state = {c.seq, c.max_op()};
     order.push_back(i);
-    for (uint32_t k = first[i]; k < first[i + 1]; ++k)
-      if (--missing[waiter[k]] == 0) ready.push_back(waiter[k]);
+    return Status::Ok();
+  };
+  if (in_order) {
+    for (size_t i = 0; i < pool.size(); ++i) AM_TRY(apply(i));
+  } else {
+    // Who waits for whom inside the pool, as flat arrays (a merge may bring 10^5 changes,
+    // each waiting for its predecessors): waiters of pool[j] are waiter[first[j] .. first[j+1]).
+    ChangeHashMap<uint32_t> in_pool;
+    in_pool.reserve(pool.size());
+    for (size_t i = 0; i < pool.size(); ++i)
+      in_pool.emplace(pool[i]->hash, static_cast<uint32_t>(i));
+    std::vector<uint32_t> missing(pool.size(), 0);
+    std::vector<uint32_t> first(pool.size() + 1, 0);
+    for (size_t i = 0; i < pool.size(); ++i) {
+      for (const ChangeHash& d : pool[i]->change.deps) {
+        if (index_.contains(d)) continue;
+        ++missing[i];  // a dep in neither: waits until a later merge brings it
+        if (const uint32_t* j = in_pool.find(d)) ++first[*j + 1];
+      }
+    }
+    for (size_t j = 0; j < pool.size(); ++j) first[j + 1] += first[j];
+    std::vector<uint32_t> waiter(first.back());
+    {
+      std::vector<uint32_t> fill(first.begin(), first.end() - 1);
+      for (size_t i = 0; i < pool.size(); ++i)
+        for (const ChangeHash& d : pool[i]->change.deps)
+          if (!index_.contains(d))
+            if (const uint32_t* j = in_pool.find(d)) waiter[fill[*j]++] = static_cast<uint32_t>(i);
+    }
+    std::deque<size_t> ready;
+    for (size_t i = 0; i < pool.size(); ++i)
+      if (missing[i] == 0) ready.push_back(i);
+    while (!ready.empty()) {
+      size_t i = ready.front();
+      ready.pop_front();
+      AM_TRY(apply(i));
+      for (uint32_t k = first[i]; k < first[i + 1]; ++k)
+        if (--missing[waiter[k]] == 0) ready.push_back(waiter[k]);
+    }
   }
 
   // Commit: nothing below can fail.
@@ -245,6 +265,8 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   for (auto& p : incoming) owned.push_back(std::move(p));
   std::vector<bool> applied(pool.size(), false);
   index_.reserve(changes_.size() + order.size());
+  changes_.reserve(changes_.size() + order.size());
+  ActorChanges* mine = nullptr;  // of the previous change's author
   for (size_t i : order) {
     applied[i] = true;
     std::unique_ptr<StoredChange> sc = std::move(owned[i]);
@@ -253,9 +275,10 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       if (h != heads_.end() && *h == d) heads_.erase(h);
     }
     heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash), sc->hash);
-    ActorChanges& mine = by_actor_[sc->change.author()];
-    mine.changes.push_back(static_cast<uint32_t>(changes_.size()));
-    mine.max_op = sc->change.max_op();
+    if (!mine || changes_[mine->changes.back()]->change.author() != sc->change.author())
+      mine = &by_actor_[sc->change.author()];
+    mine->changes.push_back(static_cast<uint32_t>(changes_.size()));
+    mine->max_op = sc->change.max_op();
     op_count_ += sc->change.ops.size();
     if (lean_) drop_ops(sc->change);
     index_.emplace(sc->hash, static_cast<uint32_t>(changes_.size()));

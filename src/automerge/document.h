@@ -118,8 +118,11 @@ class Document {
   size_t op_count() const { return op_count_; }
 
  private:
-  // Validates and applies a batch of new changes; all-or-nothing.
-  Result<MergeStats> integrate(std::vector<std::unique_ptr<StoredChange>> incoming);
+  // Validates and applies a batch of new changes; all-or-nothing. `in_order`: the batch is
+  // in causal order and holds every dependency it has (one document chunk loaded into an
+  // empty document), so it is applied as it comes, without looking dependencies up.
+  Result<MergeStats> integrate(std::vector<std::unique_ptr<StoredChange>> incoming,
+                               bool in_order = false);
   // The applied changes with their ops decoded (decoded again if lean; `scratch` holds them).
   Status decoded_changes(std::vector<StoredChange>* scratch,
                          std::vector<const StoredChange*>* list) const;

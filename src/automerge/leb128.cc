@@ -2,7 +2,7 @@
 
 namespace amstore {
 
-void put_uleb(Bytes& out, uint64_t v) {
+void put_uleb_slow(Bytes& out, uint64_t v) {
   do {
     uint8_t b = v & 0x7f;
     v >>= 7;
@@ -11,7 +11,7 @@ void put_uleb(Bytes& out, uint64_t v) {
   } while (v != 0);
 }
 
-void put_sleb(Bytes& out, int64_t v) {
+void put_sleb_slow(Bytes& out, int64_t v) {
   while (true) {
     uint8_t b = v & 0x7f;
     v >>= 7;  // arithmetic shift

@@ -21,8 +21,23 @@ inline std::string_view as_chars(ByteView b) {
   return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
-void put_uleb(Bytes& out, uint64_t v);
-void put_sleb(Bytes& out, int64_t v);
+void put_uleb_slow(Bytes& out, uint64_t v);
+void put_sleb_slow(Bytes& out, int64_t v);
+// Values below 64 (most of what columns hold) take an inline path.
+inline void put_uleb(Bytes& out, uint64_t v) {
+  if (v < 0x80) {
+    out.push_back(static_cast<uint8_t>(v));
+    return;
+  }
+  put_uleb_slow(out, v);
+}
+inline void put_sleb(Bytes& out, int64_t v) {
+  if (v >= -64 && v < 64) {
+    out.push_back(static_cast<uint8_t>(v & 0x7f));
+    return;
+  }
+  put_sleb_slow(out, v);
+}
 size_t uleb_size(uint64_t v);
 inline void put_bytes(Bytes& out, ByteView b) { out.insert(out.end(), b.begin(), b.end()); }
 // uLEB length prefix, then the bytes.

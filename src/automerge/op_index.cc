@@ -29,9 +29,11 @@ const OpIndex::Info* OpIndex::find(uint64_t key) const {
   const ActorBlocks& a = by_actor_[actor];
   auto it = std::upper_bound(a.starts.begin(), a.starts.end(), counter);
   if (it == a.starts.begin()) return nullptr;
-  const Block& b = blocks_[a.blocks[it - a.starts.begin() - 1]];
+  const uint32_t bi = a.blocks[it - a.starts.begin() - 1];
+  const Block& b = blocks_[bi];
+  const size_t end = bi + 1 < blocks_.size() ? blocks_[bi + 1].begin : infos_.size();
   uint32_t offset = counter - b.start;
-  return offset < b.ops.size() ? &b.ops[offset] : nullptr;
+  return offset < end - b.begin ? &infos_[b.begin + offset] : nullptr;
 }
 
 void OpIndex::rollback() {
@@ -41,6 +43,7 @@ void OpIndex::rollback() {
       a.starts.pop_back();
     }
   }
+  if (committed_ < blocks_.size()) infos_.resize(blocks_[committed_].begin);
   blocks_.resize(committed_);
 }
 
@@ -51,26 +54,29 @@ bool OpIndex::older(uint64_t a, uint64_t b) const {
 }
 
 Status OpIndex::stage(const Change& c) {
-  std::vector<uint32_t> ids(c.actors.size());
+  std::vector<uint32_t>& ids = ids_;
+  ids.resize(c.actors.size());
   for (size_t i = 0; i < c.actors.size(); ++i) ids[i] = actor_id(c.actors[i]);
   if (c.ops.empty()) return Status::Ok();
   // The change's block is staged first and filled as ops pass, since later ops of the change
   // may refer to earlier ones; on error it is taken out again.
   ActorBlocks& mine = by_actor_[ids[0]];
   if (!mine.starts.empty()) {
-    const Block& last = blocks_[mine.blocks.back()];
-    if (c.start_op < uint64_t(last.start) + last.ops.size())
+    const uint32_t bi = mine.blocks.back();
+    const size_t end = bi + 1 < blocks_.size() ? blocks_[bi + 1].begin : infos_.size();
+    if (c.start_op < uint64_t(blocks_[bi].start) + (end - blocks_[bi].begin))
       return Status::Error("op id is already used by another change");
   }
   mine.starts.push_back(static_cast<uint32_t>(c.start_op));
   mine.blocks.push_back(static_cast<uint32_t>(blocks_.size()));
-  blocks_.push_back(Block{static_cast<uint32_t>(c.start_op), {}});
-  blocks_.back().ops.reserve(c.ops.size());
+  const size_t begin = infos_.size();
+  blocks_.push_back(Block{static_cast<uint32_t>(c.start_op), static_cast<uint32_t>(begin)});
   Status s = stage_ops(c, ids);
   if (!s.ok()) {
     mine.starts.pop_back();
     mine.blocks.pop_back();
     blocks_.pop_back();
+    infos_.resize(begin);
   }
   return s;
 }
@@ -121,7 +127,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
       case Action::kMakeText: info.kind = kSeq; break;
       default: break;
     }
-    blocks_.back().ops.push_back(info);
+    infos_.push_back(info);
   }
   return Status::Ok();
 }

@@ -41,16 +41,18 @@ class OpIndex {
   // is found by a binary search over a small array and one index: no hash table over
   // millions of ops, and recent ops (what new ops refer to) stay in cache.
   struct Block {
-    uint32_t start;
-    std::vector<Info> ops;
+    uint32_t start;  // first counter
+    uint32_t begin;  // its ops are infos_[begin, next block's begin or infos_.size())
   };
   struct ActorBlocks {
     std::vector<uint32_t> starts;
     std::vector<uint32_t> blocks;  // indexes into blocks_
   };
   std::vector<Block> blocks_;
+  std::vector<Info> infos_;  // the ops of all blocks, block after block
   std::vector<ActorBlocks> by_actor_;
   size_t committed_ = 0;  // blocks_[committed_..] are staged
+  std::vector<uint32_t> ids_;  // scratch: the staged change's actors as indexes here
 };
 
 }  // namespace amstore

@@ -110,16 +110,22 @@ Status order_list(const std::vector<DocOp>& ops, const OpLocator& locate,
       parent[k] = *at + 1;
     }
   }
-  // Children lists (CSR), each sorted by descending id.
-  std::vector<uint32_t> order(n);
-  for (uint32_t k = 0; k < n; ++k) order[k] = k;
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    if (parent[a] != parent[b]) return parent[a] < parent[b];
-    return lamport_less(ops[inserts[b]].id, ops[inserts[a]].id);
-  });
+  // Children lists (CSR, by a counting sort on the parent), each sorted by descending id.
+  // Most elements have one child (text typed in order), so the sorts are mostly no-ops.
   std::vector<uint32_t> first(n + 2, 0);
   for (uint32_t k = 0; k < n; ++k) ++first[parent[k] + 1];
   for (uint32_t p = 1; p < n + 2; ++p) first[p] += first[p - 1];
+  std::vector<uint32_t> order(n);
+  {
+    std::vector<uint32_t> fill(first.begin(), first.end() - 1);
+    for (uint32_t k = 0; k < n; ++k) order[fill[parent[k]]++] = k;
+  }
+  auto newer = [&](uint32_t a, uint32_t b) {
+    return lamport_less(ops[inserts[b]].id, ops[inserts[a]].id);
+  };
+  for (uint32_t p = 0; p + 1 < n + 2; ++p)
+    if (first[p + 1] - first[p] > 1)
+      std::sort(order.begin() + first[p], order.begin() + first[p + 1], newer);
   // order[first[p] .. first[p+1]) are the children of node p, descending.
   std::vector<uint32_t> seq;
   seq.reserve(n);
@@ -145,10 +151,22 @@ Status order_list(const std::vector<DocOp>& ops, const OpLocator& locate,
     if (!at) return Status::Error("op targets a list element that does not exist");
     targeted.emplace_back(pos[*at], i);
   }
-  std::sort(targeted.begin(), targeted.end(), [&](const auto& a, const auto& b) {
-    if (a.first != b.first) return a.first < b.first;
-    return lamport_less(ops[a.second].id, ops[b.second].id);
-  });
+  // By element position, then id (counting sort on the position, then small sorts).
+  {
+    std::vector<uint32_t> at(n + 1, 0);
+    for (const auto& t : targeted) ++at[t.first + 1];
+    for (uint32_t p = 0; p < n; ++p) at[p + 1] += at[p];
+    std::vector<std::pair<uint32_t, uint32_t>> sorted(targeted.size());
+    std::vector<uint32_t> fill(at.begin(), at.end() - 1);
+    for (const auto& t : targeted) sorted[fill[t.first]++] = t;
+    for (uint32_t p = 0; p < n; ++p)
+      if (at[p + 1] - at[p] > 1)
+        std::sort(sorted.begin() + at[p], sorted.begin() + at[p + 1],
+                  [&](const auto& a, const auto& b) {
+                    return lamport_less(ops[a.second].id, ops[b.second].id);
+                  });
+    targeted.swap(sorted);
+  }
   idx.clear();
   size_t t = 0;
   for (uint32_t p = 0; p < n; ++p) {
