@@ -199,7 +199,7 @@ Status ValueDecoder::next(ValueView* value) {
   AM_TRY(raw_.take(static_cast<size_t>(len), &raw));
   value->type = type;
   value->u = 0;
-  value->bytes = {};
+  value->size = 0;
   Reader vr(raw);
   switch (static_cast<ValueType>(type)) {
     case ValueType::kNull:
@@ -220,7 +220,9 @@ Status ValueDecoder::next(ValueView* value) {
       std::memcpy(&value->f, raw.data(), 8);  // little-endian hosts only
       return Status::Ok();
     default:  // string, bytes, unknown types
-      value->bytes = as_chars(raw);
+      if (raw.size() > UINT32_MAX) return Status::Error("value longer than 4 GiB");
+      value->data = reinterpret_cast<const char*>(raw.data());
+      value->size = static_cast<uint32_t>(raw.size());
       return Status::Ok();
   }
   if (!vr.done()) return Status::Error("value length does not match its LEB128 payload");

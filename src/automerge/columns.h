@@ -168,23 +168,28 @@ class BoolDecoder {
   uint64_t left_ = 0;
 };
 
-// A value as read from its column, its payload not copied: `bytes` points into the raw
-// column (strings, bytes and unknown types).
+// A value as read from its column, its payload not copied: strings, bytes and unknown
+// types point into the raw column. 16 bytes: documents hold millions of them.
 struct ValueView {
-  uint8_t type = 0;  // ValueType, or 10..15
+  uint8_t type = 0;   // ValueType, or 10..15
+  uint32_t size = 0;  // payload length (types with bytes)
   union {
     uint64_t u;
     int64_t i;
     double f;
+    const char* data;  // types with bytes
   };
-  std::string_view bytes;
 
   ValueView() : u(0) {}
   ValueType kind() const { return static_cast<ValueType>(type); }
+  static bool has_bytes(uint8_t type) { return type == 6 || type == 7 || type >= 10; }
+  std::string_view bytes() const {
+    return has_bytes(type) ? std::string_view(data, size) : std::string_view();
+  }
   void copy_to(Value* v) const {
     v->type = type;
-    v->u = u;
-    v->bytes.assign(bytes);
+    v->u = has_bytes(type) ? 0 : u;
+    v->bytes.assign(bytes());
   }
 };
 

@@ -99,27 +99,31 @@ Status read_layout(ByteView body, DocLayout* d, bool inflate) {
   return Status::Ok();
 }
 
-// The fields of a document op row, with document actor indexes; strings point into the
-// inflated columns (rows are many: no copies until an op is regenerated).
-struct RowOp {
+// One op row of a document, with document actor indexes; strings point into the inflated
+// columns (rows are many: no copies until an op is regenerated). 64 bytes: Algorithm A
+// visits rows in change order, scattered over the document, one cache line each.
+struct Row {
+  OpId id;
   OpId obj;
+  OpId elem;
+  ValueView value;
+  const char* key_data = nullptr;  // map key (map_key)
+  uint32_t key_size = 0;
+  uint32_t mark = 0;        // 0: no mark name, else 1 + its index in the reader's `marks`
+  uint32_t succ_begin = 0;  // successors: succ[succ_begin, the next row's succ_begin)
+  uint8_t action = 0;
   bool map_key = false;
   bool insert = false;
   bool expand = false;
-  bool has_mark_name = false;
-  uint8_t action = 0;
-  std::string_view key;
-  OpId elem;
-  ValueView value;
-  std::string_view mark_name;
-};
 
-// One op row of a document.
-struct Row {
-  OpId id;
-  RowOp op;
-  uint32_t succ_begin, succ_count;
+  std::string_view key() const { return std::string_view(key_data, key_size); }
 };
+static_assert(sizeof(Row) == 64);
+
+// The end of row i's successors: rows are read in order, each appending its own.
+uint32_t succ_end(const std::vector<Row>& rows, size_t i, const std::vector<OpId>& succ) {
+  return i + 1 < rows.size() ? rows[i + 1].succ_begin : static_cast<uint32_t>(succ.size());
+}
 
 // An op as regenerated for a change: an op row, or a delete synthesized from the successor
 // list of the row whose slot it deletes from. Preds are in `preds` (document actor indexes).
@@ -145,45 +149,51 @@ class OpRowReader {
         succ_ctr_(find_column(oc, col::kSuccCounter)), expand_(find_column(oc, col::kExpand)),
         mark_name_(find_column(oc, col::kMarkName)) {}
 
-  // Reads one row; its successors are appended to `succ`.
-  Status read(Row* row, std::vector<OpId>* succ) {
+  // Reads one row (every field); its successors are appended to `succ`, its mark name (if
+  // any) to `marks`.
+  Status read(Row* row, std::vector<OpId>* succ, std::vector<std::string_view>* marks) {
     bool has, has_s;
     uint64_t u;
     int64_t c;
     std::string_view s;
     AM_TRY(obj_ctr_.next(&has, &u));
     if (has && u > kMaxCounter) return Status::Error("object counter out of range");
-    AM_TRY(read_id(obj_actor_, has, static_cast<int64_t>(u), true, false, &row->op.obj));
+    AM_TRY(read_id(obj_actor_, has, static_cast<int64_t>(u), true, false, &row->obj));
     AM_TRY(key_ctr_.next(&has, &c));
     AM_TRY(key_str_.next(&has_s, &s));
     if (has_s) {
       bool has_a;
       AM_TRY(key_actor_.next(&has_a, &u));
       if (has || has_a) return Status::Error("op has both a map key and an element key");
-      row->op.map_key = true;
-      row->op.key = s;
+      if (s.size() > UINT32_MAX) return Status::Error("map key longer than 4 GiB");
+      row->map_key = true;
+      row->key_data = s.data();
+      row->key_size = static_cast<uint32_t>(s.size());
+      row->elem = OpId{};
     } else {
       if (!has) return Status::Error("op has no key");
-      AM_TRY(read_id(key_actor_, true, c, false, true, &row->op.elem));
+      AM_TRY(read_id(key_actor_, true, c, false, true, &row->elem));
+      row->map_key = false;
+      row->key_data = nullptr;
+      row->key_size = 0;
     }
     AM_TRY(id_ctr_.next(&has, &c));
     AM_TRY(read_id(id_actor_, has, c, false, false, &row->id));
-    AM_TRY(insert_.next(&row->op.insert));
+    AM_TRY(insert_.next(&row->insert));
     AM_TRY(action_.next(&has, &u));
     if (!has) return Status::Error("null action");
     if (u > kMaxAction || u == static_cast<uint64_t>(Action::kDel))
       return Status::Error("unrecognized action index " + std::to_string(u));
-    row->op.action = static_cast<uint8_t>(u);
-    AM_TRY(value_.next(&row->op.value));
-    if (row->op.action == static_cast<uint8_t>(Action::kInc) &&
-        row->op.value.kind() != ValueType::kInt && row->op.value.kind() != ValueType::kUint)
+    row->action = static_cast<uint8_t>(u);
+    AM_TRY(value_.next(&row->value));
+    if (row->action == static_cast<uint8_t>(Action::kInc) &&
+        row->value.kind() != ValueType::kInt && row->value.kind() != ValueType::kUint)
       return Status::Error("increment with a non-numeric value");
     AM_TRY(succ_group_.next(&has, &u));
     if (!has) u = 0;
     if (u > max_succ_ || succ->size() + u > max_succ_)
       return Status::Error("document has more successors than its size allows");
     row->succ_begin = static_cast<uint32_t>(succ->size());
-    row->succ_count = static_cast<uint32_t>(u);
     for (uint64_t k = 0; k < u; ++k) {
       OpId sid;
       AM_TRY(succ_ctr_.next(&has, &c));
@@ -193,11 +203,12 @@ class OpRowReader {
       if (!lamport_less(row->id, sid)) return Status::Error("successor is not newer than its op");
       succ->push_back(sid);
     }
-    AM_TRY(expand_.next(&row->op.expand));
+    AM_TRY(expand_.next(&row->expand));
     AM_TRY(mark_name_.next(&has, &s));
+    row->mark = 0;
     if (has) {
-      row->op.has_mark_name = true;
-      row->op.mark_name = s;
+      marks->push_back(s);
+      row->mark = static_cast<uint32_t>(marks->size());
     }
     return Status::Ok();
   }
@@ -284,9 +295,9 @@ class OpRowReader {
 // The slot an op writes to: its object and map key, or its object and list element (an
 // insert's element is the op itself).
 bool same_slot(const Row& a, const Row& b) {
-  if (a.op.obj != b.op.obj || a.op.map_key != b.op.map_key) return false;
-  if (a.op.map_key) return a.op.key == b.op.key;
-  return (a.op.insert ? a.id : a.op.elem) == (b.op.insert ? b.id : b.op.elem);
+  if (a.obj != b.obj || a.map_key != b.map_key) return false;
+  if (a.map_key) return a.key() == b.key();
+  return (a.insert ? a.id : a.elem) == (b.insert ? b.id : b.elem);
 }
 
 // Document order (§6.4): objects ascending, the root first; in a map, ops by key then id; in
@@ -298,21 +309,21 @@ Status check_document_order(const std::vector<Row>& ops) {
   const auto bad = [] { return Status::Error("document ops are not in document order"); };
   std::vector<OpId> path;  // elements from the list's HEAD down to the last insert
   for (size_t b = 0; b < ops.size();) {
-    const OpId obj = ops[b].op.obj;
-    if (b > 0 && !lamport_less(ops[b - 1].op.obj, obj)) return bad();
+    const OpId obj = ops[b].obj;
+    if (b > 0 && !lamport_less(ops[b - 1].obj, obj)) return bad();
     size_t e = b;
-    while (e < ops.size() && ops[e].op.obj == obj) ++e;
+    while (e < ops.size() && ops[e].obj == obj) ++e;
     path.clear();
     for (size_t i = b; i < e; ++i) {
       const Row& r = ops[i];
       const Row* prev = i > b ? &ops[i - 1] : nullptr;
-      if (r.op.map_key) {
-        if (prev && prev->op.map_key) {
-          int c = prev->op.key.compare(r.op.key);
+      if (r.map_key) {
+        if (prev && prev->map_key) {
+          int c = prev->key().compare(r.key());
           if (c > 0 || (c == 0 && !lamport_less(prev->id, r.id))) return bad();
         }
-      } else if (r.op.insert) {
-        const OpId parent = r.op.elem;  // zero: HEAD
+      } else if (r.insert) {
+        const OpId parent = r.elem;  // zero: HEAD
         bool popped = false;
         OpId sibling;  // the parent's child visited last: must be newer than this one
         while (!path.empty() && path.back() != parent) {
@@ -324,8 +335,8 @@ Status check_document_order(const std::vector<Row>& ops) {
         if (popped && !lamport_less(r.id, sibling)) return bad();
         path.push_back(r.id);
       } else {
-        if (path.empty() || r.op.elem != path.back()) return bad();
-        if (prev && !prev->op.insert && !lamport_less(prev->id, r.id)) return bad();
+        if (path.empty() || r.elem != path.back()) return bad();
+        if (prev && !prev->insert && !lamport_less(prev->id, r.id)) return bad();
       }
     }
     b = e;
@@ -351,7 +362,8 @@ struct ChangeRow {
 // beyond their column encoding: the caller keeps its own copy of those changes.
 Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
                     const std::vector<bool>& is_known, size_t num_rows, size_t max_succ,
-                    std::vector<Row>* ops, std::vector<OpId>* succ, std::vector<Regen>* regen,
+                    std::vector<Row>* ops, std::vector<OpId>* succ,
+                    std::vector<std::string_view>* marks, std::vector<Regen>* regen,
                     std::vector<OpId>* preds) {
   // Per actor, the counter ranges (after, upto] of its new changes, ascending.
   const uint32_t num_actors = static_cast<uint32_t>(d.actors.size());
@@ -448,7 +460,7 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
   uint32_t at = 0;
   for (size_t k = 0; k < wanted.size(); ++k) {
     AM_TRY(reader.skip(wanted[k] - at));
-    AM_TRY(reader.read(&(*ops)[k], succ));
+    AM_TRY(reader.read(&(*ops)[k], succ, marks));
     at = wanted[k] + 1;
   }
   AM_TRY(reader.skip(num_rows - at));
@@ -467,8 +479,8 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
   std::unordered_map<uint64_t, size_t> del_at;
   for (uint32_t i = 0; i < ops->size(); ++i) {
     const Row& r = (*ops)[i];
-    for (uint32_t k = 0; k < r.succ_count; ++k) {
-      const OpId s = (*succ)[r.succ_begin + k];
+    for (uint32_t k = r.succ_begin, e = succ_end(*ops, i, *succ); k < e; ++k) {
+      const OpId s = (*succ)[k];
       if (!is_new(s.actor, s.counter)) continue;
       auto it = row_of.find(opid_key(s));
       if (it != row_of.end()) {
@@ -628,17 +640,22 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
   // ---- op rows, predecessors and deletes (§7.2) ----
   std::vector<Row> ops;
   std::vector<OpId> succ;
+  std::vector<std::string_view> marks;  // mark names of `ops` (Row::mark)
   std::vector<Regen> regen;
   std::vector<OpId> preds;  // pred lists of `regen`, document actor indexes
   size_t num_rows;
   AM_TRY(count_rows(find_column(d.op_cols, col::kIdActor), max_rows_for(body.size()), &num_rows));
   if (num_known > 0) {
     AM_TRY(read_new_ops(d, rows, is_known, num_rows, max_rows_for(body.size()), &ops, &succ,
-                        &regen, &preds));
+                        &marks, &regen, &preds));
   } else {
     OpRowReader reader(d.op_cols, num_actors, max_rows_for(body.size()));
     ops.reserve(num_rows);
-    for (size_t i = 0; i < num_rows; ++i) AM_TRY(reader.read(&ops.emplace_back(), &succ));
+    for (size_t i = 0; i < num_rows; ++i) {
+      Row row;
+      AM_TRY(reader.read(&row, &succ, &marks));
+      ops.push_back(row);
+    }
     if (!reader.done()) return Status::Error("op columns have different numbers of rows");
     AM_TRY(check_document_order(ops));
     regen.reserve(ops.size() + succ.size());
@@ -684,8 +701,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
           pending_at.erase(it);
         }
         regen.push_back(g);
-        for (uint32_t k = 0; k < row.succ_count; ++k) {
-          OpId s = succ[row.succ_begin + k];
+        for (uint32_t k = row.succ_begin, e = succ_end(ops, g.row, succ); k < e; ++k) {
+          OpId s = succ[k];
           auto [pit, fresh] = pending_at.emplace(opid_key(s), pending.size());
           if (fresh) pending.emplace_back(s, std::vector<OpId>{});
           pending[pit->second].second.push_back(row.id);
@@ -765,13 +782,13 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
     // (the row's own id if the row is an insert).
     auto elem_of = [&](const Regen& g) {
       const Row& r = ops[g.row];
-      return g.del && r.op.insert ? r.id : r.op.elem;
+      return g.del && r.insert ? r.id : r.elem;
     };
     for (uint32_t gi : list) {
       const Regen& g = regen[gi];
       const Row& r = ops[g.row];
-      note(r.op.obj);
-      if (!r.op.map_key) note(elem_of(g));
+      note(r.obj);
+      if (!r.map_key) note(elem_of(g));
       for (uint32_t k = 0; k < g.pred_count; ++k) note(preds[g.pred_begin + k]);
     }
     std::sort(used.begin(), used.end());
@@ -790,19 +807,19 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
       const Regen& g = regen[list[oi]];
       const Row& r = ops[g.row];
       Op& op = ch.ops[oi];
-      op.map_key = r.op.map_key;
-      op.key.assign(r.op.key);
+      op.map_key = r.map_key;
+      op.key.assign(r.key());
       if (g.del) {
         op.action = static_cast<uint8_t>(Action::kDel);
       } else {
-        op.insert = r.op.insert;
-        op.action = r.op.action;
-        r.op.value.copy_to(&op.value);
-        op.expand = r.op.expand;
-        op.has_mark_name = r.op.has_mark_name;
-        op.mark_name.assign(r.op.mark_name);
+        op.insert = r.insert;
+        op.action = r.action;
+        r.value.copy_to(&op.value);
+        op.expand = r.expand;
+        op.has_mark_name = r.mark != 0;
+        if (r.mark != 0) op.mark_name.assign(marks[r.mark - 1]);
       }
-      op.obj = local(r.op.obj);
+      op.obj = local(r.obj);
       op.elem = op.map_key ? OpId{} : local(elem_of(g));
       op.pred_begin = static_cast<uint32_t>(ch.preds.size());
       op.pred_count = g.pred_count;
