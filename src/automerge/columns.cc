@@ -126,32 +126,14 @@ Status RleDecoder<T>::next_run(uint64_t max, bool* has_value, T* value, uint64_t
   return Status::Ok();
 }
 
-template <typename T>
-Status RleDecoder<T>::skip(uint64_t n) {
-  bool has;
-  T v;
-  uint64_t k;
-  while (n > 0) {
-    AM_TRY(next_run(n, &has, &v, &k));
-    n -= k;
-  }
-  return Status::Ok();
-}
-
 template class RleDecoder<uint64_t>;
 template class RleDecoder<int64_t>;
 template class RleDecoder<std::string_view>;
 
 Status DeltaDecoder::skip(uint64_t n) {
-  bool has;
-  int64_t d;
-  uint64_t k;
-  while (n > 0) {
-    AM_TRY(rle_.next_run(n, &has, &d, &k));
-    if (has) acc_ = static_cast<int64_t>(static_cast<uint64_t>(acc_) + static_cast<uint64_t>(d) * k);
-    n -= k;
-  }
-  return Status::Ok();
+  return rle_.skip_values(n, [this](int64_t d, uint64_t k) {
+    acc_ = static_cast<int64_t>(static_cast<uint64_t>(acc_) + static_cast<uint64_t>(d) * k);
+  });
 }
 
 Status BoolDecoder::start_run() {

@@ -102,7 +102,34 @@ class RleDecoder {
   // omitted column yields `max` nulls.
   Status next_run(uint64_t max, bool* has_value, T* value, uint64_t* count);
   // Skips n rows (they are still checked for canonical form).
-  Status skip(uint64_t n);
+  Status skip(uint64_t n) {
+    return skip_values(n, [](const T&, uint64_t) {});
+  }
+  // The same, calling f(value, count) for each stretch of equal non-null values skipped
+  // (a literal run's values one by one, in a tight loop).
+  template <typename F>
+  Status skip_values(uint64_t n, F&& f) {
+    if (!present_) return Status::Ok();
+    while (n > 0) {
+      if (left_ == 0) AM_TRY(start_run());
+      const uint64_t k = left_ < n ? left_ : n;
+      if (run_ == Run::kLiteral) {
+        for (uint64_t j = 0; j < k; ++j) {
+          T v;
+          AM_TRY(read_value(&v));
+          if (have_last_ && v == last_) return Status::Error("equal adjacent values in a literal run");
+          last_ = v;
+          have_last_ = true;
+          f(v, 1);
+        }
+      } else if (run_ == Run::kRepeat) {
+        f(last_, k);
+      }
+      left_ -= k;
+      n -= k;
+    }
+    return Status::Ok();
+  }
   bool done() const { return !present_ || (r_.done() && left_ == 0); }
 
  private:
