@@ -907,9 +907,10 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
   StringEncoder key_str, mark_name;
   BoolEncoder insert, expand;
   ValueEncoder value;
-  if (!s.ops.empty()) {
+  if (!s.order.empty()) {
     bool any_obj = false, any_key_actor = false, any_elem = false, any_map = false, any_mark = false;
-    for (const DocOp& d : s.ops) {
+    for (uint32_t oi : s.order) {
+      const DocOp& d = s.all[oi];
       const Op& op = *d.op;
       if (d.obj.is_zero()) {
         obj_actor.append_null();

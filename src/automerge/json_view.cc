@@ -46,8 +46,8 @@ class Renderer {
       for (uint32_t i = r->begin; i < r->end;) {
         uint32_t j = i;
         const DocOp* winner = nullptr;
-        for (; j < r->end && s_.ops[j].op->key == s_.ops[i].op->key; ++j)
-          if (visible(s_, s_.ops[j])) winner = &s_.ops[j];  // ops are in id order
+        for (; j < r->end && s_.op(j).op->key == s_.op(i).op->key; ++j)
+          if (visible(s_, s_.op(j))) winner = &s_.op(j);  // ops are in id order
         if (winner) {
           if (!first) out.push_back(',');
           first = false;
@@ -69,11 +69,11 @@ class Renderer {
     if (r) {
       for (uint32_t i = r->begin; i < r->end;) {
         uint32_t j = i + 1;
-        while (j < r->end && !s_.ops[j].op->insert) ++j;
+        while (j < r->end && !s_.op(j).op->insert) ++j;
         const DocOp* winner = nullptr;
         for (uint32_t k = i; k < j; ++k)
-          if (visible(s_, s_.ops[k]) && (!winner || lamport_less(winner->id, s_.ops[k].id)))
-            winner = &s_.ops[k];
+          if (visible(s_, s_.op(k)) && (!winner || lamport_less(winner->id, s_.op(k).id)))
+            winner = &s_.op(k);
         if (winner) {
           if (text) {
             if (winner->op->action == static_cast<uint8_t>(Action::kSet) &&

@@ -311,8 +311,8 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     r.end = static_cast<uint32_t>(final_order.size());
     s.objects.push_back(r);
   }
-  s.ops.reserve(final_order.size());
-  for (uint32_t i : final_order) s.ops.push_back(all[i]);
+  s.all = std::move(all);
+  s.order = std::move(final_order);
   return s;
 }
 

@@ -34,10 +34,15 @@ struct ObjectRange {
 
 struct OpSet {
   std::vector<std::string> actors;   // sorted, exactly the authors
-  std::vector<DocOp> ops;            // document order, no deletes
+  std::vector<DocOp> all;            // every op, deletes included, in change order
+  std::vector<uint32_t> order;       // document order, no deletes: indexes into `all`
   std::vector<OpId> succ;            // successor lists, each in Lamport order
-  std::vector<ObjectRange> objects;  // root first, then by object id
+  std::vector<ObjectRange> objects;  // root first, then by object id (ranges of `order`)
   std::vector<const Op*> succ_ops;   // parallel to succ: the successor op itself
+
+  // The i-th op in document order. (An index rather than a reordered copy: a large
+  // document's ops take tens of MB, and readers pass over them once.)
+  const DocOp& op(size_t i) const { return all[order[i]]; }
 };
 
 // `changes` must be in causal order and closed under dependencies. Fails on ops that refer
