@@ -85,6 +85,7 @@ class Document {
   static Result<PreparedUpload> prepare(ByteView bytes);
   Result<MergeStats> merge(PreparedUpload&& upload);
   // A snapshot of the applied changes' hashes (shared until the next merge changes them).
+  // Like every other call, not to be made concurrently with another (it fills a cache).
   std::shared_ptr<const KnownChanges> known_changes() const;
   // Merges every change (applied and pending) of `other`.
   Result<MergeStats> merge(const Document& other);
