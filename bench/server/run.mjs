@@ -100,7 +100,9 @@ async function startServer (name, tag) {
   const out = fs.openSync(path.join(dir, 'server.log'), 'w')
   let proc
   if (name === 'amstore') {
-    proc = spawn(AMSTORE_BIN, ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', path.join(dir, 'data')], { stdio: ['ignore', out, out] })
+    // --quiet: no access log, like the other servers here (nginx runs with access_log off,
+    // the Node servers log nothing). Everything else at its default, fsync included.
+    proc = spawn(AMSTORE_BIN, ['serve', '--quiet', '--host', '127.0.0.1', '--port', String(port), '--data-dir', path.join(dir, 'data')], { stdio: ['ignore', out, out] })
   } else if (name === 'merge' || name === 'tutorial') {
     proc = spawn(process.execPath, [path.join(here, 'ref', `${name}.js`), String(port), path.join(dir, 'data')], { stdio: ['ignore', out, out] })
   } else {
