@@ -193,6 +193,8 @@ test('an upload being merged does not hold up other requests on its I/O thread',
     const doc = A.change(A.init(), (d) => { d.text = 'abcdefghij'.repeat(40000) })
     const body = Buffer.from(A.save(doc))
     const order = []
+    let sent
+    const bodySent = new Promise((resolve) => { sent = resolve })
     const post = new Promise((resolve, reject) => {
       const req = http.request({
         host: '127.0.0.1', port: s.port, method: 'POST', path: '/slow', agent: false,
@@ -202,9 +204,11 @@ test('an upload being merged does not hold up other requests on its I/O thread',
         res.on('end', () => { order.push('post'); resolve(res.statusCode) })
       })
       req.on('error', reject)
+      req.on('finish', sent)
       req.end(body)
     })
-    await sleep(30)  // the body is in; the merge is running
+    await bodySent
+    await sleep(5)  // the body is in; the merge is running
     const h = await fetch(`${s.url}/healthz`)
     assert.equal(h.status, 200)
     await h.text()
