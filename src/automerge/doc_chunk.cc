@@ -851,11 +851,16 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
   return Status::Ok();
 }
 
-Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress) {
+Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress,
+                              const ChangeHashMap<uint32_t>* positions) {
   AM_ASSIGN(OpSet s, build_op_set(changes));
-  ChangeHashMap<uint32_t> row_of;
-  row_of.reserve(changes.size());
-  for (uint32_t i = 0; i < changes.size(); ++i) row_of.emplace(changes[i]->hash, i);
+  ChangeHashMap<uint32_t> own_positions;
+  if (!positions) {
+    own_positions.reserve(changes.size());
+    for (uint32_t i = 0; i < changes.size(); ++i) own_positions.emplace(changes[i]->hash, i);
+    positions = &own_positions;
+  }
+  const ChangeHashMap<uint32_t>& row_of = *positions;
 
   ColumnWriter cw;
   std::vector<bool> is_dep(changes.size(), false);

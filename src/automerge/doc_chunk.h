@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "automerge/change.h"
+#include "automerge/flat_map.h"
 
 namespace amstore {
 
@@ -45,7 +46,10 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
 
 // Algorithm B. `changes` must be in causal order and closed under dependencies. Returns the
 // whole chunk (header included). With `compress`, columns of 256 bytes or more are DEFLATEd.
-Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress);
+// `positions`, if the caller keeps one, maps each change's hash to its index in `changes`
+// (saves building that table here).
+Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress,
+                              const ChangeHashMap<uint32_t>* positions = nullptr);
 
 // A document chunk body with every DEFLATEd column stored plain instead (for comparing
 // documents written by different DEFLATE implementations).

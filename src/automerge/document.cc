@@ -324,7 +324,8 @@ Result<Bytes> Document::save(bool compress) const {
   std::vector<StoredChange> scratch;
   std::vector<const StoredChange*> list;
   AM_TRY(decoded_changes(&scratch, &list));
-  AM_ASSIGN(Bytes out, encode_document(list, compress));
+  // `list` is changes_ in order, so index_ gives each change's position in it.
+  AM_ASSIGN(Bytes out, encode_document(list, compress, &index_));
   for (const auto& p : pending_) put_bytes(out, p->chunk);
   return out;
 }
