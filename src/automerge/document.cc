@@ -344,7 +344,8 @@ Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
     size_t i = stack.back();
     stack.pop_back();
     for (const ChangeHash& d : changes_[i]->change.deps) {
-      size_t j = *index_.find(d);
+      // Usually the change just before: no table lookup.
+      size_t j = i > 0 && changes_[i - 1]->hash == d ? i - 1 : *index_.find(d);
       if (!known[j]) {
         known[j] = true;
         stack.push_back(j);
