@@ -109,7 +109,7 @@ struct Row {
   ValueView value;
   const char* key_data = nullptr;  // map key (map_key)
   uint32_t key_size = 0;
-  uint32_t mark = 0;        // 0: no mark name, else 1 + its index in the reader's `marks`
+  uint32_t mark = 0;        // 0: no mark name, else 1 + its index in the `marks` list
   uint32_t succ_begin = 0;  // successors: succ[succ_begin, the next row's succ_begin)
   uint8_t action = 0;
   bool map_key = false;
