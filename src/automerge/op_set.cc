@@ -104,6 +104,8 @@ Status order_list(const std::vector<DocOp>& ops, const OpLocator& locate,
     OpId p = ops[inserts[k]].elem;
     if (p.is_zero()) {
       parent[k] = 0;
+    } else if (k > 0 && ops[inserts[k - 1]].id == p) {
+      parent[k] = k;  // after the element inserted just before (text typed in order)
     } else {
       const uint32_t* at = elem_index(p);
       if (!at) return Status::Error("insert after an element that does not exist");
