@@ -1,6 +1,7 @@
 #include "automerge/document.h"
 
 #include <algorithm>
+#include <bit>
 #include <deque>
 
 #include "automerge/chunk.h"
@@ -87,17 +88,29 @@ Status PreparedUpload::decode_against(std::shared_ptr<const KnownChanges> known)
   return Status::Ok();
 }
 
+namespace {
+constexpr size_t kFirstBlock = 16;
+// Block of hash i and its offset there (block b starts at kFirstBlock × (2^b − 1)).
+std::pair<size_t, size_t> block_of(size_t i) {
+  const size_t b = std::bit_width(i / kFirstBlock + 1) - 1;
+  return {b, i - kFirstBlock * ((size_t(1) << b) - 1)};
+}
+}  // namespace
+
+const ChangeHash& KnownChanges::Hashes::operator[](size_t i) const {
+  auto [b, off] = block_of(i);
+  return blocks[b][off];
+}
+
+void KnownChanges::Hashes::push_back(const ChangeHash& h) {
+  auto [b, off] = block_of(count);
+  if (b == blocks.size()) blocks.push_back(std::make_shared<ChangeHash[]>(kFirstBlock << b));
+  blocks[b][off] = h;
+  ++count;
+}
+
 std::shared_ptr<const KnownChanges> Document::known_changes() const {
-  if (known_) return known_;
-  auto k = std::make_shared<KnownChanges>();
-  k->by_actor.reserve(by_actor_.size());
-  for (const auto& [actor, mine] : by_actor_) {
-    std::vector<ChangeHash>& hashes = k->by_actor[actor];
-    hashes.reserve(mine.changes.size());
-    for (uint32_t i : mine.changes) hashes.push_back(changes_[i]->hash);
-  }
-  known_ = std::move(k);
-  return known_;
+  return std::make_shared<const KnownChanges>(known_);
 }
 
 Result<MergeStats> Document::merge(PreparedUpload&& upload) {
@@ -107,7 +120,7 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
   bool snapshot_held = upload.known_ != nullptr;
   if (snapshot_held)
     for (const auto& [actor, hashes] : upload.known_->by_actor)
-      if (!hashes.empty() && !index_.contains(hashes.back())) snapshot_held = false;
+      if (hashes.count > 0 && !index_.contains(hashes[hashes.count - 1])) snapshot_held = false;
   std::vector<std::unique_ptr<StoredChange>> incoming;
   const size_t n = upload.items_.size();
   // One document chunk into an empty document: its changes are distinct, in causal order
@@ -258,7 +271,6 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
 
   // Commit: nothing below can fail.
   ops_.commit();
-  if (!order.empty()) known_.reset();
   std::vector<std::unique_ptr<StoredChange>> owned;
   owned.reserve(pool.size());
   for (auto& p : pending_) owned.push_back(std::move(p));
@@ -267,6 +279,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   index_.reserve(changes_.size() + order.size());
   changes_.reserve(changes_.size() + order.size());
   ActorChanges* mine = nullptr;  // of the previous change's author
+  KnownChanges::Hashes* mine_known = nullptr;
   for (size_t i : order) {
     applied[i] = true;
     std::unique_ptr<StoredChange> sc = std::move(owned[i]);
@@ -275,10 +288,13 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       if (h != heads_.end() && *h == d) heads_.erase(h);
     }
     heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash), sc->hash);
-    if (!mine || changes_[mine->changes.back()]->change.author() != sc->change.author())
+    if (!mine || changes_[mine->changes.back()]->change.author() != sc->change.author()) {
       mine = &by_actor_[sc->change.author()];
+      mine_known = &known_.by_actor[sc->change.author()];
+    }
     mine->changes.push_back(static_cast<uint32_t>(changes_.size()));
     mine->max_op = sc->change.max_op();
+    mine_known->push_back(sc->hash);
     op_count_ += sc->change.ops.size();
     if (lean_) drop_ops(sc->change);
     index_.emplace(sc->hash, static_cast<uint32_t>(changes_.size()));

@@ -26,20 +26,30 @@ struct MergeStats {
 };
 
 // The hashes of a document's applied changes by actor, in seq order: enough to decode an
-// upload against the document without holding it (PreparedUpload::decode_against). A copy:
-// it stays valid while the document moves on.
-struct KnownChanges {
+// upload against the document without holding it (PreparedUpload::decode_against).
+// The document keeps one and appends to it; a snapshot is a copy of the block pointers and
+// counts, O(actors × log changes). It stays valid while the document moves on: the blocks
+// never move, and the document writes only past what any snapshot covers.
+class KnownChanges {
+ public:
   struct ActorHash {
     using is_transparent = void;  // lookups by string_view, without a std::string
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
-  std::unordered_map<std::string, std::vector<ChangeHash>, ActorHash, std::equal_to<>> by_actor;
+  // One actor's hashes: block b holds kFirst << b of them (16, 32, 64, ...).
+  struct Hashes {
+    std::vector<std::shared_ptr<ChangeHash[]>> blocks;
+    size_t count = 0;
+    const ChangeHash& operator[](size_t i) const;
+    void push_back(const ChangeHash& h);
+  };
   // The hash of `actor`'s change `seq`, or null.
   const ChangeHash* find(std::string_view actor, uint64_t seq) const {
     auto it = by_actor.find(actor);
-    if (it == by_actor.end() || seq == 0 || seq > it->second.size()) return nullptr;
+    if (it == by_actor.end() || seq == 0 || seq > it->second.count) return nullptr;
     return &it->second[seq - 1];
   }
+  std::unordered_map<std::string, Hashes, ActorHash, std::equal_to<>> by_actor;
 };
 
 // An upload read as far as it can be without the document it goes into: chunks and their
@@ -84,8 +94,7 @@ class Document {
   // The same in two steps: prepare() needs no document (no lock), merge() does the rest.
   static Result<PreparedUpload> prepare(ByteView bytes);
   Result<MergeStats> merge(PreparedUpload&& upload);
-  // A snapshot of the applied changes' hashes (shared until the next merge changes them).
-  // Like every other call, not to be made concurrently with another (it fills a cache).
+  // A snapshot of the applied changes' hashes (cheap: see KnownChanges).
   std::shared_ptr<const KnownChanges> known_changes() const;
   // Merges every change (applied and pending) of `other`.
   Result<MergeStats> merge(const Document& other);
@@ -143,7 +152,7 @@ class Document {
   };
   std::unordered_map<std::string, ActorChanges, KnownChanges::ActorHash, std::equal_to<>>
       by_actor_;
-  mutable std::shared_ptr<const KnownChanges> known_;  // cache of known_changes()
+  KnownChanges known_;  // the applied changes' hashes by actor, for snapshots
   std::vector<ChangeHash> heads_;
   OpIndex ops_;  // validates new changes against the ops already here
 };

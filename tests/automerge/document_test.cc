@@ -321,6 +321,27 @@ TEST(Document, LeanDocumentSavesAndRendersTheSame) {
   EXPECT_EQ(*copy.save(), *full->save());
 }
 
+// The per-actor hash store behind snapshots: blocks of growing size, and a snapshot keeps
+// reading what it covered while the original grows past it.
+TEST(Document, KnownChangeHashesAcrossBlocks) {
+  KnownChanges::Hashes live;
+  auto hash_of = [](size_t i) {
+    ChangeHash h{};
+    h[0] = static_cast<uint8_t>(i);
+    h[1] = static_cast<uint8_t>(i >> 8);
+    return h;
+  };
+  KnownChanges::Hashes snapshot;
+  for (size_t i = 0; i < 1000; ++i) {
+    if (i == 300) snapshot = live;
+    live.push_back(hash_of(i));
+  }
+  ASSERT_EQ(live.count, 1000u);
+  for (size_t i = 0; i < 1000; ++i) ASSERT_EQ(live[i], hash_of(i)) << i;
+  ASSERT_EQ(snapshot.count, 300u);
+  for (size_t i = 0; i < 300; ++i) ASSERT_EQ(snapshot[i], hash_of(i)) << i;
+}
+
 // An upload decoded against a snapshot of the document's changes before the caller's lock
 // (PreparedUpload::decode_against). A snapshot that has fallen behind is harmless (what
 // arrived since is deduplicated); one the document does not hold is not trusted.
