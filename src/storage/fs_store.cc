@@ -68,13 +68,16 @@ int64_t ns_of(const struct timespec& ts) {
 // changes' decoded ops are dropped, see Document::set_lean).
 constexpr uint64_t kIndexBytesPerOp = 32;
 
+// Rough, enough to bound the cache: one change's chunk bytes, decoded header and ops, its
+// entries in the document's tables (hash index, per-actor lists and hash blocks).
+uint64_t change_memory(const StoredChange& c) {
+  return sizeof(StoredChange) + c.chunk.size() * 2 + c.change.ops.size() * sizeof(Op) + 128;
+}
+
 uint64_t doc_memory(const Document& doc) {
-  // Rough: chunk bytes plus decoded ops; enough to bound the cache.
   uint64_t m = sizeof(Document);
   auto add = [&](const std::vector<std::unique_ptr<StoredChange>>& v) {
-    for (const auto& c : v)
-      m += sizeof(StoredChange) + c->chunk.size() * 2 + c->change.ops.size() * sizeof(Op) +
-           64;
+    for (const auto& c : v) m += change_memory(*c);
   };
   add(doc.changes());
   add(doc.pending());
@@ -666,8 +669,7 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
         for (const ChangeHash& h : merged->added) {
           const StoredChange* c = s->doc->find(h);
           append.insert(append.end(), c->chunk.begin(), c->chunk.end());
-          fresh_mem += sizeof(StoredChange) + c->chunk.size() * 2 +
-                       c->change.ops.size() * sizeof(Op) + 64;
+          fresh_mem += change_memory(*c);
         }
         fresh_mem += (s->doc->op_count() - ops_before) * kIndexBytesPerOp;
       }
