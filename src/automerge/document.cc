@@ -151,10 +151,8 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
     }
     std::vector<StoredChange> changes;
     // Changes already here (by actor and seq) are not regenerated; heads still verify them.
-    KnownChange known = [this](std::string_view actor, uint64_t seq) -> const ChangeHash* {
-      auto it = by_actor_.find(actor);
-      if (it == by_actor_.end() || seq == 0 || seq > it->second.changes.size()) return nullptr;
-      return &changes_[it->second.changes[seq - 1]]->hash;
+    KnownChange known = [this](std::string_view actor, uint64_t seq) {
+      return known_.find(actor, seq);
     };
     Status s = decode_document(item.doc, &changes, changes_.empty() ? KnownChange() : known);
     if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
@@ -208,8 +206,8 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     if (!last_author || *last_author != c.author()) {
       auto [it, fresh] = actor_state.try_emplace(c.author());
       if (fresh) {
-        auto s = by_actor_.find(c.author());
-        if (s != by_actor_.end()) it->second = {s->second.changes.size(), s->second.max_op};
+        auto k = known_.by_actor.find(c.author());
+        if (k != known_.by_actor.end()) it->second = {k->second.count, max_op_[c.author()]};
       }
       last_author = &it->first;
       state = &it->second;
@@ -278,8 +276,10 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   std::vector<bool> applied(pool.size(), false);
   index_.reserve(changes_.size() + order.size());
   changes_.reserve(changes_.size() + order.size());
-  ActorChanges* mine = nullptr;  // of the previous change's author
-  KnownChanges::Hashes* mine_known = nullptr;
+  // The previous change's author's entries: consecutive changes are often one author's.
+  const std::string* author = nullptr;
+  KnownChanges::Hashes* mine = nullptr;
+  uint64_t* mine_max_op = nullptr;
   for (size_t i : order) {
     applied[i] = true;
     std::unique_ptr<StoredChange> sc = std::move(owned[i]);
@@ -288,13 +288,13 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       if (h != heads_.end() && *h == d) heads_.erase(h);
     }
     heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash), sc->hash);
-    if (!mine || changes_[mine->changes.back()]->change.author() != sc->change.author()) {
-      mine = &by_actor_[sc->change.author()];
-      mine_known = &known_.by_actor[sc->change.author()];
+    if (!author || *author != sc->change.author()) {
+      author = &sc->change.author();
+      mine = &known_.by_actor[*author];
+      mine_max_op = &max_op_[*author];
     }
-    mine->changes.push_back(static_cast<uint32_t>(changes_.size()));
-    mine->max_op = sc->change.max_op();
-    mine_known->push_back(sc->hash);
+    mine->push_back(sc->hash);
+    *mine_max_op = sc->change.max_op();
     op_count_ += sc->change.ops.size();
     if (lean_) drop_ops(sc->change);
     index_.emplace(sc->hash, static_cast<uint32_t>(changes_.size()));

@@ -144,15 +144,12 @@ class Document {
   ChangeHashMap<uint32_t> index_;  // hash → changes_ index
   std::vector<std::unique_ptr<StoredChange>> pending_;
   ChangeHashMap<uint32_t> pending_index_;
-  // Per actor, the indexes in changes_ of its changes in seq order (seq n at n − 1), and
-  // the max op of the last (kept here: a lean document's changes hold no ops to count).
-  struct ActorChanges {
-    std::vector<uint32_t> changes;
-    uint64_t max_op = 0;
-  };
-  std::unordered_map<std::string, ActorChanges, KnownChanges::ActorHash, std::equal_to<>>
-      by_actor_;
-  KnownChanges known_;  // the applied changes' hashes by actor, for snapshots
+  // Per actor, the hashes of its applied changes in seq order (so also how many): what
+  // Algorithm A takes as known, and what snapshots copy.
+  KnownChanges known_;
+  // Per actor, the max op of its last applied change (kept here: a lean document's changes
+  // hold no ops to count).
+  std::unordered_map<std::string, uint64_t, KnownChanges::ActorHash, std::equal_to<>> max_op_;
   std::vector<ChangeHash> heads_;
   OpIndex ops_;  // validates new changes against the ops already here
 };
