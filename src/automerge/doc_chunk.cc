@@ -690,7 +690,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
         g.del = false;
         g.pred_count = 0;
         g.pred_begin = static_cast<uint32_t>(preds.size());
-        auto it = pending_at.empty() ? pending_at.end() : pending_at.find(opid_key(row.id));
+        auto it = pending_at.find(opid_key(row.id));
         if (it != pending_at.end()) {
           auto& ps = pending[it->second].second;
           preds.insert(preds.end(), ps.begin(), ps.end());

@@ -23,7 +23,7 @@ inline std::string_view as_chars(ByteView b) {
 
 void put_uleb_slow(Bytes& out, uint64_t v);
 void put_sleb_slow(Bytes& out, int64_t v);
-// Values below 64 (most of what columns hold) take an inline path.
+// One-byte values (most of what columns hold) take an inline path.
 inline void put_uleb(Bytes& out, uint64_t v) {
   if (v < 0x80) {
     out.push_back(static_cast<uint8_t>(v));
