@@ -71,7 +71,7 @@ Status read_header(Reader& r, DocLayout* d) {
   return Status::Ok();
 }
 
-Status read_layout(ByteView body, DocLayout* d, bool inflate) {
+Status read_layout(ByteView body, DocLayout* d) {
   Reader r(body);
   AM_TRY(read_header(r, d));
   AM_TRY(read_column_metadata(r, &d->change_cols));
@@ -83,17 +83,20 @@ Status read_layout(ByteView body, DocLayout* d, bool inflate) {
     for (auto& i : d->heads_index) AM_TRY(r.uleb(&i));
     if (!r.done()) return Status::Error("data in a chunk leftover after the heads index");
   }
-  if (inflate) {
-    // DEFLATE reaches about 1000:1; real columns compress far less. Bound the total.
-    size_t budget = std::min(kMaxInflatedSize, (size_t(16) << 20) + body.size() * 256);
-    for (auto* cols : {&d->change_cols, &d->op_cols}) {
-      for (Column& c : *cols) {
-        if (!c.deflated) continue;
-        d->buffers.emplace_back();
-        AM_TRY(inflate_raw(c.data, &d->buffers.back(), budget));
-        budget -= d->buffers.back().size();
-        c.data = ByteView(d->buffers.back());
-      }
+  return Status::Ok();
+}
+
+// Inflates the DEFLATEd columns of a layout read from a body of `body_size` bytes.
+Status inflate_columns(size_t body_size, DocLayout* d) {
+  // DEFLATE reaches about 1000:1; real columns compress far less. Bound the total.
+  size_t budget = std::min(kMaxInflatedSize, (size_t(16) << 20) + body_size * 256);
+  for (auto* cols : {&d->change_cols, &d->op_cols}) {
+    for (Column& c : *cols) {
+      if (!c.deflated) continue;
+      d->buffers.emplace_back();
+      AM_TRY(inflate_raw(c.data, &d->buffers.back(), budget));
+      budget -= d->buffers.back().size();
+      c.data = ByteView(d->buffers.back());
     }
   }
   return Status::Ok();
@@ -515,6 +518,7 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
 struct ParsedDocument::Impl {
   ByteView body;
   DocLayout d;
+  bool columns_read = false;
   std::vector<ChangeRow> rows;
   std::vector<uint32_t> deps;  // dep lists of `rows`: indexes of earlier rows
 };
@@ -525,13 +529,25 @@ ParsedDocument& ParsedDocument::operator=(ParsedDocument&&) noexcept = default;
 ParsedDocument::~ParsedDocument() = default;
 
 const std::vector<ChangeHash>& ParsedDocument::heads() const { return impl_->d.heads; }
+bool ParsedDocument::columns_read() const { return impl_->columns_read; }
+
+Status parse_document_header(ByteView body, ParsedDocument* parsed) {
+  parsed->impl_ = std::make_unique<ParsedDocument::Impl>();
+  parsed->impl_->body = body;
+  return read_layout(body, &parsed->impl_->d);
+}
 
 Status parse_document(ByteView body, ParsedDocument* parsed) {
-  parsed->impl_ = std::make_unique<ParsedDocument::Impl>();
+  AM_TRY(parse_document_header(body, parsed));
+  return parse_document_columns(parsed);
+}
+
+Status parse_document_columns(ParsedDocument* parsed) {
   ParsedDocument::Impl& p = *parsed->impl_;
-  p.body = body;
+  if (p.columns_read) return Status::Ok();
+  const ByteView body = p.body;
   DocLayout& d = p.d;
-  AM_TRY(read_layout(body, &d, true));
+  AM_TRY(inflate_columns(body.size(), &d));
   const uint32_t num_actors = static_cast<uint32_t>(d.actors.size());
 
   // ---- change rows ----
@@ -604,6 +620,7 @@ Status parse_document(ByteView body, ParsedDocument* parsed) {
     for (uint32_t a = 0; a < num_actors; ++a)
       if (last_seq[a] == 0) return Status::Error("document lists an actor that authored no change");
   }
+  p.columns_read = true;
   return Status::Ok();
 }
 
@@ -615,6 +632,7 @@ Status decode_document(ByteView body, std::vector<StoredChange>* out, const Know
 
 Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* out,
                        const KnownChange& known) {
+  if (!parsed.columns_read()) return Status::Error("document columns were not read");
   const ByteView body = parsed.impl_->body;
   const DocLayout& d = parsed.impl_->d;
   const std::vector<ChangeRow>& rows = parsed.impl_->rows;
@@ -1010,7 +1028,8 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
 
 Result<Bytes> inflate_document_body(ByteView body) {
   DocLayout d;
-  AM_TRY(read_layout(body, &d, true));
+  AM_TRY(read_layout(body, &d));
+  AM_TRY(inflate_columns(body.size(), &d));
   Bytes out;
   put_uleb(out, d.actors.size());
   for (const auto& a : d.actors) put_prefixed(out, a);

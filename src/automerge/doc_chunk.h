@@ -24,14 +24,22 @@ class ParsedDocument {
   ParsedDocument& operator=(ParsedDocument&&) noexcept;
   ~ParsedDocument();
   const std::vector<ChangeHash>& heads() const;
+  bool columns_read() const;
 
  private:
-  friend Status parse_document(ByteView body, ParsedDocument* parsed);
+  friend Status parse_document_header(ByteView body, ParsedDocument* parsed);
+  friend Status parse_document_columns(ParsedDocument* parsed);
   friend Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* changes,
                                 const KnownChange& known);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+// The header only: actors, heads and where the columns are. Cheap: nothing is inflated, so
+// a document whose heads the caller already holds can be passed over at this point.
+Status parse_document_header(ByteView body, ParsedDocument* parsed);
+// The rest, after the header: columns inflated, change rows decoded. Once; again is a no-op.
+Status parse_document_columns(ParsedDocument* parsed);
+// Both.
 Status parse_document(ByteView body, ParsedDocument* parsed);
 
 // Algorithm A. Regenerates the changes of a document chunk body, in stored (causal) order,

@@ -50,7 +50,7 @@ Result<PreparedUpload> Document::prepare(ByteView bytes) {
     PreparedUpload::Item& item = up.items_[i];
     item.type = c.type;
     if (c.type == ChunkType::kDocument) {
-      Status s = parse_document(c.body, &item.doc);
+      Status s = parse_document_header(c.body, &item.doc);
       if (!s.ok())
         return Status::Error(chunk_prefix(i, chunks.size()) + "invalid document: " + s.message());
     } else {
@@ -71,20 +71,38 @@ Result<PreparedUpload> Document::prepare(ByteView bytes) {
   return up;
 }
 
+namespace {
+
+// A document chunk whose heads are all applied in `doc` brings nothing new. (Not one without
+// heads: it must be read to be known to be really empty.)
+bool heads_applied(const ParsedDocument& parsed, const Document& doc) {
+  const std::vector<ChangeHash>& heads = parsed.heads();
+  return !heads.empty() && std::all_of(heads.begin(), heads.end(),
+                                       [&](const ChangeHash& h) { return doc.has_applied(h); });
+}
+
+}  // namespace
+
+void PreparedUpload::skip_held(const Document& doc) {
+  for (Item& item : items_)
+    if (item.type == ChunkType::kDocument && heads_applied(item.doc, doc)) item.held = true;
+}
+
 Status PreparedUpload::decode_against(std::shared_ptr<const KnownChanges> known) {
-  if (!known || known->by_actor.empty()) return Status::Ok();
+  const bool against = known && !known->by_actor.empty();
   KnownChange lookup = [k = known.get()](std::string_view actor, uint64_t seq) {
     return k->find(actor, seq);
   };
   const size_t n = items_.size();
   for (size_t i = 0; i < n; ++i) {
     Item& item = items_[i];
-    if (item.type != ChunkType::kDocument) continue;
-    Status s = decode_document(item.doc, &item.changes, lookup);
+    if (item.type != ChunkType::kDocument || item.held) continue;
+    Status s = parse_document_columns(&item.doc);
+    if (s.ok() && against) s = decode_document(item.doc, &item.changes, lookup);
     if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
-    item.decoded = true;
+    item.decoded = against;
   }
-  known_ = std::move(known);
+  if (against) known_ = std::move(known);
   return Status::Ok();
 }
 
@@ -138,13 +156,7 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
       take(std::move(item.change));
       continue;
     }
-    // A document whose heads are all applied here brings nothing new: skip decoding it.
-    // (Not a document without heads: it must be verified to be really empty.)
-    const std::vector<ChangeHash>& heads = item.doc.heads();
-    bool all_known = !heads.empty() &&
-                     std::all_of(heads.begin(), heads.end(),
-                                 [&](const ChangeHash& h) { return index_.contains(h); });
-    if (all_known) continue;
+    if (heads_applied(item.doc, *this)) continue;  // nothing new: not read further
     if (item.decoded && snapshot_held) {
       for (auto& sc : item.changes) take(std::move(sc));
       continue;
@@ -154,7 +166,8 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
     KnownChange known = [this](std::string_view actor, uint64_t seq) {
       return known_.find(actor, seq);
     };
-    Status s = decode_document(item.doc, &changes, changes_.empty() ? KnownChange() : known);
+    Status s = parse_document_columns(&item.doc);
+    if (s.ok()) s = decode_document(item.doc, &changes, changes_.empty() ? KnownChange() : known);
     if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
     for (auto& sc : changes) take(std::move(sc));
   }

@@ -18,6 +18,8 @@
 
 namespace amstore {
 
+class Document;
+
 struct MergeStats {
   size_t new_changes = 0;      // changes not known before (applied or pending)
   size_t applied = 0;          // of those, now part of the document
@@ -53,15 +55,21 @@ class KnownChanges {
 };
 
 // An upload read as far as it can be without the document it goes into: chunks and their
-// checksums, document columns inflated, change chunks decoded. The part of a merge that can
-// run before the caller takes its lock. Views into the upload bytes, which must outlive it.
+// checksums, change chunks decoded, document chunk headers (heads) read. Views into the
+// upload bytes, which must outlive it.
 class PreparedUpload {
  public:
-  // Runs Algorithm A on the upload's document chunks against a snapshot of the target
-  // document's changes (Document::known_changes), so that only what is new is left for
-  // merge(). Still outside the caller's lock: concurrent uploads to one document decode in
-  // parallel. merge() checks that the document still holds the snapshot's changes and
-  // decodes again if not.
+  // Marks the document chunks whose heads `doc` has all applied: they bring nothing new, so
+  // their columns are never inflated (a client re-uploading what the store holds costs a
+  // checksum). Their checksums were verified; columns malformed on purpose behind a valid
+  // checksum and known heads are passed over, as they could not add anything.
+  void skip_held(const Document& doc);
+  // Reads the columns of the document chunks that are not held (inflating, change rows);
+  // with a non-empty snapshot of the target document's changes (Document::known_changes),
+  // also runs Algorithm A against it, so that only what is new is left for merge().
+  // Outside the caller's lock: concurrent uploads to one document decode in parallel.
+  // merge() checks that the document still holds the snapshot's changes and decodes again
+  // if not.
   Status decode_against(std::shared_ptr<const KnownChanges> known);
 
  private:
@@ -70,6 +78,7 @@ class PreparedUpload {
     ChunkType type;
     ParsedDocument doc;   // document chunks
     StoredChange change;  // change chunks
+    bool held = false;                  // document chunks: see skip_held
     bool decoded = false;               // document chunks: `changes` are the new ones
     std::vector<StoredChange> changes;  // relative to known_
   };
@@ -91,7 +100,8 @@ class Document {
   // All-or-nothing: on error the document is unchanged. Changes whose dependencies are
   // missing are kept as pending (as Automerge.load does) and join once their deps arrive.
   Result<MergeStats> merge(ByteView bytes);
-  // The same in two steps: prepare() needs no document (no lock), merge() does the rest.
+  // The same in steps: prepare() needs no document (no lock), nor do skip_held() and
+  // decode_against() on the PreparedUpload; merge() does the rest.
   static Result<PreparedUpload> prepare(ByteView bytes);
   Result<MergeStats> merge(PreparedUpload&& upload);
   // A snapshot of the applied changes' hashes (cheap: see KnownChanges).
@@ -104,6 +114,8 @@ class Document {
   bool has_change(const ChangeHash& h) const {
     return index_.contains(h) || pending_index_.contains(h);
   }
+  // Applied: part of the document, with all its dependencies (not pending).
+  bool has_applied(const ChangeHash& h) const { return index_.contains(h); }
   // The change with hash `h` (applied or pending), or null.
   const StoredChange* find(const ChangeHash& h) const;
   // Applied changes in causal order.

@@ -389,5 +389,45 @@ TEST(Document, MergingADocumentThatDisagreesOnAKnownChangeFails) {
   EXPECT_EQ(d->changes().size(), 1u);
 }
 
+// A document chunk whose heads the document has all applied brings nothing new and is passed
+// over without reading its columns (PreparedUpload::skip_held, and merge() itself). Its
+// checksum is still verified; here the columns are broken behind a valid checksum, which
+// only a document that lacks the heads gets to see.
+TEST(Document, UploadWhoseHeadsAreAppliedIsNotRead) {
+  std::vector<Chunk> chunks;
+  Bytes good = hex_bytes(kDoc111);
+  ASSERT_TRUE(read_chunks(good, &chunks).ok());
+  Bytes body(chunks[0].body.begin(), chunks[0].body.end());
+  // The last op column's last byte (before the one-byte heads index): unterminated LEB128.
+  body[body.size() - 2] = 0xff;
+  Bytes broken;
+  write_chunk(broken, ChunkType::kDocument, body);
+
+  auto empty = Document::load(Bytes{});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->merge(broken).ok());
+  auto partial = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(partial.ok());
+  EXPECT_FALSE(partial->merge(broken).ok());
+
+  auto d = Document::load(good);
+  ASSERT_TRUE(d.ok());
+  auto r = d->merge(broken);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->new_changes, 0u);
+  auto up = Document::prepare(broken);
+  ASSERT_TRUE(up.ok());
+  up->skip_held(*d);
+  ASSERT_TRUE(up->decode_against(d->known_changes()).ok());
+  r = d->merge(std::move(up).value());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->new_changes, 0u);
+  // Not held by `partial`: decode_against reads the columns and refuses them.
+  up = Document::prepare(broken);
+  ASSERT_TRUE(up.ok());
+  up->skip_held(*partial);
+  EXPECT_FALSE(up->decode_against(partial->known_changes()).ok());
+}
+
 }  // namespace
 }  // namespace amstore
