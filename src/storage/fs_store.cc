@@ -598,20 +598,31 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
   if (!prepared.ok()) return StoreStatus::Invalid(prepared.status().message());
 
   auto s = slot(id);
-  // A document upload into a cached document is also decoded before the lock, against a
-  // snapshot of the document's changes: only what is new is left for the locked part.
-  // (The snapshot may be behind by then; merge() dedupes, and decodes again if the cached
-  // document no longer holds it, e.g. after it was reloaded from the files.)
+  // Into a cached document, a document chunk whose heads it holds is passed over unread,
+  // and the others are decoded against a snapshot of its changes: only what is new is left
+  // for the locked part. (The snapshot may be behind by then; merge() dedupes, checks the
+  // heads again, and decodes again if the cached document no longer holds the snapshot,
+  // e.g. after it was reloaded from the files.)
   std::shared_ptr<const KnownChanges> known;
   {
     std::lock_guard<std::mutex> g(s->mu);
-    if (s->doc) known = s->doc->known_changes();
-  }
-  if (known) {
-    if (Status ds = prepared->decode_against(std::move(known)); !ds.ok()) {
-      release_slot(map_mu_, slots_, id, s);
-      return StoreStatus::Invalid(ds.message());
+    if (!s->doc) {
+      // Not cached: not loaded yet, or being created by an upload that holds the lock. Load
+      // it (waiting for that upload) under the read lock, so that this upload too is decoded
+      // outside the write lock: uploads queued behind a create would otherwise each decode
+      // in full while holding it, one at a time. A document that does not exist yet is
+      // created below.
+      Lock lock;
+      (void)read_locked(id, s, lock);
     }
+    if (s->doc) {
+      prepared->skip_held(*s->doc);
+      known = s->doc->known_changes();
+    }
+  }
+  if (Status ds = prepared->decode_against(std::move(known)); !ds.ok()) {
+    release_slot(map_mu_, slots_, id, s);
+    return StoreStatus::Invalid(ds.message());
   }
   StoreStatus st;
   bool want_compaction = false;
