@@ -125,8 +125,19 @@ size_t valid_log_prefix(ByteView log) {
 
 // Per-document state in this process. `mu` serializes this process's threads on the
 // document; the flock on the lock file serializes processes.
+// An upload waiting to be merged into its document (group commit: see merge()).
+struct FsStore::PendingMerge {
+  PreparedUpload* upload;
+  MergeResult* out;
+  StoreStatus status;
+  bool done = false;  // guarded by Slot::queue_mu; `status` and `out` are final
+};
+
 struct FsStore::Slot {
   std::mutex mu;
+  // Uploads waiting for `mu` to merge into this document, in arrival order.
+  std::mutex queue_mu;
+  std::vector<PendingMerge*> queue;
   std::unique_ptr<Document> doc;  // null: not loaded
   FileIdentity ident;             // the files `doc` reflects
   uint64_t log_valid = 0;         // bytes of the log merged into `doc`
@@ -624,127 +635,179 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
     release_slot(map_mu_, slots_, id, s);
     return StoreStatus::Invalid(ds.message());
   }
-  StoreStatus st;
+  // Group commit: the upload joins the document's queue; whoever gets the slot mutex next
+  // merges every upload queued by then and makes them durable with one append and one
+  // fsync. Concurrent uploads to one document thus share fsyncs instead of queueing one
+  // each (an fsync is most of the locked time).
+  PendingMerge me{&prepared.value(), out, StoreStatus::Ok()};
+  {
+    std::lock_guard<std::mutex> q(s->queue_mu);
+    s->queue.push_back(&me);
+  }
   bool want_compaction = false;
   {
     std::unique_lock<std::mutex> g(s->mu);
-    Lock lock;
-    st = lock.acquire(dir_fd_, id + std::string(kLockSuffix), true);
-    if (st.ok()) st = refresh(id, *s, true);
-    if (st.code == StoreCode::kNotFound) {
-      // New document: its first state goes straight into a snapshot.
-      Result<Document> parsed = Document();
-      if (auto r = parsed->merge(std::move(prepared).value()); !r.ok()) parsed = r.status();
-      // An upload that is exactly one document chunk with nothing pending is stored as it
-      // is: loading verified all of it (checksums, every change against the heads, document
-      // order), so re-encoding it would give the same document and only cost time.
-      auto saved = !parsed.ok() ? Result<Bytes>(parsed.status())
-                   : parsed->pending().empty() && is_single_document_chunk(body)
-                       ? Result<Bytes>(Bytes(body.begin(), body.end()))
-                       : parsed->save();
-      if (!saved.ok()) {
-        st = StoreStatus::Invalid(saved.status().message());
-      } else {
-        // A log without a snapshot is a leftover (e.g. the snapshot was deleted by hand).
-        ::unlinkat(dir_fd_, (id + std::string(kLogSuffix)).c_str(), 0);
-        st = write_snapshot(id, saved.value());
-        if (st.ok()) {
-          out->created = true;
-          out->new_changes = parsed->changes().size() + parsed->pending().size();
-          // The parsed upload is exactly the snapshot just written: cache it rather than
-          // loading the file again.
-          FileIdentity now;
-          if (read_identity(id, &now).ok() && now.snap_exists && !now.log_exists) {
-            s->doc = std::make_unique<Document>(std::move(parsed).value());
-            s->doc->set_lean(true);
-            s->doc_mem = doc_memory(*s->doc);
-            s->ident = now;
-            s->log_valid = 0;
-            s->saved = std::make_shared<const Bytes>(std::move(saved).value());
-            account(id, *s);
-          } else {
-            st = refresh(id, *s, true);
-          }
-        }
-      }
-      if (st.ok()) fill_info(*s, &out->info);
-    } else if (st.ok()) {
-      // Merged straight into the cached document: all-or-nothing, and only the changes the
-      // store lacks are regenerated and validated (against the stored ops). Their chunks are
-      // appended to the log in the order the upload holds them (a document's are causal).
-      const size_t ops_before = s->doc->op_count();
-      auto merged = s->doc->merge(std::move(prepared).value());
-      Bytes append;
-      uint64_t fresh_mem = 0;
-      if (merged.ok()) {
-        for (const ChangeHash& h : merged->added) {
-          const StoredChange* c = s->doc->find(h);
-          append.insert(append.end(), c->chunk.begin(), c->chunk.end());
-          fresh_mem += change_memory(*c);
-        }
-        fresh_mem += (s->doc->op_count() - ops_before) * kIndexBytesPerOp;
-      }
-      if (!merged.ok() || !merged->added.empty()) {
-        if (!merged.ok()) {
-          st = StoreStatus::Invalid(merged.status().message());
-        } else if (opt_.verify_merges && !(s->saved = save_checked(*s->doc))) {
-          // Belt and braces (off by default): the merged document must still serialize.
-          st = StoreStatus::Invalid("upload makes the document invalid: " + last_save_error());
-          forget(*s);
+    std::vector<PendingMerge*> batch;
+    {
+      std::lock_guard<std::mutex> q(s->queue_mu);
+      if (!me.done) {
+        if (opt_.verify_merges) {  // checked one by one: see merge_locked
+          s->queue.erase(std::find(s->queue.begin(), s->queue.end(), &me));
+          batch.push_back(&me);
         } else {
-          out->new_changes = merged->new_changes;
-          const std::string log_name = id + std::string(kLogSuffix);
-          int fd = ::openat(dir_fd_, log_name.c_str(),
-                            O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-          bool ok = fd >= 0;
-          if (ok && !write_all(fd, append.data(), append.size())) ok = false;
-          if (ok && ::fsync(fd) != 0) ok = false;
-          // A newly created log must also be reachable after a crash.
-          if (ok && !s->ident.log_exists && ::fsync(dir_fd_) != 0) ok = false;
-          if (!ok) {
-            st = StoreStatus::Io(errno_text("append", log_name));
-            // Not durable: undo the partial append, and drop the in-memory state that
-            // already contains the changes.
-            if (fd >= 0 && ::ftruncate(fd, static_cast<off_t>(s->log_valid)) == 0) ::fsync(fd);
-            forget(*s);
-          } else {
-            struct stat lst;
-            if (::fstat(fd, &lst) == 0 && static_cast<uint64_t>(lst.st_size) ==
-                                              s->log_valid + append.size()) {
-              s->ident.log_exists = true;
-              s->ident.log_ino = lst.st_ino;
-              s->ident.log_size = static_cast<uint64_t>(lst.st_size);
-              s->log_valid = s->ident.log_size;
-              s->doc_mem += fresh_mem;
-              if (!opt_.verify_merges) s->saved.reset();
-              account(id, *s);
-            } else {
-              forget(*s);  // unexpected size: rebuild from the files next time
-            }
-            want_compaction =
-                s->doc && s->log_valid > std::max(opt_.compact_min_bytes, s->ident.snap_size);
-          }
-          if (fd >= 0) ::close(fd);
-        }
-      }
-      if (st.ok()) {
-        if (s->doc) {
-          fill_info(*s, &out->info);
-        } else {
-          st = refresh(id, *s, true);
-          if (st.ok()) fill_info(*s, &out->info);
+          batch.swap(s->queue);
         }
       }
     }
-    if (want_compaction && !opt_.background_compaction) {
-      StoreStatus cs = compact_locked(id, *s);
-      if (!cs.ok()) std::fprintf(stderr, "amstore: compaction of %s failed: %s\n", id.c_str(),
-                                 cs.message.c_str());
+    if (!batch.empty()) {
+      Lock lock;
+      StoreStatus st = lock.acquire(dir_fd_, id + std::string(kLockSuffix), true);
+      if (st.ok()) st = refresh(id, *s, true);
+      if (st.code == StoreCode::kNotFound) {
+        // A new document, created from this upload; the others merge into it next.
+        {
+          std::lock_guard<std::mutex> q(s->queue_mu);
+          for (PendingMerge* p : batch)
+            if (p != &me) s->queue.insert(s->queue.begin(), p);
+        }
+        batch.assign(1, &me);
+        me.status = create_locked(id, *s, std::move(*me.upload), body, out);
+      } else if (!st.ok()) {
+        for (PendingMerge* p : batch) p->status = st;
+      } else {
+        want_compaction = merge_locked(id, *s, batch);
+      }
+      if (want_compaction && !opt_.background_compaction) {
+        StoreStatus cs = compact_locked(id, *s);
+        if (!cs.ok()) std::fprintf(stderr, "amstore: compaction of %s failed: %s\n", id.c_str(),
+                                   cs.message.c_str());
+      }
+      std::lock_guard<std::mutex> q(s->queue_mu);
+      for (PendingMerge* p : batch) p->done = true;
     }
   }
   if (want_compaction && opt_.background_compaction) schedule_compaction(id);
   release_slot(map_mu_, slots_, id, s);
-  return st;
+  return me.status;
+}
+
+StoreStatus FsStore::create_locked(const std::string& id, Slot& s, PreparedUpload&& upload,
+                                   ByteView body, MergeResult* out) {
+  // Its first state goes straight into a snapshot.
+  Result<Document> parsed = Document();
+  if (auto r = parsed->merge(std::move(upload)); !r.ok()) parsed = r.status();
+  // An upload that is exactly one document chunk with nothing pending is stored as it is:
+  // loading verified all of it (checksums, every change against the heads, document
+  // order), so re-encoding it would give the same document and only cost time.
+  auto saved = !parsed.ok() ? Result<Bytes>(parsed.status())
+               : parsed->pending().empty() && is_single_document_chunk(body)
+                   ? Result<Bytes>(Bytes(body.begin(), body.end()))
+                   : parsed->save();
+  if (!saved.ok()) return StoreStatus::Invalid(saved.status().message());
+  // A log without a snapshot is a leftover (e.g. the snapshot was deleted by hand).
+  ::unlinkat(dir_fd_, (id + std::string(kLogSuffix)).c_str(), 0);
+  StoreStatus st = write_snapshot(id, saved.value());
+  if (!st.ok()) return st;
+  out->created = true;
+  out->new_changes = parsed->changes().size() + parsed->pending().size();
+  // The parsed upload is exactly the snapshot just written: cache it rather than loading
+  // the file again.
+  FileIdentity now;
+  if (read_identity(id, &now).ok() && now.snap_exists && !now.log_exists) {
+    s.doc = std::make_unique<Document>(std::move(parsed).value());
+    s.doc->set_lean(true);
+    s.doc_mem = doc_memory(*s.doc);
+    s.ident = now;
+    s.log_valid = 0;
+    s.saved = std::make_shared<const Bytes>(std::move(saved).value());
+    account(id, s);
+  } else {
+    st = refresh(id, s, true);
+    if (!st.ok()) return st;
+  }
+  fill_info(s, &out->info);
+  return StoreStatus::Ok();
+}
+
+bool FsStore::merge_locked(const std::string& id, Slot& s,
+                           const std::vector<PendingMerge*>& batch) {
+  // Each upload is merged straight into the cached document, all-or-nothing, and only the
+  // changes the store lacks are regenerated and validated (against the stored ops). Their
+  // chunks go to the log in the order the uploads hold them (a document's are causal).
+  Bytes append;
+  uint64_t fresh_mem = 0;
+  for (PendingMerge* p : batch) {
+    const size_t ops_before = s.doc->op_count();
+    auto merged = s.doc->merge(std::move(*p->upload));
+    if (!merged.ok()) {
+      p->status = StoreStatus::Invalid(merged.status().message());
+      continue;
+    }
+    p->out->new_changes = merged->new_changes;
+    for (const ChangeHash& h : merged->added) {
+      const StoredChange* c = s.doc->find(h);
+      append.insert(append.end(), c->chunk.begin(), c->chunk.end());
+      fresh_mem += change_memory(*c);
+    }
+    fresh_mem += (s.doc->op_count() - ops_before) * kIndexBytesPerOp;
+    // Belt and braces (off by default; batches of one then): the merged document must
+    // still serialize.
+    if (opt_.verify_merges && !merged->added.empty() && !(s.saved = save_checked(*s.doc))) {
+      p->status =
+          StoreStatus::Invalid("upload makes the document invalid: " + last_save_error());
+      forget(s);
+      return false;
+    }
+  }
+  bool want_compaction = false;
+  if (!append.empty()) {
+    const std::string log_name = id + std::string(kLogSuffix);
+    int fd = ::openat(dir_fd_, log_name.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    bool ok = fd >= 0;
+    if (ok && !write_all(fd, append.data(), append.size())) ok = false;
+    if (ok && ::fsync(fd) != 0) ok = false;
+    // A newly created log must also be reachable after a crash.
+    if (ok && !s.ident.log_exists && ::fsync(dir_fd_) != 0) ok = false;
+    if (!ok) {
+      // Not durable: undo the partial append, and drop the in-memory state that already
+      // contains the changes. No upload of the batch is acknowledged: even one that brought
+      // nothing new may have relied on changes of another that are now lost.
+      StoreStatus err = StoreStatus::Io(errno_text("append", log_name));
+      if (fd >= 0 && ::ftruncate(fd, static_cast<off_t>(s.log_valid)) == 0) ::fsync(fd);
+      forget(s);
+      for (PendingMerge* p : batch)
+        if (p->status.ok()) p->status = err;
+    } else {
+      struct stat lst;
+      if (::fstat(fd, &lst) == 0 &&
+          static_cast<uint64_t>(lst.st_size) == s.log_valid + append.size()) {
+        s.ident.log_exists = true;
+        s.ident.log_ino = lst.st_ino;
+        s.ident.log_size = static_cast<uint64_t>(lst.st_size);
+        s.log_valid = s.ident.log_size;
+        s.doc_mem += fresh_mem;
+        if (!opt_.verify_merges) s.saved.reset();
+        account(id, s);
+      } else {
+        forget(s);  // unexpected size: rebuild from the files next time
+      }
+      want_compaction = s.doc && s.log_valid > std::max(opt_.compact_min_bytes, s.ident.snap_size);
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  DocInfo info;
+  StoreStatus st;
+  if (!s.doc) st = refresh(id, s, true);
+  if (st.ok() && s.doc) fill_info(s, &info);
+  for (PendingMerge* p : batch) {
+    if (!p->status.ok()) continue;
+    if (!st.ok()) {
+      p->status = st;
+    } else {
+      p->out->info = info;
+    }
+  }
+  return want_compaction;
 }
 
 StoreStatus FsStore::compact_locked(const std::string& id, Slot& s) {

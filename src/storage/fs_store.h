@@ -23,6 +23,8 @@
 
 namespace amstore {
 
+class PreparedUpload;
+
 class Document;
 
 struct FsStoreOptions {
@@ -88,6 +90,7 @@ class FsStore : public DocumentStore {
  private:
   struct Slot;
   struct Version;
+  struct PendingMerge;
   class Lock;
 
   explicit FsStore(FsStoreOptions options);
@@ -106,6 +109,12 @@ class FsStore : public DocumentStore {
   void forget(Slot& s);
   StoreStatus write_snapshot(const std::string& id, ByteView bytes);
   StoreStatus compact_locked(const std::string& id, Slot& s);
+  // With the slot mutex and the exclusive file lock held, the document absent: creates it.
+  StoreStatus create_locked(const std::string& id, Slot& s, PreparedUpload&& upload,
+                            ByteView body, MergeResult* out);
+  // The same, the document loaded: merges a batch of uploads, then one append and one fsync.
+  // Returns whether the log is now due for compaction.
+  bool merge_locked(const std::string& id, Slot& s, const std::vector<PendingMerge*>& batch);
   void schedule_compaction(const std::string& id);
   void compaction_loop();
 

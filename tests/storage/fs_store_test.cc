@@ -434,6 +434,49 @@ TEST_F(FsStoreTest, ConcurrentMergesFromThreadsAndInstances) {
   }
 }
 
+// Concurrent uploads to one document are merged in batches sharing one fsync (group commit).
+// An upload the merge refuses (here: a second change for a seq the actor already used) is
+// refused alone; the uploads merged beside it are kept.
+TEST_F(FsStoreTest, RefusedUploadsDoNotSpoilTheirBatch) {
+  auto store = open();
+  constexpr int kThreads = 8, kChanges = 25;
+  std::vector<std::vector<StoredChange>> chains(kThreads), forged(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    Author a(static_cast<uint8_t>(t + 1));
+    for (int i = 0; i < kChanges; ++i) {
+      chains[t].push_back(a.next());
+      // The same actor, seq and deps as the change just made, other content.
+      Change c = chains[t].back().change;
+      c.ops[0].key = "forged";
+      forged[t].push_back(store_change(std::move(c)));
+    }
+  }
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kChanges; ++i) {
+        MergeResult m;
+        if (!store->merge("doc", chains[t][i].chunk, &m).ok()) ++wrong;
+        if (store->merge("doc", forged[t][i].chunk, &m).code != StoreCode::kInvalid) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  std::vector<ChangeHash> want;
+  for (auto& c : chains) want.push_back(c.back().hash);
+  std::sort(want.begin(), want.end());
+  auto fresh = open();
+  for (FsStore* s : {store.get(), fresh.get()}) {
+    GetResult g;
+    ASSERT_TRUE(s->get("doc", true, &g).ok());
+    EXPECT_EQ(g.info.heads, want);
+    EXPECT_EQ(g.info.changes, static_cast<size_t>(kThreads * kChanges));
+    EXPECT_EQ(g.info.pending, 0u);
+  }
+}
+
 TEST_F(FsStoreTest, CacheStaysBounded) {
   auto store = open(1 << 20, /*cache=*/16 << 10);
   std::vector<ChangeHash> heads;
