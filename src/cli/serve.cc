@@ -15,6 +15,8 @@
 namespace amstore {
 namespace {
 
+constexpr int kDefaultWorkers = 64;
+
 // A cached (lean) document takes ~40 bytes per op (a 96 KB document: ~6 MB); a fixed small
 // cache would reload busy documents over and over on a big machine.
 uint64_t default_cache_mb() {
@@ -74,8 +76,11 @@ void run_serve(const ServeFlags& f) {
     serve_fail("--max-body: expected a size such as 1048576, 512K or 64M");
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   so.io_threads = f.threads > 0 ? f.threads : std::min(cores, 4);
-  // Workers block on locks and fsync; more of them than cores keeps the disk busy.
-  so.worker_threads = f.workers > 0 ? f.workers : std::max(4, 2 * so.io_threads);
+  // Workers spend much of their time waiting: for a document's lock (uploads queued behind
+  // one another, or behind a create), or for fsync. With few of them, uploads waiting on one
+  // busy document hold every worker and requests for other documents stall. The store
+  // limits the CPU-heavy part (decoding) to one thread per core on its own.
+  so.worker_threads = f.workers > 0 ? f.workers : kDefaultWorkers;
   so.cors_origin = f.cors_origin == "none" ? "" : f.cors_origin;
   so.access_log = !f.quiet;
   so.shutdown_grace_s = f.shutdown_grace;
@@ -119,7 +124,8 @@ void add_serve_command(CLI::App& app) {
   sub->add_option("--threads", flags->threads, "I/O threads (default: cores, at most 4)")
       ->envname("AMSTORE_THREADS");
   sub->add_option("--workers", flags->workers,
-                  "Threads for storage work (default: max(4, 2 x threads))")
+                  "Threads for storage work, mostly waiting on locks and fsync (default: " +
+                      std::to_string(kDefaultWorkers) + ")")
       ->envname("AMSTORE_WORKERS");
   sub->add_option("--cors-origin", flags->cors_origin,
                   "Access-Control-Allow-Origin value; \"none\" (or empty) disables CORS headers")

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "automerge/chunk.h"
 #include "automerge/document.h"
@@ -218,7 +219,21 @@ std::unique_ptr<FsStore> FsStore::open(FsStoreOptions options, std::string* erro
   return store;
 }
 
-FsStore::FsStore(FsStoreOptions options) : opt_(std::move(options)) {}
+FsStore::FsStore(FsStoreOptions options)
+    : opt_(std::move(options)),
+      cpu_(static_cast<std::ptrdiff_t>(std::max(1u, std::thread::hardware_concurrency()))) {}
+
+// One of FsStore::cpu_'s slots for the scope.
+class FsStore::CpuSlot {
+ public:
+  explicit CpuSlot(FsStore& store) : sem_(store.cpu_) { sem_.acquire(); }
+  ~CpuSlot() { sem_.release(); }
+  CpuSlot(const CpuSlot&) = delete;
+  CpuSlot& operator=(const CpuSlot&) = delete;
+
+ private:
+  std::counting_semaphore<>& sem_;
+};
 
 FsStore::~FsStore() {
   {
@@ -359,6 +374,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
     bool ok = read_range(fd, 0, now.snap_size, &snap);
     ::close(fd);
     if (!ok) return StoreStatus::Io(errno_text("read", snap_name));
+    CpuSlot cpu(*this);
     auto loaded = Document::load(snap);
     if (!loaded.ok())
       return StoreStatus::Io("stored snapshot " + snap_name + " is unreadable: " +
@@ -382,6 +398,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
     }
     size_t valid = valid_log_prefix(tail);
     if (valid > 0) {
+      CpuSlot cpu(*this);
       ByteView chunks(tail.data(), valid);
       auto merged = s.doc->merge(chunks);
       if (!merged.ok()) {
@@ -524,6 +541,7 @@ StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out)
     fill_info(s, &out->info);
     if (!with_bytes) return StoreStatus::Ok();
     if (!s.saved) {
+      CpuSlot cpu(*this);
       auto saved = s.doc->save();
       if (!saved.ok())
         return StoreStatus::Io("cannot serialize document: " + saved.status().message());
@@ -605,7 +623,11 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
   // What needs no stored state (checksums, inflating columns, decoding the upload's change
   // list and change chunks) runs before the document's lock: uploads to one document
   // overlap in it, and a malformed upload is refused without waiting for the lock.
-  auto prepared = Document::prepare(body);
+  Result<PreparedUpload> prepared = Status::Error("not prepared");
+  {
+    CpuSlot cpu(*this);
+    prepared = Document::prepare(body);
+  }
   if (!prepared.ok()) return StoreStatus::Invalid(prepared.status().message());
 
   auto s = slot(id);
@@ -631,7 +653,12 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
       known = s->doc->known_changes();
     }
   }
-  if (Status ds = prepared->decode_against(std::move(known)); !ds.ok()) {
+  Status ds;
+  {
+    CpuSlot cpu(*this);
+    ds = prepared->decode_against(std::move(known));
+  }
+  if (!ds.ok()) {
     release_slot(map_mu_, slots_, id, s);
     return StoreStatus::Invalid(ds.message());
   }
@@ -694,6 +721,7 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
 StoreStatus FsStore::create_locked(const std::string& id, Slot& s, PreparedUpload&& upload,
                                    ByteView body, MergeResult* out) {
   // Its first state goes straight into a snapshot.
+  std::optional<CpuSlot> cpu(std::in_place, *this);
   Result<Document> parsed = Document();
   if (auto r = parsed->merge(std::move(upload)); !r.ok()) parsed = r.status();
   // An upload that is exactly one document chunk with nothing pending is stored as it is:
@@ -703,6 +731,7 @@ StoreStatus FsStore::create_locked(const std::string& id, Slot& s, PreparedUploa
                : parsed->pending().empty() && is_single_document_chunk(body)
                    ? Result<Bytes>(Bytes(body.begin(), body.end()))
                    : parsed->save();
+  cpu.reset();
   if (!saved.ok()) return StoreStatus::Invalid(saved.status().message());
   // A log without a snapshot is a leftover (e.g. the snapshot was deleted by hand).
   ::unlinkat(dir_fd_, (id + std::string(kLogSuffix)).c_str(), 0);
@@ -813,6 +842,7 @@ bool FsStore::merge_locked(const std::string& id, Slot& s,
 StoreStatus FsStore::compact_locked(const std::string& id, Slot& s) {
   if (!s.doc) return StoreStatus::Ok();
   if (!s.saved) {
+    CpuSlot cpu(*this);
     auto saved = s.doc->save();
     if (!saved.ok()) return StoreStatus::Io("cannot serialize: " + saved.status().message());
     s.saved = std::make_shared<const Bytes>(std::move(saved).value());

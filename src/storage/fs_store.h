@@ -14,6 +14,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <semaphore>
 #include <set>
 #include <string>
 #include <thread>
@@ -120,6 +121,12 @@ class FsStore : public DocumentStore {
 
   FsStoreOptions opt_;
   int dir_fd_ = -1;
+  // Threads doing CPU-heavy work (parsing and decoding uploads, loading and saving
+  // documents) at once: one per core. Callers may be many threads that mostly wait for a
+  // document's lock or the disk; decoding on more threads than cores only costs memory.
+  // Never held while waiting for a lock (a holder only computes), so it cannot deadlock.
+  std::counting_semaphore<> cpu_;
+  class CpuSlot;
 
   // Slots and the LRU of loaded documents. Lock order: map_mu_ before a slot's mutex only by
   // try_lock, so a thread holding a slot mutex may take map_mu_.

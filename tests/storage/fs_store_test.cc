@@ -352,8 +352,9 @@ TEST_F(FsStoreTest, CachedVersionIsNeverStale) {
   EXPECT_GE(v->fd, 0);
 
   auto expect_latest = [&](const char* step) {
-    if (auto c = s1->cached("doc"))
+    if (auto c = s1->cached("doc")) {
       EXPECT_EQ(c->info.heads, std::vector<ChangeHash>{a.head()}) << step;
+    }
     ASSERT_TRUE(s1->get("doc", true, &g).ok());
     EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{a.head()}) << step;
     auto c = s1->cached("doc");
