@@ -62,8 +62,8 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, size_t bod
       return Status::Error("change has more ops than its size allows");
     Op op;
     bool has_a, has_c, has_s;
-    uint64_t a, u;
-    int64_t c;
+    uint64_t a = 0, u = 0;
+    int64_t c = 0;
     std::string_view s;
     // obj
     AM_TRY(obj_actor.next(&has_a, &a));

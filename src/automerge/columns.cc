@@ -48,17 +48,6 @@ ByteView find_column(const std::vector<Column>& columns, uint32_t spec) {
 
 // ---- RLE decoder -------------------------------------------------------------------------
 
-template <>
-Status RleDecoder<uint64_t>::read_value(uint64_t* v) { return r_.uleb(v); }
-template <>
-Status RleDecoder<int64_t>::read_value(int64_t* v) { return r_.sleb(v); }
-template <>
-Status RleDecoder<std::string_view>::read_value(std::string_view* v) {
-  ByteView b;
-  AM_TRY(r_.prefixed(&b));
-  *v = as_chars(b);
-  return Status::Ok();
-}
 
 template <typename T>
 Status RleDecoder<T>::start_run() {

@@ -145,6 +145,19 @@ class RleDecoder {
   T last_{};
 };
 
+// Inline: literal runs read their values one by one in skip_values' loop.
+template <>
+inline Status RleDecoder<uint64_t>::read_value(uint64_t* v) { return r_.uleb(v); }
+template <>
+inline Status RleDecoder<int64_t>::read_value(int64_t* v) { return r_.sleb(v); }
+template <>
+inline Status RleDecoder<std::string_view>::read_value(std::string_view* v) {
+  ByteView b;
+  AM_TRY(r_.prefixed(&b));
+  *v = as_chars(b);
+  return Status::Ok();
+}
+
 using UintDecoder = RleDecoder<uint64_t>;
 using IntDecoder = RleDecoder<int64_t>;
 using StringDecoder = RleDecoder<std::string_view>;

@@ -57,10 +57,16 @@ class Reader {
   size_t pos() const { return pos_; }
   ByteView rest() const { return data_.subspan(pos_); }
 
-  // One-byte values (most of them in columns) take an inline path.
+  // One- and two-byte values (most of them in columns) take an inline path; anything
+  // else, including overlong two-byte forms, goes to the checked loop.
   Status uleb(uint64_t* out) {
     if (pos_ < data_.size() && data_[pos_] < 0x80) {
       *out = data_[pos_++];
+      return Status::Ok();
+    }
+    if (pos_ + 1 < data_.size() && data_[pos_ + 1] < 0x80 && data_[pos_ + 1] != 0) {
+      *out = uint64_t(data_[pos_] & 0x7f) | uint64_t(data_[pos_ + 1]) << 7;
+      pos_ += 2;
       return Status::Ok();
     }
     return uleb_slow(out);
@@ -70,6 +76,17 @@ class Reader {
       uint8_t b = data_[pos_++];
       *out = (b & 0x40) ? static_cast<int64_t>(b) - 0x80 : b;
       return Status::Ok();
+    }
+    if (pos_ + 1 < data_.size() && data_[pos_ + 1] < 0x80) {
+      const uint8_t b0 = data_[pos_], b1 = data_[pos_ + 1];
+      const bool negative = b1 & 0x40;
+      // Overlong: the second byte only repeats the sign the first already carries.
+      if (!(b1 == (negative ? 0x7f : 0x00) && bool(b0 & 0x40) == negative)) {
+        const int64_t v = int64_t(b0 & 0x7f) | int64_t(b1 & 0x7f) << 7;
+        *out = negative ? v - (int64_t(1) << 14) : v;
+        pos_ += 2;
+        return Status::Ok();
+      }
     }
     return sleb_slow(out);
   }

@@ -59,8 +59,41 @@ TEST(Leb128, RejectsOverlongOverflowAndTruncation) {
   for (const char* h : {"8000", "ff7f", "ffffffffffffffffff01", "80"}) {
     Bytes b = hex(h);
     Reader r(b);
-    int64_t v;
+    int64_t v = 0;
     EXPECT_FALSE(r.sleb(&v).ok()) << h;
+  }
+}
+
+// Every two-byte sequence (the readers' inline path): accepted exactly when it is the
+// canonical encoding of what it decodes to.
+TEST(Leb128, EveryTwoByteForm) {
+  for (int b0 = 0x80; b0 <= 0xff; ++b0) {
+    for (int b1 = 0x00; b1 <= 0x7f; ++b1) {
+      const Bytes b = {static_cast<uint8_t>(b0), static_cast<uint8_t>(b1)};
+      {
+        Reader r(b);
+        uint64_t v;
+        Bytes again;
+        const bool ok = r.uleb(&v).ok();
+        if (ok) put_uleb(again, v);
+        EXPECT_EQ(ok, b1 != 0) << b0 << " " << b1;
+        if (ok) {
+          EXPECT_EQ(again, b) << b0 << " " << b1;
+        }
+      }
+      {
+        Reader r(b);
+        int64_t v;
+        Bytes again;
+        const bool ok = r.sleb(&v).ok();
+        if (ok) put_sleb(again, v);
+        const bool overlong = (b1 == 0x00 && !(b0 & 0x40)) || (b1 == 0x7f && (b0 & 0x40));
+        EXPECT_EQ(ok, !overlong) << b0 << " " << b1;
+        if (ok) {
+          EXPECT_EQ(again, b) << b0 << " " << b1;
+        }
+      }
+    }
   }
 }
 
@@ -135,7 +168,7 @@ TEST(Delta, SpecExamples) {
   DeltaDecoder d(b);
   for (int64_t want : {3, 4, 5, 6, 9, 7, 8}) {
     bool has;
-    int64_t v;
+    int64_t v = 0;
     ASSERT_TRUE(d.next(&has, &v).ok());
     EXPECT_EQ(v, want);
   }
