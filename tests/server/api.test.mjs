@@ -51,6 +51,30 @@ test('POST answers heads, newChanges and the ETag; GET serves the same ETag; 304
   assert.equal((await fetch(`${server.url}/unknown-doc`, { method: 'HEAD' })).status, 404)
 })
 
+test('bodies larger than the read buffer arrive whole (a 3 MB document, then a merge into it)', async () => {
+  // Incompressible bytes: the saved document is about as large as its value.
+  const blob = new Uint8Array(3 << 20)
+  let x = 0x9e3779b9
+  for (let i = 0; i < blob.length; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5  // xorshift32
+    blob[i] = x & 0xff
+  }
+  let doc = A.change(A.init(), (d) => { d.blob = blob })
+  const bytes = A.save(doc)
+  assert.ok(bytes.length > (2 << 20))
+  const r1 = await upload(server.url, 'large', bytes)
+  assert.equal(r1.status, 200, r1.text)
+  doc = A.change(doc, (d) => { d.note = 'after' })
+  const r2 = await upload(server.url, 'large', A.save(doc))
+  assert.equal(r2.status, 200, r2.text)
+  assert.equal(JSON.parse(r2.text).newChanges, 1)
+  const got = await download(server.url, 'large')
+  const back = A.load(got.bytes)
+  assert.deepEqual(sortedHeads(back), sortedHeads(doc))
+  assert.deepEqual(back.blob, blob)
+  assert.equal(back.note, 'after')
+})
+
 test('GET ?since= returns only the missing changes, which loadIncremental applies', async () => {
   let doc = A.change(A.init(), (d) => { d.list = [] })
   for (let i = 0; i < 5; i++) doc = A.change(doc, (d) => { d.list.push(i) })
