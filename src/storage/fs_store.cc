@@ -221,18 +221,28 @@ std::unique_ptr<FsStore> FsStore::open(FsStoreOptions options, std::string* erro
 
 FsStore::FsStore(FsStoreOptions options)
     : opt_(std::move(options)),
-      cpu_(static_cast<std::ptrdiff_t>(std::max(1u, std::thread::hardware_concurrency()))) {}
+      cpu_free_(std::max(1u, std::thread::hardware_concurrency())) {}
 
-// One of FsStore::cpu_'s slots for the scope.
+// One of FsStore's CPU slots (cpu_free_) for the scope.
 class FsStore::CpuSlot {
  public:
-  explicit CpuSlot(FsStore& store) : sem_(store.cpu_) { sem_.acquire(); }
-  ~CpuSlot() { sem_.release(); }
+  explicit CpuSlot(FsStore& store) : store_(store) {
+    std::unique_lock<std::mutex> g(store_.cpu_mu_);
+    store_.cpu_cv_.wait(g, [this] { return store_.cpu_free_ > 0; });
+    --store_.cpu_free_;
+  }
+  ~CpuSlot() {
+    {
+      std::lock_guard<std::mutex> g(store_.cpu_mu_);
+      ++store_.cpu_free_;
+    }
+    store_.cpu_cv_.notify_one();
+  }
   CpuSlot(const CpuSlot&) = delete;
   CpuSlot& operator=(const CpuSlot&) = delete;
 
  private:
-  std::counting_semaphore<>& sem_;
+  FsStore& store_;
 };
 
 FsStore::~FsStore() {
