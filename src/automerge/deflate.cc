@@ -38,21 +38,39 @@ Bytes deflate_raw(ByteView data) {
 
 Status inflate_raw(ByteView data, Bytes* out, size_t max_size) {
   libdeflate_decompressor* d = decompressor();
-  // Grow the output buffer until the stream fits or the limit is reached.
-  size_t cap = std::min(max_size, std::max<size_t>(256, data.size() * 4));
+  // DEFLATE does not record the inflated size. Inflate into a per-thread scratch buffer,
+  // grown (×4, up to max_size) until the stream fits, then copy out exactly what it holds:
+  // sizing `out` by guesses instead zero-filled and touched several times the result.
+  // A scratch buffer above kKeptScratch is given back after the call (servers run many
+  // threads).
+  constexpr size_t kKeptScratch = size_t(1) << 20;
+  thread_local std::unique_ptr<uint8_t[]> scratch;
+  thread_local size_t scratch_size = 0;
+  size_t cap = std::min(max_size, std::max<size_t>({256, data.size() * 4, scratch_size}));
   while (true) {
-    out->resize(cap);
+    if (cap > scratch_size) {
+      scratch.reset();  // no copy of the old contents
+      scratch.reset(new uint8_t[cap]);
+      scratch_size = cap;
+    }
     size_t in_used = 0, actual = 0;
     libdeflate_result r = libdeflate_deflate_decompress_ex(d, data.data(), data.size(),
-                                                           out->data(), cap, &in_used, &actual);
-    if (r == LIBDEFLATE_SUCCESS) {
-      if (in_used != data.size()) return Status::Error("trailing bytes after DEFLATE stream");
-      out->resize(actual);
-      return Status::Ok();
+                                                           scratch.get(), cap, &in_used, &actual);
+    if (r == LIBDEFLATE_INSUFFICIENT_SPACE && cap < max_size) {
+      cap = std::min(max_size, cap * 4);
+      continue;
     }
-    if (r != LIBDEFLATE_INSUFFICIENT_SPACE) return Status::Error("unable to decompress: invalid DEFLATE data");
-    if (cap >= max_size) return Status::Error("decompressed data exceeds the size limit");
-    cap = std::min(max_size, cap * 4);
+    Status st = r == LIBDEFLATE_INSUFFICIENT_SPACE
+                    ? Status::Error("decompressed data exceeds the size limit")
+                : r != LIBDEFLATE_SUCCESS ? Status::Error("unable to decompress: invalid DEFLATE data")
+                : in_used != data.size() ? Status::Error("trailing bytes after DEFLATE stream")
+                                         : Status::Ok();
+    if (st.ok()) out->assign(scratch.get(), scratch.get() + actual);
+    if (scratch_size > kKeptScratch) {
+      scratch.reset();
+      scratch_size = 0;
+    }
+    return st;
   }
 }
 
