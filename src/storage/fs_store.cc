@@ -697,27 +697,43 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
       }
     }
     if (!batch.empty()) {
-      Lock lock;
-      StoreStatus st = lock.acquire(dir_fd_, id + std::string(kLockSuffix), true);
-      if (st.ok()) st = refresh(id, *s, true);
-      if (st.code == StoreCode::kNotFound) {
-        // A new document, created from this upload; the others merge into it next.
+      try {
+        Lock lock;
+        StoreStatus st = lock.acquire(dir_fd_, id + std::string(kLockSuffix), true);
+        if (st.ok()) st = refresh(id, *s, true);
+        if (st.code == StoreCode::kNotFound) {
+          // A new document, created from this upload; the others merge into it next.
+          {
+            std::lock_guard<std::mutex> q(s->queue_mu);
+            std::erase(batch, &me);
+            s->queue.insert(s->queue.begin(), batch.begin(), batch.end());
+          }
+          batch.assign(1, &me);
+          me.status = create_locked(id, *s, std::move(*me.upload), body, out);
+        } else if (!st.ok()) {
+          for (PendingMerge* p : batch) p->status = st;
+        } else {
+          want_compaction = merge_locked(id, *s, batch);
+        }
+        if (want_compaction && !opt_.background_compaction) {
+          StoreStatus cs = compact_locked(id, *s);
+          if (!cs.ok()) std::fprintf(stderr, "amstore: compaction of %s failed: %s\n",
+                                     id.c_str(), cs.message.c_str());
+        }
+      } catch (const std::exception& e) {
+        // (Out of memory, say.) No upload of the batch is acknowledged, and the cached
+        // document may hold changes that were never written: drop it. The others must not
+        // wait for an answer that will not come.
+        forget(*s);
+        for (PendingMerge* p : batch)
+          p->status = StoreStatus::Io(std::string("internal error: ") + e.what());
         {
           std::lock_guard<std::mutex> q(s->queue_mu);
-          for (PendingMerge* p : batch)
-            if (p != &me) s->queue.insert(s->queue.begin(), p);
+          for (PendingMerge* p : batch) p->done = true;
         }
-        batch.assign(1, &me);
-        me.status = create_locked(id, *s, std::move(*me.upload), body, out);
-      } else if (!st.ok()) {
-        for (PendingMerge* p : batch) p->status = st;
-      } else {
-        want_compaction = merge_locked(id, *s, batch);
-      }
-      if (want_compaction && !opt_.background_compaction) {
-        StoreStatus cs = compact_locked(id, *s);
-        if (!cs.ok()) std::fprintf(stderr, "amstore: compaction of %s failed: %s\n", id.c_str(),
-                                   cs.message.c_str());
+        g.unlock();
+        release_slot(map_mu_, slots_, id, s);
+        throw;
       }
       std::lock_guard<std::mutex> q(s->queue_mu);
       for (PendingMerge* p : batch) p->done = true;
