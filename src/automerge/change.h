@@ -12,6 +12,9 @@ namespace amstore {
 
 // One op as a change stores it. Actor indexes refer to Change::actors.
 struct Op {
+  // User-provided, so that value-initialisation (vector::resize) runs just the member
+  // initialisers instead of first zeroing all 96 bytes (a slow `rep stos` per op).
+  Op() {}  // NOLINT(modernize-use-equals-default)
   OpId obj;               // counter 0: the root object
   OpId elem;              // counter 0: HEAD
   Value value;
