@@ -678,52 +678,95 @@ Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* 
     AM_TRY(check_document_order(ops));
     regen.reserve(ops.size() + succ.size());
     {
-      // Pending successors of the current slot, in first-seen order.
-      std::vector<std::pair<OpId, std::vector<OpId>>> pending;
-      std::unordered_map<uint64_t, size_t> pending_at;
+      // Successor ids named in the current slot and not yet matched by an op row, in
+      // first-seen order, each with the rows naming it (a list through `links`, in row
+      // order). Slots rarely hold more than a few: a short array searched linearly, with a
+      // hash table only once a slot holds many; nothing is allocated per slot or per id.
+      struct Pending {
+        OpId id;  // zero: consumed by an op row of this slot
+        uint32_t head, tail, count;
+      };
+      constexpr uint32_t kEnd = UINT32_MAX;
+      constexpr size_t kLinear = 8;
+      std::vector<Pending> pending;
+      std::vector<std::pair<OpId, uint32_t>> links;  // a naming row's id, the next link
+      std::unordered_map<uint64_t, uint32_t> pending_at;  // used beyond kLinear entries
+      bool hashed = false;
+      size_t live = 0;
+      auto find = [&](OpId id) -> uint32_t {
+        if (live == 0) return kEnd;
+        if (!hashed) {
+          for (uint32_t i = 0; i < pending.size(); ++i)
+            if (pending[i].id == id) return i;
+          return kEnd;
+        }
+        auto it = pending_at.find(opid_key(id));
+        return it == pending_at.end() ? kEnd : it->second;
+      };
+      auto take_preds = [&](const Pending& p) {
+        for (uint32_t l = p.head; l != kEnd; l = links[l].second) preds.push_back(links[l].first);
+      };
       const Row* slot_row = nullptr;
       auto flush = [&]() {
-        for (auto& [sid, ps] : pending) {
-          if (sid.is_zero()) continue;  // consumed by an op row of this slot
-          Regen g;
-          g.id = sid;
+        for (const Pending& p : pending) {
+          if (p.id.is_zero()) continue;
+          Regen& g = regen.emplace_back();
+          g.id = p.id;
           g.row = static_cast<uint32_t>(slot_row - ops.data());
           g.del = true;
           g.pred_begin = static_cast<uint32_t>(preds.size());
-          g.pred_count = static_cast<uint32_t>(ps.size());
-          preds.insert(preds.end(), ps.begin(), ps.end());
-          regen.push_back(g);
+          g.pred_count = p.count;
+          take_preds(p);
         }
-        if (!pending.empty()) {
-          pending.clear();
-          pending_at.clear();
-        }
+        pending.clear();
+        links.clear();
+        if (hashed) pending_at.clear();
+        hashed = false;
+        live = 0;
       };
       for (Row& row : ops) {
-        if (slot_row && !same_slot(*slot_row, row)) flush();
+        // Nothing pending: whether the slot changes does not matter.
+        if (!pending.empty() && !same_slot(*slot_row, row)) flush();
         slot_row = &row;
-        Regen g;
+        const uint32_t ri = static_cast<uint32_t>(&row - ops.data());
+        // Written in place, field by field: a Regen built on the stack and copied is read
+        // back wider than it was written (a store-forwarding stall per row).
+        Regen& g = regen.emplace_back();
         g.id = row.id;
-        g.row = static_cast<uint32_t>(&row - ops.data());
+        g.row = ri;
         g.del = false;
         g.pred_count = 0;
         g.pred_begin = static_cast<uint32_t>(preds.size());
-        auto it = pending_at.find(opid_key(row.id));
-        if (it != pending_at.end()) {
-          auto& ps = pending[it->second].second;
-          preds.insert(preds.end(), ps.begin(), ps.end());
-          g.pred_count = static_cast<uint32_t>(ps.size());
-          // Mark consumed: flush skips it.
-          pending[it->second].second.clear();
-          pending[it->second].first = OpId{};
-          pending_at.erase(it);
+        if (uint32_t at = find(row.id); at != kEnd) {
+          Pending& p = pending[at];
+          take_preds(p);
+          g.pred_count = p.count;
+          p.id = OpId{};  // consumed: flush skips it, and a later naming starts afresh
+          --live;
+          if (hashed) pending_at.erase(opid_key(row.id));
         }
-        regen.push_back(g);
-        for (uint32_t k = row.succ_begin, e = succ_end(ops, g.row, succ); k < e; ++k) {
-          OpId s = succ[k];
-          auto [pit, fresh] = pending_at.emplace(opid_key(s), pending.size());
-          if (fresh) pending.emplace_back(s, std::vector<OpId>{});
-          pending[pit->second].second.push_back(row.id);
+        for (uint32_t k = row.succ_begin, e = succ_end(ops, ri, succ); k < e; ++k) {
+          const OpId s = succ[k];
+          uint32_t at = find(s);
+          const uint32_t link = static_cast<uint32_t>(links.size());
+          links.emplace_back(row.id, kEnd);
+          if (at == kEnd) {
+            at = static_cast<uint32_t>(pending.size());
+            pending.push_back(Pending{s, link, link, 1});
+            ++live;
+            if (hashed) {
+              pending_at.emplace(opid_key(s), at);
+            } else if (pending.size() > kLinear) {
+              hashed = true;
+              for (uint32_t i = 0; i < pending.size(); ++i)
+                if (!pending[i].id.is_zero()) pending_at.emplace(opid_key(pending[i].id), i);
+            }
+          } else {
+            Pending& p = pending[at];
+            links[p.tail].second = link;
+            p.tail = link;
+            ++p.count;
+          }
         }
       }
       if (slot_row) flush();
