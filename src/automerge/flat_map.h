@@ -32,6 +32,11 @@ class FlatMap {
   }
   const V* find(const K& key) const { return const_cast<FlatMap*>(this)->find(key); }
   bool contains(const K& key) const { return find(key) != nullptr; }
+  // Starts loading the slot where `key` would go: a caller inserting many keys into a large
+  // table (each a cache miss) can ask a few keys ahead. Valid until the table grows.
+  void prefetch(const K& key) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[Hash()(key) & (slots_.size() - 1)], 1);
+  }
 
   // Inserts if absent. Returns the value and whether it was inserted.
   std::pair<V*, bool> emplace(const K& key, const V& value) {
