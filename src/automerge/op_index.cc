@@ -83,6 +83,10 @@ Status OpIndex::stage(const Change& c) {
 
 Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
   auto global = [&](OpId id) { return key_of(id.counter, ids[id.actor]); };
+  // Consecutive ops mostly share their object: its kind is looked up once (an Info never
+  // changes once staged).
+  uint64_t last_obj = 0;
+  uint8_t last_kind = kMap;
   for (size_t i = 0; i < c.ops.size(); ++i) {
     const Op& op = c.ops[i];
     uint64_t id = key_of(static_cast<uint32_t>(c.start_op + i), ids[0]);
@@ -90,9 +94,14 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
     uint64_t obj = 0;
     if (!op.obj.is_zero()) {
       obj = global(op.obj);
-      const Info* o = find(obj);
-      if (!o || o->kind == kPlain) return Status::Error("op refers to an object that does not exist");
-      obj_kind = o->kind;
+      if (obj != last_obj) {
+        const Info* o = find(obj);
+        if (!o || o->kind == kPlain)
+          return Status::Error("op refers to an object that does not exist");
+        last_obj = obj;
+        last_kind = o->kind;
+      }
+      obj_kind = last_kind;
     }
     uint64_t slot;
     if (obj_kind == kMap) {
