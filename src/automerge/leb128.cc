@@ -84,20 +84,6 @@ Status Reader::byte(uint8_t* out) {
   return Status::Ok();
 }
 
-Status Reader::take(size_t n, ByteView* out) {
-  if (n > remaining()) return Status::Error("unexpected end of data");
-  *out = data_.subspan(pos_, n);
-  pos_ += n;
-  return Status::Ok();
-}
-
-Status Reader::prefixed(ByteView* out) {
-  uint64_t n;
-  AM_TRY(uleb(&n));
-  if (n > remaining()) return Status::Error("length prefix exceeds the data");
-  return take(static_cast<size_t>(n), out);
-}
-
 Status Reader::prefixed_string(std::string* out) {
   ByteView b;
   AM_TRY(prefixed(&b));

@@ -57,8 +57,8 @@ class Reader {
   size_t pos() const { return pos_; }
   ByteView rest() const { return data_.subspan(pos_); }
 
-  // One- and two-byte values (most of them in columns) take an inline path; anything
-  // else, including overlong two-byte forms, goes to the checked loop.
+  // One- and two-byte values (most of them in columns), and three-byte sLEB, take an
+  // inline path; anything else, including overlong forms, goes to the checked loop.
   Status uleb(uint64_t* out) {
     if (pos_ < data_.size() && data_[pos_] < 0x80) {
       *out = data_[pos_++];
@@ -87,13 +87,37 @@ class Reader {
         pos_ += 2;
         return Status::Ok();
       }
+    } else if (pos_ + 2 < data_.size() && data_[pos_ + 1] >= 0x80 && data_[pos_ + 2] < 0x80) {
+      // Three bytes: counter deltas between distant elements.
+      const uint8_t b1 = data_[pos_ + 1], b2 = data_[pos_ + 2];
+      const bool negative = b2 & 0x40;
+      if (!(b2 == (negative ? 0x7f : 0x00) && bool(b1 & 0x40) == negative)) {
+        const int64_t v = int64_t(data_[pos_] & 0x7f) | int64_t(b1 & 0x7f) << 7 |
+                          int64_t(b2 & 0x7f) << 14;
+        *out = negative ? v - (int64_t(1) << 21) : v;
+        pos_ += 3;
+        return Status::Ok();
+      }
     }
     return sleb_slow(out);
   }
   Status byte(uint8_t* out);
-  Status take(size_t n, ByteView* out);
+  // Inline: string and value columns take one slice per value.
+  Status take(size_t n, ByteView* out) {
+    if (n > remaining()) return Status::Error("unexpected end of data");
+    *out = data_.subspan(pos_, n);
+    pos_ += n;
+    return Status::Ok();
+  }
   // uLEB length prefix then that many bytes.
-  Status prefixed(ByteView* out);
+  Status prefixed(ByteView* out) {
+    uint64_t n;
+    AM_TRY(uleb(&n));
+    if (n > remaining()) return Status::Error("length prefix exceeds the data");
+    *out = data_.subspan(pos_, static_cast<size_t>(n));
+    pos_ += static_cast<size_t>(n);
+    return Status::Ok();
+  }
   Status prefixed_string(std::string* out);
   // A count read from the wire, checked against the bytes left (each item needs at least
   // `min_item_size` bytes) so that hostile counts cannot drive huge allocations.

@@ -97,6 +97,28 @@ TEST(Leb128, EveryTwoByteForm) {
   }
 }
 
+// Every three-byte sLEB form (also read inline): accepted exactly when canonical.
+TEST(Leb128, EveryThreeByteSignedForm) {
+  for (int b0 = 0x80; b0 <= 0xff; ++b0) {
+    for (int b1 = 0x80; b1 <= 0xff; ++b1) {
+      for (int b2 = 0x00; b2 <= 0x7f; ++b2) {
+        const Bytes b = {static_cast<uint8_t>(b0), static_cast<uint8_t>(b1), static_cast<uint8_t>(b2)};
+        Reader r(b);
+        int64_t v = 0;
+        const bool ok = r.sleb(&v).ok();
+        const bool overlong = (b2 == 0x00 && !(b1 & 0x40)) || (b2 == 0x7f && (b1 & 0x40));
+        ASSERT_EQ(ok, !overlong) << b0 << " " << b1 << " " << b2;
+        if (ok) {
+          Bytes again;
+          put_sleb(again, v);
+          ASSERT_EQ(again, b) << b0 << " " << b1 << " " << b2;
+          ASSERT_TRUE(r.done());
+        }
+      }
+    }
+  }
+}
+
 template <typename Enc>
 Bytes encode_uints(const std::vector<std::optional<uint64_t>>& vals) {
   Enc e;
