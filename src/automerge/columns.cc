@@ -49,35 +49,19 @@ ByteView find_column(const std::vector<Column>& columns, uint32_t spec) {
 // ---- RLE decoder -------------------------------------------------------------------------
 
 
+[[gnu::cold]] Status column_error(const char* message) { return Status::Error(message); }
+
+// A run header of 0 (a null run) or 1 (a repeat run too short to be one).
 template <typename T>
-Status RleDecoder<T>::start_run() {
-  if (r_.done()) return Status::Error("column has fewer rows than its table");
-  int64_t h;
-  AM_TRY(r_.sleb(&h));
-  if (h > 0) {
-    if (h < 2) return Status::Error("repeat run with count < 2");
-    T v;
-    AM_TRY(read_value(&v));
-    if (have_last_ && (run_ == Run::kRepeat || run_ == Run::kLiteral) && v == last_)
-      return Status::Error("repeat run continues the previous run");
-    run_ = Run::kRepeat;
-    left_ = static_cast<uint64_t>(h);
-    last_ = v;
-    have_last_ = true;
-  } else if (h < 0) {
-    if (run_ == Run::kLiteral) return Status::Error("two adjacent literal runs");
-    run_ = Run::kLiteral;
-    left_ = uint64_t(0) - static_cast<uint64_t>(h);
-    // Literal values are read one by one.
-  } else {
-    if (run_ == Run::kNull) return Status::Error("two adjacent null runs");
-    uint64_t n;
-    AM_TRY(r_.uleb(&n));
-    if (n == 0) return Status::Error("empty null run");
-    run_ = Run::kNull;
-    left_ = n;
-    have_last_ = false;
-  }
+Status RleDecoder<T>::start_null_run(int64_t h) {
+  if (h == 1) return Status::Error("repeat run with count < 2");
+  if (run_ == Run::kNull) return Status::Error("two adjacent null runs");
+  uint64_t n;
+  AM_TRY(r_.uleb(&n));
+  if (n == 0) return Status::Error("empty null run");
+  run_ = Run::kNull;
+  left_ = n;
+  have_last_ = false;
   return Status::Ok();
 }
 
@@ -120,9 +104,12 @@ template class RleDecoder<int64_t>;
 template class RleDecoder<std::string_view>;
 
 Status DeltaDecoder::skip(uint64_t n) {
-  return rle_.skip_values(n, [this](int64_t d, uint64_t k) {
-    acc_ = static_cast<int64_t>(static_cast<uint64_t>(acc_) + static_cast<uint64_t>(d) * k);
-  });
+  // Summed in a local: a store to the member each value would also reload the reader's
+  // position (long and unsigned long may alias).
+  uint64_t acc = static_cast<uint64_t>(acc_);
+  Status s = rle_.skip_values(n, [&acc](int64_t d, uint64_t k) { acc += static_cast<uint64_t>(d) * k; });
+  acc_ = static_cast<int64_t>(acc);
+  return s;
 }
 
 Status BoolDecoder::start_run() {

@@ -80,6 +80,9 @@ ByteView find_column(const std::vector<Column>& columns, uint32_t spec);
 
 // ---- decoders ---------------------------------------------------------------------------
 
+// An error of a malformed column; out of line, off the decoders' inline paths.
+Status column_error(const char* message);
+
 // RLE of uLEB (group, actor, integer, value-meta columns) or sLEB (delta columns) or strings.
 // A decoder over empty data yields nulls forever (an omitted column).
 template <typename T>
@@ -114,14 +117,19 @@ class RleDecoder {
       if (left_ == 0) AM_TRY(start_run());
       const uint64_t k = left_ < n ? left_ : n;
       if (run_ == Run::kLiteral) {
+        // The previous value in locals: the loop then keeps it in registers.
+        T last = last_;
+        bool have = have_last_;
         for (uint64_t j = 0; j < k; ++j) {
           T v;
           AM_TRY(read_value(&v));
-          if (have_last_ && v == last_) return Status::Error("equal adjacent values in a literal run");
-          last_ = v;
-          have_last_ = true;
+          if (have && v == last) return column_error("equal adjacent values in a literal run");
+          last = v;
+          have = true;
           f(v, 1);
         }
+        last_ = last;
+        have_last_ = have;
       } else if (run_ == Run::kRepeat) {
         f(last_, k);
       }
@@ -131,11 +139,42 @@ class RleDecoder {
     return Status::Ok();
   }
   bool done() const { return !present_ || (r_.done() && left_ == 0); }
+  // This decoder as it stood before next_run handed out the last `unread` rows of its
+  // current repeat or null run (a copy, for resuming there).
+  RleDecoder rewound(uint64_t unread) const {
+    RleDecoder d = *this;
+    d.left_ += unread;
+    return d;
+  }
 
  private:
   Status next_slow(bool* has_value, T* value);
   Status read_value(T* v);
-  Status start_run();
+  // Inline: skips and run-at-a-time reads start a run every few rows.
+  Status start_run() {
+    if (r_.done()) return column_error("column has fewer rows than its table");
+    int64_t h;
+    AM_TRY(r_.sleb(&h));
+    if (h > 1) {
+      T v;
+      AM_TRY(read_value(&v));
+      // A value is kept only after a repeat or literal run, which this one must not continue.
+      if (have_last_ && v == last_) return column_error("repeat run continues the previous run");
+      run_ = Run::kRepeat;
+      left_ = static_cast<uint64_t>(h);
+      last_ = v;
+      have_last_ = true;
+      return Status::Ok();
+    }
+    if (h < 0) {
+      if (run_ == Run::kLiteral) return column_error("two adjacent literal runs");
+      run_ = Run::kLiteral;
+      left_ = uint64_t(0) - static_cast<uint64_t>(h);
+      return Status::Ok();  // literal values are read one by one
+    }
+    return start_null_run(h);
+  }
+  Status start_null_run(int64_t h);
   enum class Run : uint8_t { kNone, kRepeat, kLiteral, kNull };
   Reader r_;
   bool present_;
@@ -166,6 +205,8 @@ using StringDecoder = RleDecoder<std::string_view>;
 class DeltaDecoder {
  public:
   explicit DeltaDecoder(ByteView data) : rle_(data) {}
+  // Resumes a column read elsewhere: its RLE state and the running value so far.
+  DeltaDecoder(const IntDecoder& rle, int64_t acc) : rle_(rle), acc_(acc) {}
   Status next(bool* has_value, int64_t* value) {
     int64_t d;
     AM_TRY(rle_.next(has_value, &d));
