@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <unordered_map>
 
 #include "automerge/chunk.h"
@@ -34,15 +35,33 @@ Status count_rows(ByteView column, size_t max_rows, size_t* n) {
 // An RLE column read a run at a time: `left` rows of `value` (or of null) remain.
 template <typename T>
 struct RunCursor {
-  explicit RunCursor(ByteView data) : dec(data) {}
+  explicit RunCursor(ByteView data) : dec(data), before(data) {}
   Status fill() {
-    if (left > 0) return Status::Ok();
+    fresh = left == 0;
+    if (!fresh) return Status::Ok();
+    before = dec;
     return dec.next_run(std::numeric_limits<uint64_t>::max(), &has, &value, &left);
   }
+  // A decoder positioned at the row that the last fill() made current (none consumed yet).
+  RleDecoder<T> at_filled_row() const { return fresh ? before : dec.rewound(left); }
+  // A decoder positioned after the rows consumed so far (a literal value is consumed
+  // whole, so left is 0 there).
+  RleDecoder<T> at_next_row() const { return left > 0 ? dec.rewound(left) : dec; }
   RleDecoder<T> dec;
+  RleDecoder<T> before;  // dec before the last read of a run or literal value
+  bool fresh = false;    // whether the last fill() read
   bool has = false;
   T value{};
   uint64_t left = 0;
+};
+
+// The decoders of the id and successor columns at some row, as the first pass of
+// read_new_ops left them: the second pass resumes there instead of decoding them again.
+struct IdColumns {
+  UintDecoder id_actor;
+  DeltaDecoder id_ctr;
+  UintDecoder succ_group, succ_actor;
+  DeltaDecoder succ_ctr;
 };
 
 // The parts of a document chunk body, with compressed columns inflated into `buffers`.
@@ -216,34 +235,26 @@ class OpRowReader {
     return Status::Ok();
   }
 
-  // Skips n rows in every column (runs are still checked for canonical form).
-  Status skip(uint64_t n) {
+  // Skips n rows in the columns other than the id and successor columns (runs are still
+  // checked for canonical form); those are repositioned by resume_ids.
+  Status skip_non_ids(uint64_t n) {
     AM_TRY(obj_actor_.skip(n));
     AM_TRY(obj_ctr_.skip(n));
     AM_TRY(key_actor_.skip(n));
     AM_TRY(key_ctr_.skip(n));
     AM_TRY(key_str_.skip(n));
-    AM_TRY(id_actor_.skip(n));
-    AM_TRY(id_ctr_.skip(n));
     AM_TRY(insert_.skip(n));
     AM_TRY(action_.skip(n));
     AM_TRY(value_.skip(n));
-    uint64_t total = 0;  // successors of the skipped rows
-    for (uint64_t left = n; left > 0;) {
-      bool has;
-      uint64_t g, k;
-      AM_TRY(succ_group_.next_run(left, &has, &g, &k));
-      if (has && g > 0) {
-        if (k > max_succ_ / g || total + g * k > max_succ_)
-          return Status::Error("document has more successors than its size allows");
-        total += g * k;
-      }
-      left -= k;
-    }
-    AM_TRY(succ_actor_.skip(total));
-    AM_TRY(succ_ctr_.skip(total));
     AM_TRY(expand_.skip(n));
     return mark_name_.skip(n);
+  }
+  void resume_ids(const IdColumns& c) {
+    id_actor_ = c.id_actor;
+    id_ctr_ = c.id_ctr;
+    succ_group_ = c.succ_group;
+    succ_actor_ = c.succ_actor;
+    succ_ctr_ = c.succ_ctr;
   }
 
   bool done() const {
@@ -396,6 +407,11 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
   std::vector<bool> actor_has_new(num_actors);
   for (uint32_t a = 0; a < num_actors; ++a) actor_has_new[a] = !fresh[a].empty();
   std::vector<uint32_t> wanted;
+  // The id and successor columns at the first row of each run of consecutive wanted rows,
+  // and after the last row. Pass 1 decoded them in full (with every canonical-form check).
+  std::vector<IdColumns> resume;
+  IdColumns end_ids{UintDecoder({}), DeltaDecoder({}), UintDecoder({}), UintDecoder({}),
+                    DeltaDecoder({})};
   {
     const auto& oc = d.op_cols;
     RunCursor<uint64_t> id_actor(find_column(oc, col::kIdActor));
@@ -432,10 +448,20 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
         continue;
       }
       // One row.
+      const int64_t row_start_ctr = id_ctr;
       if (id_delta.has)
         id_ctr = static_cast<int64_t>(static_cast<uint64_t>(id_ctr) + static_cast<uint64_t>(id_delta.value));
       bool want = new_actor && id_delta.has && is_new(id_actor.value, id_ctr);
       uint64_t g = no_succ ? 0 : succ_group.value;
+      // Where this row starts, kept if it begins a run of wanted rows (known below).
+      const bool run_start = wanted.empty() || wanted.back() + 1 != i;
+      std::optional<IdColumns> at_row;
+      if (run_start && (want || g > 0)) {
+        at_row.emplace(IdColumns{id_actor.at_filled_row(),
+                                 DeltaDecoder(id_delta.at_filled_row(), row_start_ctr),
+                                 succ_group.at_filled_row(), succ_actor.at_next_row(),
+                                 DeltaDecoder(succ_delta.at_next_row(), succ_ctr)});
+      }
       --id_actor.left;
       --id_delta.left;
       --succ_group.left;
@@ -452,21 +478,32 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
         --succ_actor.left;
         --succ_delta.left;
       }
-      if (want) wanted.push_back(static_cast<uint32_t>(i));
+      if (want) {
+        if (run_start) resume.push_back(std::move(*at_row));
+        wanted.push_back(static_cast<uint32_t>(i));
+      }
       ++i;
     }
+    end_ids = IdColumns{id_actor.at_next_row(), DeltaDecoder(id_delta.at_next_row(), id_ctr),
+                        succ_group.at_next_row(), succ_actor.at_next_row(),
+                        DeltaDecoder(succ_delta.at_next_row(), succ_ctr)};
   }
 
-  // Pass 2: decode the wanted rows.
+  // Pass 2: decode the wanted rows, skipping the other columns up to each run of them.
   OpRowReader reader(d.op_cols, num_actors, max_succ);
   ops->resize(wanted.size());
   uint32_t at = 0;
+  size_t next_resume = 0;
   for (size_t k = 0; k < wanted.size(); ++k) {
-    AM_TRY(reader.skip(wanted[k] - at));
+    if (k == 0 || wanted[k] != at) {
+      AM_TRY(reader.skip_non_ids(wanted[k] - at));
+      reader.resume_ids(resume[next_resume++]);
+    }
     AM_TRY(reader.read(&(*ops)[k], succ, marks));
     at = wanted[k] + 1;
   }
-  AM_TRY(reader.skip(num_rows - at));
+  AM_TRY(reader.skip_non_ids(num_rows - at));
+  reader.resume_ids(end_ids);
   if (!reader.done()) return Status::Error("op columns have different numbers of rows");
 
   // New op rows take as preds the rows whose successor lists name them; a new id named in
