@@ -124,8 +124,6 @@ size_t valid_log_prefix(ByteView log) {
   return pos;
 }
 
-// Per-document state in this process. `mu` serializes this process's threads on the
-// document; the flock on the lock file serializes processes.
 // An upload waiting to be merged into its document (group commit: see merge()).
 struct FsStore::PendingMerge {
   PreparedUpload* upload;
@@ -134,6 +132,8 @@ struct FsStore::PendingMerge {
   bool done = false;  // guarded by Slot::queue_mu; `status` and `out` are final
 };
 
+// Per-document state in this process. `mu` serializes this process's threads on the
+// document; the flock on the lock file serializes processes.
 struct FsStore::Slot {
   std::mutex mu;
   // Uploads waiting for `mu` to merge into this document, in arrival order.
@@ -630,9 +630,9 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
   *out = MergeResult{};
   if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
   if (body.empty()) return StoreStatus::Invalid("empty body: expected Automerge data");
-  // What needs no stored state (checksums, inflating columns, decoding the upload's change
-  // list and change chunks) runs before the document's lock: uploads to one document
-  // overlap in it, and a malformed upload is refused without waiting for the lock.
+  // What needs no stored state (checksums, change chunks, document chunk headers) runs
+  // before the document's lock: uploads to one document overlap in it, and a malformed
+  // upload is refused without waiting for the lock.
   Result<PreparedUpload> prepared = Status::Error("not prepared");
   {
     CpuSlot cpu(*this);
