@@ -77,25 +77,21 @@ class Reader {
       *out = (b & 0x40) ? static_cast<int64_t>(b) - 0x80 : b;
       return Status::Ok();
     }
-    if (pos_ + 1 < data_.size() && data_[pos_ + 1] < 0x80) {
-      const uint8_t b0 = data_[pos_], b1 = data_[pos_ + 1];
-      const bool negative = b1 & 0x40;
-      // Overlong: the second byte only repeats the sign the first already carries.
-      if (!(b1 == (negative ? 0x7f : 0x00) && bool(b0 & 0x40) == negative)) {
-        const int64_t v = int64_t(b0 & 0x7f) | int64_t(b1 & 0x7f) << 7;
-        *out = negative ? v - (int64_t(1) << 14) : v;
-        pos_ += 2;
-        return Status::Ok();
-      }
-    } else if (pos_ + 2 < data_.size() && data_[pos_ + 1] >= 0x80 && data_[pos_ + 2] < 0x80) {
-      // Three bytes: counter deltas between distant elements.
-      const uint8_t b1 = data_[pos_ + 1], b2 = data_[pos_ + 2];
-      const bool negative = b2 & 0x40;
-      if (!(b2 == (negative ? 0x7f : 0x00) && bool(b1 & 0x40) == negative)) {
-        const int64_t v = int64_t(data_[pos_] & 0x7f) | int64_t(b1 & 0x7f) << 7 |
-                          int64_t(b2 & 0x7f) << 14;
-        *out = negative ? v - (int64_t(1) << 21) : v;
-        pos_ += 3;
+    // Two or three bytes (counter deltas between distant elements).
+    size_t n = 0;
+    if (pos_ + 1 < data_.size() && data_[pos_ + 1] < 0x80)
+      n = 2;
+    else if (pos_ + 2 < data_.size() && data_[pos_ + 1] >= 0x80 && data_[pos_ + 2] < 0x80)
+      n = 3;
+    if (n > 0) {
+      const uint8_t prev = data_[pos_ + n - 2], last = data_[pos_ + n - 1];
+      const bool negative = last & 0x40;
+      // Overlong: the last byte only repeats the sign the one before already carries.
+      if (!(last == (negative ? 0x7f : 0x00) && bool(prev & 0x40) == negative)) {
+        int64_t v = 0;
+        for (size_t k = 0; k < n; ++k) v |= int64_t(data_[pos_ + k] & 0x7f) << (7 * k);
+        *out = negative ? v - (int64_t(1) << (7 * n)) : v;
+        pos_ += n;
         return Status::Ok();
       }
     }
@@ -114,9 +110,7 @@ class Reader {
     uint64_t n;
     AM_TRY(uleb(&n));
     if (n > remaining()) return Status::Error("length prefix exceeds the data");
-    *out = data_.subspan(pos_, static_cast<size_t>(n));
-    pos_ += static_cast<size_t>(n);
-    return Status::Ok();
+    return take(static_cast<size_t>(n), out);
   }
   Status prefixed_string(std::string* out);
   // A count read from the wire, checked against the bytes left (each item needs at least
