@@ -31,9 +31,8 @@ const OpIndex::Info* OpIndex::find(uint64_t key) const {
   if (it == a.starts.begin()) return nullptr;
   const uint32_t bi = a.blocks[it - a.starts.begin() - 1];
   const Block& b = blocks_[bi];
-  const size_t end = bi + 1 < blocks_.size() ? blocks_[bi + 1].begin : infos_.size();
   uint32_t offset = counter - b.start;
-  return offset < end - b.begin ? &infos_[b.begin + offset] : nullptr;
+  return offset < block_size(bi) ? &infos_[b.begin + offset] : nullptr;
 }
 
 void OpIndex::rollback() {
@@ -63,8 +62,7 @@ Status OpIndex::stage(const Change& c) {
   ActorBlocks& mine = by_actor_[ids[0]];
   if (!mine.starts.empty()) {
     const uint32_t bi = mine.blocks.back();
-    const size_t end = bi + 1 < blocks_.size() ? blocks_[bi + 1].begin : infos_.size();
-    if (c.start_op < uint64_t(blocks_[bi].start) + (end - blocks_[bi].begin))
+    if (c.start_op < uint64_t(blocks_[bi].start) + block_size(bi))
       return Status::Error("op id is already used by another change");
   }
   mine.starts.push_back(static_cast<uint32_t>(c.start_op));

@@ -48,6 +48,10 @@ class OpIndex {
     std::vector<uint32_t> starts;
     std::vector<uint32_t> blocks;  // indexes into blocks_
   };
+  // How many ops block bi holds.
+  size_t block_size(uint32_t bi) const {
+    return (bi + 1 < blocks_.size() ? blocks_[bi + 1].begin : infos_.size()) - blocks_[bi].begin;
+  }
   std::vector<Block> blocks_;
   std::vector<Info> infos_;  // the ops of all blocks, block after block
   std::vector<ActorBlocks> by_actor_;
