@@ -1020,8 +1020,18 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
   ValueEncoder value;
   if (!s.order.empty()) {
     bool any_obj = false, any_key_actor = false, any_elem = false, any_map = false, any_mark = false;
-    for (uint32_t oi : s.order) {
-      const DocOp& d = s.all[oi];
+    const size_t n = s.order.size();
+    for (size_t i = 0; i < n; ++i) {
+      // Document order visits the ops scattered over the changes' memory: fetch an op's
+      // entry 16 rows ahead and the op itself (two cache lines) 8 rows ahead, so that the
+      // misses overlap instead of stalling every row.
+      if (i + 16 < n) __builtin_prefetch(&s.all[s.order[i + 16]]);
+      if (i + 8 < n) {
+        const char* ahead = reinterpret_cast<const char*>(s.all[s.order[i + 8]].op);
+        __builtin_prefetch(ahead);
+        __builtin_prefetch(ahead + sizeof(Op) - 1);
+      }
+      const DocOp& d = s.all[s.order[i]];
       const Op& op = *d.op;
       if (d.obj.is_zero()) {
         obj_actor.append_null();
