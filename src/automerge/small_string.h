@@ -17,6 +17,13 @@ class SmallString {
   SmallString(const char* s) { set(s); }        // NOLINT
   SmallString(const std::string& s) { set(s); }  // NOLINT
   SmallString(const SmallString& o) { set(o.view()); }
+  // Moves copy all 16 bytes, used or not: cheaper than branching on the size, and copying
+  // a char array's indeterminate bytes is well defined. (GCC's -Wmaybe-uninitialized flags
+  // it where a default-constructed string is moved; leaving buf_ unset is what keeps
+  // making an op cheap.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
   SmallString(SmallString&& o) noexcept : size_(o.size_) {
     std::memcpy(buf_, o.buf_, sizeof(buf_));
     o.size_ = 0;
@@ -34,6 +41,7 @@ class SmallString {
     }
     return *this;
   }
+#pragma GCC diagnostic pop
   SmallString& operator=(std::string_view s) {
     assign(s);
     return *this;
