@@ -335,13 +335,18 @@ namespace amstore {
 
 StoredChange store_change(Change change) {
   StoredChange sc;
+  sc.change = std::move(change);
+  seal_change(&sc);
+  return sc;
+}
+
+void seal_change(StoredChange* sc) {
   thread_local Bytes body;
   body.clear();
-  encode_change_body(change, body);
-  sc.chunk.reserve(body.size() + 20);
-  sc.hash = write_chunk(sc.chunk, ChunkType::kChange, body);
-  sc.change = std::move(change);
-  return sc;
+  encode_change_body(sc->change, body);
+  sc->chunk.clear();
+  sc->chunk.reserve(body.size() + 20);
+  sc->hash = write_chunk(sc->chunk, ChunkType::kChange, body);
 }
 
 }  // namespace amstore

@@ -67,6 +67,8 @@ struct StoredChange {
 
 // Encodes `change` into a StoredChange (chunk bytes and hash).
 StoredChange store_change(Change change);
+// The same in place: sets sc->chunk and sc->hash from sc->change.
+void seal_change(StoredChange* sc);
 // Decodes the change of a StoredChange's chunk again (the chunk was written by
 // store_change from a validated change, so the canonical re-encoding check is skipped).
 Result<Change> decode_stored_change(const StoredChange& sc);

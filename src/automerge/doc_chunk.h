@@ -29,7 +29,8 @@ class ParsedDocument {
  private:
   friend Status parse_document_header(ByteView body, ParsedDocument* parsed);
   friend Status parse_document_columns(ParsedDocument* parsed);
-  friend Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* changes,
+  friend Status decode_document(const ParsedDocument& parsed,
+                                std::vector<std::unique_ptr<StoredChange>>* changes,
                                 const KnownChange& known);
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -50,6 +51,10 @@ Status decode_document(ByteView body, std::vector<StoredChange>* changes,
                        const KnownChange& known = nullptr);
 // The same on a parsed body (the parse can run before the caller takes its locks).
 Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* changes,
+                       const KnownChange& known = nullptr);
+// The same, each change allocated on its own, as Document keeps them.
+Status decode_document(const ParsedDocument& parsed,
+                       std::vector<std::unique_ptr<StoredChange>>* changes,
                        const KnownChange& known = nullptr);
 
 // Algorithm B. `changes` must be in causal order and closed under dependencies. Returns the

@@ -146,14 +146,15 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
   const bool whole_document = n == 1 && upload.items_[0].type == ChunkType::kDocument &&
                               changes_.empty() && pending_.empty();
   ChangeHashMap<bool> seen;  // across chunks, which may repeat changes
-  auto take = [&](StoredChange&& sc) {
-    if (!whole_document && (has_change(sc.hash) || !seen.emplace(sc.hash, true).second)) return;
-    incoming.push_back(std::make_unique<StoredChange>(std::move(sc)));
+  auto take = [&](std::unique_ptr<StoredChange>&& sc) {
+    if (!whole_document && (has_change(sc->hash) || !seen.emplace(sc->hash, true).second))
+      return;
+    incoming.push_back(std::move(sc));
   };
   for (size_t i = 0; i < n; ++i) {
     PreparedUpload::Item& item = upload.items_[i];
     if (item.type != ChunkType::kDocument) {
-      take(std::move(item.change));
+      take(std::make_unique<StoredChange>(std::move(item.change)));
       continue;
     }
     if (heads_applied(item.doc, *this)) continue;  // nothing new: not read further
@@ -161,7 +162,7 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
       for (auto& sc : item.changes) take(std::move(sc));
       continue;
     }
-    std::vector<StoredChange> changes;
+    std::vector<std::unique_ptr<StoredChange>> changes;
     // Changes already here (by actor and seq) are not regenerated; heads still verify them.
     KnownChange known = [this](std::string_view actor, uint64_t seq) {
       return known_.find(actor, seq);

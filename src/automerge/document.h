@@ -80,7 +80,7 @@ class PreparedUpload {
     StoredChange change;  // change chunks
     bool held = false;                  // document chunks: see skip_held
     bool decoded = false;               // document chunks: `changes` are the new ones
-    std::vector<StoredChange> changes;  // relative to known_
+    std::vector<std::unique_ptr<StoredChange>> changes;  // relative to known_
   };
   std::vector<Item> items_;
   std::shared_ptr<const KnownChanges> known_;

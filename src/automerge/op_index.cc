@@ -15,11 +15,14 @@ uint64_t mix(uint64_t a, uint64_t b) {
 }  // namespace
 
 uint32_t OpIndex::actor_id(const std::string& actor) {
+  // Consecutive changes are mostly one author's: no hashing for those.
+  if (last_actor_ < actors_.size() && actors_[last_actor_] == actor) return last_actor_;
   auto [it, fresh] = actor_ids_.try_emplace(actor, static_cast<uint32_t>(actors_.size()));
   if (fresh) {
     actors_.push_back(actor);
     by_actor_.emplace_back();
   }
+  last_actor_ = it->second;
   return it->second;
 }
 

@@ -36,6 +36,7 @@ class OpIndex {
 
   std::unordered_map<std::string, uint32_t> actor_ids_;
   std::vector<std::string> actors_;
+  uint32_t last_actor_ = 0;  // the actor actor_id() returned last
   // The ops of each change form a block of consecutive counters. Per actor, the blocks'
   // first counters in ascending order (an actor's changes never reuse counters), so an op
   // is found by a binary search over a small array and one index: no hash table over
