@@ -22,7 +22,9 @@ class SmallString {
   // it where a default-constructed string is moved; leaving buf_ unset is what keeps
   // making an op cheap.)
 #pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning, nor the false alarm
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
   SmallString(SmallString&& o) noexcept : size_(o.size_) {
     std::memcpy(buf_, o.buf_, sizeof(buf_));
