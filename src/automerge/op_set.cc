@@ -58,6 +58,17 @@ class OpLocator {
   std::vector<std::vector<Range>> by_actor_;
 };
 
+// The kind of object a make op creates; false for any other action.
+bool makes_object(uint8_t action, ObjType* type) {
+  switch (static_cast<Action>(action)) {
+    case Action::kMakeMap:
+    case Action::kMakeTable: *type = ObjType::kMap; return true;
+    case Action::kMakeList: *type = ObjType::kList; return true;
+    case Action::kMakeText: *type = ObjType::kText; return true;
+    default: return false;
+  }
+}
+
 Status order_map(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
   for (uint32_t i : idx)
     if (!ops[i].map_key || ops[i].insert) return Status::Error("op on a map object has no map key");
@@ -259,34 +270,25 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
         edges.emplace_back(static_cast<uint32_t>(at), me);
         ++succ_count[at];
       }
-      switch (static_cast<Action>(op.action)) {
-        case Action::kDel:
-          if (op.pred_count == 0) return Status::Error("delete op without predecessors");
-          obj_of[me] = kDeleted;
-          break;
-        case Action::kMakeMap:
-        case Action::kMakeTable:
-        case Action::kMakeList:
-        case Action::kMakeText: {
-          ObjType t = op.action == static_cast<uint8_t>(Action::kMakeList)   ? ObjType::kList
-                      : op.action == static_cast<uint8_t>(Action::kMakeText) ? ObjType::kText
-                                                                             : ObjType::kMap;
+      if (op.action == static_cast<uint8_t>(Action::kDel)) {
+        if (op.pred_count == 0) return Status::Error("delete op without predecessors");
+        obj_of[me] = kDeleted;
+      } else {
+        if (ObjType made; makes_object(op.action, &made)) {
           object_index.emplace(opid_key(d.id), static_cast<uint32_t>(objects.size()));
-          objects.emplace_back(d.id, t);
-          [[fallthrough]];
+          objects.emplace_back(d.id, made);
         }
-        default:
-          if (d.obj.is_zero()) {
-            obj_of[me] = 0;
-          } else if (d.obj == last_obj) {
-            obj_of[me] = last_k;
-          } else if (const uint32_t* k = object_index.find(opid_key(d.obj))) {
-            last_obj = d.obj;
-            last_k = obj_of[me] = *k;
-          } else {
-            obj_of[me] = kLater;
-            later.push_back(me);
-          }
+        if (d.obj.is_zero()) {
+          obj_of[me] = 0;
+        } else if (d.obj == last_obj) {
+          obj_of[me] = last_k;
+        } else if (const uint32_t* k = object_index.find(opid_key(d.obj))) {
+          last_obj = d.obj;
+          last_k = obj_of[me] = *k;
+        } else {
+          obj_of[me] = kLater;
+          later.push_back(me);
+        }
       }
       all.push_back(d);
     }
