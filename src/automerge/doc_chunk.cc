@@ -661,20 +661,11 @@ Status parse_document_columns(ParsedDocument* parsed) {
   return Status::Ok();
 }
 
-Status decode_document(ByteView body, std::vector<StoredChange>* out, const KnownChange& known) {
+Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>* out,
+                       const KnownChange& known) {
   ParsedDocument parsed;
   AM_TRY(parse_document(body, &parsed));
   return decode_document(parsed, out, known);
-}
-
-Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* out,
-                       const KnownChange& known) {
-  std::vector<std::unique_ptr<StoredChange>> changes;
-  AM_TRY(decode_document(parsed, &changes, known));
-  out->clear();
-  out->reserve(changes.size());
-  for (auto& sc : changes) out->push_back(std::move(*sc));
-  return Status::Ok();
 }
 
 Status decode_document(const ParsedDocument& parsed,

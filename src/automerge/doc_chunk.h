@@ -46,13 +46,11 @@ Status parse_document(ByteView body, ParsedDocument* parsed);
 // Algorithm A. Regenerates the changes of a document chunk body, in stored (causal) order,
 // and checks that the computed heads equal the stored heads. With `known`, changes the
 // caller already has are not regenerated (nor returned): merging a document costs in
-// proportion to what is new, plus one pass over its columns.
-Status decode_document(ByteView body, std::vector<StoredChange>* changes,
+// proportion to what is new, plus one pass over its columns. Each change is allocated on its
+// own, as Document keeps them.
+Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>* changes,
                        const KnownChange& known = nullptr);
 // The same on a parsed body (the parse can run before the caller takes its locks).
-Status decode_document(const ParsedDocument& parsed, std::vector<StoredChange>* changes,
-                       const KnownChange& known = nullptr);
-// The same, each change allocated on its own, as Document keeps them.
 Status decode_document(const ParsedDocument& parsed,
                        std::vector<std::unique_ptr<StoredChange>>* changes,
                        const KnownChange& known = nullptr);

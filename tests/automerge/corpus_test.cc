@@ -56,11 +56,11 @@ TEST(Corpus, AlgorithmARegeneratesEveryChangeByteForByte) {
     std::vector<Chunk> chunks;
     ASSERT_TRUE(read_chunks(doc, &chunks).ok());
     ASSERT_EQ(chunks[0].type, ChunkType::kDocument);
-    std::vector<StoredChange> regenerated;
+    std::vector<std::unique_ptr<StoredChange>> regenerated;
     Status s = decode_document(chunks[0].body, &regenerated);
     ASSERT_TRUE(s.ok()) << s.message();
     std::map<ChangeHash, const Bytes*> by_hash;
-    for (const auto& sc : regenerated) by_hash[sc.hash] = &sc.chunk;
+    for (const auto& sc : regenerated) by_hash[sc->hash] = &sc->chunk;
     std::vector<Bytes> golden = golden_changes(dir);
     ASSERT_EQ(golden.size(), regenerated.size());
     for (const Bytes& g : golden) {
@@ -97,13 +97,13 @@ TEST(Corpus, AlgorithmAWithKnownChangesRegeneratesExactlyTheRest) {
     Bytes doc = read_file(dir / "doc.bin");
     std::vector<Chunk> chunks;
     ASSERT_TRUE(read_chunks(doc, &chunks).ok());
-    std::vector<StoredChange> all;
+    std::vector<std::unique_ptr<StoredChange>> all;
     ASSERT_TRUE(decode_document(chunks[0].body, &all).ok());
     for (unsigned percent : {10u, 50u, 90u, 100u}) {
       std::map<std::pair<std::string, uint64_t>, ChangeHash> known;
-      for (const StoredChange& sc : all)
-        if (next_rand() % 100 < percent) known[{sc.change.author(), sc.change.seq}] = sc.hash;
-      std::vector<StoredChange> rest;
+      for (const auto& sc : all)
+        if (next_rand() % 100 < percent) known[{sc->change.author(), sc->change.seq}] = sc->hash;
+      std::vector<std::unique_ptr<StoredChange>> rest;
       Status s = decode_document(chunks[0].body, &rest,
                                  [&](std::string_view actor, uint64_t seq) -> const ChangeHash* {
                                    auto it = known.find({std::string(actor), seq});
@@ -111,12 +111,12 @@ TEST(Corpus, AlgorithmAWithKnownChangesRegeneratesExactlyTheRest) {
                                  });
       ASSERT_TRUE(s.ok()) << percent << "% known: " << s.message();
       std::vector<const StoredChange*> expected;
-      for (const StoredChange& sc : all)
-        if (!known.count({sc.change.author(), sc.change.seq})) expected.push_back(&sc);
+      for (const auto& sc : all)
+        if (!known.count({sc->change.author(), sc->change.seq})) expected.push_back(sc.get());
       ASSERT_EQ(rest.size(), expected.size()) << percent << "% known";
       for (size_t i = 0; i < rest.size(); ++i) {
-        EXPECT_EQ(rest[i].hash, expected[i]->hash);
-        EXPECT_EQ(rest[i].chunk, expected[i]->chunk);
+        EXPECT_EQ(rest[i]->hash, expected[i]->hash);
+        EXPECT_EQ(rest[i]->chunk, expected[i]->chunk);
         ++checked;
       }
     }
@@ -146,7 +146,7 @@ TEST(Corpus, AlgorithmBRebuildsTheLibrarysDocument) {
     Bytes doc = read_file(dir / "doc.bin");
     std::vector<Chunk> chunks;
     ASSERT_TRUE(read_chunks(doc, &chunks).ok());
-    std::vector<StoredChange> order;
+    std::vector<std::unique_ptr<StoredChange>> order;
     ASSERT_TRUE(decode_document(chunks[0].body, &order).ok());
     std::map<ChangeHash, StoredChange> golden;
     for (const Bytes& g : golden_changes(dir)) {
@@ -158,7 +158,7 @@ TEST(Corpus, AlgorithmBRebuildsTheLibrarysDocument) {
       golden[c.hash] = StoredChange{std::move(ch).value(), c.hash, g};
     }
     std::vector<const StoredChange*> list;
-    for (const auto& sc : order) list.push_back(&golden.at(sc.hash));
+    for (const auto& sc : order) list.push_back(&golden.at(sc->hash));
     auto rebuilt = encode_document(list, false);
     ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().message();
     Chunk rc;
@@ -176,10 +176,10 @@ TEST(Corpus, AlgorithmBRebuildsTheLibrarysDocument) {
       EXPECT_TRUE(body == *expected) << "rebuilt document differs from Automerge.save";
     } else {
       EXPECT_FALSE(body == *expected);
-      std::vector<StoredChange> again;
+      std::vector<std::unique_ptr<StoredChange>> again;
       ASSERT_TRUE(decode_document(rc.body, &again).ok());
       ASSERT_EQ(again.size(), order.size());
-      for (size_t i = 0; i < again.size(); ++i) EXPECT_EQ(again[i].chunk, order[i].chunk);
+      for (size_t i = 0; i < again.size(); ++i) EXPECT_EQ(again[i]->chunk, order[i]->chunk);
     }
     // And the compressed form is what amstore serves: it must load back to the same heads.
     auto compact = encode_document(list, true);

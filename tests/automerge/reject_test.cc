@@ -294,7 +294,7 @@ struct ChangeBody {
 // A document chunk body that both decode_document and Document::load refuse.
 ::testing::AssertionResult DocRejected(const DocBody& d) {
   Bytes body = d.body();
-  std::vector<StoredChange> changes;
+  std::vector<std::unique_ptr<StoredChange>> changes;
   Status s = decode_document(body, &changes);
   if (s.ok()) return ::testing::AssertionFailure() << "decode_document accepted it";
   if (s.message().empty()) return ::testing::AssertionFailure() << "decode_document: no message";
@@ -305,7 +305,7 @@ struct ChangeBody {
 ::testing::AssertionResult DocRejectedAsOutOfOrder(const DocBody& d) {
   ::testing::AssertionResult r = DocRejected(d);
   if (!r) return r;
-  std::vector<StoredChange> changes;
+  std::vector<std::unique_ptr<StoredChange>> changes;
   const std::string message = decode_document(d.body(), &changes).message();
   if (message != "document ops are not in document order")
     return ::testing::AssertionFailure() << "rejected for another reason: " << message;
@@ -778,7 +778,7 @@ TEST(RejectDocument, ColumnMetadata) {
     Bytes longer = e.body();
     longer.resize(longer.size() - 2);      // ...then cut: the data ends inside the column
     EXPECT_TRUE(Rejected(doc_chunk(longer)));
-    std::vector<StoredChange> out;
+    std::vector<std::unique_ptr<StoredChange>> out;
     EXPECT_FALSE(decode_document(longer, &out).ok());
   }
   {
