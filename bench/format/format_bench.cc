@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "automerge/document.h"
+#include "cli/huge_pages.h"
 
 namespace {
 
@@ -72,6 +73,7 @@ std::string heads_json(const Document& d) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  amstore::use_huge_pages_for_malloc(argv);  // as the amstore binary does
   if (argc < 3) die("usage: format_bench load|save|merge RUNS FILE [FILE2] | info FILE");
   std::string op = argv[1];
   using Clock = std::chrono::steady_clock;

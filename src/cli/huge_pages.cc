@@ -1,0 +1,29 @@
+#include "cli/huge_pages.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace amstore {
+
+void use_huge_pages_for_malloc(char** argv) {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  std::string value = tunables ? tunables : "";
+  // Already chosen (by the user, or by our own re-exec): never loops.
+  if (value.find("glibc.malloc.hugetlb") != std::string::npos) return;
+  // "[always]" needs no request and "[never]" refuses it; only "[madvise]" gains.
+  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode;
+  std::getline(thp, mode);
+  if (mode.find("[madvise]") == std::string::npos) return;
+  value = value.empty() ? "glibc.malloc.hugetlb=1" : value + ":glibc.malloc.hugetlb=1";
+  if (setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // The re-exec failed (no /proc, say): carry on with 4 KiB pages, and keep the environment
+  // of child processes as it was.
+  if (tunables) setenv("GLIBC_TUNABLES", tunables, 1); else unsetenv("GLIBC_TUNABLES");
+}
+
+}  // namespace amstore
