@@ -2,6 +2,7 @@
 // /metrics, flags from the environment, graceful shutdown with a request in flight.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
 import http from 'node:http'
 import { spawn } from 'node:child_process'
 import {
@@ -170,6 +171,31 @@ test('flags come from the environment; CORS can be switched off', async () => {
   const code = await new Promise((resolve) => proc.on('exit', resolve))
   assert.equal(code, 0)
   assert.ok(log.includes(dataDir))
+})
+
+test('huge pages for malloc: set at start-up when the kernel offers them on request; a user choice stands', async () => {
+  const environOf = (pid) => fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+  let thp = ''
+  try { thp = fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8') } catch {}
+  const env = { ...process.env }
+  delete env.GLIBC_TUNABLES
+  const tunablesOf = (pid) => environOf(pid).filter((v) => v.startsWith('GLIBC_TUNABLES='))
+  const s = await startServer({ env })
+  try {
+    // The same process (re-executed in place), now with the tunable in its environment.
+    assert.deepEqual(tunablesOf(s.proc.pid),
+      thp.includes('[madvise]') ? ['GLIBC_TUNABLES=glibc.malloc.hugetlb=1'] : [])
+    const r = await upload(s.url, 'thp', A.save(A.from({ ok: true })))
+    assert.equal(r.status, 200)
+  } finally {
+    assert.equal((await s.stop()).code, 0)
+  }
+  const own = await startServer({ env: { ...env, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' } })
+  try {
+    assert.deepEqual(tunablesOf(own.proc.pid), ['GLIBC_TUNABLES=glibc.malloc.hugetlb=0'])
+  } finally {
+    assert.equal((await own.stop()).code, 0)
+  }
 })
 
 test('SIGTERM: the in-flight upload finishes with 200, then the process exits 0', async () => {

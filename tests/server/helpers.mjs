@@ -34,11 +34,11 @@ export function tempDir (tag = 'srv') {
  * Starts `amstore serve --port 0` and resolves once it prints its address.
  * Returns { url, port, proc, dataDir, log(), stop(), kill9(), exited }.
  */
-export function startServer ({ dataDir = tempDir(), args = [], timeoutMs = 10000 } = {}) {
+export function startServer ({ dataDir = tempDir(), args = [], env = process.env, timeoutMs = 10000 } = {}) {
   return new Promise((resolve, reject) => {
     const proc = spawn(AMSTORE_BIN,
       ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...args],
-      { stdio: ['ignore', 'ignore', 'pipe'] })
+      { stdio: ['ignore', 'ignore', 'pipe'], env })
     let stderr = ''
     let done = false
     // Sanitizer builds (AMSTORE_SANITIZE=ON) report to stderr: any report fails the test.
