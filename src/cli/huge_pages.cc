@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <string_view>
 
 namespace amstore {
 
@@ -18,6 +19,13 @@ void use_huge_pages_for_malloc(char** argv) {
   std::string mode;
   std::getline(thp, mode);
   if (mode.find("[madvise]") == std::string::npos) return;
+  // Started through the dynamic loader (`ld-linux-x86-64.so.2 amstore ...`), /proc/self/exe
+  // is the loader, which would take our first argument for the program to run.
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return;
+  std::string_view path(exe, static_cast<size_t>(n));
+  if (path.substr(path.rfind('/') + 1).rfind("ld-", 0) == 0) return;
   value = value.empty() ? "glibc.malloc.hugetlb=1" : value + ":glibc.malloc.hugetlb=1";
   if (setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
   execv("/proc/self/exe", argv);

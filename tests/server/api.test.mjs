@@ -4,7 +4,8 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import http from 'node:http'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import path from 'node:path'
 import {
   AMSTORE_BIN, Automerge as A, download, sleep, sortedHeads, startServer, tempDir, upload
 } from './helpers.mjs'
@@ -196,6 +197,19 @@ test('huge pages for malloc: set at start-up when the kernel offers them on requ
   } finally {
     assert.equal((await own.stop()).code, 0)
   }
+})
+
+test('started through the dynamic loader, amstore runs as it is (no re-exec of the loader)', (t) => {
+  const loader = ['/lib64/ld-linux-x86-64.so.2', '/lib/ld-linux-aarch64.so.1'].find((f) => fs.existsSync(f))
+  if (!loader) return t.skip('no known dynamic loader on this machine')
+  const file = path.join(tempDir('ldso'), 'doc.automerge')
+  const doc = A.from({ hello: 'world' })
+  fs.writeFileSync(file, A.save(doc))
+  const env = { ...process.env }
+  delete env.GLIBC_TUNABLES
+  const r = spawnSync(loader, [AMSTORE_BIN, 'heads', file], { env, encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  assert.deepEqual(r.stdout.trim().split('\n'), sortedHeads(doc))
 })
 
 test('SIGTERM: the in-flight upload finishes with 200, then the process exits 0', async () => {
