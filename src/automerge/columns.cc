@@ -99,6 +99,21 @@ Status RleDecoder<T>::next_run(uint64_t max, bool* has_value, T* value, uint64_t
   return Status::Ok();
 }
 
+template <typename T>
+Status RleDecoder<T>::next_n(size_t n, T* values, bool* has) {
+  for (size_t i = 0; i < n;) {
+    bool h;
+    T v{};
+    uint64_t k;
+    AM_TRY(next_run(n - i, &h, &v, &k));
+    for (const size_t end = i + k; i < end; ++i) {
+      has[i] = h;
+      if (h) values[i] = v;
+    }
+  }
+  return Status::Ok();
+}
+
 template class RleDecoder<uint64_t>;
 template class RleDecoder<int64_t>;
 template class RleDecoder<std::string_view>;
@@ -110,6 +125,40 @@ Status DeltaDecoder::skip(uint64_t n) {
   Status s = rle_.skip_values(n, [&acc](int64_t d, uint64_t k) { acc += static_cast<uint64_t>(d) * k; });
   acc_ = static_cast<int64_t>(acc);
   return s;
+}
+
+Status DeltaDecoder::next_n(size_t n, int64_t* values, bool* has) {
+  uint64_t acc = static_cast<uint64_t>(acc_);
+  for (size_t i = 0; i < n;) {
+    bool h;
+    int64_t d = 0;
+    uint64_t k;
+    AM_TRY(rle_.next_run(n - i, &h, &d, &k));
+    for (const size_t end = i + k; i < end; ++i) {
+      has[i] = h;
+      if (h) {
+        acc += static_cast<uint64_t>(d);
+        values[i] = static_cast<int64_t>(acc);
+      }
+    }
+  }
+  acc_ = static_cast<int64_t>(acc);
+  return Status::Ok();
+}
+
+Status BoolDecoder::next_n(size_t n, bool* values) {
+  if (!present_) {
+    std::fill(values, values + n, false);
+    return Status::Ok();
+  }
+  for (size_t i = 0; i < n;) {
+    if (left_ == 0) AM_TRY(start_run());
+    const uint64_t k = std::min<uint64_t>(left_, n - i);
+    std::fill(values + i, values + i + k, value_);
+    left_ -= k;
+    i += k;
+  }
+  return Status::Ok();
 }
 
 Status BoolDecoder::start_run() {

@@ -212,11 +212,101 @@ class OpRowReader {
         row->value.kind() != ValueType::kInt && row->value.kind() != ValueType::kUint)
       return Status::Error("increment with a non-numeric value");
     AM_TRY(succ_group_.next(&has, &u));
-    if (!has) u = 0;
-    if (u > max_succ_ || succ->size() + u > max_succ_)
+    AM_TRY(read_succ(has ? u : 0, row, succ));
+    AM_TRY(expand_.next(&row->expand));
+    AM_TRY(mark_name_.next(&has, &s));
+    row->mark = 0;
+    if (has) {
+      marks->push_back(s);
+      row->mark = static_cast<uint32_t>(marks->size());
+    }
+    return Status::Ok();
+  }
+
+  // Reads the next n rows, as read() does one at a time: each column is decoded a block
+  // of rows at a time (a run at a time), then the block's rows are put together. Rows of
+  // long runs (most of a document) then cost a few stores per column instead of a call.
+  Status read_rows(size_t n, Row* rows, std::vector<OpId>* succ,
+                   std::vector<std::string_view>* marks) {
+    constexpr size_t kBlock = 128;
+    struct {
+      uint64_t obj_actor[kBlock], obj_ctr[kBlock], key_actor[kBlock], id_actor[kBlock],
+          action[kBlock], succ_group[kBlock];
+      int64_t key_ctr[kBlock], id_ctr[kBlock];
+      std::string_view key_str[kBlock], mark[kBlock];
+      bool h_obj_actor[kBlock], h_obj_ctr[kBlock], h_key_actor[kBlock], h_id_actor[kBlock],
+          h_action[kBlock], h_succ_group[kBlock], h_key_ctr[kBlock], h_id_ctr[kBlock],
+          h_key_str[kBlock], h_mark[kBlock], insert[kBlock], expand[kBlock];
+    } b;
+    for (size_t at = 0; at < n; at += kBlock) {
+      const size_t m = std::min(kBlock, n - at);
+      AM_TRY(obj_actor_.next_n(m, b.obj_actor, b.h_obj_actor));
+      AM_TRY(obj_ctr_.next_n(m, b.obj_ctr, b.h_obj_ctr));
+      AM_TRY(key_actor_.next_n(m, b.key_actor, b.h_key_actor));
+      AM_TRY(key_ctr_.next_n(m, b.key_ctr, b.h_key_ctr));
+      AM_TRY(key_str_.next_n(m, b.key_str, b.h_key_str));
+      AM_TRY(id_actor_.next_n(m, b.id_actor, b.h_id_actor));
+      AM_TRY(id_ctr_.next_n(m, b.id_ctr, b.h_id_ctr));
+      AM_TRY(insert_.next_n(m, b.insert));
+      AM_TRY(action_.next_n(m, b.action, b.h_action));
+      AM_TRY(succ_group_.next_n(m, b.succ_group, b.h_succ_group));
+      AM_TRY(expand_.next_n(m, b.expand));
+      AM_TRY(mark_name_.next_n(m, b.mark, b.h_mark));
+      for (size_t j = 0; j < m; ++j) {
+        Row* row = &rows[at + j];
+        if (b.h_obj_ctr[j] && b.obj_ctr[j] > kMaxCounter)
+          return Status::Error("object counter out of range");
+        AM_TRY(make_id(b.h_obj_actor[j], b.obj_actor[j], b.h_obj_ctr[j],
+                       static_cast<int64_t>(b.obj_ctr[j]), true, false, &row->obj));
+        if (b.h_key_str[j]) {
+          if (b.h_key_ctr[j] || b.h_key_actor[j])
+            return Status::Error("op has both a map key and an element key");
+          const std::string_view s = b.key_str[j];
+          if (s.size() > UINT32_MAX) return Status::Error("map key longer than 4 GiB");
+          row->map_key = true;
+          row->key_data = s.data();
+          row->key_size = static_cast<uint32_t>(s.size());
+          row->elem = OpId{};
+        } else {
+          if (!b.h_key_ctr[j]) return Status::Error("op has no key");
+          AM_TRY(make_id(b.h_key_actor[j], b.key_actor[j], true, b.key_ctr[j], false, true,
+                         &row->elem));
+          row->map_key = false;
+          row->key_data = nullptr;
+          row->key_size = 0;
+        }
+        AM_TRY(make_id(b.h_id_actor[j], b.id_actor[j], b.h_id_ctr[j], b.id_ctr[j], false, false,
+                       &row->id));
+        row->insert = b.insert[j];
+        if (!b.h_action[j]) return Status::Error("null action");
+        const uint64_t u = b.action[j];
+        if (u > kMaxAction || u == static_cast<uint64_t>(Action::kDel))
+          return Status::Error("unrecognized action index " + std::to_string(u));
+        row->action = static_cast<uint8_t>(u);
+        AM_TRY(value_.next(&row->value));
+        if (row->action == static_cast<uint8_t>(Action::kInc) &&
+            row->value.kind() != ValueType::kInt && row->value.kind() != ValueType::kUint)
+          return Status::Error("increment with a non-numeric value");
+        AM_TRY(read_succ(b.h_succ_group[j] ? b.succ_group[j] : 0, row, succ));
+        row->expand = b.expand[j];
+        row->mark = 0;
+        if (b.h_mark[j]) {
+          marks->push_back(b.mark[j]);
+          row->mark = static_cast<uint32_t>(marks->size());
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Reads row's `count` successors (its succ group value) and appends them to `succ`.
+  Status read_succ(uint64_t count, Row* row, std::vector<OpId>* succ) {
+    if (count > max_succ_ || succ->size() + count > max_succ_)
       return Status::Error("document has more successors than its size allows");
     row->succ_begin = static_cast<uint32_t>(succ->size());
-    for (uint64_t k = 0; k < u; ++k) {
+    for (uint64_t k = 0; k < count; ++k) {
+      bool has;
+      int64_t c;
       OpId sid;
       AM_TRY(succ_ctr_.next(&has, &c));
       AM_TRY(read_id(succ_actor_, has, c, false, false, &sid));
@@ -224,13 +314,6 @@ class OpRowReader {
         return Status::Error("successors are not in Lamport order");
       if (!lamport_less(row->id, sid)) return Status::Error("successor is not newer than its op");
       succ->push_back(sid);
-    }
-    AM_TRY(expand_.next(&row->expand));
-    AM_TRY(mark_name_.next(&has, &s));
-    row->mark = 0;
-    if (has) {
-      marks->push_back(s);
-      row->mark = static_cast<uint32_t>(marks->size());
     }
     return Status::Ok();
   }
@@ -270,6 +353,21 @@ class OpRowReader {
     bool has_a;
     uint64_t av;
     AM_TRY(a.next(&has_a, &av));
+    return make_id(has_a, av, has_ctr, ctr, allow_null, allow_zero, id);
+  }
+  // The op id of an actor column value and a counter column value.
+  Status make_id(bool has_a, uint64_t av, bool has_ctr, int64_t ctr, bool allow_null,
+                 bool allow_zero, OpId* id) const {
+    // Inline: an actor and a counter in range (nearly every id).
+    if (has_a && has_ctr && ctr > 0 && static_cast<uint64_t>(ctr) <= kMaxCounter &&
+        av < num_actors_) [[likely]] {
+      *id = OpId{static_cast<uint32_t>(ctr), static_cast<uint32_t>(av)};
+      return Status::Ok();
+    }
+    return make_id_slow(has_a, av, has_ctr, ctr, allow_null, allow_zero, id);
+  }
+  [[gnu::noinline]] Status make_id_slow(bool has_a, uint64_t av, bool has_ctr, int64_t ctr,
+                                        bool allow_null, bool allow_zero, OpId* id) const {
     if (!has_a && !has_ctr && allow_null) {
       *id = OpId{};
       return Status::Ok();
@@ -706,12 +804,8 @@ Status decode_document(const ParsedDocument& parsed,
                         &marks, &regen, &preds));
   } else {
     OpRowReader reader(d.op_cols, num_actors, max_rows_for(body.size()));
-    ops.reserve(num_rows);
-    for (size_t i = 0; i < num_rows; ++i) {
-      Row row;
-      AM_TRY(reader.read(&row, &succ, &marks));
-      ops.push_back(row);
-    }
+    ops.resize(num_rows);
+    AM_TRY(reader.read_rows(num_rows, ops.data(), &succ, &marks));
     if (!reader.done()) return Status::Error("op columns have different numbers of rows");
     AM_TRY(check_document_order(ops));
     regen.reserve(ops.size() + succ.size());
@@ -863,11 +957,20 @@ Status decode_document(const ParsedDocument& parsed,
     if (owner[i] != kNone) ++op_start[owner[i] + 1];
   }
   for (size_t r = 0; r < rows.size(); ++r) op_start[r + 1] += op_start[r];
-  std::vector<uint32_t> change_ops(op_start.back());
-  {
-    std::vector<uint32_t> fill(op_start.begin(), op_start.end() - 1);
-    for (uint32_t i = 0; i < regen.size(); ++i)
-      if (owner[i] != kNone) change_ops[fill[owner[i]]++] = i;
+  // Each change's ops in counter order: a change's n ops must have the counters
+  // maxOp − n + 1 .. maxOp, so op `c` goes straight to its place (no sort), and a counter out
+  // of range or taken twice is an error.
+  constexpr uint32_t kFree = UINT32_MAX;
+  std::vector<uint32_t> change_ops(op_start.back(), kFree);
+  for (uint32_t i = 0; i < regen.size(); ++i) {
+    const uint32_t r = owner[i];
+    if (r == kNone) continue;
+    const uint64_t n = op_start[r + 1] - op_start[r];
+    const uint64_t first = rows[r].max_op + 1 - n;  // maxOp ≥ its ops' counters ≥ 1
+    const uint64_t c = regen[i].id.counter;
+    if (c < first || c - first >= n || change_ops[op_start[r] + (c - first)] != kFree)
+      return Status::Error("change ops are not contiguous (missing or duplicate ops)");
+    change_ops[op_start[r] + (c - first)] = i;
   }
 
   // ---- regenerate each change (§7.4) ----
@@ -875,35 +978,46 @@ Status decode_document(const ParsedDocument& parsed,
   out->reserve(rows.size() - num_known);
   std::vector<int32_t> to_local(num_actors, -1);
   std::vector<uint32_t> used;
-  // A change's ops are scattered over the document (in document order, not change order):
-  // the first op of a change a few rows ahead, and then its row, are fetched early.
-  constexpr uint32_t kAhead = 4;
-  auto first_op = [&](uint32_t r) -> const Regen* {
-    return r < rows.size() && op_start[r] < op_start[r + 1] ? &regen[change_ops[op_start[r]]]
-                                                            : nullptr;
+  // A change's ops are scattered over the document (in document order, not change order).
+  // They are copied out in change order, a window of changes at a time, in one loop that
+  // fetches well ahead (its reads do not depend on each other, so the cache misses
+  // overlap); regeneration then reads the copies in order.
+  struct GatheredOp {
+    Row r;
+    Regen g;
+  };
+  std::vector<GatheredOp> window;
+  constexpr size_t kWindowOps = 4096;
+  uint32_t window_first = 0, window_end = 0;  // change rows gathered: [first, end)
+  auto gather = [&](uint32_t from) {
+    uint32_t to = from;
+    while (to < rows.size() && (to == from || op_start[to + 1] - op_start[from] <= kWindowOps))
+      ++to;
+    const uint32_t b = op_start[from], e = op_start[to];
+    window.resize(e - b);
+    constexpr uint32_t kAheadRegen = 32, kAheadRow = 16;
+    for (uint32_t k = b; k < e; ++k) {
+      if (k + kAheadRegen < e) __builtin_prefetch(&regen[change_ops[k + kAheadRegen]]);
+      if (k + kAheadRow < e) __builtin_prefetch(&ops[regen[change_ops[k + kAheadRow]].row]);
+      const Regen& g = regen[change_ops[k]];
+      window[k - b].g = g;
+      window[k - b].r = ops[g.row];
+    }
+    window_first = from;
+    window_end = to;
   };
   for (uint32_t ri = 0; ri < rows.size(); ++ri) {
-    if (const Regen* g = first_op(ri + 2 * kAhead)) __builtin_prefetch(g);
-    if (const Regen* g = first_op(ri + kAhead)) __builtin_prefetch(&ops[g->row]);
     if (is_known[ri]) continue;
+    if (ri >= window_end) gather(ri);
     const ChangeRow& row = rows[ri];
-    std::span<uint32_t> list(change_ops.data() + op_start[ri], op_start[ri + 1] - op_start[ri]);
-    auto by_counter = [&](uint32_t a, uint32_t b) {
-      return regen[a].id.counter < regen[b].id.counter;
-    };
-    if (!std::is_sorted(list.begin(), list.end(), by_counter))
-      std::sort(list.begin(), list.end(), by_counter);
+    std::span<const GatheredOp> list(window.data() + (op_start[ri] - op_start[window_first]),
+                                     op_start[ri + 1] - op_start[ri]);
     // Built in place, where the document keeps it: a change is ~200 bytes, and 10^5 of
     // them moved a few times add up.
     StoredChange& sc = *out->emplace_back(std::make_unique<StoredChange>());
     Change& ch = sc.change;
-    ch.start_op = list.empty() ? row.max_op + 1 : regen[list.front()].id.counter;
+    ch.start_op = row.max_op + 1 - list.size();  // counters checked when change_ops was made
     if (ch.start_op == 0) return Status::Error("change startOp out of range");
-    if (ch.start_op + list.size() - 1 != row.max_op)
-      return Status::Error("change ops are not contiguous (missing or duplicate ops)");
-    for (size_t k = 0; k < list.size(); ++k)
-      if (regen[list[k]].id.counter != ch.start_op + k)
-        return Status::Error("change ops are not contiguous (missing or duplicate ops)");
     // Actor table: author, then the other actors the ops refer to, sorted.
     used.clear();
     auto note = [&](OpId id) {
@@ -914,16 +1028,13 @@ Status decode_document(const ParsedDocument& parsed,
     };
     // A delete sits in the slot of its row: same object, and the map key or the element
     // (the row's own id if the row is an insert).
-    auto elem_of = [&](const Regen& g) {
-      const Row& r = ops[g.row];
-      return g.del && r.insert ? r.id : r.elem;
+    auto elem_of = [&](const GatheredOp& x) {
+      return x.g.del && x.r.insert ? x.r.id : x.r.elem;
     };
-    for (uint32_t gi : list) {
-      const Regen& g = regen[gi];
-      const Row& r = ops[g.row];
-      note(r.obj);
-      if (!r.map_key) note(elem_of(g));
-      for (uint32_t k = 0; k < g.pred_count; ++k) note(preds[g.pred_begin + k]);
+    for (const GatheredOp& x : list) {
+      note(x.r.obj);
+      if (!x.r.map_key) note(elem_of(x));
+      for (uint32_t k = 0; k < x.g.pred_count; ++k) note(preds[x.g.pred_begin + k]);
     }
     std::sort(used.begin(), used.end());
     ch.actors.reserve(used.size() + 1);
@@ -938,8 +1049,8 @@ Status decode_document(const ParsedDocument& parsed,
     };
     ch.ops.resize(list.size());  // one bulk initialisation, not one per op
     for (size_t oi = 0; oi < list.size(); ++oi) {
-      const Regen& g = regen[list[oi]];
-      const Row& r = ops[g.row];
+      const Regen& g = list[oi].g;
+      const Row& r = list[oi].r;
       Op& op = ch.ops[oi];
       op.map_key = r.map_key;
       op.key.assign(r.key());
@@ -954,7 +1065,7 @@ Status decode_document(const ParsedDocument& parsed,
         if (r.mark != 0) op.mark_name.assign(marks[r.mark - 1]);
       }
       op.obj = local(r.obj);
-      op.elem = op.map_key ? OpId{} : local(elem_of(g));
+      op.elem = op.map_key ? OpId{} : local(elem_of(list[oi]));
       op.pred_begin = static_cast<uint32_t>(ch.preds.size());
       op.pred_count = g.pred_count;
       for (uint32_t k = 0; k < g.pred_count; ++k) ch.preds.push_back(local(preds[g.pred_begin + k]));

@@ -28,6 +28,8 @@ uint32_t OpIndex::actor_id(const std::string& actor) {
 
 const OpIndex::Info* OpIndex::find(uint64_t key) const {
   uint32_t counter = static_cast<uint32_t>(key >> 32), actor = static_cast<uint32_t>(key);
+  if (actor == last_block_.actor && counter - last_block_.start < last_block_.size)
+    return &infos_[last_block_.begin + (counter - last_block_.start)];
   if (actor >= by_actor_.size()) return nullptr;
   const ActorBlocks& a = by_actor_[actor];
   auto it = std::upper_bound(a.starts.begin(), a.starts.end(), counter);
@@ -35,10 +37,15 @@ const OpIndex::Info* OpIndex::find(uint64_t key) const {
   const uint32_t bi = a.blocks[it - a.starts.begin() - 1];
   const Block& b = blocks_[bi];
   uint32_t offset = counter - b.start;
-  return offset < block_size(bi) ? &infos_[b.begin + offset] : nullptr;
+  const size_t size = block_size(bi);
+  if (offset >= size) return nullptr;
+  // Not the last block, which may still grow (rollback() forgets this one).
+  if (bi + 1 < blocks_.size()) last_block_ = {actor, b.start, static_cast<uint32_t>(size), b.begin};
+  return &infos_[b.begin + offset];
 }
 
 void OpIndex::rollback() {
+  last_block_ = {};
   for (ActorBlocks& a : by_actor_) {
     while (!a.blocks.empty() && a.blocks.back() >= committed_) {
       a.blocks.pop_back();
@@ -84,6 +91,15 @@ Status OpIndex::stage(const Change& c) {
 
 Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
   auto global = [&](OpId id) { return key_of(id.counter, ids[id.actor]); };
+  // Ops refer to earlier ops of their own change most often of all (text typed in a run).
+  const uint32_t author = ids[0];
+  const uint64_t start = c.start_op;
+  const size_t begin = infos_.size();
+  auto find_op = [&](uint64_t key) -> const Info* {
+    if (static_cast<uint32_t>(key) == author && (key >> 32) - start < infos_.size() - begin)
+      return &infos_[begin + ((key >> 32) - start)];
+    return find(key);
+  };
   // Consecutive ops mostly share their object: its kind is looked up once (an Info never
   // changes once staged).
   uint64_t last_obj = 0;
@@ -112,7 +128,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
       if (op.map_key) return Status::Error("op on a list or text object has a map key");
       uint64_t elem = op.elem.is_zero() ? 0 : global(op.elem);
       if (elem != 0) {
-        const Info* e = find(elem);
+        const Info* e = find_op(elem);
         if (!e || !e->element || e->obj != obj)
           return Status::Error("op refers to a list element that does not exist");
       } else if (!op.insert) {
@@ -124,7 +140,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
       return Status::Error("delete op without predecessors");
     for (uint32_t k = 0; k < op.pred_count; ++k) {
       uint64_t p = global(c.preds[op.pred_begin + k]);
-      const Info* pi = find(p);
+      const Info* pi = find_op(p);
       if (!pi) return Status::Error("op's predecessor does not exist");
       if (!older(p, id)) return Status::Error("op's predecessor is not older than the op");
       if (pi->slot != slot) return Status::Error("op's predecessor is at a different key");

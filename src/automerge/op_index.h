@@ -5,6 +5,7 @@
 // missing, newer than the op, or at another key, and deletes without predecessors.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -19,6 +20,12 @@ class OpIndex {
   // stages its ops. On error nothing of `change` is staged.
   Status stage(const Change& change);
   void commit() { committed_ = blocks_.size(); }
+  // Room for `changes` more changes holding `ops` ops in all (growing at least twofold, so
+  // that many small merges still cost amortized constant time per op).
+  void reserve(size_t changes, size_t ops) {
+    grow(blocks_, blocks_.size() + changes);
+    grow(infos_, infos_.size() + ops);
+  }
   void rollback();
 
  private:
@@ -30,6 +37,10 @@ class OpIndex {
     bool element;      // insert ops create list elements
   };
   uint32_t actor_id(const std::string& actor);
+  template <typename V>
+  static void grow(V& v, size_t need) {
+    if (need > v.capacity()) v.reserve(std::max(need, 2 * v.capacity()));
+  }
   Status stage_ops(const Change& change, const std::vector<uint32_t>& ids);
   const Info* find(uint64_t key) const;
   bool older(uint64_t a, uint64_t b) const;  // Lamport order on (counter, actor bytes)
@@ -58,6 +69,12 @@ class OpIndex {
   std::vector<ActorBlocks> by_actor_;
   size_t committed_ = 0;  // blocks_[committed_..] are staged
   std::vector<uint32_t> ids_;  // scratch: the staged change's actors as indexes here
+  // The block find() found last (not the last block): new ops mostly refer to the ops of a few recent
+  // changes (the text typed just before), so most lookups skip the binary search.
+  struct LastBlock {
+    uint32_t actor = UINT32_MAX, start = 0, size = 0, begin = 0;
+  };
+  mutable LastBlock last_block_;
 };
 
 }  // namespace amstore
