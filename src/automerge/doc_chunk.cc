@@ -986,8 +986,9 @@ Status decode_document(const ParsedDocument& parsed,
     Row r;
     Regen g;
   };
-  std::vector<GatheredOp> window;
   constexpr size_t kWindowOps = 4096;
+  std::vector<GatheredOp> window;
+  window.reserve(kWindowOps);
   uint32_t window_first = 0, window_end = 0;  // change rows gathered: [first, end)
   auto gather = [&](uint32_t from) {
     uint32_t to = from;
