@@ -226,7 +226,9 @@ class OpRowReader {
   // Reads the next n rows, as read() does one at a time: each column is decoded a block
   // of rows at a time (a run at a time), then the block's rows are put together. Rows of
   // long runs (most of a document) then cost a few stores per column instead of a call.
-  Status read_rows(size_t n, Row* rows, std::vector<OpId>* succ,
+  // Rows are appended to `rows` a block at a time (reserve first): a hostile table that
+  // claims more rows than its columns hold costs no more than the rows it does hold.
+  Status read_rows(size_t n, std::vector<Row>* rows, std::vector<OpId>* succ,
                    std::vector<std::string_view>* marks) {
     constexpr size_t kBlock = 128;
     struct {
@@ -252,8 +254,10 @@ class OpRowReader {
       AM_TRY(succ_group_.next_n(m, b.succ_group, b.h_succ_group));
       AM_TRY(expand_.next_n(m, b.expand));
       AM_TRY(mark_name_.next_n(m, b.mark, b.h_mark));
+      const size_t base = rows->size();
+      rows->resize(base + m);
       for (size_t j = 0; j < m; ++j) {
-        Row* row = &rows[at + j];
+        Row* row = &(*rows)[base + j];
         if (b.h_obj_ctr[j] && b.obj_ctr[j] > kMaxCounter)
           return Status::Error("object counter out of range");
         AM_TRY(make_id(b.h_obj_actor[j], b.obj_actor[j], b.h_obj_ctr[j],
@@ -804,8 +808,8 @@ Status decode_document(const ParsedDocument& parsed,
                         &marks, &regen, &preds));
   } else {
     OpRowReader reader(d.op_cols, num_actors, max_rows_for(body.size()));
-    ops.resize(num_rows);
-    AM_TRY(reader.read_rows(num_rows, ops.data(), &succ, &marks));
+    ops.reserve(num_rows);
+    AM_TRY(reader.read_rows(num_rows, &ops, &succ, &marks));
     if (!reader.done()) return Status::Error("op columns have different numbers of rows");
     AM_TRY(check_document_order(ops));
     regen.reserve(ops.size() + succ.size());
@@ -966,7 +970,9 @@ Status decode_document(const ParsedDocument& parsed,
     const uint32_t r = owner[i];
     if (r == kNone) continue;
     const uint64_t n = op_start[r + 1] - op_start[r];
-    const uint64_t first = rows[r].max_op + 1 - n;  // maxOp ≥ its ops' counters ≥ 1
+    // (Wraps around when the row claims fewer counters than it has ops: every op then
+    // fails the range check.)
+    const uint64_t first = rows[r].max_op + 1 - n;
     const uint64_t c = regen[i].id.counter;
     if (c < first || c - first >= n || change_ops[op_start[r] + (c - first)] != kFree)
       return Status::Error("change ops are not contiguous (missing or duplicate ops)");
