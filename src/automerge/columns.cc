@@ -106,9 +106,10 @@ Status RleDecoder<T>::next_n(size_t n, T* values, bool* has) {
     T v{};
     uint64_t k;
     AM_TRY(next_run(n - i, &h, &v, &k));
+    if (!h) v = T{};
     for (const size_t end = i + k; i < end; ++i) {
       has[i] = h;
-      if (h) values[i] = v;
+      values[i] = v;
     }
   }
   return Status::Ok();
@@ -136,10 +137,8 @@ Status DeltaDecoder::next_n(size_t n, int64_t* values, bool* has) {
     AM_TRY(rle_.next_run(n - i, &h, &d, &k));
     for (const size_t end = i + k; i < end; ++i) {
       has[i] = h;
-      if (h) {
-        acc += static_cast<uint64_t>(d);
-        values[i] = static_cast<int64_t>(acc);
-      }
+      if (h) acc += static_cast<uint64_t>(d);
+      values[i] = h ? static_cast<int64_t>(acc) : 0;
     }
   }
   acc_ = static_cast<int64_t>(acc);

@@ -104,8 +104,8 @@ class RleDecoder {
   // one literal. Lets callers skip or sum whole runs instead of visiting each row. An
   // omitted column yields `max` nulls.
   Status next_run(uint64_t max, bool* has_value, T* value, uint64_t* count);
-  // Reads the next n rows into values[i] (left as it was for a null) and has[i], a run at a
-  // time: for decoding many columns of a table a block of rows at once.
+  // Reads the next n rows into values[i] (T{} for a null) and has[i], a run at a time: for
+  // decoding many columns of a table a block of rows at once.
   Status next_n(size_t n, T* values, bool* has);
   // Skips n rows (they are still checked for canonical form).
   Status skip(uint64_t n) {
@@ -220,7 +220,7 @@ class DeltaDecoder {
     return Status::Ok();
   }
   Status skip(uint64_t n);
-  // Reads the next n rows (see RleDecoder::next_n).
+  // Reads the next n rows (see RleDecoder::next_n; 0 for a null).
   Status next_n(size_t n, int64_t* values, bool* has);
   bool done() const { return rle_.done(); }
 

@@ -174,53 +174,20 @@ class OpRowReader {
   // Reads one row (every field); its successors are appended to `succ`, its mark name (if
   // any) to `marks`.
   Status read(Row* row, std::vector<OpId>* succ, std::vector<std::string_view>* marks) {
-    bool has, has_s;
-    uint64_t u;
-    int64_t c;
-    std::string_view s;
-    AM_TRY(obj_ctr_.next(&has, &u));
-    if (has && u > kMaxCounter) return Status::Error("object counter out of range");
-    AM_TRY(read_id(obj_actor_, has, static_cast<int64_t>(u), true, false, &row->obj));
-    AM_TRY(key_ctr_.next(&has, &c));
-    AM_TRY(key_str_.next(&has_s, &s));
-    if (has_s) {
-      bool has_a;
-      AM_TRY(key_actor_.next(&has_a, &u));
-      if (has || has_a) return Status::Error("op has both a map key and an element key");
-      if (s.size() > UINT32_MAX) return Status::Error("map key longer than 4 GiB");
-      row->map_key = true;
-      row->key_data = s.data();
-      row->key_size = static_cast<uint32_t>(s.size());
-      row->elem = OpId{};
-    } else {
-      if (!has) return Status::Error("op has no key");
-      AM_TRY(read_id(key_actor_, true, c, false, true, &row->elem));
-      row->map_key = false;
-      row->key_data = nullptr;
-      row->key_size = 0;
-    }
-    AM_TRY(id_ctr_.next(&has, &c));
-    AM_TRY(read_id(id_actor_, has, c, false, false, &row->id));
-    AM_TRY(insert_.next(&row->insert));
-    AM_TRY(action_.next(&has, &u));
-    if (!has) return Status::Error("null action");
-    if (u > kMaxAction || u == static_cast<uint64_t>(Action::kDel))
-      return Status::Error("unrecognized action index " + std::to_string(u));
-    row->action = static_cast<uint8_t>(u);
-    AM_TRY(value_.next(&row->value));
-    if (row->action == static_cast<uint8_t>(Action::kInc) &&
-        row->value.kind() != ValueType::kInt && row->value.kind() != ValueType::kUint)
-      return Status::Error("increment with a non-numeric value");
-    AM_TRY(succ_group_.next(&has, &u));
-    AM_TRY(read_succ(has ? u : 0, row, succ));
-    AM_TRY(expand_.next(&row->expand));
-    AM_TRY(mark_name_.next(&has, &s));
-    row->mark = 0;
-    if (has) {
-      marks->push_back(s);
-      row->mark = static_cast<uint32_t>(marks->size());
-    }
-    return Status::Ok();
+    Fields f;
+    AM_TRY(obj_actor_.next(&f.h_obj_actor, &f.obj_actor));
+    AM_TRY(obj_ctr_.next(&f.h_obj_ctr, &f.obj_ctr));
+    AM_TRY(key_actor_.next(&f.h_key_actor, &f.key_actor));
+    AM_TRY(key_ctr_.next(&f.h_key_ctr, &f.key_ctr));
+    AM_TRY(key_str_.next(&f.h_key_str, &f.key_str));
+    AM_TRY(id_actor_.next(&f.h_id_actor, &f.id_actor));
+    AM_TRY(id_ctr_.next(&f.h_id_ctr, &f.id_ctr));
+    AM_TRY(insert_.next(&f.insert));
+    AM_TRY(action_.next(&f.h_action, &f.action));
+    AM_TRY(succ_group_.next(&f.h_succ_group, &f.succ_group));
+    AM_TRY(expand_.next(&f.expand));
+    AM_TRY(mark_name_.next(&f.h_mark, &f.mark));
+    return assemble(f, row, succ, marks);
   }
 
   // Reads the next n rows, as read() does one at a time: each column is decoded a block
@@ -257,48 +224,66 @@ class OpRowReader {
       const size_t base = rows->size();
       rows->resize(base + m);
       for (size_t j = 0; j < m; ++j) {
-        Row* row = &(*rows)[base + j];
-        if (b.h_obj_ctr[j] && b.obj_ctr[j] > kMaxCounter)
-          return Status::Error("object counter out of range");
-        AM_TRY(make_id(b.h_obj_actor[j], b.obj_actor[j], b.h_obj_ctr[j],
-                       static_cast<int64_t>(b.obj_ctr[j]), true, false, &row->obj));
-        if (b.h_key_str[j]) {
-          if (b.h_key_ctr[j] || b.h_key_actor[j])
-            return Status::Error("op has both a map key and an element key");
-          const std::string_view s = b.key_str[j];
-          if (s.size() > UINT32_MAX) return Status::Error("map key longer than 4 GiB");
-          row->map_key = true;
-          row->key_data = s.data();
-          row->key_size = static_cast<uint32_t>(s.size());
-          row->elem = OpId{};
-        } else {
-          if (!b.h_key_ctr[j]) return Status::Error("op has no key");
-          AM_TRY(make_id(b.h_key_actor[j], b.key_actor[j], true, b.key_ctr[j], false, true,
-                         &row->elem));
-          row->map_key = false;
-          row->key_data = nullptr;
-          row->key_size = 0;
-        }
-        AM_TRY(make_id(b.h_id_actor[j], b.id_actor[j], b.h_id_ctr[j], b.id_ctr[j], false, false,
-                       &row->id));
-        row->insert = b.insert[j];
-        if (!b.h_action[j]) return Status::Error("null action");
-        const uint64_t u = b.action[j];
-        if (u > kMaxAction || u == static_cast<uint64_t>(Action::kDel))
-          return Status::Error("unrecognized action index " + std::to_string(u));
-        row->action = static_cast<uint8_t>(u);
-        AM_TRY(value_.next(&row->value));
-        if (row->action == static_cast<uint8_t>(Action::kInc) &&
-            row->value.kind() != ValueType::kInt && row->value.kind() != ValueType::kUint)
-          return Status::Error("increment with a non-numeric value");
-        AM_TRY(read_succ(b.h_succ_group[j] ? b.succ_group[j] : 0, row, succ));
-        row->expand = b.expand[j];
-        row->mark = 0;
-        if (b.h_mark[j]) {
-          marks->push_back(b.mark[j]);
-          row->mark = static_cast<uint32_t>(marks->size());
-        }
+        const Fields f{b.obj_actor[j], b.obj_ctr[j], b.key_actor[j], b.id_actor[j],
+                       b.action[j], b.succ_group[j], b.key_ctr[j], b.id_ctr[j],
+                       b.key_str[j], b.mark[j], b.h_obj_actor[j], b.h_obj_ctr[j],
+                       b.h_key_actor[j], b.h_id_actor[j], b.h_action[j], b.h_succ_group[j],
+                       b.h_key_ctr[j], b.h_id_ctr[j], b.h_key_str[j], b.h_mark[j],
+                       b.insert[j], b.expand[j]};
+        AM_TRY(assemble(f, &(*rows)[base + j], succ, marks));
       }
+    }
+    return Status::Ok();
+  }
+
+  // One row's values as its columns hold them (before the successor columns).
+  struct Fields {
+    uint64_t obj_actor = 0, obj_ctr = 0, key_actor = 0, id_actor = 0, action = 0,
+             succ_group = 0;
+    int64_t key_ctr = 0, id_ctr = 0;
+    std::string_view key_str, mark;
+    bool h_obj_actor = false, h_obj_ctr = false, h_key_actor = false, h_id_actor = false,
+         h_action = false, h_succ_group = false, h_key_ctr = false, h_id_ctr = false,
+         h_key_str = false, h_mark = false, insert = false, expand = false;
+  };
+
+  // Checks a row's values and makes the row; reads its successors and the value.
+  Status assemble(const Fields& f, Row* row, std::vector<OpId>* succ,
+                  std::vector<std::string_view>* marks) {
+    if (f.h_obj_ctr && f.obj_ctr > kMaxCounter) return Status::Error("object counter out of range");
+    AM_TRY(make_id(f.h_obj_actor, f.obj_actor, f.h_obj_ctr, static_cast<int64_t>(f.obj_ctr),
+                   true, false, &row->obj));
+    if (f.h_key_str) {
+      if (f.h_key_ctr || f.h_key_actor)
+        return Status::Error("op has both a map key and an element key");
+      if (f.key_str.size() > UINT32_MAX) return Status::Error("map key longer than 4 GiB");
+      row->map_key = true;
+      row->key_data = f.key_str.data();
+      row->key_size = static_cast<uint32_t>(f.key_str.size());
+      row->elem = OpId{};
+    } else {
+      if (!f.h_key_ctr) return Status::Error("op has no key");
+      AM_TRY(make_id(f.h_key_actor, f.key_actor, true, f.key_ctr, false, true, &row->elem));
+      row->map_key = false;
+      row->key_data = nullptr;
+      row->key_size = 0;
+    }
+    AM_TRY(make_id(f.h_id_actor, f.id_actor, f.h_id_ctr, f.id_ctr, false, false, &row->id));
+    row->insert = f.insert;
+    if (!f.h_action) return Status::Error("null action");
+    if (f.action > kMaxAction || f.action == static_cast<uint64_t>(Action::kDel))
+      return Status::Error("unrecognized action index " + std::to_string(f.action));
+    row->action = static_cast<uint8_t>(f.action);
+    AM_TRY(value_.next(&row->value));
+    if (row->action == static_cast<uint8_t>(Action::kInc) &&
+        row->value.kind() != ValueType::kInt && row->value.kind() != ValueType::kUint)
+      return Status::Error("increment with a non-numeric value");
+    AM_TRY(read_succ(f.h_succ_group ? f.succ_group : 0, row, succ));
+    row->expand = f.expand;
+    row->mark = 0;
+    if (f.h_mark) {
+      marks->push_back(f.mark);
+      row->mark = static_cast<uint32_t>(marks->size());
     }
     return Status::Ok();
   }
