@@ -46,6 +46,7 @@ const OpIndex::Info* OpIndex::find(uint64_t key) const {
 
 void OpIndex::rollback() {
   last_block_ = {};
+  last_obj_ = 0;
   for (ActorBlocks& a : by_actor_) {
     while (!a.blocks.empty() && a.blocks.back() >= committed_) {
       a.blocks.pop_back();
@@ -74,6 +75,10 @@ Status OpIndex::stage(const Change& c) {
     const uint32_t bi = mine.blocks.back();
     if (c.start_op < uint64_t(blocks_[bi].start) + block_size(bi))
       return Status::Error("op id is already used by another change");
+    // The author's previous change, which its new ops refer to most (typing on): looked
+    // up first (no longer the last block once this change's block is added below).
+    last_block_ = {ids[0], blocks_[bi].start, static_cast<uint32_t>(block_size(bi)),
+                   blocks_[bi].begin};
   }
   mine.starts.push_back(static_cast<uint32_t>(c.start_op));
   mine.blocks.push_back(static_cast<uint32_t>(blocks_.size()));
@@ -81,6 +86,7 @@ Status OpIndex::stage(const Change& c) {
   blocks_.push_back(Block{static_cast<uint32_t>(c.start_op), static_cast<uint32_t>(begin)});
   Status s = stage_ops(c, ids);
   if (!s.ok()) {
+    last_obj_ = 0;  // may be an object this change made
     mine.starts.pop_back();
     mine.blocks.pop_back();
     blocks_.pop_back();
@@ -100,10 +106,10 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
       return &infos_[begin + ((key >> 32) - start)];
     return find(key);
   };
-  // Consecutive ops mostly share their object: its kind is looked up once (an Info never
-  // changes once staged).
-  uint64_t last_obj = 0;
-  uint8_t last_kind = kMap;
+  // Consecutive ops, and consecutive changes, mostly share their object: its kind is looked
+  // up once (an Info never changes once staged; rollback() forgets it).
+  uint64_t& last_obj = last_obj_;
+  uint8_t& last_kind = last_kind_;
   for (size_t i = 0; i < c.ops.size(); ++i) {
     const Op& op = c.ops[i];
     uint64_t id = key_of(static_cast<uint32_t>(c.start_op + i), ids[0]);

@@ -75,6 +75,9 @@ class OpIndex {
     uint32_t actor = UINT32_MAX, start = 0, size = 0, begin = 0;
   };
   mutable LastBlock last_block_;
+  // The object the last staged op belongs to (0: none) and its kind.
+  uint64_t last_obj_ = 0;
+  uint8_t last_kind_ = kMap;
 };
 
 }  // namespace amstore
