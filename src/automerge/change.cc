@@ -123,7 +123,7 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, size_t bod
     AM_TRY(mark_name.next(&has_s, &s));
     if (has_s) {
       op.has_mark_name = true;
-      op.mark_name.assign(s);
+      ch->mark_names.emplace_back(static_cast<uint32_t>(ch->ops.size()), s);
     }
     // Documents keep deletes only as successors; Algorithm A regenerates them as plain
     // deletes (null value, no insert, expand or mark name): anything else could not survive
@@ -205,7 +205,7 @@ void encode_ops(const Change& ch, Bytes& out) {
     e.expand.append(op.expand);
     if (op.has_mark_name) {
       any_mark = true;
-      e.mark_name.append(op.mark_name.view());
+      e.mark_name.append(ch.mark_name(static_cast<size_t>(&op - ch.ops.data())));
     } else {
       e.mark_name.append_null();
     }
@@ -332,6 +332,12 @@ void encode_change_body(const Change& ch, Bytes& out) {
 #include "automerge/chunk.h"
 
 namespace amstore {
+
+std::string_view Change::mark_name(size_t i) const {
+  auto it = std::lower_bound(mark_names.begin(), mark_names.end(), i,
+                             [](const auto& m, size_t k) { return m.first < k; });
+  return it != mark_names.end() && it->first == i ? it->second.view() : std::string_view();
+}
 
 StoredChange store_change(Change change) {
   StoredChange sc;

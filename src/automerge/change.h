@@ -2,6 +2,8 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "automerge/hash.h"
@@ -19,14 +21,13 @@ struct Op {
   OpId elem;              // counter 0: HEAD
   Value value;
   SmallString key;
-  SmallString mark_name;
   uint32_t pred_begin = 0;  // range in Change::preds, ascending Lamport order
   uint32_t pred_count = 0;
   uint8_t action = 0;
   bool map_key = false;   // true: `key` is a map key; false: `elem` is an element id
   bool insert = false;
   bool expand = false;
-  bool has_mark_name = false;
+  bool has_mark_name = false;  // the name is in Change::mark_names (rare: kept out of line)
 };
 
 struct Change {
@@ -39,6 +40,12 @@ struct Change {
   Bytes extra;
   std::vector<Op> ops;              // op i has id (start_op + i, author)
   std::vector<OpId> preds;
+  // Mark names of the ops that have one (has_mark_name), by ascending op index. Out of the
+  // ops themselves: a name in every op would add 16 bytes to millions of them.
+  std::vector<std::pair<uint32_t, SmallString>> mark_names;
+
+  // The mark name of op i (which has_mark_name).
+  std::string_view mark_name(size_t i) const;
 
   const std::string& author() const { return actors[0]; }
   // startOp + number of ops − 1 (startOp − 1 for an empty change).

@@ -295,7 +295,7 @@ class OpRowReader {
     row->succ_begin = static_cast<uint32_t>(succ->size());
     for (uint64_t k = 0; k < count; ++k) {
       bool has;
-      int64_t c;
+      int64_t c = 0;
       OpId sid;
       AM_TRY(succ_ctr_.next(&has, &c));
       AM_TRY(read_id(succ_actor_, has, c, false, false, &sid));
@@ -1054,7 +1054,7 @@ Status decode_document(const ParsedDocument& parsed,
         r.value.copy_to(&op.value);
         op.expand = r.expand;
         op.has_mark_name = r.mark != 0;
-        if (r.mark != 0) op.mark_name.assign(marks[r.mark - 1]);
+        if (r.mark != 0) ch.mark_names.emplace_back(static_cast<uint32_t>(oi), marks[r.mark - 1]);
       }
       op.obj = local(r.obj);
       op.elem = op.map_key ? OpId{} : local(elem_of(list[oi]));
@@ -1209,7 +1209,7 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
       expand.append(op.expand);
       if (op.has_mark_name) {
         any_mark = true;
-        mark_name.append(op.mark_name.view());
+        mark_name.append(s.mark_name(s.order[i]));
       } else {
         mark_name.append_null();
       }

@@ -16,6 +16,7 @@ namespace {
 void drop_ops(Change& c) {
   std::vector<Op>().swap(c.ops);
   std::vector<OpId>().swap(c.preds);
+  decltype(c.mark_names)().swap(c.mark_names);
 }
 
 }  // namespace

@@ -196,6 +196,12 @@ Status order_list(const std::vector<DocOp>& ops, const OpLocator& locate,
 
 }  // namespace
 
+std::string_view OpSet::mark_name(uint32_t i) const {
+  auto it = std::lower_bound(mark_names.begin(), mark_names.end(), i,
+                             [](const auto& m, uint32_t k) { return m.first < k; });
+  return it != mark_names.end() && it->first == i ? it->second : std::string_view();
+}
+
 Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
   OpSet s;
   size_t total = 0;
@@ -262,6 +268,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
       d.insert = op.insert;
       d.map_key = op.map_key;
       uint32_t me = static_cast<uint32_t>(all.size());
+      if (op.has_mark_name) s.mark_names.emplace_back(me, c.mark_name(i));
       for (uint32_t k = 0; k < op.pred_count; ++k) {
         OpId p = global(c.preds[op.pred_begin + k]);
         int64_t at = locate.find(p);

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "automerge/change.h"
@@ -39,10 +41,15 @@ struct OpSet {
   std::vector<OpId> succ;            // successor lists, each in Lamport order
   std::vector<ObjectRange> objects;  // root first, then by object id (ranges of `order`)
   std::vector<const Op*> succ_ops;   // parallel to succ: the successor op itself
+  // Mark names (Change::mark_names) of the ops that have one: (index in `all`, name),
+  // ascending. Views into the changes.
+  std::vector<std::pair<uint32_t, std::string_view>> mark_names;
 
   // The i-th op in document order. (An index rather than a reordered copy: a large
   // document's ops take tens of MB, and readers pass over them once.)
   const DocOp& op(size_t i) const { return all[order[i]]; }
+  // The mark name of all[i] (an op with has_mark_name).
+  std::string_view mark_name(uint32_t i) const;
 };
 
 // `changes` must be in causal order and closed under dependencies. Fails on ops that refer

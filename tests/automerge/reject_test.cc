@@ -1139,7 +1139,7 @@ TEST(RejectChange, DeleteThatCannotSurviveADocument) {
   EXPECT_TRUE(ChangeRejected(encoded(c)));
   c = del;
   c.ops[0].has_mark_name = true;
-  c.ops[0].mark_name = "bold";
+  c.mark_names.emplace_back(0, "bold");
   EXPECT_TRUE(ChangeRejected(encoded(c)));
   c = decoded(kAa());  // the list insert of aa's change as an inserting delete
   c.ops[2].action = static_cast<uint8_t>(Action::kDel);
