@@ -334,9 +334,8 @@ void encode_change_body(const Change& ch, Bytes& out) {
 namespace amstore {
 
 std::string_view Change::mark_name(size_t i) const {
-  auto it = std::lower_bound(mark_names.begin(), mark_names.end(), i,
-                             [](const auto& m, size_t k) { return m.first < k; });
-  return it != mark_names.end() && it->first == i ? it->second.view() : std::string_view();
+  const SmallString* name = find_by_index(mark_names, i);
+  return name ? name->view() : std::string_view();
 }
 
 StoredChange store_change(Change change) {

@@ -1,6 +1,7 @@
 // Changes (spec §5): the decoded form of a change chunk and its canonical encoding.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,6 +30,15 @@ struct Op {
   bool expand = false;
   bool has_mark_name = false;  // the name is in Change::mark_names (rare: kept out of line)
 };
+
+// The value paired with `index` in `pairs` (sorted by index), or null: for the few ops that
+// carry something kept out of line.
+template <typename V>
+const V* find_by_index(const std::vector<std::pair<uint32_t, V>>& pairs, uint64_t index) {
+  auto it = std::lower_bound(pairs.begin(), pairs.end(), index,
+                             [](const auto& p, uint64_t k) { return p.first < k; });
+  return it != pairs.end() && it->first == index ? &it->second : nullptr;
+}
 
 struct Change {
   std::vector<ChangeHash> deps;     // sorted ascending

@@ -197,9 +197,8 @@ Status order_list(const std::vector<DocOp>& ops, const OpLocator& locate,
 }  // namespace
 
 std::string_view OpSet::mark_name(uint32_t i) const {
-  auto it = std::lower_bound(mark_names.begin(), mark_names.end(), i,
-                             [](const auto& m, uint32_t k) { return m.first < k; });
-  return it != mark_names.end() && it->first == i ? it->second : std::string_view();
+  const std::string_view* name = find_by_index(mark_names, i);
+  return name ? *name : std::string_view();
 }
 
 Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
