@@ -107,9 +107,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
     return find(key);
   };
   // Consecutive ops, and consecutive changes, mostly share their object: its kind is looked
-  // up once (an Info never changes once staged; rollback() forgets it).
-  uint64_t& last_obj = last_obj_;
-  uint8_t& last_kind = last_kind_;
+  // up once (last_obj_ / last_kind_: an Info never changes once staged; rollback() forgets it).
   for (size_t i = 0; i < c.ops.size(); ++i) {
     const Op& op = c.ops[i];
     uint64_t id = key_of(static_cast<uint32_t>(c.start_op + i), ids[0]);
@@ -117,14 +115,14 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
     uint64_t obj = 0;
     if (!op.obj.is_zero()) {
       obj = global(op.obj);
-      if (obj != last_obj) {
+      if (obj != last_obj_) {
         const Info* o = find(obj);
         if (!o || o->kind == kPlain)
           return Status::Error("op refers to an object that does not exist");
-        last_obj = obj;
-        last_kind = o->kind;
+        last_obj_ = obj;
+        last_kind_ = o->kind;
       }
-      obj_kind = last_kind;
+      obj_kind = last_kind_;
     }
     uint64_t slot;
     if (obj_kind == kMap) {
