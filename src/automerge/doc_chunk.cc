@@ -1160,6 +1160,7 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
   if (!s.order.empty()) {
     bool any_obj = false, any_key_actor = false, any_elem = false, any_map = false, any_mark = false;
     const size_t n = s.order.size();
+    size_t obj_at = 0;  // the object range holding op i
     for (size_t i = 0; i < n; ++i) {
       // Document order visits the ops scattered over the changes' memory: fetch an op's
       // entry 16 rows ahead and the op itself (two cache lines) 8 rows ahead, so that the
@@ -1170,15 +1171,18 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
         __builtin_prefetch(ahead);
         __builtin_prefetch(ahead + sizeof(Op) - 1);
       }
-      const DocOp& d = s.all[s.order[i]];
+      const uint32_t at = s.order[i];
+      const DocOp& d = s.all[at];
       const Op& op = *d.op;
-      if (d.obj.is_zero()) {
+      while (i >= s.objects[obj_at].end) ++obj_at;
+      const OpId obj = s.objects[obj_at].id;
+      if (obj.is_zero()) {
         obj_actor.append_null();
         obj_ctr.append_null();
       } else {
         any_obj = true;
-        obj_actor.append(d.obj.actor);
-        obj_ctr.append(d.obj.counter);
+        obj_actor.append(obj.actor);
+        obj_ctr.append(obj.counter);
       }
       if (op.map_key) {
         any_map = true;
@@ -1201,15 +1205,15 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
       insert.append(op.insert);
       action.append(op.action);
       value.append(op.value);
-      succ_group.append(d.succ_count);
-      for (uint32_t k = 0; k < d.succ_count; ++k) {
-        succ_actor.append(s.succ[d.succ_begin + k].actor);
-        succ_ctr.append(s.succ[d.succ_begin + k].counter);
+      succ_group.append(s.succ_count(at));
+      for (uint32_t k = s.succ_start[at]; k < s.succ_start[at + 1]; ++k) {
+        succ_actor.append(s.succ[k].actor);
+        succ_ctr.append(s.succ[k].counter);
       }
       expand.append(op.expand);
       if (op.has_mark_name) {
         any_mark = true;
-        mark_name.append(s.mark_name(s.order[i]));
+        mark_name.append(s.mark_name(at));
       } else {
         mark_name.append_null();
       }

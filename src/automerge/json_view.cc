@@ -12,15 +12,17 @@ namespace {
 // Objects nested deeper than this are refused rather than risking the stack.
 constexpr int kMaxDepth = 2000;
 
-bool visible(const OpSet& s, const DocOp& d) {
-  uint8_t a = d.op->action;
+// Whether op all[i] is visible.
+bool visible(const OpSet& s, uint32_t i) {
+  const Op& op = *s.all[i].op;
+  uint8_t a = op.action;
   if (!(is_make(a) || a == static_cast<uint8_t>(Action::kSet))) return false;
-  if (d.succ_count == 0) return true;
+  if (s.succ_count(i) == 0) return true;
   // Increments keep only a counter visible: an inc that names another value (it names every
   // value at its key) hides that value like any other successor.
-  if (a != static_cast<uint8_t>(Action::kSet) || d.op->value.kind() != ValueType::kCounter) return false;
-  for (uint32_t k = 0; k < d.succ_count; ++k)
-    if (s.succ_ops[d.succ_begin + k]->action != static_cast<uint8_t>(Action::kInc)) return false;
+  if (a != static_cast<uint8_t>(Action::kSet) || op.value.kind() != ValueType::kCounter) return false;
+  for (uint32_t k = s.succ_start[i]; k < s.succ_start[i + 1]; ++k)
+    if (s.succ_ops[k]->action != static_cast<uint8_t>(Action::kInc)) return false;
   return true;
 }
 
@@ -45,13 +47,13 @@ class Renderer {
     if (r) {
       for (uint32_t i = r->begin; i < r->end;) {
         uint32_t j = i;
-        const DocOp* winner = nullptr;
+        const uint32_t* winner = nullptr;  // index in `all`
         for (; j < r->end && s_.op(j).op->key == s_.op(i).op->key; ++j)
-          if (visible(s_, s_.op(j))) winner = &s_.op(j);  // ops are in id order
+          if (visible(s_, s_.order[j])) winner = &s_.order[j];  // ops are in id order
         if (winner) {
           if (!first) out.push_back(',');
           first = false;
-          append_json_string(out, winner->op->key);
+          append_json_string(out, s_.all[*winner].op->key);
           out.push_back(':');
           AM_TRY(value(*winner, depth, out));
         }
@@ -70,15 +72,16 @@ class Renderer {
       for (uint32_t i = r->begin; i < r->end;) {
         uint32_t j = i + 1;
         while (j < r->end && !s_.op(j).op->insert) ++j;
-        const DocOp* winner = nullptr;
+        const uint32_t* winner = nullptr;  // index in `all`
         for (uint32_t k = i; k < j; ++k)
-          if (visible(s_, s_.op(k)) && (!winner || lamport_less(winner->id, s_.op(k).id)))
-            winner = &s_.op(k);
+          if (visible(s_, s_.order[k]) && (!winner || lamport_less(s_.all[*winner].id, s_.op(k).id)))
+            winner = &s_.order[k];
         if (winner) {
+          const Op& op = *s_.all[*winner].op;
           if (text) {
-            if (winner->op->action == static_cast<uint8_t>(Action::kSet) &&
-                winner->op->value.kind() == ValueType::kString)
-              str += winner->op->value.bytes;
+            if (op.action == static_cast<uint8_t>(Action::kSet) &&
+                op.value.kind() == ValueType::kString)
+              str += op.value.bytes;
             else
               str += "\xef\xbf\xbc";  // U+FFFC: an object or non-string inside text
           } else {
@@ -94,7 +97,9 @@ class Renderer {
     return Status::Ok();
   }
 
-  Status value(const DocOp& d, int depth, std::string& out) {
+  // The value of op all[i].
+  Status value(uint32_t i, int depth, std::string& out) {
+    const DocOp& d = s_.all[i];
     const Op& op = *d.op;
     switch (static_cast<Action>(op.action)) {
       case Action::kMakeMap:
@@ -115,8 +120,8 @@ class Renderer {
       case ValueType::kCounter: {
         // Initial value plus every increment that names this counter (wrapping like int64).
         uint64_t total = static_cast<uint64_t>(v.i);
-        for (uint32_t k = 0; k < d.succ_count; ++k) {
-          const Op* inc = s_.succ_ops[d.succ_begin + k];
+        for (uint32_t k = s_.succ_start[i]; k < s_.succ_start[i + 1]; ++k) {
+          const Op* inc = s_.succ_ops[k];
           total += inc->value.kind() == ValueType::kUint ? inc->value.u
                                                          : static_cast<uint64_t>(inc->value.i);
         }

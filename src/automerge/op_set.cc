@@ -8,21 +8,12 @@ namespace amstore {
 
 namespace {
 
-struct Slot {
-  OpId obj;
-  const SmallString* key;  // map ops
-  OpId elem;               // list ops
-};
-
-Slot slot_of(const DocOp& d) {
-  if (d.map_key) return Slot{d.obj, &d.op->key, {}};
-  return Slot{d.obj, nullptr, d.insert ? d.id : d.elem};
-}
-
-bool same_slot(const Slot& a, const Slot& b) {
-  if (a.obj != b.obj) return false;
-  if ((a.key == nullptr) != (b.key == nullptr)) return false;
-  return a.key ? *a.key == *b.key : a.elem == b.elem;
+// Whether two ops of one object write to the same slot: the same map key, or the same list
+// element (an insert's element is the op itself).
+bool same_key(const DocOp& a, const DocOp& b) {
+  if (a.map_key != b.map_key) return false;
+  if (a.map_key) return a.op->key == b.op->key;
+  return (a.insert ? a.id : a.elem) == (b.insert ? b.id : b.elem);
 }
 
 // Op id → index in the op list. A change's ops have consecutive counters and sit together
@@ -228,12 +219,13 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
   // Objects in the order their make ops come (the root first); sorted by id further down.
   std::vector<std::pair<OpId, ObjType>> objects{{OpId{}, ObjType::kMap}};
   U64Map<uint32_t> object_index;  // object id → index in `objects`
-  // Per op: index in `objects` of its object; kDeleted for deletes (not in the document);
-  // kLater for an op on an object whose make op had not come yet (looked up again below).
-  constexpr uint32_t kDeleted = UINT32_MAX, kLater = UINT32_MAX - 1;
+  // Per op: index in `objects` of its object, with kDeleted set for deletes (they are not
+  // in the document, but their slot is checked); kLater for an op on an object whose make
+  // op had not come yet (looked up again below, from `later`).
+  constexpr uint32_t kDeleted = uint32_t(1) << 31, kLater = UINT32_MAX;
   std::vector<uint32_t> obj_of(total);
-  std::vector<uint32_t> later;
-  std::vector<uint32_t> succ_count(total, 0);
+  std::vector<std::pair<uint32_t, OpId>> later;  // (op index, object id)
+  std::vector<uint32_t> succ_count(total + 1, 0);  // one past the end: see below
   OpId last_obj{};  // a change's ops mostly share their object: one lookup per run
   uint32_t last_k = 0;
   for (const StoredChange* sc : changes) {
@@ -260,7 +252,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
       const Op& op = c.ops[i];
       DocOp d;
       d.id = OpId{static_cast<uint32_t>(c.start_op + i), local_to_global[0]};
-      d.obj = global(op.obj);
+      const OpId obj = global(op.obj);
       d.elem = op.map_key ? OpId{} : global(op.elem);
       d.op = &op;
       d.action = op.action;
@@ -276,38 +268,38 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
         edges.emplace_back(static_cast<uint32_t>(at), me);
         ++succ_count[at];
       }
-      if (op.action == static_cast<uint8_t>(Action::kDel)) {
-        if (op.pred_count == 0) return Status::Error("delete op without predecessors");
-        obj_of[me] = kDeleted;
-      } else {
-        if (ObjType made; makes_object(op.action, &made)) {
-          object_index.emplace(opid_key(d.id), static_cast<uint32_t>(objects.size()));
-          objects.emplace_back(d.id, made);
-        }
-        if (d.obj.is_zero()) {
-          obj_of[me] = 0;
-        } else if (d.obj == last_obj) {
-          obj_of[me] = last_k;
-        } else if (const uint32_t* k = object_index.find(opid_key(d.obj))) {
-          last_obj = d.obj;
-          last_k = obj_of[me] = *k;
-        } else {
-          obj_of[me] = kLater;
-          later.push_back(me);
-        }
+      const bool del = op.action == static_cast<uint8_t>(Action::kDel);
+      if (del && op.pred_count == 0) return Status::Error("delete op without predecessors");
+      if (ObjType made; !del && makes_object(op.action, &made)) {
+        if (objects.size() >= kDeleted) return Status::Error("too many objects");
+        object_index.emplace(opid_key(d.id), static_cast<uint32_t>(objects.size()));
+        objects.emplace_back(d.id, made);
       }
+      uint32_t k;
+      if (obj.is_zero()) {
+        k = 0;
+      } else if (obj == last_obj) {
+        k = last_k;
+      } else if (const uint32_t* found = object_index.find(opid_key(obj))) {
+        last_obj = obj;
+        k = last_k = *found;
+      } else {
+        k = kLater;
+        later.emplace_back(me, obj);
+      }
+      obj_of[me] = k == kLater ? k : k | (del ? kDeleted : 0);
       all.push_back(d);
     }
   }
-  for (uint32_t i : later) {
-    const uint32_t* k = object_index.find(opid_key(all[i].obj));
+  for (const auto& [i, obj] : later) {
+    const uint32_t* k = object_index.find(opid_key(obj));
     if (!k) return Status::Error("op refers to an object that does not exist");
-    obj_of[i] = *k;
+    obj_of[i] = *k | (all[i].action == static_cast<uint8_t>(Action::kDel) ? kDeleted : 0);
   }
   // A successor must sit in the slot of its predecessor, or the document could not give the
   // change back (Algorithm A recovers preds and deletes from slots).
   for (const auto& [p, x] : edges)
-    if (!same_slot(slot_of(all[p]), slot_of(all[x])))
+    if ((obj_of[p] & ~kDeleted) != (obj_of[x] & ~kDeleted) || !same_key(all[p], all[x]))
       return Status::Error("op's predecessor is at a different key");
 
   // Successor lists, each in Lamport order: grouped by predecessor with a counting sort
@@ -321,17 +313,11 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
       n = next;
     }
     for (size_t e = edges.size(); e-- > 0;) succ_index[--succ_count[edges[e].first]] = edges[e].second;
+    // succ_count[i] is now where all[i]'s successors start.
     s.succ.resize(edges.size());
     s.succ_ops.resize(edges.size());
-    for (size_t e = 0; e < edges.size();) {
-      uint32_t p = edges[e].first;  // edges come by successor; find each group once
-      ++e;
-      DocOp& d = all[p];
-      if (d.succ_count != 0) continue;
-      uint32_t begin = succ_count[p];
-      uint32_t end = p + 1 < all.size() ? succ_count[p + 1] : static_cast<uint32_t>(edges.size());
-      d.succ_begin = begin;
-      d.succ_count = end - begin;
+    for (uint32_t p = 0; p < all.size(); ++p) {
+      const uint32_t begin = succ_count[p], end = succ_count[p + 1];
       if (end - begin > 1)
         std::sort(succ_index.begin() + begin, succ_index.begin() + end,
                   [&](uint32_t a, uint32_t b) { return lamport_less(all[a].id, all[b].id); });
@@ -360,13 +346,13 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
   // Non-delete ops grouped by object (a counting sort: stable, linear), then ordered within.
   std::vector<uint32_t> start(objects.size() + 1, 0);
   for (uint32_t& k : obj_of)
-    if (k != kDeleted) ++start[(k = rank[k]) + 1];
+    if (!(k & kDeleted)) ++start[(k = rank[k]) + 1];
   for (size_t k = 0; k < objects.size(); ++k) start[k + 1] += start[k];
   std::vector<uint32_t> live(start.back());
   {
     std::vector<uint32_t> fill(start.begin(), start.end() - 1);
     for (uint32_t i = 0; i < obj_of.size(); ++i)
-      if (obj_of[i] != kDeleted) live[fill[obj_of[i]]++] = i;
+      if (!(obj_of[i] & kDeleted)) live[fill[obj_of[i]]++] = i;
   }
   std::vector<uint32_t> group;
   std::vector<uint32_t> insert_pos(all.size(), 0);
@@ -384,6 +370,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     s.objects.push_back(r);
   }
   s.all = std::move(all);
+  s.succ_start = std::move(succ_count);
   s.order = std::move(final_order);
   return s;
 }

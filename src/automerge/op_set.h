@@ -14,9 +14,11 @@ namespace amstore {
 
 enum class ObjType : uint8_t { kMap, kList, kText };
 
+// 32 bytes: a large document has millions, and the ordering passes visit them scattered.
+// Its object is known from the ObjectRange that holds it, its successors from
+// OpSet::succ_start.
 struct DocOp {
   OpId id;
-  OpId obj;
   const Op* op;  // the change's op: key, insert, action, value, expand, mark name
   OpId elem;     // element key with document actor index (list ops)
   // Copies of op->action/insert/map_key: the ordering passes read them for every op, and
@@ -24,9 +26,8 @@ struct DocOp {
   uint8_t action = 0;
   bool insert = false;
   bool map_key = false;
-  uint32_t succ_begin = 0;
-  uint32_t succ_count = 0;
 };
+static_assert(sizeof(DocOp) == 32);
 
 struct ObjectRange {
   OpId id;  // counter 0: root
@@ -39,6 +40,7 @@ struct OpSet {
   std::vector<DocOp> all;            // every op, deletes included, in change order
   std::vector<uint32_t> order;       // document order, no deletes: indexes into `all`
   std::vector<OpId> succ;            // successor lists, each in Lamport order
+  std::vector<uint32_t> succ_start;  // all[i]'s successors: succ[succ_start[i], succ_start[i + 1])
   std::vector<ObjectRange> objects;  // root first, then by object id (ranges of `order`)
   std::vector<const Op*> succ_ops;   // parallel to succ: the successor op itself
   // Mark names (Change::mark_names) of the ops that have one: (index in `all`, name),
@@ -48,6 +50,8 @@ struct OpSet {
   // The i-th op in document order. (An index rather than a reordered copy: a large
   // document's ops take tens of MB, and readers pass over them once.)
   const DocOp& op(size_t i) const { return all[order[i]]; }
+  // How many successors all[i] has.
+  uint32_t succ_count(uint32_t i) const { return succ_start[i + 1] - succ_start[i]; }
   // The mark name of all[i] (an op with has_mark_name).
   std::string_view mark_name(uint32_t i) const;
 };

@@ -52,9 +52,8 @@ TEST(OpSet, OpOnAnObjectMadeLaterInTheListJoinsIt) {
   ASSERT_EQ(s->objects.size(), 2u);  // the root, then 1@aa
   EXPECT_EQ(s->objects[1].id, (OpId{1, 0}));
   ASSERT_EQ(s->objects[1].end - s->objects[1].begin, 1u);
-  const DocOp& set = s->op(s->objects[1].begin);
+  const DocOp& set = s->op(s->objects[1].begin);  // in the range of 1@aa: its object
   EXPECT_EQ(set.id, (OpId{2, 1}));
-  EXPECT_EQ(set.obj, (OpId{1, 0}));
 }
 
 TEST(OpSet, OpOnAnObjectThatNoChangeMakesIsRefused) {
@@ -86,14 +85,14 @@ TEST(OpSet, SuccessorsAreInLamportOrder) {
   StoredChange b = store_change(std::move(cb)), a = store_change(std::move(ca));
   auto s = build_op_set({&base, &b, &a});  // bb's successor listed first
   ASSERT_TRUE(s.ok()) << s.status().message();
-  const DocOp& first = s->all[0];
-  ASSERT_EQ(first.succ_count, 2u);
-  EXPECT_EQ(s->succ[first.succ_begin], (OpId{2, 0}));      // 2@aa
-  EXPECT_EQ(s->succ[first.succ_begin + 1], (OpId{2, 1}));  // 2@bb
-  EXPECT_EQ(s->succ_ops[first.succ_begin], &a.change.ops[0]);
-  EXPECT_EQ(s->succ_ops[first.succ_begin + 1], &b.change.ops[0]);
-  EXPECT_EQ(s->all[1].succ_count, 0u);
-  EXPECT_EQ(s->all[2].succ_count, 0u);
+  ASSERT_EQ(s->succ_count(0), 2u);
+  const uint32_t first = s->succ_start[0];
+  EXPECT_EQ(s->succ[first], (OpId{2, 0}));      // 2@aa
+  EXPECT_EQ(s->succ[first + 1], (OpId{2, 1}));  // 2@bb
+  EXPECT_EQ(s->succ_ops[first], &a.change.ops[0]);
+  EXPECT_EQ(s->succ_ops[first + 1], &b.change.ops[0]);
+  EXPECT_EQ(s->succ_count(1), 0u);
+  EXPECT_EQ(s->succ_count(2), 0u);
 }
 
 }  // namespace
