@@ -1107,13 +1107,13 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
   StringEncoder message;
   ValueEncoder extra;
   if (!changes.empty()) {
-    uint64_t author = 0;  // index of changes[i - 1]'s author: usually the same again
     for (uint32_t i = 0; i < changes.size(); ++i) {
+      // A change's deps lie behind a pointer of its own, and its hash at the far end of the
+      // change (compared with the next change's first dep): fetched changes ahead.
+      if (i + 32 < changes.size()) prefetch_change(changes[i + 32]);
+      if (i + 16 < changes.size()) __builtin_prefetch(changes[i + 16]->change.deps.data());
       const Change& c = changes[i]->change;
-      if (i == 0 || c.author() != s.actors[author])
-        author = static_cast<uint64_t>(
-            std::lower_bound(s.actors.begin(), s.actors.end(), c.author()) - s.actors.begin());
-      actor.append(author);
+      actor.append(s.change_author[i]);
       seq.append(static_cast<int64_t>(c.seq));
       max_op.append(static_cast<int64_t>(c.max_op()));
       time.append(c.time);

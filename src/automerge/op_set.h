@@ -37,6 +37,7 @@ struct ObjectRange {
 
 struct OpSet {
   std::vector<std::string> actors;   // sorted, exactly the authors
+  std::vector<uint32_t> change_author;  // per change, as given: its author's index in actors
   std::vector<DocOp> all;            // every op, deletes included, in change order
   std::vector<uint32_t> order;       // document order, no deletes: indexes into `all`
   std::vector<OpId> succ;            // successor lists, each in Lamport order
