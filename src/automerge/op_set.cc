@@ -224,7 +224,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     for (uint32_t& a : s.change_author) a = run_author[a];
   }
 
-  // Every pass over `all` (48 bytes an op, ~75 MB for a million-op document) costs about
+  // Every pass over `all` (32 bytes an op, ~50 MB for a million-op document) costs about
   // as much as the work done in it, so what can be worked out while the ops are made is,
   // and later passes read the small per-op arrays instead.
   std::vector<DocOp> all;
