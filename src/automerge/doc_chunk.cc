@@ -224,12 +224,17 @@ class OpRowReader {
       const size_t base = rows->size();
       rows->resize(base + m);
       for (size_t j = 0; j < m; ++j) {
-        const Fields f{b.obj_actor[j], b.obj_ctr[j], b.key_actor[j], b.id_actor[j],
-                       b.action[j], b.succ_group[j], b.key_ctr[j], b.id_ctr[j],
-                       b.key_str[j], b.mark[j], b.h_obj_actor[j], b.h_obj_ctr[j],
-                       b.h_key_actor[j], b.h_id_actor[j], b.h_action[j], b.h_succ_group[j],
-                       b.h_key_ctr[j], b.h_id_ctr[j], b.h_key_str[j], b.h_mark[j],
-                       b.insert[j], b.expand[j]};
+        const Fields f{.obj_actor = b.obj_actor[j], .obj_ctr = b.obj_ctr[j],
+                       .key_actor = b.key_actor[j], .id_actor = b.id_actor[j],
+                       .action = b.action[j], .succ_group = b.succ_group[j],
+                       .key_ctr = b.key_ctr[j], .id_ctr = b.id_ctr[j],
+                       .key_str = b.key_str[j], .mark = b.mark[j],
+                       .h_obj_actor = b.h_obj_actor[j], .h_obj_ctr = b.h_obj_ctr[j],
+                       .h_key_actor = b.h_key_actor[j], .h_id_actor = b.h_id_actor[j],
+                       .h_action = b.h_action[j], .h_succ_group = b.h_succ_group[j],
+                       .h_key_ctr = b.h_key_ctr[j], .h_id_ctr = b.h_id_ctr[j],
+                       .h_key_str = b.h_key_str[j], .h_mark = b.h_mark[j],
+                       .insert = b.insert[j], .expand = b.expand[j]};
         AM_TRY(assemble(f, &(*rows)[base + j], succ, marks));
       }
     }

@@ -328,9 +328,9 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
   {
     std::vector<uint32_t> succ_index(edges.size());
     uint32_t next = 0;
-    for (uint32_t& n : succ_count) {  // counts become each group's end, then its start
-      next += n;
-      n = next;
+    for (uint32_t& count : succ_count) {  // counts become each group's end, then its start
+      next += count;
+      count = next;
     }
     for (size_t e = edges.size(); e-- > 0;) succ_index[--succ_count[edges[e].first]] = edges[e].second;
     // succ_count[i] is now where all[i]'s successors start.
