@@ -26,22 +26,22 @@ uint32_t OpIndex::actor_id(const std::string& actor) {
   return it->second;
 }
 
-const OpIndex::Info* OpIndex::find(uint64_t key) const {
+uint32_t OpIndex::find(uint64_t key) const {
   uint32_t counter = static_cast<uint32_t>(key >> 32), actor = static_cast<uint32_t>(key);
   if (actor == last_block_.actor && counter - last_block_.start < last_block_.size)
-    return &infos_[last_block_.begin + (counter - last_block_.start)];
-  if (actor >= by_actor_.size()) return nullptr;
+    return last_block_.begin + (counter - last_block_.start);
+  if (actor >= by_actor_.size()) return kNotFound;
   const ActorBlocks& a = by_actor_[actor];
   auto it = std::upper_bound(a.starts.begin(), a.starts.end(), counter);
-  if (it == a.starts.begin()) return nullptr;
+  if (it == a.starts.begin()) return kNotFound;
   const uint32_t bi = a.blocks[it - a.starts.begin() - 1];
   const Block& b = blocks_[bi];
   uint32_t offset = counter - b.start;
   const size_t size = block_size(bi);
-  if (offset >= size) return nullptr;
+  if (offset >= size) return kNotFound;
   // Not the last block, which may still grow (rollback() forgets this one).
   if (bi + 1 < blocks_.size()) last_block_ = {actor, b.start, static_cast<uint32_t>(size), b.begin};
-  return &infos_[b.begin + offset];
+  return b.begin + offset;
 }
 
 void OpIndex::rollback() {
@@ -53,7 +53,10 @@ void OpIndex::rollback() {
       a.starts.pop_back();
     }
   }
-  if (committed_ < blocks_.size()) infos_.resize(blocks_[committed_].begin);
+  if (committed_ < blocks_.size()) {
+    slots_.resize(blocks_[committed_].begin);
+    meta_.resize(blocks_[committed_].begin);
+  }
   blocks_.resize(committed_);
 }
 
@@ -68,6 +71,7 @@ Status OpIndex::stage(const Change& c) {
   ids.resize(c.actors.size());
   for (size_t i = 0; i < c.actors.size(); ++i) ids[i] = actor_id(c.actors[i]);
   if (c.ops.empty()) return Status::Ok();
+  if (slots_.size() + c.ops.size() > kMaxOps) return Status::Error("document has too many ops");
   // The change's block is staged first and filled as ops pass, since later ops of the change
   // may refer to earlier ones; on error it is taken out again.
   ActorBlocks& mine = by_actor_[ids[0]];
@@ -82,7 +86,7 @@ Status OpIndex::stage(const Change& c) {
   }
   mine.starts.push_back(static_cast<uint32_t>(c.start_op));
   mine.blocks.push_back(static_cast<uint32_t>(blocks_.size()));
-  const size_t begin = infos_.size();
+  const size_t begin = slots_.size();
   blocks_.push_back(Block{static_cast<uint32_t>(c.start_op), static_cast<uint32_t>(begin)});
   Status s = stage_ops(c, ids);
   if (!s.ok()) {
@@ -90,7 +94,8 @@ Status OpIndex::stage(const Change& c) {
     mine.starts.pop_back();
     mine.blocks.pop_back();
     blocks_.pop_back();
-    infos_.resize(begin);
+    slots_.resize(begin);
+    meta_.resize(begin);
   }
   return s;
 }
@@ -100,29 +105,32 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
   // Ops refer to earlier ops of their own change most often of all (text typed in a run).
   const uint32_t author = ids[0];
   const uint64_t start = c.start_op;
-  const size_t begin = infos_.size();
-  auto find_op = [&](uint64_t key) -> const Info* {
-    if (static_cast<uint32_t>(key) == author && (key >> 32) - start < infos_.size() - begin)
-      return &infos_[begin + ((key >> 32) - start)];
+  const size_t begin = slots_.size();
+  auto find_op = [&](uint64_t key) -> uint32_t {
+    if (static_cast<uint32_t>(key) == author && (key >> 32) - start < slots_.size() - begin)
+      return static_cast<uint32_t>(begin + ((key >> 32) - start));
     return find(key);
   };
   // Consecutive ops, and consecutive changes, mostly share their object: its kind is looked
-  // up once (last_obj_ / last_kind_: an Info never changes once staged; rollback() forgets it).
+  // up once (last_obj_ and the rest: what is staged never changes; rollback() forgets it).
   for (size_t i = 0; i < c.ops.size(); ++i) {
     const Op& op = c.ops[i];
     uint64_t id = key_of(static_cast<uint32_t>(c.start_op + i), ids[0]);
-    uint8_t obj_kind = kMap;
+    uint32_t obj_kind = kMap;
+    uint32_t obj_ref = 0;  // meta_'s object field
     uint64_t obj = 0;
     if (!op.obj.is_zero()) {
       obj = global(op.obj);
       if (obj != last_obj_) {
-        const Info* o = find(obj);
-        if (!o || o->kind == kPlain)
+        const uint32_t o = find(obj);
+        if (o == kNotFound || kind_of(meta_[o]) == kPlain)
           return Status::Error("op refers to an object that does not exist");
         last_obj_ = obj;
-        last_kind_ = o->kind;
+        last_kind_ = kind_of(meta_[o]);
+        last_obj_ref_ = o + 1;
       }
       obj_kind = last_kind_;
+      obj_ref = last_obj_ref_;
     }
     uint64_t slot;
     if (obj_kind == kMap) {
@@ -132,8 +140,8 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
       if (op.map_key) return Status::Error("op on a list or text object has a map key");
       uint64_t elem = op.elem.is_zero() ? 0 : global(op.elem);
       if (elem != 0) {
-        const Info* e = find_op(elem);
-        if (!e || !e->element || e->obj != obj)
+        const uint32_t e = find_op(elem);
+        if (e == kNotFound || !(meta_[e] & kElement) || obj_of(meta_[e]) != obj_ref)
           return Status::Error("op refers to a list element that does not exist");
       } else if (!op.insert) {
         return Status::Error("op targets the head of a list");
@@ -144,20 +152,21 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
       return Status::Error("delete op without predecessors");
     for (uint32_t k = 0; k < op.pred_count; ++k) {
       uint64_t p = global(c.preds[op.pred_begin + k]);
-      const Info* pi = find_op(p);
-      if (!pi) return Status::Error("op's predecessor does not exist");
+      const uint32_t pi = find_op(p);
+      if (pi == kNotFound) return Status::Error("op's predecessor does not exist");
       if (!older(p, id)) return Status::Error("op's predecessor is not older than the op");
-      if (pi->slot != slot) return Status::Error("op's predecessor is at a different key");
+      if (slots_[pi] != slot) return Status::Error("op's predecessor is at a different key");
     }
-    Info info{slot, obj, kPlain, op.insert};
+    uint32_t meta = obj_ref << kObjShift | (op.insert ? kElement : 0);
     switch (static_cast<Action>(op.action)) {
       case Action::kMakeMap:
-      case Action::kMakeTable: info.kind = kMap; break;
+      case Action::kMakeTable: meta |= kMap; break;
       case Action::kMakeList:
-      case Action::kMakeText: info.kind = kSeq; break;
+      case Action::kMakeText: meta |= kSeq; break;
       default: break;
     }
-    infos_.push_back(info);
+    slots_.push_back(slot);
+    meta_.push_back(meta);
   }
   return Status::Ok();
 }

@@ -24,25 +24,31 @@ class OpIndex {
   // that many small merges still cost amortized constant time per op).
   void reserve(size_t changes, size_t ops) {
     grow(blocks_, blocks_.size() + changes);
-    grow(infos_, infos_.size() + ops);
+    grow(slots_, slots_.size() + ops);
+    grow(meta_, meta_.size() + ops);
   }
   void rollback();
 
  private:
-  enum Kind : uint8_t { kPlain = 0, kMap = 1, kSeq = 2 };
-  struct Info {
-    uint64_t slot;
-    uint64_t obj;      // the object the op belongs to
-    uint8_t kind;      // object kind for make ops
-    bool element;      // insert ops create list elements
-  };
+  enum Kind : uint32_t { kPlain = 0, kMap = 1, kSeq = 2 };
+  // What is kept per op, in two arrays of 12 bytes an op together (a cached document's index
+  // is most of its memory). slots_[i]: the slot op i writes to, a hash of its object and
+  // its map key or list element. meta_[i]: bits 0–1 the kind of object it makes (make ops),
+  // bit 2 set if it creates a list element (insert), bits 3–31 its object: 0 for the root,
+  // else 1 + the index here of the object's make op.
+  static constexpr uint32_t kKindMask = 3, kElement = 4, kObjShift = 3;
+  static constexpr uint64_t kMaxOps = (uint64_t(1) << (32 - kObjShift)) - 1;
+  static constexpr uint32_t kNotFound = UINT32_MAX;
+  static uint32_t kind_of(uint32_t meta) { return meta & kKindMask; }
+  static uint32_t obj_of(uint32_t meta) { return meta >> kObjShift; }
   uint32_t actor_id(const std::string& actor);
   template <typename V>
   static void grow(V& v, size_t need) {
     if (need > v.capacity()) v.reserve(std::max(need, 2 * v.capacity()));
   }
   Status stage_ops(const Change& change, const std::vector<uint32_t>& ids);
-  const Info* find(uint64_t key) const;
+  // The index here of op `key` (counter << 32 | actor index), or kNotFound.
+  uint32_t find(uint64_t key) const;
   bool older(uint64_t a, uint64_t b) const;  // Lamport order on (counter, actor bytes)
 
   std::unordered_map<std::string, uint32_t> actor_ids_;
@@ -54,7 +60,7 @@ class OpIndex {
   // millions of ops, and recent ops (what new ops refer to) stay in cache.
   struct Block {
     uint32_t start;  // first counter
-    uint32_t begin;  // its ops are infos_[begin, next block's begin or infos_.size())
+    uint32_t begin;  // its ops are [begin, next block's begin or size()) in slots_ and meta_
   };
   struct ActorBlocks {
     std::vector<uint32_t> starts;
@@ -62,10 +68,11 @@ class OpIndex {
   };
   // How many ops block bi holds.
   size_t block_size(uint32_t bi) const {
-    return (bi + 1 < blocks_.size() ? blocks_[bi + 1].begin : infos_.size()) - blocks_[bi].begin;
+    return (bi + 1 < blocks_.size() ? blocks_[bi + 1].begin : slots_.size()) - blocks_[bi].begin;
   }
   std::vector<Block> blocks_;
-  std::vector<Info> infos_;  // the ops of all blocks, block after block
+  std::vector<uint64_t> slots_;  // the ops of all blocks, block after block
+  std::vector<uint32_t> meta_;
   std::vector<ActorBlocks> by_actor_;
   size_t committed_ = 0;  // blocks_[committed_..] are staged
   std::vector<uint32_t> ids_;  // scratch: the staged change's actors as indexes here
@@ -75,9 +82,10 @@ class OpIndex {
     uint32_t actor = UINT32_MAX, start = 0, size = 0, begin = 0;
   };
   mutable LastBlock last_block_;
-  // The object the last staged op belongs to (0: none) and its kind.
+  // The object the last staged op belongs to (0: none), its kind and its meta_ object field.
   uint64_t last_obj_ = 0;
-  uint8_t last_kind_ = kMap;
+  uint32_t last_kind_ = kMap;
+  uint32_t last_obj_ref_ = 0;
 };
 
 }  // namespace amstore
