@@ -6,6 +6,7 @@
 #include <string>
 #include <thread>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
@@ -17,7 +18,7 @@ namespace {
 
 constexpr int kDefaultWorkers = 64;
 
-// A cached (lean) document takes ~40 bytes per op (a 96 KB document: ~6 MB); a fixed small
+// A cached (lean) document takes ~18 bytes per op (a 96 KB document: ~3 MB); a fixed small
 // cache would reload busy documents over and over on a big machine.
 uint64_t default_cache_mb() {
   long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
@@ -67,6 +68,17 @@ bool parse_size(const std::string& s, uint64_t* out) {
   std::exit(1);
 }
 
+// glibc gives threads up to 8 malloc arenas per core, and each keeps the memory its threads
+// freed. The workers are many (kDefaultWorkers) but few allocate at once (decoding runs on
+// one thread per core), so two arenas per core serve them: measured on the server
+// benchmark, peak RSS ~40 % lower at the same throughput. A user's GLIBC_TUNABLES
+// arena_max stands. Called before any thread starts.
+void limit_malloc_arenas(int cores) {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (tunables && std::string(tunables).find("glibc.malloc.arena_max") != std::string::npos) return;
+  mallopt(M_ARENA_MAX, 2 * cores);
+}
+
 void run_serve(const ServeFlags& f) {
   ServerOptions so;
   so.host = f.host;
@@ -75,6 +87,7 @@ void run_serve(const ServeFlags& f) {
   if (!parse_size(f.max_body, &so.max_body) || so.max_body == 0)
     serve_fail("--max-body: expected a size such as 1048576, 512K or 64M");
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  limit_malloc_arenas(cores);
   so.io_threads = f.threads > 0 ? f.threads : std::min(cores, 4);
   // Workers spend much of their time waiting: for a document's lock (uploads queued behind
   // one another, or behind a create), or for fsync. With few of them, uploads waiting on one
