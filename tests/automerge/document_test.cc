@@ -186,6 +186,13 @@ Status merge_onto_aa(Change c) {
   return r.status();
 }
 
+// Refused, and for the reason the case is about (not some other flaw of the hand-made change).
+void expect_refused(Change c, const std::string& reason) {
+  Status s = merge_onto_aa(std::move(c));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(reason), std::string::npos) << s.message();
+}
+
 Op set_op() {
   Op op;
   op.action = static_cast<uint8_t>(Action::kSet);
@@ -211,7 +218,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     op.map_key = true;
     op.key = "k";
     c.ops.push_back(op);
-    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+    expect_refused(std::move(c), "op refers to an object that does not exist");
   }
   {
     Change c = hostile_change();  // a map key on a list
@@ -220,7 +227,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     op.map_key = true;
     op.key = "k";
     c.ops.push_back(op);
-    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+    expect_refused(std::move(c), "op on a list or text object has a map key");
   }
   {
     Change c = hostile_change();  // insert after an element that does not exist
@@ -229,7 +236,29 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     op.elem = OpId{1, 1};  // 1@aa is a map op, not an element
     op.insert = true;
     c.ops.push_back(op);
-    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+    expect_refused(std::move(c), "op refers to a list element that does not exist");
+  }
+  {
+    Change c = hostile_change();  // insert after an element, but one of another list
+    Op make;
+    make.action = static_cast<uint8_t>(Action::kMakeList);
+    make.map_key = true;
+    make.key = "m";  // the list 10@cc
+    c.ops.push_back(make);
+    Op op = set_op();
+    op.obj = OpId{10, 0};
+    op.elem = OpId{3, 1};  // 3@aa is an element of the list 2@aa
+    op.insert = true;
+    c.ops.push_back(op);
+    expect_refused(std::move(c), "op refers to a list element that does not exist");
+    // The same insert at the head of the new list is fine.
+    c = hostile_change();
+    c.actors.pop_back();  // no op refers to aa now
+    c.ops.push_back(make);
+    op.elem = OpId{};
+    c.ops.push_back(op);
+    Status fine = merge_onto_aa(std::move(c));
+    EXPECT_TRUE(fine.ok()) << fine.message();
   }
   {
     Change c = hostile_change();  // overwrite of key "l" naming the op at key "x" as pred
@@ -239,7 +268,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     op.pred_count = 1;
     c.preds.push_back(OpId{1, 1});
     c.ops.push_back(op);
-    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+    expect_refused(std::move(c), "op's predecessor is at a different key");
   }
   {
     Change c = hostile_change();  // a pred that does not exist
@@ -249,16 +278,17 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     op.pred_count = 1;
     c.preds.push_back(OpId{9, 1});
     c.ops.push_back(op);
-    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+    expect_refused(std::move(c), "op's predecessor does not exist");
   }
   {
     Change c = hostile_change();  // a delete without predecessors
+    c.actors.pop_back();  // no op refers to aa (else that would be the error)
     Op op;
     op.action = static_cast<uint8_t>(Action::kDel);
     op.map_key = true;
     op.key = "x";
     c.ops.push_back(op);
-    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+    expect_refused(std::move(c), "delete op without predecessors");
   }
   {
     Change c = hostile_change();  // an op id that aa already used
@@ -269,7 +299,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     op.map_key = true;
     op.key = "y";
     c.ops.push_back(op);
-    EXPECT_FALSE(merge_onto_aa(std::move(c)).ok());
+    expect_refused(std::move(c), "reuses op counters of an earlier change by the same actor");
   }
 }
 
