@@ -1044,11 +1044,11 @@ Status decode_document(const ParsedDocument& parsed,
     auto local = [&](OpId id) {
       return id.is_zero() ? OpId{} : OpId{id.counter, static_cast<uint32_t>(to_local[id.actor])};
     };
-    ch.ops.resize(list.size());  // one bulk initialisation, not one per op
+    ch.ops.reserve(list.size());  // each op built once, in place (a bulk resize first wrote every op twice)
     for (size_t oi = 0; oi < list.size(); ++oi) {
       const Regen& g = list[oi].g;
       const Row& r = list[oi].r;
-      Op& op = ch.ops[oi];
+      Op& op = ch.ops.emplace_back();
       op.map_key = r.map_key;
       op.key.assign(r.key());
       if (g.del) {
