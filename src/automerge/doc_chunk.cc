@@ -1044,7 +1044,7 @@ Status decode_document(const ParsedDocument& parsed,
     auto local = [&](OpId id) {
       return id.is_zero() ? OpId{} : OpId{id.counter, static_cast<uint32_t>(to_local[id.actor])};
     };
-    ch.ops.reserve(list.size());  // each op built once, in place (a bulk resize first wrote every op twice)
+    ch.ops.reserve(list.size());  // built in place: a bulk resize wrote every op twice
     for (size_t oi = 0; oi < list.size(); ++oi) {
       const Regen& g = list[oi].g;
       const Row& r = list[oi].r;
