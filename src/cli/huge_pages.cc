@@ -9,11 +9,16 @@
 
 namespace amstore {
 
+bool glibc_tunable_given(std::string_view name) {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  return tunables && std::string_view(tunables).find(name) != std::string_view::npos;
+}
+
 void use_huge_pages_for_malloc(char** argv) {
+  // Already chosen (by the user, or by our own re-exec): never loops.
+  if (glibc_tunable_given("glibc.malloc.hugetlb")) return;
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   std::string value = tunables ? tunables : "";
-  // Already chosen (by the user, or by our own re-exec): never loops.
-  if (value.find("glibc.malloc.hugetlb") != std::string::npos) return;
   // "[always]" needs no request and "[never]" refuses it; only "[madvise]" gains.
   std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
   std::string mode;

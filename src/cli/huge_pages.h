@@ -1,7 +1,13 @@
 // Process start-up: let glibc's malloc back large allocations with transparent huge pages.
 #pragma once
 
+#include <string_view>
+
 namespace amstore {
+
+// Whether the GLIBC_TUNABLES of this process already sets `name` (e.g. "glibc.malloc.hugetlb"):
+// a user's choice, which start-up settings leave alone.
+bool glibc_tunable_given(std::string_view name);
 
 // Loading or saving a large document allocates and frees hundreds of megabytes. glibc
 // returns big blocks to the kernel on free, so every run faults them in again page by page

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/huge_pages.h"
 #include "server/server.h"
 #include "storage/fs_store.h"
 
@@ -74,8 +75,7 @@ bool parse_size(const std::string& s, uint64_t* out) {
 // benchmark, peak RSS ~40 % lower at the same throughput. A user's GLIBC_TUNABLES
 // arena_max stands. Called before any thread starts.
 void limit_malloc_arenas(int cores) {
-  const char* tunables = std::getenv("GLIBC_TUNABLES");
-  if (tunables && std::string(tunables).find("glibc.malloc.arena_max") != std::string::npos) return;
+  if (glibc_tunable_given("glibc.malloc.arena_max")) return;
   mallopt(M_ARENA_MAX, 2 * cores);
 }
 
