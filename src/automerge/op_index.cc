@@ -53,10 +53,7 @@ void OpIndex::rollback() {
       a.starts.pop_back();
     }
   }
-  if (committed_ < blocks_.size()) {
-    slots_.resize(blocks_[committed_].begin);
-    meta_.resize(blocks_[committed_].begin);
-  }
+  if (committed_ < blocks_.size()) truncate_ops(blocks_[committed_].begin);
   blocks_.resize(committed_);
 }
 
@@ -94,8 +91,7 @@ Status OpIndex::stage(const Change& c) {
     mine.starts.pop_back();
     mine.blocks.pop_back();
     blocks_.pop_back();
-    slots_.resize(begin);
-    meta_.resize(begin);
+    truncate_ops(begin);
   }
   return s;
 }

@@ -41,6 +41,11 @@ class OpIndex {
   static constexpr uint32_t kNotFound = UINT32_MAX;
   static uint32_t kind_of(uint32_t meta) { return meta & kKindMask; }
   static uint32_t obj_of(uint32_t meta) { return meta >> kObjShift; }
+  // Forgets the ops from index n on, in both arrays.
+  void truncate_ops(size_t n) {
+    slots_.resize(n);
+    meta_.resize(n);
+  }
   uint32_t actor_id(const std::string& actor);
   template <typename V>
   static void grow(V& v, size_t need) {
