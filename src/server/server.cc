@@ -521,6 +521,11 @@ void Server::do_accept() {
   acceptor_.async_accept(loop, [this](beast::error_code ec, tcp::socket socket) {
     if (stopping_) return;
     if (!ec) {
+      // No Nagle: a response's last, partial segment would otherwise wait for the client's
+      // ACK of what went before (a large GET). Headers are held back for their body by
+      // MSG_MORE or a gather write instead.
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       auto s = std::make_shared<Session>(*this, std::move(socket));
       session_started(s);
       s->start();
