@@ -363,8 +363,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // 200 with a document, the hot path: the same header send() would make, written by hand
-  // into a reused buffer; the cached bytes go out without a copy (sendfile from their memfd,
-  // else a gather write of the shared buffer).
+  // into a reused buffer; the cached bytes go out without a copy (sendfile from their
+  // descriptor, DocVersion::fd, else a gather write of the shared buffer).
   void send_doc(std::shared_ptr<const DocVersion> doc) {
     const auto& opt = srv_.opt_;
     bool close = close_after_ || srv_.stopping_;
@@ -403,8 +403,8 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // The header, then the document from its memfd with sendfile: the socket takes references
-  // to the pages instead of a copy (as nginx does with a file). When the socket buffer is
+  // The header, then the document with sendfile from its descriptor (the snapshot file or
+  // a memfd): the socket takes references to the pages instead of a copy, as nginx does. When the socket buffer is
   // full, waits for room (async_wait re-arms epoll, so no wakeup is lost), under the request
   // timeout like any other write.
   void send_file(bool close) {
@@ -442,7 +442,8 @@ class Session : public std::enable_shared_from_this<Session> {
                                     });
         return;
       }
-      // n == 0: the memfd is shorter than the document (cannot happen: it is sealed).
+      // n == 0: the file is shorter than the document (cannot happen: a memfd is sealed, and
+      // a snapshot is never written in place).
       return on_write(beast::error_code(n < 0 ? errno : EIO, beast::system_category()), close);
     }
     on_write({}, close);

@@ -48,7 +48,9 @@ struct GetResult {
 struct DocVersion {
   DocInfo info;
   std::shared_ptr<const Bytes> bytes;  // Document::save of that state
-  // A sealed memfd holding exactly `bytes`, for sending with sendfile (no copy); -1 if none.
+  // A read-only descriptor whose first bytes.size() bytes are exactly `bytes`, for sending
+  // with sendfile (no copy): the snapshot file they were read from (never written in place)
+  // or a sealed memfd; -1 if none.
   int fd = -1;
 
   DocVersion() = default;

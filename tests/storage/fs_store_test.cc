@@ -2,6 +2,7 @@
 #include "storage/fs_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -179,6 +180,39 @@ TEST_F(FsStoreTest, CreateGetAndMerge) {
 
 // A new document that arrives as one document chunk is stored as uploaded; anything else
 // (change chunks, concatenations) is stored as one document of amstore's own encoding.
+TEST_F(FsStoreTest, VersionSentFromTheSnapshotKeepsItsBytes) {
+  // With no log, GET sends straight from the snapshot file. A response in flight must
+  // still send the old bytes after another instance replaces the snapshot (compaction
+  // renames a new file over it), and its descriptor must not be the new file.
+  auto s1 = open(), s2 = open();
+  Author a(1);
+  MergeResult m;
+  GetResult g;
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(s1->merge("doc", a.next().chunk, &m).ok());
+  ASSERT_TRUE(s1->compact("doc").ok());
+  ASSERT_TRUE(s1->get("doc", true, &g).ok());
+  auto v = s1->cached("doc");
+  ASSERT_TRUE(v);
+  ASSERT_GE(v->fd, 0);
+  struct stat sent, file;
+  ASSERT_EQ(::fstat(v->fd, &sent), 0);
+  ASSERT_EQ(::stat((dir_ / "doc.automerge").c_str(), &file), 0);
+  EXPECT_EQ(sent.st_ino, file.st_ino);  // the snapshot itself, not a copy
+  const Bytes old = *v->bytes;
+  EXPECT_EQ(read_all(dir_ / "doc.automerge"), old);
+
+  ASSERT_TRUE(s2->merge("doc", a.next().chunk, &m).ok());
+  ASSERT_TRUE(s2->compact("doc").ok());
+  ASSERT_NE(read_all(dir_ / "doc.automerge"), old);
+  Bytes in_fd(old.size() + 1);
+  ASSERT_EQ(::pread(v->fd, in_fd.data(), in_fd.size(), 0), static_cast<ssize_t>(old.size()));
+  in_fd.resize(old.size());
+  EXPECT_EQ(in_fd, old);
+  EXPECT_EQ(s1->cached("doc"), nullptr);  // stale: the next GET builds the new state
+  ASSERT_TRUE(s1->get("doc", true, &g).ok());
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{a.head()});
+}
+
 TEST_F(FsStoreTest, CreatedFromOneDocumentChunkStoresTheUpload) {
   auto store = open();
   Author a(1);
