@@ -404,9 +404,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // The header, then the document with sendfile from its descriptor (the snapshot file or
-  // a memfd): the socket takes references to the pages instead of a copy, as nginx does. When the socket buffer is
-  // full, waits for room (async_wait re-arms epoll, so no wakeup is lost), under the request
-  // timeout like any other write.
+  // a memfd): the socket takes references to the pages instead of a copy, as nginx does.
+  // When the socket buffer is full, waits for room (async_wait re-arms epoll, so no wakeup
+  // is lost), under the request timeout like any other write.
   void send_file(bool close) {
     int sock = stream_.socket().native_handle();
     const std::string& h = header_buf_;

@@ -112,11 +112,12 @@ int sealed_copy(const Bytes& bytes) {
 }
 
 // A read-only descriptor of the snapshot file `name` if it is the file `ident` names and
-// holds exactly `bytes`, else -1. GET sends from it rather than from a memfd copy: the page
-// cache keeps a file in large folios but a memfd in 4 KB pages, and sendfile of a 1 MB
-// document from the file took less kernel time (see docs/server.md). Sound because a
-// snapshot is only ever replaced by a rename, never written in place: the open inode keeps
-// these bytes for as long as a response sends from it.
+// holds exactly `bytes` (it does not when they are amstore's own save of a snapshot stored
+// as uploaded), else -1. GET sends from it rather than from a memfd copy: the page cache
+// keeps a file in large folios but a memfd in 4 KB pages, and sendfile of a 1 MB document
+// from the file took less kernel time (see docs/server.md). Sound because a snapshot is
+// only ever replaced by a rename, never written in place: the open inode keeps these bytes
+// for as long as a response sends from it.
 int snapshot_fd(int dir_fd, const std::string& name, const FileIdentity& ident,
                 const Bytes& bytes) {
   int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC);
@@ -125,7 +126,8 @@ int snapshot_fd(int dir_fd, const std::string& name, const FileIdentity& ident,
   Bytes on_disk;
   bool same = ::fstat(fd, &st) == 0 && uint64_t(st.st_dev) == ident.snap_dev &&
               uint64_t(st.st_ino) == ident.snap_ino && uint64_t(st.st_size) == bytes.size() &&
-              ns_of(st.st_mtim) == ident.snap_mtime_ns && ns_of(st.st_ctim) == ident.snap_ctime_ns &&
+              ns_of(st.st_mtim) == ident.snap_mtime_ns &&
+              ns_of(st.st_ctim) == ident.snap_ctime_ns &&
               read_range(fd, 0, bytes.size(), &on_disk) && on_disk == bytes;
   if (!same) {
     ::close(fd);
@@ -179,7 +181,7 @@ struct FsStore::Slot {
 struct FsStore::Version : DocVersion {
   FileIdentity ident;
   uint64_t log_valid = 0;
-  bool fd_is_copy = false;  // fd: a memfd copy of `bytes` (counted in the cache), not the snapshot
+  bool fd_is_copy = false;  // fd is a memfd copy of `bytes` (counted in the cache)
 };
 
 // A flock on <id>.automerge.lock, opened per operation so that each holder has its own open
