@@ -178,8 +178,6 @@ TEST_F(FsStoreTest, CreateGetAndMerge) {
   EXPECT_EQ(store->list(), std::vector<std::string>{"doc"});
 }
 
-// A new document that arrives as one document chunk is stored as uploaded; anything else
-// (change chunks, concatenations) is stored as one document of amstore's own encoding.
 TEST_F(FsStoreTest, VersionSentFromTheSnapshotKeepsItsBytes) {
   // With no log, GET sends straight from the snapshot file. A response in flight must
   // still send the old bytes after another instance replaces the snapshot (compaction
@@ -213,6 +211,8 @@ TEST_F(FsStoreTest, VersionSentFromTheSnapshotKeepsItsBytes) {
   EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{a.head()});
 }
 
+// A new document that arrives as one document chunk is stored as uploaded; anything else
+// (change chunks, concatenations) is stored as one document of amstore's own encoding.
 TEST_F(FsStoreTest, CreatedFromOneDocumentChunkStoresTheUpload) {
   auto store = open();
   Author a(1);
