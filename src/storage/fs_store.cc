@@ -111,6 +111,16 @@ int sealed_copy(const Bytes& bytes) {
   return fd;
 }
 
+// The snapshot half of a FileIdentity, from the snapshot file's stat.
+void note_snapshot(const struct stat& st, FileIdentity* id) {
+  id->snap_exists = true;
+  id->snap_dev = st.st_dev;
+  id->snap_ino = st.st_ino;
+  id->snap_size = static_cast<uint64_t>(st.st_size);
+  id->snap_mtime_ns = ns_of(st.st_mtim);
+  id->snap_ctime_ns = ns_of(st.st_ctim);
+}
+
 // A read-only descriptor of the snapshot file `name` if it is the file `ident` names and
 // holds exactly `bytes` (it does not when they are amstore's own save of a snapshot stored
 // as uploaded), else -1. GET sends from it rather than from a memfd copy: the page cache
@@ -123,12 +133,12 @@ int snapshot_fd(int dir_fd, const std::string& name, const FileIdentity& ident,
   int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   struct stat st;
+  FileIdentity opened;
   Bytes on_disk;
-  bool same = ::fstat(fd, &st) == 0 && uint64_t(st.st_dev) == ident.snap_dev &&
-              uint64_t(st.st_ino) == ident.snap_ino && uint64_t(st.st_size) == bytes.size() &&
-              ns_of(st.st_mtim) == ident.snap_mtime_ns &&
-              ns_of(st.st_ctim) == ident.snap_ctime_ns &&
-              read_range(fd, 0, bytes.size(), &on_disk) && on_disk == bytes;
+  bool same = ::fstat(fd, &st) == 0;
+  if (same) note_snapshot(st, &opened);
+  same = same && opened.same_snapshot(ident) && opened.snap_size == bytes.size() &&
+         read_range(fd, 0, bytes.size(), &on_disk) && on_disk == bytes;
   if (!same) {
     ::close(fd);
     return -1;
@@ -375,12 +385,7 @@ StoreStatus FsStore::read_identity(const std::string& id, FileIdentity* now) con
     return StoreStatus::Io(errno_text("stat", log_name));
   }
   if (::fstatat(dir_fd_, snap_name.c_str(), &st, 0) == 0) {
-    now->snap_exists = true;
-    now->snap_dev = st.st_dev;
-    now->snap_ino = st.st_ino;
-    now->snap_size = static_cast<uint64_t>(st.st_size);
-    now->snap_mtime_ns = ns_of(st.st_mtim);
-    now->snap_ctime_ns = ns_of(st.st_ctim);
+    note_snapshot(st, now);
   } else if (errno != ENOENT) {
     return StoreStatus::Io(errno_text("stat", snap_name));
   }
