@@ -1,5 +1,6 @@
 // `amstore serve`: the HTTP storage server over the filesystem store.
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -103,6 +104,10 @@ void run_serve(const ServeFlags& f) {
   fo.cache_bytes = (f.cache_mb > 0 ? f.cache_mb : default_cache_mb()) << 20;
   if (!parse_size(f.compact_min, &fo.compact_min_bytes))
     serve_fail("--compact-min: expected a size such as 262144 or 256K");
+  // Under a file size limit (ulimit -f), a write past it raises SIGXFSZ, whose default
+  // action ends the process. Ignored, the write fails with EFBIG and the upload gets a 500
+  // with nothing acknowledged, as on a full disk.
+  std::signal(SIGXFSZ, SIG_IGN);
   std::string error;
   auto store = FsStore::open(fo, &error);
   if (!store) serve_fail(error);

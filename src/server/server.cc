@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <list>
 #include <memory>
@@ -787,6 +788,10 @@ void Session::handle(Request req) {
 }  // namespace
 
 int run_server(const ServerOptions& options, DocumentStore& store, std::string* error) {
+  // sendfile (send_file above) takes no MSG_NOSIGNAL: writing to a connection the client has
+  // reset raises SIGPIPE, whose default action ends the process. Ignored, the write fails
+  // with EPIPE and only that connection closes.
+  std::signal(SIGPIPE, SIG_IGN);
   Server srv(options, store);
   if (!srv.listen(error)) return 1;
   return srv.run();

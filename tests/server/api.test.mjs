@@ -7,7 +7,7 @@ import http from 'node:http'
 import { spawn, spawnSync } from 'node:child_process'
 import path from 'node:path'
 import {
-  AMSTORE_BIN, Automerge as A, download, sleep, sortedHeads, startServer, tempDir, upload
+  AMSTORE_BIN, Automerge as A, download, noise, sleep, sortedHeads, startServer, tempDir, upload
 } from './helpers.mjs'
 
 let server
@@ -54,13 +54,7 @@ test('POST answers heads, newChanges and the ETag; GET serves the same ETag; 304
 })
 
 test('bodies larger than the read buffer arrive whole (a 3 MB document, then a merge into it)', async () => {
-  // Incompressible bytes: the saved document is about as large as its value.
-  const blob = new Uint8Array(3 << 20)
-  let x = 0x9e3779b9
-  for (let i = 0; i < blob.length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5  // xorshift32
-    blob[i] = x & 0xff
-  }
+  const blob = noise(3 << 20)
   let doc = A.change(A.init(), (d) => { d.blob = blob })
   const bytes = A.save(doc)
   assert.ok(bytes.length > (2 << 20))

@@ -31,14 +31,15 @@ export function tempDir (tag = 'srv') {
 }
 
 /**
- * Starts `amstore serve --port 0` and resolves once it prints its address.
+ * Starts `amstore serve --port 0` and resolves once it prints its address. `wrapper`: a
+ * command that runs amstore in place (it must exec it), e.g. ['prlimit', '--fsize=N', '--'].
  * Returns { url, port, proc, dataDir, log(), stop(), kill9(), exited }.
  */
-export function startServer ({ dataDir = tempDir(), args = [], env = process.env, timeoutMs = 10000 } = {}) {
+export function startServer ({ dataDir = tempDir(), args = [], env = process.env, timeoutMs = 10000, wrapper = [] } = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(AMSTORE_BIN,
-      ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...args],
-      { stdio: ['ignore', 'ignore', 'pipe'], env })
+    const command = [...wrapper, AMSTORE_BIN,
+      'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...args]
+    const proc = spawn(command[0], command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env })
     let stderr = ''
     let done = false
     // Sanitizer builds (AMSTORE_SANITIZE=ON) report to stderr: any report fails the test.
@@ -122,6 +123,18 @@ export function rawRequest (port, method, rawPath, body) {
     if (body) req.write(body)
     req.end()
   })
+}
+
+/** n bytes of xorshift32 noise: DEFLATE cannot shrink them, so a document holding them
+ * saves to about their size. */
+export function noise (n, seed = 0x9e3779b9) {
+  const out = new Uint8Array(n)
+  let x = seed | 0
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5
+    out[i] = x & 0xff
+  }
+  return out
 }
 
 /** Snapshot + log bytes of a stored document, as on disk. */

@@ -2,11 +2,13 @@
 #include "storage/fs_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -353,6 +355,84 @@ TEST_F(FsStoreTest, TornLogTailIsIgnoredThenTruncated) {
   auto fresh = open();
   ASSERT_TRUE(fresh->get("doc", false, &g).ok());
   EXPECT_EQ(g.info.changes, 5u);
+}
+
+// The data directory's file names other than doc's files and lock files (temporary
+// snapshots, for instance).
+std::vector<std::string> stray_files(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n != "doc.automerge" && n != "doc.automerge.log" && !n.ends_with(".lock")) out.push_back(n);
+  }
+  return out;
+}
+
+// A disk without room, played by RLIMIT_FSIZE (a write past the limit fails with EFBIG, as
+// one fails with ENOSPC on a full disk): nothing that is not on disk is acknowledged, a
+// failed append leaves the log as it was, a failed create or compaction leaves no file, and
+// once there is room again the refused upload goes in.
+TEST_F(FsStoreTest, FullDiskIsNeverAcknowledged) {
+  rlimit old;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  struct Restore {  // the limit and SIGXFSZ (which would kill the process) as they were
+    rlimit limit;
+    void (*handler)(int);
+    ~Restore() {
+      ::setrlimit(RLIMIT_FSIZE, &limit);
+      std::signal(SIGXFSZ, handler);
+    }
+  } restore{old, std::signal(SIGXFSZ, SIG_IGN)};
+  auto room = [&](rlim_t bytes) {
+    rlimit r = old;
+    r.rlim_cur = std::min(bytes, old.rlim_max);
+    return ::setrlimit(RLIMIT_FSIZE, &r) == 0;
+  };
+
+  auto store = open();
+  Author a(1);
+  MergeResult m;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->merge("doc", a.next().chunk, &m).ok());
+  const ChangeHash durable = a.head();
+  const Bytes snapshot = read_all(dir_ / "doc.automerge");
+  const uint64_t log_size = fs::file_size(dir_ / "doc.automerge.log");
+  GetResult g;
+
+  // The log has room for a few bytes of the next change, not for all of it.
+  StoredChange refused = a.next();
+  ASSERT_TRUE(room(log_size + refused.chunk.size() / 2));
+  StoreStatus st = store->merge("doc", refused.chunk, &m);
+  EXPECT_EQ(st.code, StoreCode::kIo) << st.message;
+  EXPECT_EQ(fs::file_size(dir_ / "doc.automerge.log"), log_size);
+  ASSERT_TRUE(store->get("doc", true, &g).ok());
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{durable});
+  ASSERT_TRUE(g.bytes);
+  auto served = Document::load(*g.bytes);
+  ASSERT_TRUE(served.ok());
+  EXPECT_EQ(served->heads(), std::vector<ChangeHash>{durable});
+
+  // No room for any snapshot: no document is created, and compaction keeps the old files.
+  ASSERT_TRUE(room(16));
+  Author b(2);
+  st = store->merge("fresh", b.next().chunk, &m);
+  EXPECT_EQ(st.code, StoreCode::kIo) << st.message;
+  EXPECT_EQ(store->get("fresh", false, &g).code, StoreCode::kNotFound);
+  st = store->compact("doc");
+  EXPECT_EQ(st.code, StoreCode::kIo) << st.message;
+  EXPECT_EQ(read_all(dir_ / "doc.automerge"), snapshot);
+  EXPECT_EQ(fs::file_size(dir_ / "doc.automerge.log"), log_size);
+  EXPECT_EQ(stray_files(dir_), std::vector<std::string>{});
+  EXPECT_EQ(store->list(), std::vector<std::string>{"doc"});
+
+  // Room again: the client's retry goes in, and what is on disk is what was acknowledged.
+  ASSERT_TRUE(room(old.rlim_cur));
+  ASSERT_TRUE(store->merge("doc", refused.chunk, &m).ok());
+  EXPECT_EQ(m.new_changes, 1u);
+  ASSERT_TRUE(store->compact("doc").ok());
+  auto fresh = open();
+  ASSERT_TRUE(fresh->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{refused.hash});
+  EXPECT_EQ(g.info.changes, 4u);
 }
 
 TEST_F(FsStoreTest, CompactionFoldsLogIntoSnapshot) {
