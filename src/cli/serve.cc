@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
@@ -80,6 +81,17 @@ void limit_malloc_arenas(int cores) {
   mallopt(M_ARENA_MAX, 2 * cores);
 }
 
+// Each connection holds a descriptor, and so does each document file being read or
+// written; the usual soft limit (1024) is far below what the kernel lets the process have
+// (the hard limit), and a server at its limit cannot accept or open anything. Raised to
+// the hard limit, as most servers do.
+void raise_descriptor_limit() {
+  rlimit r;
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max) return;
+  r.rlim_cur = r.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &r);
+}
+
 void run_serve(const ServeFlags& f) {
   ServerOptions so;
   so.host = f.host;
@@ -108,6 +120,7 @@ void run_serve(const ServeFlags& f) {
   // action ends the process. Ignored, the write fails with EFBIG and the upload gets a 500
   // with nothing acknowledged, as on a full disk.
   std::signal(SIGXFSZ, SIG_IGN);
+  raise_descriptor_limit();
   std::string error;
   auto store = FsStore::open(fo, &error);
   if (!store) serve_fail(error);

@@ -150,7 +150,8 @@ class Server {
         pool_(std::max(1, opt.worker_threads)),
         acceptor_(ioc_),
         signals_(ioc_, SIGINT, SIGTERM),
-        grace_(ioc_) {}
+        grace_(ioc_),
+        accept_pause_(ioc_) {}
 
   bool listen(std::string* error) {
     beast::error_code ec;
@@ -212,6 +213,8 @@ class Server {
   tcp::acceptor acceptor_;
   net::signal_set signals_;
   net::steady_timer grace_;
+  net::steady_timer accept_pause_;  // after a failed accept, see do_accept
+  bool accept_failing_ = false;     // (ioc_'s thread only)
   std::atomic<bool> stopping_{false};
   std::atomic<int> active_{0};
   std::mutex sessions_mu_;
@@ -523,6 +526,8 @@ void Server::do_accept() {
   acceptor_.async_accept(loop, [this](beast::error_code ec, tcp::socket socket) {
     if (stopping_) return;
     if (!ec) {
+      if (accept_failing_) std::fprintf(stderr, "amstore: accepting connections again\n");
+      accept_failing_ = false;
       // No Nagle: a response's last, partial segment would otherwise wait for the client's
       // ACK of what went before (a large GET). Headers are held back for their body by
       // MSG_MORE or a gather write instead.
@@ -532,6 +537,19 @@ void Server::do_accept() {
       session_started(s);
       s->start();
     } else if (ec == net::error::operation_aborted) {
+      return;
+    } else {
+      // Out of descriptors (EMFILE, ENFILE) or memory: the connection stays queued, and an
+      // accept tried again at once fails again at once, a busy loop until a descriptor is
+      // freed. Say so once, and try again every 50 ms; the open connections go on.
+      if (!accept_failing_)
+        std::fprintf(stderr, "amstore: cannot accept connections: %s (trying again every 50 ms)\n",
+                     ec.message().c_str());
+      accept_failing_ = true;
+      accept_pause_.expires_after(std::chrono::milliseconds(50));
+      accept_pause_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && !stopping_) do_accept();
+      });
       return;
     }
     do_accept();
@@ -556,6 +574,7 @@ void Server::begin_shutdown() {
   std::fprintf(stderr, "amstore: shutting down: finishing in-flight requests\n");
   beast::error_code ec;
   acceptor_.close(ec);
+  accept_pause_.cancel();
   signals_.cancel();
   std::vector<std::shared_ptr<Session>> live;
   {

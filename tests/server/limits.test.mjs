@@ -1,6 +1,6 @@
 // The server against what goes wrong outside it: clients that hang up in the middle of a
-// large response, and a disk without room. It stays up, keeps answering, and acknowledges
-// nothing it did not store.
+// large response, a disk without room, no descriptors left. It stays up, keeps answering,
+// and acknowledges nothing it did not store.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
@@ -88,5 +88,73 @@ test('a disk without room: uploads that do not fit get a 500 and change nothing'
     const { code, signal } = await server.stop()
     assert.equal(signal, null)
     assert.equal(code, 0)
+  }
+})
+
+// CPU time (user + system) the process has used so far, in seconds.
+function cpuSeconds (pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100  // utime, stime (USER_HZ = 100)
+}
+
+async function until (what, check, ms = 5000) {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 20))) {
+    if (check()) return
+  }
+  assert.fail(`timed out waiting for ${what}`)
+}
+
+// A request on an open socket; resolves with the status line.
+function requestOn (sock, path) {
+  return new Promise((resolve) => {
+    let got = ''
+    const onData = (d) => {
+      got += d
+      if (got.includes('\r\n')) { sock.off('data', onData); resolve(got.split('\r\n')[0]) }
+    }
+    sock.on('data', onData)
+    sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)
+  })
+}
+
+test('out of descriptors: the server neither spins nor stops, and accepts again once some are free', async () => {
+  const server = await startServer({ wrapper: ['prlimit', '--nofile=64', '--'] })
+  const flood = []
+  try {
+    const first = net.connect(server.port, '127.0.0.1')
+    await new Promise((resolve) => first.on('connect', resolve))
+    assert.equal(await requestOn(first, '/healthz'), 'HTTP/1.1 200 OK')
+    for (let i = 0; i < 120; i++) {
+      const s = net.connect(server.port, '127.0.0.1')
+      s.on('error', () => {})
+      flood.push(s)
+    }
+    await until('the server to run out of descriptors', () => /cannot accept connections/.test(server.log()))
+    const before = cpuSeconds(server.proc.pid)
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const used = cpuSeconds(server.proc.pid) - before
+    assert.ok(used < 0.3, `the server used ${used} s of CPU in 1 s while out of descriptors`)
+    // A connection it already has is served.
+    assert.equal(await requestOn(first, '/healthz'), 'HTTP/1.1 200 OK')
+    first.destroy()
+    for (const s of flood) s.destroy()
+    await until('the server to accept again', () => /accepting connections again/.test(server.log()))
+    await healthy(server)
+  } finally {
+    for (const s of flood) s.destroy()
+    const { code, signal } = await server.stop()
+    assert.equal(signal, null)
+    assert.equal(code, 0)
+  }
+})
+
+test('serve raises its descriptor limit to the hard limit', async () => {
+  const server = await startServer({ wrapper: ['prlimit', '--nofile=256:2048', '--'] })
+  try {
+    const line = fs.readFileSync(`/proc/${server.proc.pid}/limits`, 'utf8').split('\n')
+      .find((l) => l.startsWith('Max open files'))
+    assert.match(line, /^Max open files\s+2048\s+2048\s/)
+  } finally {
+    assert.equal((await server.stop()).code, 0)
   }
 })
