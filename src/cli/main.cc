@@ -1,7 +1,10 @@
 // The amstore command line: format tools (show, heads, changes, merge, inspect) and serve.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -13,6 +16,7 @@
 #include "automerge/op_set.h"
 #include "cli/commands.h"
 #include "cli/huge_pages.h"
+#include "storage/files.h"
 
 namespace amstore {
 namespace {
@@ -24,10 +28,9 @@ namespace {
 }
 
 Bytes read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path + ": cannot open file");
-  Bytes data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail(path + ": read error");
+  Bytes data;
+  std::string error;
+  if (!read_whole_file(path, &data, &error)) fail(error);
   return data;
 }
 
@@ -88,15 +91,17 @@ void cmd_merge(const std::string& out_path, const std::vector<std::string>& inpu
   }
   auto bytes = doc.save();
   if (!bytes.ok()) fail("cannot save the merged document: " + bytes.status().message());
-  std::string tmp = out_path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(tmp + ": cannot create file");
-    out.write(reinterpret_cast<const char*>(bytes->data()), bytes->size());
-    out.flush();
-    if (!out) fail(tmp + ": write error");
-  }
-  if (std::rename(tmp.c_str(), out_path.c_str()) != 0) fail(out_path + ": cannot rename into place");
+  // Beside the output, so that the rename is atomic; the output is the old file or the new
+  // one, never a part.
+  const std::filesystem::path out(out_path);
+  const std::string dir = out.has_parent_path() ? out.parent_path().string() : ".";
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) fail(errno_text("open", dir));
+  const std::string name = out.filename().string();
+  std::string error;
+  bool ok = replace_file(dir_fd, name, name + ".tmp." + std::to_string(::getpid()), *bytes, &error);
+  ::close(dir_fd);
+  if (!ok) fail(error);
 }
 
 void cmd_inspect(const std::string& path) {

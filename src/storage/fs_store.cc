@@ -17,6 +17,7 @@
 
 #include "automerge/chunk.h"
 #include "automerge/document.h"
+#include "storage/files.h"
 
 namespace amstore {
 
@@ -26,23 +27,6 @@ constexpr std::string_view kSnapSuffix = ".automerge";
 constexpr std::string_view kLogSuffix = ".automerge.log";
 constexpr std::string_view kLockSuffix = ".automerge.lock";
 constexpr std::string_view kTmpInfix = ".automerge.tmp.";
-
-std::string errno_text(const char* what, const std::string& name) {
-  return std::string(what) + " " + name + ": " + std::strerror(errno);
-}
-
-bool write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
 
 // Reads `len` bytes from `offset` (the caller holds the lock, so the size is stable).
 bool read_range(int fd, uint64_t offset, uint64_t len, Bytes* out) {
@@ -644,27 +628,13 @@ StoreStatus FsStore::json(const std::string& id, std::string* out, DocInfo* info
 }
 
 StoreStatus FsStore::write_snapshot(const std::string& id, ByteView bytes) {
+  // Unique among the processes sharing the directory, and among this one's threads.
   static std::atomic<uint64_t> counter{0};
   std::string tmp = id + std::string(kTmpInfix) + std::to_string(::getpid()) + "." +
                     std::to_string(counter.fetch_add(1));
-  std::string final_name = id + std::string(kSnapSuffix);
-  int fd = ::openat(dir_fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return StoreStatus::Io(errno_text("create", tmp));
-  if (!write_all(fd, bytes.data(), bytes.size()) || ::fsync(fd) != 0) {
-    StoreStatus err = StoreStatus::Io(errno_text("write", tmp));
-    ::close(fd);
-    ::unlinkat(dir_fd_, tmp.c_str(), 0);
-    return err;
-  }
-  ::close(fd);
-  // The new file is complete and durable before it takes the old one's name; the directory
-  // fsync makes the rename itself durable.
-  if (::renameat(dir_fd_, tmp.c_str(), dir_fd_, final_name.c_str()) != 0) {
-    StoreStatus err = StoreStatus::Io(errno_text("rename", tmp));
-    ::unlinkat(dir_fd_, tmp.c_str(), 0);
-    return err;
-  }
-  if (::fsync(dir_fd_) != 0) return StoreStatus::Io(errno_text("fsync", opt_.data_dir));
+  std::string error;
+  if (!replace_file(dir_fd_, id + std::string(kSnapSuffix), tmp, bytes, &error))
+    return StoreStatus::Io(error);
   return StoreStatus::Ok();
 }
 

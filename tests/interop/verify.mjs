@@ -261,3 +261,33 @@ for (const name of haveAmstore ? scenarios : []) {
     })
   })
 }
+
+// ---------------------------------------------------------------------------
+// amstore CLI: files it cannot read or write
+
+if (haveAmstore) {
+  test('files that cannot be read or written: one line naming the file and why, exit 1', () => {
+    const docFile = path.join(corpus, scenarios[0], 'doc.bin')
+    const missing = path.join(tmpRoot, 'no-such-file.bin')
+    const cases = [
+      [['show', missing], /^amstore: open .*no-such-file\.bin: No such file or directory$/],
+      [['heads', tmpRoot], /^amstore: .*: is a directory$/],
+      [['merge', '-o', path.join(tmpRoot, 'no-such-dir', 'out.bin'), docFile], /^amstore: open .*no-such-dir: No such file or directory$/],
+    ]
+    for (const [args, want] of cases) {
+      const r = run(args)
+      assert.equal(r.status, 1, `amstore ${args[0]}: exit ${r.status}, stderr ${r.stderr}`)
+      assert.match(r.stderr.replace(/\n$/, ''), want)
+    }
+  })
+
+  test('merge -o replaces its output whole, leaving no temporary file', () => {
+    const dir = fs.mkdtempSync(path.join(tmpRoot, 'merge-out-'))
+    const out = path.join(dir, 'out.bin')
+    fs.writeFileSync(out, 'previous contents')
+    const docFile = path.join(corpus, scenarios[0], 'doc.bin')
+    ok(['merge', '-o', out, docFile])
+    assert.deepEqual(fs.readdirSync(dir), ['out.bin'])
+    assert.deepEqual(sortedHeads(A.load(fs.readFileSync(out))), readHeads(path.join(corpus, scenarios[0], 'heads.txt')).sort())
+  })
+}
