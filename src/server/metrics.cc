@@ -1,13 +1,22 @@
 #include "server/metrics.h"
 
 #include <cstdio>
+#include <string_view>
 
 namespace amstore {
 
 void Metrics::request(const std::string& route, const std::string& method, int status,
                       uint64_t bytes_in, uint64_t bytes_out) {
+  // The method comes from the client, who could otherwise add a series per request (and
+  // lines longer than render() writes): the methods of HTTP, else "other".
+  static constexpr std::string_view kMethods[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                                  "DELETE", "OPTIONS", "PATCH", "CONNECT",
+                                                  "TRACE"};
+  std::string_view label = "other";
+  for (std::string_view m : kMethods)
+    if (method == m) label = m;
   std::lock_guard<std::mutex> g(mu_);
-  ++requests_[{route, method, status}];
+  ++requests_[{route, std::string(label), status}];
   bytes_in_ += bytes_in;
   bytes_out_ += bytes_out;
 }

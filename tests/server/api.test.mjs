@@ -7,7 +7,7 @@ import http from 'node:http'
 import { spawn, spawnSync } from 'node:child_process'
 import path from 'node:path'
 import {
-  AMSTORE_BIN, Automerge as A, download, noise, sleep, sortedHeads, startServer, tempDir, upload
+  AMSTORE_BIN, Automerge as A, download, noise, rawRequest, sleep, sortedHeads, startServer, tempDir, upload
 } from './helpers.mjs'
 
 let server
@@ -137,6 +137,14 @@ test('healthz and metrics', async () => {
   assert.match(text, /amstore_merge_duration_seconds_count \d+/)
   assert.match(text, /amstore_documents [1-9]\d*/)
   assert.match(text, /amstore_compactions_total \d+/)
+  // Methods the client makes up share one label: they cannot grow the metrics.
+  for (let i = 0; i < 20; i++) {
+    const res = await rawRequest(server.port, `MADEUP${i}${'X'.repeat(300)}`, '/doc')
+    assert.equal(res.status, 405)
+  }
+  const after = await (await fetch(`${server.url}/metrics`)).text()
+  assert.doesNotMatch(after, /MADEUP/)
+  assert.match(after, /amstore_http_requests_total\{route="doc",method="other",status="405"\} 20\n/)
   // One access-log line per request.
   assert.match(server.log(), /"GET \/healthz" 200/)
 })
