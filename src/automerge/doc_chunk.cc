@@ -648,6 +648,7 @@ struct ParsedDocument::Impl {
   ByteView body;
   DocLayout d;
   bool columns_read = false;
+  size_t op_rows = 0;
   std::vector<ChangeRow> rows;
   std::vector<uint32_t> deps;  // dep lists of `rows`: indexes of earlier rows
 };
@@ -659,6 +660,7 @@ ParsedDocument::~ParsedDocument() = default;
 
 const std::vector<ChangeHash>& ParsedDocument::heads() const { return impl_->d.heads; }
 bool ParsedDocument::columns_read() const { return impl_->columns_read; }
+size_t ParsedDocument::op_rows() const { return impl_->op_rows; }
 
 Status parse_document_header(ByteView body, ParsedDocument* parsed) {
   parsed->impl_ = std::make_unique<ParsedDocument::Impl>();
@@ -749,6 +751,7 @@ Status parse_document_columns(ParsedDocument* parsed) {
     for (uint32_t a = 0; a < num_actors; ++a)
       if (last_seq[a] == 0) return Status::Error("document lists an actor that authored no change");
   }
+  AM_TRY(count_rows(find_column(d.op_cols, col::kIdActor), max_rows_for(body.size()), &p.op_rows));
   p.columns_read = true;
   return Status::Ok();
 }
@@ -791,8 +794,7 @@ Status decode_document(const ParsedDocument& parsed,
   std::vector<std::string_view> marks;  // mark names of `ops` (Row::mark)
   std::vector<Regen> regen;
   std::vector<OpId> preds;  // pred lists of `regen`, document actor indexes
-  size_t num_rows;
-  AM_TRY(count_rows(find_column(d.op_cols, col::kIdActor), max_rows_for(body.size()), &num_rows));
+  const size_t num_rows = parsed.impl_->op_rows;
   if (num_known > 0) {
     AM_TRY(read_new_ops(d, rows, is_known, num_rows, max_rows_for(body.size()), &ops, &succ,
                         &marks, &regen, &preds));

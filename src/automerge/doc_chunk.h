@@ -25,6 +25,9 @@ class ParsedDocument {
   ~ParsedDocument();
   const std::vector<ChangeHash>& heads() const;
   bool columns_read() const;
+  // Op rows in the op columns (once the columns are read): about the ops decoding makes,
+  // known before any is made.
+  size_t op_rows() const;
 
  private:
   friend Status parse_document_header(ByteView body, ParsedDocument* parsed);

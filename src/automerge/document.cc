@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "automerge/chunk.h"
+#include "automerge/columns.h"
 #include "automerge/doc_chunk.h"
 #include "automerge/json_view.h"
 #include "automerge/op_set.h"
@@ -41,10 +42,13 @@ std::string chunk_prefix(size_t i, size_t n) {
 
 }  // namespace
 
-Result<PreparedUpload> Document::prepare(ByteView bytes) {
+Result<PreparedUpload> Document::prepare(ByteView bytes, uint64_t max_ops) {
   std::vector<Chunk> chunks;
   AM_TRY(read_chunks(bytes, &chunks));
   PreparedUpload up;
+  // The size bound is for the upload as a whole: each chunk is held to one of its own
+  // (max_rows_for its body), but a thousand small chunks could each describe a million ops.
+  up.max_ops_ = std::min<uint64_t>(max_ops, max_rows_for(bytes.size()));
   up.items_.resize(chunks.size());
   for (size_t i = 0; i < chunks.size(); ++i) {
     const Chunk& c = chunks[i];
@@ -67,9 +71,29 @@ Result<PreparedUpload> Document::prepare(ByteView bytes) {
         write_chunk(sc.chunk, ChunkType::kChange, c.body);
       }
       sc.change = std::move(ch).value();
+      AM_TRY(up.count_ops(sc.change.ops.size()));
     }
   }
   return up;
+}
+
+Status PreparedUpload::count_ops(uint64_t ops) {
+  ops_ += ops;
+  if (ops_ > max_ops_)
+    return Status::Error("upload has more than " + std::to_string(max_ops_) + " ops");
+  return Status::Ok();
+}
+
+Status PreparedUpload::read_columns(size_t i) {
+  Item& item = items_[i];
+  const size_t n = items_.size();
+  Status s = parse_document_columns(&item.doc);
+  if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
+  if (!item.counted) {
+    item.counted = true;
+    AM_TRY(count_ops(item.doc.op_rows()));
+  }
+  return Status::Ok();
 }
 
 namespace {
@@ -98,8 +122,8 @@ Status PreparedUpload::decode_against(std::shared_ptr<const KnownChanges> known)
   for (size_t i = 0; i < n; ++i) {
     Item& item = items_[i];
     if (item.type != ChunkType::kDocument || item.held) continue;
-    Status s = parse_document_columns(&item.doc);
-    if (s.ok() && against) s = decode_document(item.doc, &item.changes, lookup);
+    AM_TRY(read_columns(i));
+    Status s = against ? decode_document(item.doc, &item.changes, lookup) : Status::Ok();
     if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
     item.decoded = against;
   }
@@ -168,8 +192,8 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
     KnownChange known = [this](std::string_view actor, uint64_t seq) {
       return known_.find(actor, seq);
     };
-    Status s = parse_document_columns(&item.doc);
-    if (s.ok()) s = decode_document(item.doc, &changes, changes_.empty() ? KnownChange() : known);
+    AM_TRY(upload.read_columns(i));
+    Status s = decode_document(item.doc, &changes, changes_.empty() ? KnownChange() : known);
     if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
     for (auto& sc : changes) take(std::move(sc));
   }

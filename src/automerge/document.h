@@ -74,16 +74,26 @@ class PreparedUpload {
 
  private:
   friend class Document;
+  // Inflates and reads item i's columns (once), counting its op rows against the upload's
+  // limit on ops.
+  Status read_columns(size_t i);
+  // Counts `ops` more against the limit.
+  Status count_ops(uint64_t ops);
   struct Item {
     ChunkType type;
     ParsedDocument doc;   // document chunks
     StoredChange change;  // change chunks
     bool held = false;                  // document chunks: see skip_held
+    bool counted = false;               // document chunks: op rows counted (read_columns)
     bool decoded = false;               // document chunks: `changes` are the new ones
     std::vector<std::unique_ptr<StoredChange>> changes;  // relative to known_
   };
   std::vector<Item> items_;
   std::shared_ptr<const KnownChanges> known_;
+  // The ops of the change chunks and the op rows of the document chunks read so far, and
+  // how many the upload may have: decoding costs ~200 bytes of memory an op, and columns
+  // can describe millions of ops in a few bytes.
+  uint64_t ops_ = 0, max_ops_ = 0;
 };
 
 class Document {
@@ -102,7 +112,10 @@ class Document {
   Result<MergeStats> merge(ByteView bytes);
   // The same in steps: prepare() needs no document (no lock), nor do skip_held() and
   // decode_against() on the PreparedUpload; merge() does the rest.
-  static Result<PreparedUpload> prepare(ByteView bytes);
+  // `max_ops` bounds the ops of all its chunks together, decoded or about to be (document
+  // chunks are counted by their op rows once inflated); beyond it, or beyond what the
+  // upload's size allows (max_rows_for), the upload is refused before more is decoded.
+  static Result<PreparedUpload> prepare(ByteView bytes, uint64_t max_ops = UINT64_MAX);
   Result<MergeStats> merge(PreparedUpload&& upload);
   // A snapshot of the applied changes' hashes (cheap: see KnownChanges).
   std::shared_ptr<const KnownChanges> known_changes() const;

@@ -23,11 +23,17 @@ constexpr int kDefaultWorkers = 64;
 
 // A cached (lean) document takes ~18 bytes per op (a 96 KB document: ~3 MB); a fixed small
 // cache would reload busy documents over and over on a big machine.
-uint64_t default_cache_mb() {
+uint64_t physical_memory() {
   long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  uint64_t total_mb = pages > 0 && page > 0 ? (uint64_t(pages) * uint64_t(page)) >> 20 : 0;
-  return std::max<uint64_t>(256, total_mb / 8);
+  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
 }
+
+uint64_t default_cache_mb() { return std::max<uint64_t>(256, (physical_memory() >> 20) / 8); }
+
+// One op per KiB of memory, at least a million: decoding an upload takes ~200 bytes an op,
+// and one decode per core runs at a time, so two at their limit take ~40 % of memory on a
+// 2-core machine. (A million ops is a 1 MB document of typed text.)
+uint64_t default_max_ops() { return std::max<uint64_t>(1000000, physical_memory() / 1024); }
 
 struct ServeFlags {
   std::string host = "127.0.0.1";
@@ -35,6 +41,7 @@ struct ServeFlags {
   std::string data_dir = "./data";
   std::string max_body = "64M";
   uint64_t cache_mb = 0;  // 0: default_cache_mb()
+  uint64_t max_ops = 0;   // 0: default_max_ops()
   int threads = 0;  // 0: from the number of cores
   int workers = 0;
   std::string cors_origin = "*";
@@ -116,6 +123,7 @@ void run_serve(const ServeFlags& f) {
   fo.cache_bytes = (f.cache_mb > 0 ? f.cache_mb : default_cache_mb()) << 20;
   if (!parse_size(f.compact_min, &fo.compact_min_bytes))
     serve_fail("--compact-min: expected a size such as 262144 or 256K");
+  fo.max_upload_ops = f.max_ops > 0 ? f.max_ops : default_max_ops();
   // Under a file size limit (ulimit -f), a write past it raises SIGXFSZ, whose default
   // action ends the process. Ignored, the write fails with EFBIG and the upload gets a 500
   // with nothing acknowledged, as on a full disk.
@@ -152,6 +160,10 @@ void add_serve_command(CLI::App& app) {
                   "Memory for cached parsed documents (MiB; default: 1/8 of physical memory, "
                   "at least 256)")
       ->envname("AMSTORE_CACHE_MB");
+  sub->add_option("--max-ops", flags->max_ops,
+                  "Most ops an upload may hold, a whole document counting all of its ops "
+                  "(default: one per KiB of physical memory, at least 1000000)")
+      ->envname("AMSTORE_MAX_OPS");
   sub->add_option("--threads", flags->threads, "I/O threads (default: cores, at most 4)")
       ->envname("AMSTORE_THREADS");
   sub->add_option("--workers", flags->workers,

@@ -648,7 +648,7 @@ StoreStatus FsStore::merge(const std::string& id, ByteView body, MergeResult* ou
   Result<PreparedUpload> prepared = Status::Error("not prepared");
   {
     CpuSlot cpu(*this);
-    prepared = Document::prepare(body);
+    prepared = Document::prepare(body, opt_.max_upload_ops);
   }
   if (!prepared.ok()) return StoreStatus::Invalid(prepared.status().message());
 

@@ -40,6 +40,11 @@ struct FsStoreOptions {
   // changes. Document::merge already validates every new op against the document (OpIndex),
   // so this is a belt-and-braces check that costs a whole save per merge; off by default.
   bool verify_merges = false;
+  // The most ops an upload may hold, over all its chunks (a document chunk counts all of its
+  // op rows, unless the store already holds its heads). Decoding takes ~200 bytes an op, and
+  // a few bytes of columns can describe millions: this bounds what one request can make
+  // the server allocate. Beyond it the upload is refused (kInvalid) before it is decoded.
+  uint64_t max_upload_ops = UINT64_MAX;
 };
 
 // Identity of the on-disk state a cached document was built from; any other process's

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "automerge/chunk.h"
+#include "automerge/columns.h"
 #include "automerge/document.h"
 #include "test_util.h"
 
@@ -457,6 +458,62 @@ TEST(Document, UploadWhoseHeadsAreAppliedIsNotRead) {
   ASSERT_TRUE(up.ok());
   up->skip_held(*partial);
   EXPECT_FALSE(up->decode_against(partial->known_changes()).ok());
+}
+
+// A change by its own actor (byte `who`) setting root key "k" to null `n` times, each op a
+// conflict with the others: its columns are runs, so its chunk takes a few dozen bytes.
+Bytes many_sets(char who, uint32_t n) {
+  Change c;
+  c.actors = {std::string(16, who)};
+  c.seq = 1;
+  c.start_op = 1;
+  Op op;
+  op.map_key = true;
+  op.key = "k";
+  op.action = static_cast<uint8_t>(Action::kSet);
+  op.value.type = static_cast<uint8_t>(ValueType::kNull);  // no raw bytes per op
+  c.ops.assign(n, op);
+  return store_change(std::move(c)).chunk;
+}
+
+TEST(Document, UploadsAreHeldToTheirLimitOnOps) {
+  // Each chunk is within what its own size allows, but not the two together.
+  Bytes one = many_sets(1, 600000), two = many_sets(2, 600000);
+  ASSERT_LT(one.size(), 100u);
+  ASSERT_TRUE(Document::load(one).ok());
+  Bytes both = one;
+  both.insert(both.end(), two.begin(), two.end());
+  auto r = Document::load(both);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "upload has more than " +
+                                      std::to_string(max_rows_for(both.size())) + " ops");
+
+  // A caller's limit, for change chunks (decoded in prepare) ...
+  Bytes small = many_sets(3, 50);
+  EXPECT_TRUE(Document::prepare(small, 50).ok());
+  auto p = Document::prepare(small, 49);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().message(), "upload has more than 49 ops");
+  // ... and for document chunks, counted by their op rows once inflated, whether decoded
+  // against a document or merged straight away.
+  auto doc = Document::load(small);
+  ASSERT_TRUE(doc.ok());
+  auto saved = doc->save();
+  ASSERT_TRUE(saved.ok());
+  auto up = Document::prepare(*saved, 49);
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ(up->decode_against(nullptr).message(), "upload has more than 49 ops");
+  up = Document::prepare(*saved, 49);
+  ASSERT_TRUE(up.ok());
+  Document fresh;
+  auto m = fresh.merge(std::move(up).value());
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().message(), "upload has more than 49 ops");
+  EXPECT_TRUE(fresh.heads().empty());
+  up = Document::prepare(*saved, 50);
+  ASSERT_TRUE(up.ok());
+  ASSERT_TRUE(fresh.merge(std::move(up).value()).ok());
+  EXPECT_EQ(fresh.heads(), doc->heads());
 }
 
 }  // namespace

@@ -158,3 +158,18 @@ test('serve raises its descriptor limit to the hard limit', async () => {
     assert.equal((await server.stop()).code, 0)
   }
 })
+
+test('--max-ops: an upload holding more ops is refused with a 400 before it is decoded', async () => {
+  const server = await startServer({ args: ['--max-ops', '1000'] })
+  try {
+    const big = A.change(A.init(), (d) => { d.text = 'x'.repeat(1500) })  // ~1,500 ops
+    const res = await upload(server.url, 'doc', A.save(big))
+    assert.equal(res.status, 400, res.text)
+    assert.equal(JSON.parse(res.text).error, 'upload has more than 1000 ops')
+    assert.equal((await download(server.url, 'doc')).status, 404)
+    const small = A.change(A.init(), (d) => { d.text = 'x'.repeat(500) })
+    assert.equal((await upload(server.url, 'doc', A.save(small))).status, 200)
+  } finally {
+    assert.equal((await server.stop()).code, 0)
+  }
+})

@@ -435,6 +435,45 @@ TEST_F(FsStoreTest, FullDiskIsNeverAcknowledged) {
   EXPECT_EQ(g.info.changes, 4u);
 }
 
+// max_upload_ops bounds what one upload may make the store decode; a document chunk whose
+// heads the store holds is not decoded, so it is not counted.
+TEST_F(FsStoreTest, UploadsBeyondTheOpLimitAreRefused) {
+  FsStoreOptions o;
+  o.data_dir = dir_.string();
+  o.background_compaction = false;
+  o.max_upload_ops = 5;
+  std::string err;
+  auto store = FsStore::open(o, &err);
+  ASSERT_TRUE(store) << err;
+  Author a(1);
+  std::vector<StoredChange> chain;
+  for (int i = 0; i < 6; ++i) chain.push_back(a.next());  // one op each
+  Bytes six;
+  for (const auto& c : chain) six.insert(six.end(), c.chunk.begin(), c.chunk.end());
+  MergeResult m;
+  StoreStatus st = store->merge("doc", six, &m);
+  EXPECT_EQ(st.code, StoreCode::kInvalid);
+  EXPECT_EQ(st.message, "upload has more than 5 ops");
+  GetResult g;
+  EXPECT_EQ(store->get("doc", false, &g).code, StoreCode::kNotFound);
+
+  // Within the limit, upload by upload; then the whole document, whose heads are held.
+  Bytes five(six.begin(), six.end() - static_cast<std::ptrdiff_t>(chain[5].chunk.size()));
+  ASSERT_TRUE(store->merge("doc", five, &m).ok());
+  ASSERT_TRUE(store->merge("doc", chain[5].chunk, &m).ok());
+  auto whole = Document::load(six);
+  ASSERT_TRUE(whole.ok());
+  Bytes saved = whole->save().value();
+  ASSERT_TRUE(store->merge("doc", saved, &m).ok());
+  EXPECT_EQ(m.new_changes, 0u);
+  // The whole document with one change more is decoded, and holds 7 ops.
+  ASSERT_TRUE(whole->merge(a.next().chunk).ok());
+  st = store->merge("doc", whole->save().value(), &m);
+  EXPECT_EQ(st.code, StoreCode::kInvalid);
+  ASSERT_TRUE(store->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.changes, 6u);
+}
+
 TEST_F(FsStoreTest, CompactionFoldsLogIntoSnapshot) {
   auto store = open(/*compact_min=*/256);
   Author a(1);
