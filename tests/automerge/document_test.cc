@@ -10,7 +10,9 @@
 namespace amstore {
 namespace {
 
+using testing::first_change;
 using testing::hex_bytes;
+using testing::root_op;
 
 // Spec §11: aa's change, then bb's change (which depends on aa's).
 const char* kChangeAa =
@@ -120,15 +122,8 @@ TEST(Document, RejectsASeqGap) {
 // loading and rendering it must not recurse.
 TEST(Document, HundredThousandCharacterTypedText) {
   constexpr uint32_t kChars = 100000;
-  Change c;
-  c.actors = {std::string("\x01\x02", 2)};
-  c.seq = 1;
-  c.start_op = 1;
-  Op make;
-  make.map_key = true;
-  make.key = "text";
-  make.action = static_cast<uint8_t>(Action::kMakeText);
-  c.ops.push_back(make);
+  Change c = first_change(std::string("\x01\x02", 2));
+  c.ops.push_back(root_op("text", Action::kMakeText));
   for (uint32_t i = 0; i < kChars; ++i) {
     Op op;
     op.obj = OpId{1, 0};
@@ -463,14 +458,8 @@ TEST(Document, UploadWhoseHeadsAreAppliedIsNotRead) {
 // A change by its own actor (byte `who`) setting root key "k" to null `n` times, each op a
 // conflict with the others: its columns are runs, so its chunk takes a few dozen bytes.
 Bytes many_sets(char who, uint32_t n) {
-  Change c;
-  c.actors = {std::string(16, who)};
-  c.seq = 1;
-  c.start_op = 1;
-  Op op;
-  op.map_key = true;
-  op.key = "k";
-  op.action = static_cast<uint8_t>(Action::kSet);
+  Change c = first_change(std::string(16, who));
+  Op op = root_op("k", Action::kSet);
   op.value.type = static_cast<uint8_t>(ValueType::kNull);  // no raw bytes per op
   c.ops.assign(n, op);
   return store_change(std::move(c)).chunk;

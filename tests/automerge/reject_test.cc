@@ -22,7 +22,9 @@
 namespace amstore {
 namespace {
 
+using testing::first_change;
 using testing::hex_bytes;
+using testing::root_op;
 
 // ---- the spec's real bytes (§11) ------------------------------------------------------------
 
@@ -866,14 +868,8 @@ TEST(RejectDocument, OpsOutOfDocumentOrder) {
 // Stored the other way round, both changes still regenerate to the same hashes.
 TEST(RejectDocument, ListElementsOutOfRgaOrder) {
   const std::string aa(1, '\xaa'), bb(1, '\xbb');
-  Change a;
-  a.actors = {aa};
-  a.seq = 1;
-  a.start_op = 1;
-  Op make;
-  make.map_key = true;
-  make.key = "l";
-  make.action = static_cast<uint8_t>(Action::kMakeList);
+  Change a = first_change(aa);
+  Op make = root_op("l", Action::kMakeList);
   Op ins;
   ins.obj = OpId{1, 0};
   ins.insert = true;

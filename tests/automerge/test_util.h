@@ -7,6 +7,7 @@
 #include <iterator>
 #include <string>
 
+#include "automerge/change.h"
 #include "automerge/leb128.h"
 
 namespace amstore::testing {
@@ -29,6 +30,24 @@ inline Bytes hex_bytes(std::string_view s) {
 inline std::filesystem::path corpus_dir() {
   const char* d = std::getenv("AMSTORE_CORPUS");
   return d && *d ? std::filesystem::path(d) : std::filesystem::path();
+}
+
+// The first change of `actor`'s history (seq 1, first op 1, no deps), without ops yet.
+inline Change first_change(std::string actor) {
+  Change c;
+  c.actors = {std::move(actor)};
+  c.seq = 1;
+  c.start_op = 1;
+  return c;
+}
+
+// An op on key `key` of the root map.
+inline Op root_op(std::string_view key, Action action) {
+  Op op;
+  op.map_key = true;
+  op.key = key;
+  op.action = static_cast<uint8_t>(action);
+  return op;
 }
 
 }  // namespace amstore::testing
