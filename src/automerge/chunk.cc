@@ -28,7 +28,7 @@ bool is_single_document_chunk(ByteView data) {
   return r.uleb(&len).ok() && len == r.remaining();
 }
 
-Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed) {
+Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed, size_t* inflate_budget) {
   if (data.size() < 4 || std::memcmp(data.data(), kMagic, 4) != 0)
     return Status::Error("invalid magic bytes");
   Reader r(data.subspan(4));
@@ -54,7 +54,9 @@ Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed) {
       break;
     case 2: {
       chunk->type = ChunkType::kCompressedChange;
-      AM_TRY(inflate_raw(body, &chunk->inflated));
+      AM_TRY(inflate_raw(body, &chunk->inflated,
+                         inflate_budget ? *inflate_budget : inflate_budget_for(body.size())));
+      if (inflate_budget) *inflate_budget -= chunk->inflated.size();
       chunk->body = ByteView(chunk->inflated);
       chunk->hash = hash_of(1, chunk->body);
       break;
@@ -69,12 +71,14 @@ Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed) {
   return Status::Ok();
 }
 
-Status read_chunks(ByteView data, std::vector<Chunk>* chunks) {
+Status read_chunks(ByteView data, std::vector<Chunk>* chunks, size_t* inflate_budget) {
+  size_t own_budget = inflate_budget_for(data.size());
+  if (!inflate_budget) inflate_budget = &own_budget;
   size_t pos = 0;
   while (pos < data.size()) {
     Chunk c;
     size_t n;
-    Status s = read_chunk(data.subspan(pos), &c, &n);
+    Status s = read_chunk(data.subspan(pos), &c, &n, inflate_budget);
     if (!s.ok()) return Status::Error("chunk at offset " + std::to_string(pos) + ": " + s.message());
     // The inflated buffer moves with the chunk; re-point the body at it.
     chunks->push_back(std::move(c));

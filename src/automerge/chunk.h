@@ -24,10 +24,13 @@ struct Chunk {
 };
 
 // Reads one chunk at the start of `data`, verifying magic and checksum. Refuses bundles and
-// unknown types. On success `*consumed` is the chunk's total length.
-Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed);
-// Splits a concatenation of chunks; fails as a whole if any chunk is bad.
-Status read_chunks(ByteView data, std::vector<Chunk>* chunks);
+// unknown types. On success `*consumed` is the chunk's total length. A compressed change
+// inflates to at most `*inflate_budget` bytes, which it then uses up (without a budget:
+// inflate_budget_for the chunk).
+Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed, size_t* inflate_budget = nullptr);
+// Splits a concatenation of chunks; fails as a whole if any chunk is bad. Compressed changes
+// share one budget (without one: inflate_budget_for all of `data`).
+Status read_chunks(ByteView data, std::vector<Chunk>* chunks, size_t* inflate_budget = nullptr);
 
 // True if `data` is exactly one document chunk, judged by its header alone (magic, type,
 // length; the checksum is not verified): for callers that have already loaded it.

@@ -105,16 +105,14 @@ Status read_layout(ByteView body, DocLayout* d) {
   return Status::Ok();
 }
 
-// Inflates the DEFLATEd columns of a layout read from a body of `body_size` bytes.
-Status inflate_columns(size_t body_size, DocLayout* d) {
-  // DEFLATE reaches about 1000:1; real columns compress far less. Bound the total.
-  size_t budget = std::min(kMaxInflatedSize, (size_t(16) << 20) + body_size * 256);
+// Inflates the DEFLATEd columns of a layout, within `*budget` bytes in all.
+Status inflate_columns(size_t* budget, DocLayout* d) {
   for (auto* cols : {&d->change_cols, &d->op_cols}) {
     for (Column& c : *cols) {
       if (!c.deflated) continue;
       d->buffers.emplace_back();
-      AM_TRY(inflate_raw(c.data, &d->buffers.back(), budget));
-      budget -= d->buffers.back().size();
+      AM_TRY(inflate_raw(c.data, &d->buffers.back(), *budget));
+      *budget -= d->buffers.back().size();
       c.data = ByteView(d->buffers.back());
     }
   }
@@ -673,12 +671,13 @@ Status parse_document(ByteView body, ParsedDocument* parsed) {
   return parse_document_columns(parsed);
 }
 
-Status parse_document_columns(ParsedDocument* parsed) {
+Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
   ParsedDocument::Impl& p = *parsed->impl_;
   if (p.columns_read) return Status::Ok();
   const ByteView body = p.body;
   DocLayout& d = p.d;
-  AM_TRY(inflate_columns(body.size(), &d));
+  size_t own_budget = inflate_budget_for(body.size());
+  AM_TRY(inflate_columns(inflate_budget ? inflate_budget : &own_budget, &d));
   const uint32_t num_actors = static_cast<uint32_t>(d.actors.size());
 
   // ---- change rows ----
@@ -1269,7 +1268,8 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
 Result<Bytes> inflate_document_body(ByteView body) {
   DocLayout d;
   AM_TRY(read_layout(body, &d));
-  AM_TRY(inflate_columns(body.size(), &d));
+  size_t budget = inflate_budget_for(body.size());
+  AM_TRY(inflate_columns(&budget, &d));
   Bytes out;
   put_uleb(out, d.actors.size());
   for (const auto& a : d.actors) put_prefixed(out, a);

@@ -31,7 +31,7 @@ class ParsedDocument {
 
  private:
   friend Status parse_document_header(ByteView body, ParsedDocument* parsed);
-  friend Status parse_document_columns(ParsedDocument* parsed);
+  friend Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget);
   friend Status decode_document(const ParsedDocument& parsed,
                                 std::vector<std::unique_ptr<StoredChange>>* changes,
                                 const KnownChange& known);
@@ -42,7 +42,9 @@ class ParsedDocument {
 // a document whose heads the caller already holds can be passed over at this point.
 Status parse_document_header(ByteView body, ParsedDocument* parsed);
 // The rest, after the header: columns inflated, change rows decoded. Once; again is a no-op.
-Status parse_document_columns(ParsedDocument* parsed);
+// The columns inflate to at most `*inflate_budget` bytes in all, which they then use up
+// (without a budget: inflate_budget_for the body).
+Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget = nullptr);
 // Both.
 Status parse_document(ByteView body, ParsedDocument* parsed);
 

@@ -6,6 +6,7 @@
 
 #include "automerge/chunk.h"
 #include "automerge/columns.h"
+#include "automerge/deflate.h"
 #include "automerge/doc_chunk.h"
 #include "automerge/json_view.h"
 #include "automerge/op_set.h"
@@ -44,8 +45,9 @@ std::string chunk_prefix(size_t i, size_t n) {
 
 Result<PreparedUpload> Document::prepare(ByteView bytes, uint64_t max_ops) {
   std::vector<Chunk> chunks;
-  AM_TRY(read_chunks(bytes, &chunks));
   PreparedUpload up;
+  up.inflate_left_ = inflate_budget_for(bytes.size());
+  AM_TRY(read_chunks(bytes, &chunks, &up.inflate_left_));
   // The size bound is for the upload as a whole: each chunk is held to one of its own
   // (max_rows_for its body), but a thousand small chunks could each describe a million ops.
   up.max_ops_ = std::min<uint64_t>(max_ops, max_rows_for(bytes.size()));
@@ -87,7 +89,7 @@ Status PreparedUpload::count_ops(uint64_t ops) {
 Status PreparedUpload::read_columns(size_t i) {
   Item& item = items_[i];
   const size_t n = items_.size();
-  Status s = parse_document_columns(&item.doc);
+  Status s = parse_document_columns(&item.doc, &inflate_left_);
   if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
   if (!item.counted) {
     item.counted = true;

@@ -94,6 +94,8 @@ class PreparedUpload {
   // how many the upload may have: decoding costs ~200 bytes of memory an op, and columns
   // can describe millions of ops in a few bytes.
   uint64_t ops_ = 0, max_ops_ = 0;
+  // What its compressed changes and document columns may still inflate to, together.
+  size_t inflate_left_ = 0;
 };
 
 class Document {

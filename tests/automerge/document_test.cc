@@ -4,6 +4,7 @@
 
 #include "automerge/chunk.h"
 #include "automerge/columns.h"
+#include "automerge/deflate.h"
 #include "automerge/document.h"
 #include "test_util.h"
 
@@ -503,6 +504,53 @@ TEST(Document, UploadsAreHeldToTheirLimitOnOps) {
   ASSERT_TRUE(up.ok());
   ASSERT_TRUE(fresh.merge(std::move(up).value()).ok());
   EXPECT_EQ(fresh.heads(), doc->heads());
+}
+
+// A change of actor `who` setting root key "big" to `n` bytes of 'a', as a compressed
+// change chunk (type 2): a few kilobytes that inflate to n.
+Bytes compressed_big_change(char who, size_t n) {
+  Change c = first_change(std::string(16, who));
+  Op op = root_op("big", Action::kSet);
+  op.value.type = static_cast<uint8_t>(ValueType::kString);
+  op.value.bytes = std::string(n, 'a');
+  c.ops.push_back(op);
+  StoredChange sc = store_change(std::move(c));
+  Bytes body = encode_change_body(sc.change);
+  Bytes deflated = deflate_raw(body);
+  Bytes out;
+  write_chunk(out, ChunkType::kCompressedChange, deflated);
+  std::copy_n(sc.hash.begin(), 4, out.begin() + 4);  // the checksum is the type-1 form's
+  return out;
+}
+
+TEST(Document, AnUploadInflatesWithinOneBudgetForAllItsChunks) {
+  constexpr size_t kBig = 20 << 20;
+  Bytes one = compressed_big_change(1, kBig);
+  ASSERT_LT(one.size(), 64u << 10);
+  auto d = Document::load(one);  // 20 MB from under 64 KB: within 16 MB + 256 per byte
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  // Three such chunks: each within a budget of its own, not within one for the upload.
+  Bytes three;
+  for (char who : {1, 2, 3}) {
+    Bytes c = compressed_big_change(who, kBig);
+    three.insert(three.end(), c.begin(), c.end());
+  }
+  ASSERT_LT(inflate_budget_for(three.size()), 3 * kBig);
+  auto r = Document::load(three);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("decompressed data exceeds the size limit"), std::string::npos)
+      << r.status().message();
+  // The same for document chunks: the document saved three times over.
+  auto saved = d->save();
+  ASSERT_TRUE(saved.ok());
+  ASSERT_TRUE(Document::load(*saved).ok());
+  Bytes docs;
+  for (int i = 0; i < 3; ++i) docs.insert(docs.end(), saved->begin(), saved->end());
+  ASSERT_LT(inflate_budget_for(docs.size()), 3 * kBig);
+  r = Document::load(docs);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("decompressed data exceeds the size limit"), std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace
