@@ -358,9 +358,10 @@ void seal_change(StoredChange* sc) {
 
 namespace amstore {
 
-Result<Change> decode_stored_change(const StoredChange& sc) {
+Result<Change> decode_stored_change(ByteView chunk) {
   // magic (4), checksum (4), type (1), uLEB length, body.
-  Reader r(ByteView(sc.chunk).subspan(9));
+  if (chunk.size() < 9) return Status::Error("stored change chunk is truncated");
+  Reader r(chunk.subspan(9));
   uint64_t len = 0;
   AM_TRY(r.uleb(&len));
   return decode_change(r.rest(), false);

@@ -95,6 +95,6 @@ StoredChange store_change(Change change);
 void seal_change(StoredChange* sc);
 // Decodes the change of a StoredChange's chunk again (the chunk was written by
 // store_change from a validated change, so the canonical re-encoding check is skipped).
-Result<Change> decode_stored_change(const StoredChange& sc);
+Result<Change> decode_stored_change(ByteView chunk);
 
 }  // namespace amstore

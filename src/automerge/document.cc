@@ -21,6 +21,16 @@ void drop_ops(Change& c) {
   decltype(c.mark_names)().swap(c.mark_names);
 }
 
+// A stored change decoded again from its chunk, for saving or rendering (lean documents
+// and change sets keep chunks, not ops).
+Status decode_again(ByteView chunk, const ChangeHash& hash, StoredChange* out) {
+  auto ch = decode_stored_change(chunk);
+  if (!ch.ok()) return Status::Error("stored change does not decode: " + ch.status().message());
+  out->change = std::move(ch).value();
+  out->hash = hash;
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Document> Document::load(ByteView bytes) {
@@ -215,7 +225,7 @@ Result<MergeStats> Document::merge(const Document& other) {
       if (!has_change(sc->hash)) {
         incoming.push_back(std::make_unique<StoredChange>(*sc));
         if (other.lean_ && list == &other.changes_) {  // its ops were dropped: decode them
-          auto ch = decode_stored_change(*sc);
+          auto ch = decode_stored_change(sc->chunk);
           if (!ch.ok()) return ch.status();
           incoming.back()->change = std::move(ch).value();
         }
@@ -381,10 +391,7 @@ Status Document::decoded_changes(std::vector<StoredChange>* scratch,
   }
   scratch->resize(changes_.size());
   for (size_t i = 0; i < changes_.size(); ++i) {
-    auto ch = decode_stored_change(*changes_[i]);
-    if (!ch.ok()) return Status::Error("stored change does not decode: " + ch.status().message());
-    (*scratch)[i].change = std::move(ch).value();
-    (*scratch)[i].hash = changes_[i]->hash;
+    AM_TRY(decode_again(changes_[i]->chunk, changes_[i]->hash, &(*scratch)[i]));
     list->push_back(&(*scratch)[i]);
   }
   return Status::Ok();
@@ -426,6 +433,52 @@ Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
   for (size_t i = 0; i < changes_.size(); ++i)
     if (!known[i]) put_bytes(out, changes_[i]->chunk);
   return out;
+}
+
+ChangeSet Document::change_set() const {
+  ChangeSet set;
+  size_t total = 0;
+  for (const auto& c : changes_) total += c->chunk.size();
+  set.chunks_.reserve(total);
+  set.ends_.reserve(changes_.size());
+  set.hashes_.reserve(changes_.size());
+  for (const auto& c : changes_) {
+    put_bytes(set.chunks_, c->chunk);
+    set.ends_.push_back(set.chunks_.size());
+    set.hashes_.push_back(c->hash);
+  }
+  for (const auto& p : pending_) put_bytes(set.pending_, p->chunk);
+  return set;
+}
+
+Status ChangeSet::decoded(std::vector<StoredChange>* scratch,
+                          std::vector<const StoredChange*>* list) const {
+  scratch->resize(hashes_.size());
+  list->reserve(hashes_.size());
+  for (size_t i = 0; i < hashes_.size(); ++i) {
+    const size_t begin = i ? ends_[i - 1] : 0;
+    AM_TRY(decode_again(ByteView(chunks_).subspan(begin, ends_[i] - begin), hashes_[i],
+                        &(*scratch)[i]));
+    list->push_back(&(*scratch)[i]);
+  }
+  return Status::Ok();
+}
+
+Result<Bytes> ChangeSet::save(bool compress) const {
+  std::vector<StoredChange> scratch;
+  std::vector<const StoredChange*> list;
+  AM_TRY(decoded(&scratch, &list));
+  AM_ASSIGN(Bytes out, encode_document(list, compress));
+  put_bytes(out, pending_);
+  return out;
+}
+
+Result<std::string> ChangeSet::to_json() const {
+  std::vector<StoredChange> scratch;
+  std::vector<const StoredChange*> list;
+  AM_TRY(decoded(&scratch, &list));
+  AM_ASSIGN(OpSet s, build_op_set(list));
+  return render_json(s);
 }
 
 Result<std::string> Document::to_json() const {

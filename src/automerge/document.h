@@ -98,6 +98,29 @@ class PreparedUpload {
   size_t inflate_left_ = 0;
 };
 
+// A document's change set as it stands, copied out of it (Document::change_set): the
+// applied changes' chunks and hashes in causal order, and the pending changes' chunks.
+// save() and to_json() on it give what the document's would have given at the time of the
+// copy, without the document: e.g. outside the lock that guards the document, while merges
+// into it go on. The copy costs a memcpy of the chunks; save() costs what a lean document's
+// save costs (every chunk is decoded again).
+class ChangeSet {
+ public:
+  Result<Bytes> save(bool compress = true) const;
+  Result<std::string> to_json() const;
+  // Bytes held.
+  size_t memory() const { return chunks_.size() + pending_.size() + ends_.size() * 40; }
+
+ private:
+  friend class Document;
+  Status decoded(std::vector<StoredChange>* scratch,
+                 std::vector<const StoredChange*>* list) const;
+  Bytes chunks_;                     // applied changes' chunks, back to back
+  std::vector<size_t> ends_;         // where each of them ends in chunks_
+  std::vector<ChangeHash> hashes_;   // their hashes
+  Bytes pending_;                    // pending changes' chunks, back to back
+};
+
 class Document {
  public:
   Document() = default;
@@ -146,6 +169,8 @@ class Document {
   Bytes changes_since(const std::vector<ChangeHash>& have) const;
   // The JSON view (Algorithm C); see docs/json-mapping.md.
   Result<std::string> to_json() const;
+  // A copy of the change set, to save or render later without this document.
+  ChangeSet change_set() const;
 
   // Lean: the decoded ops of applied changes are dropped once validated (a parsed op takes
   // ~100 bytes, its chunk a few); save() and to_json() decode them again from the chunks.

@@ -151,6 +151,38 @@ struct FsStore::PendingMerge {
   bool done = false;  // guarded by Slot::queue_mu; `status` and `out` are final
 };
 
+// A save of a document, run outside the document's locks (a large document's save takes
+// long enough that uploads would queue behind it) by the reader that started it, with the
+// change set copied out under the locks. Readers wanting the state it saves wait for it
+// instead of saving again. At most one save per document runs at a time: a reader of a
+// newer state starts a job that waits for the running one, and until that job starts,
+// readers of still newer states move it on to their state (any state at least as new as
+// the one a request found is a right answer to it), so they all share one save.
+struct FsStore::SaveJob {
+  std::mutex mu;
+  std::condition_variable cv;
+  // Guarded by mu. The state to save, set (and moved on) under the slot mutex until the
+  // job starts; final after that.
+  bool started = false;
+  ChangeSet changes;   // freed once saved
+  FileIdentity ident;  // the files the document reflected (Slot::ident, Slot::log_valid)
+  uint64_t log_valid = 0;
+  DocInfo info;        // its heads and etag, which the readers answer with
+  // Guarded by mu; once done, bytes (or error) are final.
+  bool done = false;
+  std::shared_ptr<const Bytes> bytes;
+  std::string error;
+  // The job this one waits for (the save running when it was made), if any.
+  std::shared_ptr<SaveJob> after;
+
+  // With mu held: whether slot `s` (its mutex held) is in the state this job saves.
+  bool matches(const FsStore::Slot& s) const;
+  void wait_done() {
+    std::unique_lock<std::mutex> g(mu);
+    cv.wait(g, [&] { return done; });
+  }
+};
+
 // Per-document state in this process. `mu` serializes this process's threads on the
 // document; the flock on the lock file serializes processes.
 struct FsStore::Slot {
@@ -162,6 +194,7 @@ struct FsStore::Slot {
   FileIdentity ident;             // the files `doc` reflects
   uint64_t log_valid = 0;         // bytes of the log merged into `doc`
   std::shared_ptr<const Bytes> saved;  // cached Document::save()
+  std::shared_ptr<SaveJob> saving;     // the newest save of this document (see SaveJob)
   uint64_t doc_mem = 0;
   // Guarded by map_mu_.
   std::shared_ptr<const Version> pub;  // what cached() may serve, if still fresh
@@ -169,6 +202,11 @@ struct FsStore::Slot {
   bool in_lru = false;
   std::list<std::string>::iterator lru_it;
 };
+
+bool FsStore::SaveJob::matches(const FsStore::Slot& s) const {
+  return s.doc && s.ident.same_snapshot(ident) && s.ident.log_exists == ident.log_exists &&
+         s.ident.log_ino == ident.log_ino && s.log_valid == log_valid;
+}
 
 // A version as get() built it, with the files it reflects: the snapshot `ident` names plus
 // the first `log_valid` bytes of the log.
@@ -528,11 +566,11 @@ StoreStatus FsStore::read_document(const std::string& id, F&& read) {
 // cutting the log back to its whole-chunk prefix (a torn tail or a failed append: bytes no
 // upload was acknowledged for, and never part of any version), which is never below
 // V.log_valid; and renaming a new snapshot into place (compaction, creation), a new inode,
-// before truncating or removing the log. So V's bytes can only disappear after a snapshot
-// rename. We stat the log (T0, after the request arrived), then the snapshot (T1 > T0). If
-// the snapshot at T1 is still V's, there was no rename since V was built, so at T0 the log
-// still began with V's bytes; if it was then exactly V.log_valid long (same inode), the
-// files at T0 held exactly V. Every upload acknowledged before the request was in the files
+// before truncating, removing or replacing the log. So V's bytes can only disappear after a
+// snapshot rename. We stat the log (T0, after the request arrived), then the snapshot
+// (T1 > T0). If the snapshot at T1 is still V's, there was no rename since V was built, so
+// at T0 the log still began with V's bytes; if it was then exactly V.log_valid long (same
+// inode), the files at T0 held exactly V. Every upload acknowledged before the request was in the files
 // at T0, so it is in V: the guarantee the shared lock gives (a read sees every acknowledged
 // upload). A torn tail (size != log_valid) or any doubt falls back to the locked path. Like
 // that path, this trusts a replaced snapshot never to repeat the old inode, size and times.
@@ -562,50 +600,128 @@ StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out)
     if (with_bytes) out->bytes = v->bytes;
     return StoreStatus::Ok();
   }
-  return read_document(id, [&](Slot& s) {
+  std::shared_ptr<SaveJob> job;
+  bool run = false;
+  StoreStatus st = read_document(id, [&](Slot& s) {
     fill_info(s, &out->info);
     if (!with_bytes) return StoreStatus::Ok();
-    if (!s.saved) {
-      CpuSlot cpu(*this);
-      auto saved = s.doc->save();
-      if (!saved.ok())
-        return StoreStatus::Io("cannot serialize document: " + saved.status().message());
-      s.saved = std::make_shared<const Bytes>(std::move(saved).value());
-      account(id, s);
+    if (s.saved) {
+      out->bytes = s.saved;
+      publish(id, s, out->info);
+      return StoreStatus::Ok();
     }
-    out->bytes = s.saved;
-    // Publish for cached(): `s` reflects exactly s.ident's snapshot plus log_valid log bytes.
-    auto v = std::make_shared<Version>();
-    v->info = out->info;
-    v->bytes = s.saved;
-    v->ident = s.ident;
-    v->log_valid = s.log_valid;
-    std::shared_ptr<const Version> old;
-    {
-      std::lock_guard<std::mutex> g(map_mu_);
-      old = s.pub;
+    // Not saved in this state yet: join the save of this state, or move the one waiting to
+    // start on to this state, or start one (see SaveJob).
+    auto set_state = [&](SaveJob& j) {
+      j.changes = s.doc->change_set();
+      j.ident = s.ident;
+      j.log_valid = s.log_valid;
+      j.info = out->info;
+    };
+    if (std::shared_ptr<SaveJob> cur = s.saving) {
+      std::lock_guard<std::mutex> g(cur->mu);
+      if (cur->matches(s)) {
+        job = cur;
+      } else if (!cur->started) {
+        set_state(*cur);
+        job = cur;
+      }
     }
-    // Same bytes (e.g. only the files' identity moved on): share the descriptor. Else the
-    // snapshot file when it holds exactly these bytes (no log; as uploaded, or compacted),
-    // else a memfd copy.
-    if (old && old->bytes == s.saved && old->fd >= 0) {
-      v->fd = ::fcntl(old->fd, F_DUPFD_CLOEXEC, 0);
-      v->fd_is_copy = old->fd_is_copy;
-    } else if (s.log_valid == 0 &&
-               (v->fd = snapshot_fd(dir_fd_, id + std::string(kSnapSuffix), s.ident,
-                                    *s.saved)) >= 0) {
-      v->fd_is_copy = false;
-    } else {
-      v->fd = sealed_copy(*s.saved);
-      v->fd_is_copy = v->fd >= 0;
+    if (!job) {
+      job = std::make_shared<SaveJob>();
+      std::lock_guard<std::mutex> g(job->mu);
+      set_state(*job);
+      if (s.saving) {
+        std::lock_guard<std::mutex> c(s.saving->mu);
+        if (!s.saving->done) job->after = s.saving;
+      }
+      s.saving = job;
+      run = true;
     }
-    {
-      std::lock_guard<std::mutex> g(map_mu_);
-      s.pub = std::move(v);
-    }
-    account(id, s);
     return StoreStatus::Ok();
   });
+  if (!st.ok() || !job) return st;
+  if (run) run_save(*job); else job->wait_done();
+  // Final now: the state the job saved, at least as new as the one this request found.
+  out->info = job->info;
+  if (!job->bytes) return StoreStatus::Io("cannot serialize document: " + job->error);
+  out->bytes = job->bytes;
+  if (run) {
+    // Kept for later readers, unless the document has moved on meanwhile.
+    auto s = slot(id);
+    {
+      std::lock_guard<std::mutex> g(s->mu);
+      if (s->saving == job) s->saving.reset();
+      if (!s->saved && job->matches(*s)) {
+        s->saved = job->bytes;
+        publish(id, *s, job->info);
+      }
+    }
+    release_slot(map_mu_, slots_, id, s);
+  }
+  return StoreStatus::Ok();
+}
+
+void FsStore::run_save(SaveJob& job) {
+  if (job.after) {
+    job.after->wait_done();
+    job.after.reset();
+  }
+  ChangeSet changes;
+  {
+    std::lock_guard<std::mutex> g(job.mu);
+    job.started = true;
+    changes = std::move(job.changes);
+  }
+  if (opt_.before_unlocked_save) opt_.before_unlocked_save();
+  Result<Bytes> saved = Status::Error("not saved");
+  try {
+    CpuSlot cpu(*this);
+    saved = changes.save();
+  } catch (const std::exception& e) {
+    saved = Status::Error(std::string("internal error: ") + e.what());  // (out of memory)
+  }
+  {
+    std::lock_guard<std::mutex> g(job.mu);
+    if (saved.ok())
+      job.bytes = std::make_shared<const Bytes>(std::move(saved).value());
+    else
+      job.error = saved.status().message();
+    job.done = true;
+  }
+  job.cv.notify_all();
+}
+
+void FsStore::publish(const std::string& id, Slot& s, const DocInfo& info) {
+  auto v = std::make_shared<Version>();
+  v->info = info;
+  v->bytes = s.saved;
+  v->ident = s.ident;
+  v->log_valid = s.log_valid;
+  std::shared_ptr<const Version> old;
+  {
+    std::lock_guard<std::mutex> g(map_mu_);
+    old = s.pub;
+  }
+  // Same bytes (e.g. only the files' identity moved on): share the descriptor. Else the
+  // snapshot file when it holds exactly these bytes (no log; as uploaded, or compacted),
+  // else a memfd copy.
+  if (old && old->bytes == s.saved && old->fd >= 0) {
+    v->fd = ::fcntl(old->fd, F_DUPFD_CLOEXEC, 0);
+    v->fd_is_copy = old->fd_is_copy;
+  } else if (s.log_valid == 0 &&
+             (v->fd = snapshot_fd(dir_fd_, id + std::string(kSnapSuffix), s.ident,
+                                  *s.saved)) >= 0) {
+    v->fd_is_copy = false;
+  } else {
+    v->fd = sealed_copy(*s.saved);
+    v->fd_is_copy = v->fd >= 0;
+  }
+  {
+    std::lock_guard<std::mutex> g(map_mu_);
+    s.pub = std::move(v);
+  }
+  account(id, s);
 }
 
 StoreStatus FsStore::changes_since(const std::string& id, const std::vector<ChangeHash>& have,
@@ -618,22 +734,29 @@ StoreStatus FsStore::changes_since(const std::string& id, const std::vector<Chan
 }
 
 StoreStatus FsStore::json(const std::string& id, std::string* out, DocInfo* info) {
-  return read_document(id, [&](Slot& s) {
+  // Rendered outside the document's locks, like a save (see get()).
+  std::optional<ChangeSet> changes;
+  StoreStatus st = read_document(id, [&](Slot& s) {
     fill_info(s, info);
-    auto j = s.doc->to_json();
-    if (!j.ok()) return StoreStatus::Io("cannot render JSON: " + j.status().message());
-    *out = std::move(j).value();
+    changes = s.doc->change_set();
     return StoreStatus::Ok();
   });
+  if (!st.ok()) return st;
+  CpuSlot cpu(*this);
+  auto j = changes->to_json();
+  if (!j.ok()) return StoreStatus::Io("cannot render JSON: " + j.status().message());
+  *out = std::move(j).value();
+  return StoreStatus::Ok();
 }
 
-StoreStatus FsStore::write_snapshot(const std::string& id, ByteView bytes) {
+StoreStatus FsStore::replace_file(const std::string& id, std::string_view suffix,
+                                  ByteView bytes) {
   // Unique among the processes sharing the directory, and among this one's threads.
   static std::atomic<uint64_t> counter{0};
   std::string tmp = id + std::string(kTmpInfix) + std::to_string(::getpid()) + "." +
                     std::to_string(counter.fetch_add(1));
   std::string error;
-  if (!replace_file(dir_fd_, id + std::string(kSnapSuffix), tmp, bytes, &error))
+  if (!amstore::replace_file(dir_fd_, id + std::string(suffix), tmp, bytes, &error))
     return StoreStatus::Io(error);
   return StoreStatus::Ok();
 }
@@ -773,7 +896,7 @@ StoreStatus FsStore::create_locked(const std::string& id, Slot& s, PreparedUploa
   if (!saved.ok()) return StoreStatus::Invalid(saved.status().message());
   // A log without a snapshot is a leftover (e.g. the snapshot was deleted by hand).
   ::unlinkat(dir_fd_, (id + std::string(kLogSuffix)).c_str(), 0);
-  StoreStatus st = write_snapshot(id, saved.value());
+  StoreStatus st = replace_file(id, kSnapSuffix, saved.value());
   if (!st.ok()) return st;
   out->created = true;
   out->new_changes = parsed->changes().size() + parsed->pending().size();
@@ -886,7 +1009,7 @@ StoreStatus FsStore::compact_locked(const std::string& id, Slot& s) {
     s.saved = std::make_shared<const Bytes>(std::move(saved).value());
   }
   std::shared_ptr<const Bytes> bytes = s.saved;
-  StoreStatus st = write_snapshot(id, *bytes);
+  StoreStatus st = replace_file(id, kSnapSuffix, *bytes);
   if (!st.ok()) return st;
   // The snapshot now holds everything in the log. Crashing before the truncate is harmless:
   // merging the old log again brings only known changes.
@@ -918,20 +1041,91 @@ StoreStatus FsStore::compact(const std::string& id) {
   if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
   auto s = slot(id);
   StoreStatus st;
-  {
+  // 1. Under the locks: up to date with the files. Already saved in this state (say, for a
+  //    GET): written at once. Else the change set is copied out, to be saved unlocked.
+  std::optional<ChangeSet> changes;
+  FileIdentity ident;
+  uint64_t covered = 0;  // log bytes the copy holds
+  auto locked = [&](auto&& then) {
     std::unique_lock<std::mutex> g(s->mu);
     struct stat sb;
-    if (::fstatat(dir_fd_, (id + std::string(kSnapSuffix)).c_str(), &sb, 0) != 0) {
-      st = StoreStatus::NotFound();
+    if (::fstatat(dir_fd_, (id + std::string(kSnapSuffix)).c_str(), &sb, 0) != 0)
+      return StoreStatus::NotFound();
+    Lock lock;
+    StoreStatus ls = lock.acquire(dir_fd_, id + std::string(kLockSuffix), true);
+    if (ls.ok()) ls = refresh(id, *s, true);
+    return ls.ok() && s->doc ? then() : ls;
+  };
+  st = locked([&] {
+    if (s->log_valid == 0) return StoreStatus::Ok();
+    if (s->saved) return compact_locked(id, *s);
+    changes = s->doc->change_set();
+    ident = s->ident;
+    covered = s->log_valid;
+    return StoreStatus::Ok();
+  });
+  if (st.ok() && changes) {
+    // 2. The save, outside the locks: uploads go on meanwhile.
+    if (opt_.before_unlocked_save) opt_.before_unlocked_save();
+    Result<Bytes> saved = Status::Error("not saved");
+    {
+      CpuSlot cpu(*this);
+      saved = changes->save();
+    }
+    changes.reset();
+    if (!saved.ok()) {
+      st = StoreStatus::Io("cannot serialize: " + saved.status().message());
     } else {
-      Lock lock;
-      st = lock.acquire(dir_fd_, id + std::string(kLockSuffix), true);
-      if (st.ok()) st = refresh(id, *s, true);
-      if (st.ok() && s->log_valid > 0) st = compact_locked(id, *s);
+      // 3. Under the locks again. If the log has only grown since the copy, the new
+      //    snapshot replaces the old one and a new log holds what was appended meanwhile.
+      //    (Else the files were replaced, by another process's compaction: nothing to do.)
+      st = locked([&] {
+        if (!s->ident.same_snapshot(ident) || s->ident.log_ino != ident.log_ino ||
+            s->log_valid < covered)
+          return StoreStatus::Ok();
+        if (s->log_valid == covered) {
+          if (!s->saved) s->saved = std::make_shared<const Bytes>(std::move(saved).value());
+          return compact_locked(id, *s);
+        }
+        return compact_into(id, *s, saved.value(), covered);
+      });
     }
   }
   release_slot(map_mu_, slots_, id, s);
   return st;
+}
+
+StoreStatus FsStore::compact_into(const std::string& id, Slot& s, ByteView snapshot,
+                                  uint64_t covered) {
+  const std::string log_name = id + std::string(kLogSuffix);
+  Bytes tail;
+  {
+    int fd = ::openat(dir_fd_, log_name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return StoreStatus::Io(errno_text("open", log_name));
+    bool ok = read_range(fd, covered, s.log_valid - covered, &tail);
+    StoreStatus err = StoreStatus::Io(errno_text("read", log_name));
+    ::close(fd);
+    if (!ok) return err;
+    if (tail.size() != s.log_valid - covered)  // (the lock is held: cannot happen)
+      return StoreStatus::Io(log_name + " is shorter than the document read from it");
+  }
+  // The snapshot first: a crash between the two renames leaves the new snapshot with the
+  // old log, whose changes it mostly holds already (merging them again adds nothing).
+  StoreStatus st = replace_file(id, kSnapSuffix, snapshot);
+  if (st.ok()) st = replace_file(id, kLogSuffix, tail);
+  {
+    std::lock_guard<std::mutex> g(map_mu_);
+    if (st.ok()) ++compactions_;
+  }
+  // The document in memory is unchanged; the files it reflects are new.
+  s.log_valid = tail.size();
+  if (!st.ok() || !read_identity(id, &s.ident).ok() || !s.ident.snap_exists ||
+      s.ident.log_size != s.log_valid) {
+    forget(s);  // rebuilt from the files next time
+    return st;
+  }
+  account(id, s);
+  return StoreStatus::Ok();
 }
 
 void FsStore::schedule_compaction(const std::string& id) {

@@ -11,11 +11,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -45,6 +47,9 @@ struct FsStoreOptions {
   // a few bytes of columns can describe millions: this bounds what one request can make
   // the server allocate. Beyond it the upload is refused (kInvalid) before it is decoded.
   uint64_t max_upload_ops = UINT64_MAX;
+  // Tests only: called by a reader about to save a document outside its locks (it holds
+  // none then), so that a test can keep it there while other requests go on.
+  std::function<void()> before_unlocked_save;
 };
 
 // Identity of the on-disk state a cached document was built from; any other process's
@@ -96,6 +101,7 @@ class FsStore : public DocumentStore {
   struct Slot;
   struct Version;
   struct PendingMerge;
+  struct SaveJob;
   class Lock;
 
   explicit FsStore(FsStoreOptions options);
@@ -110,10 +116,19 @@ class FsStore : public DocumentStore {
   template <typename F>
   StoreStatus read_document(const std::string& id, F&& read);
   void fill_info(const Slot& s, DocInfo* info) const;
+  // With the slot mutex held and s.saved set: makes s.saved what cached() serves.
+  void publish(const std::string& id, Slot& s, const DocInfo& info);
+  // Runs a save job on the calling thread, outside every lock (see SaveJob).
+  void run_save(SaveJob& job);
   void account(const std::string& id, Slot& s);
   void forget(Slot& s);
-  StoreStatus write_snapshot(const std::string& id, ByteView bytes);
+  // Replaces the document's file <id><suffix> by `bytes` (see amstore::replace_file).
+  StoreStatus replace_file(const std::string& id, std::string_view suffix, ByteView bytes);
   StoreStatus compact_locked(const std::string& id, Slot& s);
+  // The same when the log has grown past `covered` bytes since `snapshot` was saved from
+  // the document: the snapshot replaces the old one, and the rest of the log a new log.
+  StoreStatus compact_into(const std::string& id, Slot& s, ByteView snapshot,
+                           uint64_t covered);
   // With the slot mutex and the exclusive file lock held, the document absent: creates it.
   StoreStatus create_locked(const std::string& id, Slot& s, PreparedUpload&& upload,
                             ByteView body, MergeResult* out);

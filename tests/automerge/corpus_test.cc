@@ -204,6 +204,10 @@ TEST(Corpus, ForksMergeToTheLibrarysHeads) {
     EXPECT_EQ(heads, golden_heads(dir));
     auto saved = merged.save();
     ASSERT_TRUE(saved.ok()) << saved.status().message();
+    // A copy of its change set saves the same bytes, and renders the same JSON.
+    const ChangeSet set = merged.change_set();
+    EXPECT_EQ(*set.save(), *saved);
+    EXPECT_EQ(*set.to_json(), *merged.to_json());
   }
 }
 

@@ -1,5 +1,6 @@
 // Document behaviour: pending changes, all-or-nothing merges, changes since heads, and
 // documents too deep for recursion.
+#include <optional>
 #include <gtest/gtest.h>
 
 #include "automerge/chunk.h"
@@ -346,6 +347,40 @@ TEST(Document, LeanDocumentSavesAndRendersTheSame) {
   Document copy;
   ASSERT_TRUE(copy.merge(*lean).ok());
   EXPECT_EQ(*copy.save(), *full->save());
+}
+
+// A change set copied out of a document saves and renders what the document did at the
+// time of the copy, whatever the document does afterwards (merges, or being destroyed):
+// what the store relies on to save outside a document's lock.
+TEST(Document, ChangeSetKeepsTheStateItWasCopiedIn) {
+  for (bool lean : {false, true}) {
+    SCOPED_TRACE(lean ? "lean" : "full");
+    std::optional<ChangeSet> set;
+    Bytes saved_then;
+    {
+      auto d = Document::load(hex_bytes(kChangeAa));
+      ASSERT_TRUE(d.ok());
+      d->set_lean(lean);
+      set = d->change_set();
+      saved_then = *d->save();
+      ASSERT_TRUE(d->merge(hex_bytes(kDoc111)).ok());
+      EXPECT_EQ(*d->to_json(), "{\"l\":[true],\"x\":2}");
+      EXPECT_NE(*d->save(), saved_then);
+    }
+    auto again = set->save();
+    ASSERT_TRUE(again.ok()) << again.status().message();
+    EXPECT_EQ(*again, saved_then);
+    auto json = set->to_json();
+    ASSERT_TRUE(json.ok());
+    EXPECT_EQ(*json, "{\"l\":[true],\"x\":1}");
+  }
+  // Pending changes are kept after the document chunk, as save() keeps them.
+  auto p = Document::load(hex_bytes(kChangeBb));
+  ASSERT_TRUE(p.ok());
+  ASSERT_EQ(p->pending().size(), 1u);
+  EXPECT_EQ(*p->change_set().save(), *p->save());
+  // An empty document's change set is the empty document.
+  EXPECT_EQ(*Document().change_set().save(), *Document().save());
 }
 
 // The per-actor hash store behind snapshots: blocks of growing size, and a snapshot keeps

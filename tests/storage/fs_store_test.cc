@@ -9,7 +9,11 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <future>
+#include <mutex>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -95,12 +99,14 @@ class FsStoreTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::unique_ptr<FsStore> open(uint64_t compact_min = 1 << 20, uint64_t cache = 64 << 20) {
+  std::unique_ptr<FsStore> open(uint64_t compact_min = 1 << 20, uint64_t cache = 64 << 20,
+                                std::function<void()> before_unlocked_save = nullptr) {
     FsStoreOptions o;
     o.data_dir = dir_.string();
     o.compact_min_bytes = compact_min;
     o.cache_bytes = cache;
     o.background_compaction = false;
+    o.before_unlocked_save = std::move(before_unlocked_save);
     std::string err;
     auto s = FsStore::open(o, &err);
     EXPECT_TRUE(s) << err;
@@ -178,6 +184,103 @@ TEST_F(FsStoreTest, CreateGetAndMerge) {
   EXPECT_EQ(store->get("other", true, &missing).code, StoreCode::kNotFound);
   EXPECT_FALSE(fs::exists(dir_ / "other.automerge.lock"));
   EXPECT_EQ(store->list(), std::vector<std::string>{"doc"});
+}
+
+// FsStoreOptions::before_unlocked_save for tests: the first save outside a document's locks
+// waits there until open(); later ones pass. Counts them.
+class SaveGate {
+ public:
+  std::function<void()> hook() {
+    return [this] {
+      std::unique_lock<std::mutex> g(mu_);
+      if (++saves_ == 1) {
+        cv_.notify_all();
+        cv_.wait(g, [&] { return open_; });
+      }
+    };
+  }
+  // Until the first save is held (false after 30 s).
+  bool wait_first() {
+    std::unique_lock<std::mutex> g(mu_);
+    return cv_.wait_for(g, std::chrono::seconds(30), [&] { return saves_ >= 1; });
+  }
+  void open() {
+    std::lock_guard<std::mutex> g(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  int saves() {
+    std::lock_guard<std::mutex> g(mu_);
+    return saves_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int saves_ = 0;
+  bool open_ = false;
+};
+
+// Uploads `c` to "doc" while a save is held in `gate`: true once merged with heads {c},
+// false if it waited 30 s for the save (the gate is then opened, so that the test ends).
+bool upload_meanwhile(FsStore& store, SaveGate& gate, const StoredChange& c) {
+  auto f = std::async(std::launch::async, [&] {
+    MergeResult r;
+    return store.merge("doc", c.chunk, &r).ok() && r.info.heads == std::vector{c.hash};
+  });
+  if (f.wait_for(std::chrono::seconds(30)) == std::future_status::ready) return f.get();
+  gate.open();
+  return false;
+}
+
+// A GET that has to save the document saves a copy of its change set outside the
+// document's locks: uploads go on meanwhile (a large document's save takes long enough to
+// stall them), and each reader gets the state its request found or a newer one. One save
+// of a document runs at a time; readers that come during it share the next one.
+TEST_F(FsStoreTest, ReadersSaveOutsideTheDocumentsLocks) {
+  SaveGate gate;
+  auto store = open(1 << 20, 64 << 20, gate.hook());
+
+  Author a(1);
+  StoredChange c1 = a.next(), c2 = a.next(), c3 = a.next(), c4 = a.next();
+  MergeResult m;
+  ASSERT_TRUE(store->merge("doc", c1.chunk, &m).ok());
+  ASSERT_TRUE(store->merge("doc", c2.chunk, &m).ok());  // not saved in this state yet
+
+  GetResult first, second, third;
+  std::thread r1([&] { EXPECT_TRUE(store->get("doc", true, &first).ok()); });
+  ASSERT_TRUE(gate.wait_first()) << "the reader never started its save";
+  // The first reader is saving (held in the gate): uploads complete, and readers of the
+  // newer states wait for the next save, which starts once the first is done.
+  ASSERT_TRUE(upload_meanwhile(*store, gate, c3)) << "an upload waited for a reader's save";
+  std::thread r2([&] { EXPECT_TRUE(store->get("doc", true, &second).ok()); });
+  ASSERT_TRUE(upload_meanwhile(*store, gate, c4)) << "an upload waited for a reader's save";
+  std::thread r3([&] { EXPECT_TRUE(store->get("doc", true, &third).ok()); });
+  gate.open();
+  r1.join();
+  r2.join();
+  r3.join();
+
+  auto heads_of = [](const GetResult& g) {
+    auto d = Document::load(*g.bytes);
+    return d.ok() ? d->heads() : std::vector<ChangeHash>{};
+  };
+  // The first reader got the state its request found; its ETag goes with its bytes.
+  ASSERT_TRUE(first.bytes && second.bytes && third.bytes);
+  EXPECT_EQ(heads_of(first), std::vector{c2.hash});
+  EXPECT_EQ(first.info.heads, std::vector{c2.hash});
+  // The other two shared one save of the newest state (the second reader's request found
+  // c3, a state no one saved: the save waiting to start moved on to c4).
+  EXPECT_EQ(heads_of(second), std::vector{c4.hash});
+  EXPECT_EQ(second.info.heads, std::vector{c4.hash});
+  EXPECT_EQ(third.bytes, second.bytes);
+  EXPECT_EQ(third.info.etag, second.info.etag);
+  EXPECT_EQ(gate.saves(), 2);
+  // That save is the document's current state: kept and served, not made again.
+  GetResult again;
+  ASSERT_TRUE(store->get("doc", true, &again).ok());
+  EXPECT_EQ(again.bytes, second.bytes);
+  EXPECT_EQ(gate.saves(), 2);
 }
 
 TEST_F(FsStoreTest, VersionSentFromTheSnapshotKeepsItsBytes) {
@@ -489,6 +592,47 @@ TEST_F(FsStoreTest, CompactionFoldsLogIntoSnapshot) {
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ(loaded->heads(), std::vector<ChangeHash>{a.head()});
   EXPECT_EQ(loaded->changes().size(), 40u);
+}
+
+// Compaction saves outside the document's locks too: an upload that comes meanwhile is
+// merged, and ends up in a new log beside the new snapshot.
+TEST_F(FsStoreTest, CompactionSavesOutsideTheDocumentsLocks) {
+  SaveGate gate;
+  auto store = open(1 << 20, 64 << 20, gate.hook());
+  Author a(1);
+  StoredChange c1 = a.next(), c2 = a.next(), c3 = a.next();
+  MergeResult m;
+  ASSERT_TRUE(store->merge("doc", c1.chunk, &m).ok());
+  ASSERT_TRUE(store->merge("doc", c2.chunk, &m).ok());
+
+  StoreStatus compacted;
+  std::thread t([&] { compacted = store->compact("doc"); });
+  ASSERT_TRUE(gate.wait_first()) << "compaction never started its save";
+  ASSERT_TRUE(upload_meanwhile(*store, gate, c3)) << "an upload waited for a compaction";
+  gate.open();
+  t.join();
+  ASSERT_TRUE(compacted.ok()) << compacted.message;
+  EXPECT_EQ(store->stats().compactions, 1u);
+  // The snapshot holds what the save did; the log, exactly what came during it.
+  auto snap = Document::load(read_all(dir_ / "doc.automerge"));
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->heads(), std::vector{c2.hash});
+  EXPECT_EQ(snap->changes().size(), 2u);
+  EXPECT_EQ(read_all(dir_ / "doc.automerge.log"), c3.chunk);
+  // Both instances (as two processes would) read the whole document.
+  auto other = open();
+  for (FsStore* st : {store.get(), other.get()}) {
+    GetResult g;
+    ASSERT_TRUE(st->get("doc", true, &g).ok());
+    EXPECT_EQ(g.info.heads, std::vector{c3.hash});
+    EXPECT_EQ(g.info.changes, 3u);
+    EXPECT_EQ(Document::load(*g.bytes)->heads(), std::vector{c3.hash});
+  }
+  // With nothing appended during the save, the log is emptied.
+  ASSERT_TRUE(store->compact("doc").ok());
+  EXPECT_EQ(fs::file_size(dir_ / "doc.automerge.log"), 0u);
+  EXPECT_EQ(Document::load(read_all(dir_ / "doc.automerge"))->heads(), std::vector{c3.hash});
+  EXPECT_EQ(store->stats().compactions, 2u);
 }
 
 TEST_F(FsStoreTest, OtherInstanceWritesAreSeen) {
