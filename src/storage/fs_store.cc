@@ -612,11 +612,13 @@ StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out)
     }
     // Not saved in this state yet: join the save of this state, or move the one waiting to
     // start on to this state, or start one (see SaveJob).
-    auto set_state = [&](SaveJob& j) {
-      j.changes = s.doc->change_set();
+    auto set_state = [&](SaveJob& j) {  // all or nothing: what may throw comes first
+      ChangeSet changes = s.doc->change_set();
+      DocInfo info = out->info;
+      j.changes = std::move(changes);
+      j.info = std::move(info);
       j.ident = s.ident;
       j.log_valid = s.log_valid;
-      j.info = out->info;
     };
     if (std::shared_ptr<SaveJob> cur = s.saving) {
       std::lock_guard<std::mutex> g(cur->mu);
