@@ -108,8 +108,6 @@ class ChangeSet {
  public:
   Result<Bytes> save(bool compress = true) const;
   Result<std::string> to_json() const;
-  // Bytes held.
-  size_t memory() const { return chunks_.size() + pending_.size() + ends_.size() * 40; }
 
  private:
   friend class Document;

@@ -570,9 +570,9 @@ StoreStatus FsStore::read_document(const std::string& id, F&& read) {
 // snapshot rename. We stat the log (T0, after the request arrived), then the snapshot
 // (T1 > T0). If the snapshot at T1 is still V's, there was no rename since V was built, so
 // at T0 the log still began with V's bytes; if it was then exactly V.log_valid long (same
-// inode), the files at T0 held exactly V. Every upload acknowledged before the request was in the files
-// at T0, so it is in V: the guarantee the shared lock gives (a read sees every acknowledged
-// upload). A torn tail (size != log_valid) or any doubt falls back to the locked path. Like
+// inode), the files at T0 held exactly V. Every upload acknowledged before the request was
+// in the files at T0, so it is in V: the guarantee the shared lock gives (a read sees every
+// acknowledged upload). A torn tail (size != log_valid) or any doubt falls back to the locked path. Like
 // that path, this trusts a replaced snapshot never to repeat the old inode, size and times.
 std::shared_ptr<const DocVersion> FsStore::cached(const std::string& id) {
   std::shared_ptr<const Version> v;
@@ -675,11 +675,9 @@ void FsStore::run_save(SaveJob& job) {
     job.started = true;
     changes = std::move(job.changes);
   }
-  if (opt_.before_unlocked_save) opt_.before_unlocked_save();
   Result<Bytes> saved = Status::Error("not saved");
   try {
-    CpuSlot cpu(*this);
-    saved = changes.save();
+    saved = save_unlocked(changes);
   } catch (const std::exception& e) {
     saved = Status::Error(std::string("internal error: ") + e.what());  // (out of memory)
   }
@@ -692,6 +690,12 @@ void FsStore::run_save(SaveJob& job) {
     job.done = true;
   }
   job.cv.notify_all();
+}
+
+Result<Bytes> FsStore::save_unlocked(const ChangeSet& changes) {
+  if (opt_.before_unlocked_save) opt_.before_unlocked_save();
+  CpuSlot cpu(*this);
+  return changes.save();
 }
 
 void FsStore::publish(const std::string& id, Slot& s, const DocInfo& info) {
@@ -1068,12 +1072,7 @@ StoreStatus FsStore::compact(const std::string& id) {
   });
   if (st.ok() && changes) {
     // 2. The save, outside the locks: uploads go on meanwhile.
-    if (opt_.before_unlocked_save) opt_.before_unlocked_save();
-    Result<Bytes> saved = Status::Error("not saved");
-    {
-      CpuSlot cpu(*this);
-      saved = changes->save();
-    }
+    Result<Bytes> saved = save_unlocked(*changes);
     changes.reset();
     if (!saved.ok()) {
       st = StoreStatus::Io("cannot serialize: " + saved.status().message());

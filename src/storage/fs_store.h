@@ -26,6 +26,7 @@
 namespace amstore {
 
 class PreparedUpload;
+class ChangeSet;
 
 class Document;
 
@@ -120,6 +121,8 @@ class FsStore : public DocumentStore {
   void publish(const std::string& id, Slot& s, const DocInfo& info);
   // Runs a save job on the calling thread, outside every lock (see SaveJob).
   void run_save(SaveJob& job);
+  // A save outside the document's locks (a GET's or a compaction's), on a CPU slot.
+  Result<Bytes> save_unlocked(const ChangeSet& changes);
   void account(const std::string& id, Slot& s);
   void forget(Slot& s);
   // Replaces the document's file <id><suffix> by `bytes` (see amstore::replace_file).
