@@ -3,6 +3,7 @@
 // the process's peak RSS belongs to that operation.
 //
 //   format_bench load  RUNS DOC        Document::load(DOC bytes)
+//   format_bench load-lean RUNS DOC    the same into a lean document (as the server loads)
 //   format_bench save  RUNS DOC        Document::save() of a document loaded once, untimed
 //   format_bench save-lean RUNS DOC    the same, the document lean (as the server caches it)
 //   format_bench merge RUNS A B        Document::load(A bytes), merge(B bytes), save()
@@ -47,8 +48,8 @@ long max_rss_kb() {
   return ru.ru_maxrss;  // kilobytes on Linux
 }
 
-Document load_or_die(ByteView bytes) {
-  auto r = Document::load(bytes);
+Document load_or_die(ByteView bytes, bool lean = false) {
+  auto r = Document::load(bytes, lean);
   if (!r.ok()) die("load: " + r.status().message());
   return std::move(r).value();
 }
@@ -75,7 +76,7 @@ std::string heads_json(const Document& d) {
 
 int main(int argc, char** argv) {
   amstore::use_huge_pages_for_malloc(argv);  // as the amstore binary does
-  if (argc < 3) die("usage: format_bench load|save|merge RUNS FILE [FILE2] | info FILE");
+  if (argc < 3) die("usage: format_bench load|load-lean|save|save-lean|merge RUNS FILE [FILE2] | info FILE");
   std::string op = argv[1];
   using Clock = std::chrono::steady_clock;
 
@@ -100,16 +101,15 @@ int main(int argc, char** argv) {
   std::string heads;
   size_t out_bytes = 0;
   Document loaded;  // for save
-  if (op == "save" || op == "save-lean") loaded = load_or_die(a);
   // save-lean: as the server saves its cached documents (ops dropped, decoded again).
-  if (op == "save-lean") loaded.set_lean(true);
+  if (op == "save" || op == "save-lean") loaded = load_or_die(a, op == "save-lean");
   long rss_before = max_rss_kb();
 
   for (int i = 0; i <= runs; ++i) {  // run 0: warm-up
     auto t0 = Clock::now();
     Clock::time_point t1;
-    if (op == "load") {
-      Document d = load_or_die(a);
+    if (op == "load" || op == "load-lean") {
+      Document d = load_or_die(a, op == "load-lean");
       t1 = Clock::now();
       if (i == 0) heads = heads_json(d);
     } else if (op == "save" || op == "save-lean") {

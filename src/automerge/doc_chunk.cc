@@ -762,8 +762,8 @@ Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>
   return decode_document(parsed, out, known);
 }
 
-Status decode_document(const ParsedDocument& parsed,
-                       std::vector<std::unique_ptr<StoredChange>>* out, const KnownChange& known) {
+Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr<StoredChange>>* out,
+                       const KnownChange& known, const ChangeSink& sink) {
   if (!parsed.columns_read()) return Status::Error("document columns were not read");
   const ByteView body = parsed.impl_->body;
   const DocLayout& d = parsed.impl_->d;
@@ -1080,6 +1080,7 @@ Status decode_document(const ParsedDocument& parsed,
       if (!(ch.deps[k - 1] < ch.deps[k])) return Status::Error("document change deps are not in hash order");
     seal_change(&sc);
     hashes[ri] = sc.hash;
+    if (sink) AM_TRY(sink(sc));
   }
 
   // ---- heads (§7.5, §7.6) ----

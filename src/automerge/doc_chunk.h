@@ -14,6 +14,11 @@ namespace amstore {
 
 // The hash of the change by `actor` with `seq` that the caller already has, or null.
 using KnownChange = std::function<const ChangeHash*(std::string_view actor, uint64_t seq)>;
+// Called with each regenerated change (chunk and hash made), in stored order, before the
+// next one is made. It may drop the change's ops (after validating them): a caller that
+// keeps only chunks then never holds every op of a large document at once. An error stops
+// decoding and is returned.
+using ChangeSink = std::function<Status(StoredChange& change)>;
 
 // A document chunk body read as far as it can be without the caller's state: columns
 // inflated, change rows decoded. Views into the body, which must outlive it.
@@ -34,7 +39,7 @@ class ParsedDocument {
   friend Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget);
   friend Status decode_document(const ParsedDocument& parsed,
                                 std::vector<std::unique_ptr<StoredChange>>* changes,
-                                const KnownChange& known);
+                                const KnownChange& known, const ChangeSink& sink);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -55,10 +60,11 @@ Status parse_document(ByteView body, ParsedDocument* parsed);
 // own, as Document keeps them.
 Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>* changes,
                        const KnownChange& known = nullptr);
-// The same on a parsed body (the parse can run before the caller takes its locks).
+// The same on a parsed body (the parse can run before the caller takes its locks), with
+// `sink`, if given, called on each change as it is made.
 Status decode_document(const ParsedDocument& parsed,
                        std::vector<std::unique_ptr<StoredChange>>* changes,
-                       const KnownChange& known = nullptr);
+                       const KnownChange& known = nullptr, const ChangeSink& sink = nullptr);
 
 // Algorithm B. `changes` must be in causal order and closed under dependencies. Returns the
 // whole chunk (header included). With `compress`, columns of 256 bytes or more are DEFLATEd.

@@ -33,8 +33,9 @@ Status decode_again(ByteView chunk, const ChangeHash& hash, StoredChange* out) {
 
 }  // namespace
 
-Result<Document> Document::load(ByteView bytes) {
+Result<Document> Document::load(ByteView bytes, bool lean) {
   Document d;
+  d.set_lean(lean);
   auto r = d.merge(bytes);
   if (!r.ok()) return r.status();
   return d;
@@ -188,6 +189,7 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
       return;
     incoming.push_back(std::move(sc));
   };
+  if (whole_document && lean_) return load_lean(upload, 0);
   for (size_t i = 0; i < n; ++i) {
     PreparedUpload::Item& item = upload.items_[i];
     if (item.type != ChunkType::kDocument) {
@@ -233,8 +235,65 @@ Result<MergeStats> Document::merge(const Document& other) {
   return integrate(std::move(incoming));
 }
 
+class Document::Checker {
+ public:
+  explicit Checker(Document& doc) : doc_(doc) {}
+  Status check(const StoredChange& sc) {
+    const Change& c = sc.change;
+    if (!last_author_ || *last_author_ != c.author()) {
+      auto [it, fresh] = actor_state_.try_emplace(c.author());
+      if (fresh) {
+        auto k = doc_.known_.by_actor.find(c.author());
+        if (k != doc_.known_.by_actor.end())
+          it->second = {k->second.count, doc_.max_op_[c.author()]};
+      }
+      last_author_ = &it->first;
+      state_ = &it->second;
+    }
+    if (c.seq != state_->first + 1)
+      return Status::Error("change " + to_hex(sc.hash) + " has seq " + std::to_string(c.seq) +
+                           " but actor " + to_hex(as_bytes(c.author())) + " is at seq " +
+                           std::to_string(state_->first));
+    if (c.start_op <= state_->second)
+      return Status::Error("change " + to_hex(sc.hash) +
+                           " reuses op counters of an earlier change by the same actor");
+    Status valid = doc_.ops_.stage(c);
+    if (!valid.ok()) return Status::Error("change " + to_hex(sc.hash) + ": " + valid.message());
+    *state_ = {c.seq, c.max_op()};
+    return Status::Ok();
+  }
+
+ private:
+  Document& doc_;
+  // Per actor, its seq and max op as they would be after applying what was checked.
+  std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> actor_state_;
+  const std::string* last_author_ = nullptr;  // consecutive changes are often one author's
+  std::pair<uint64_t, uint64_t>* state_ = nullptr;
+};
+
+Result<MergeStats> Document::load_lean(PreparedUpload& upload, size_t i) {
+  const size_t n = upload.items_.size();
+  AM_TRY(upload.read_columns(i));
+  ops_.reserve(0, upload.items_[i].doc.op_rows());
+  Checker checker(*this);
+  std::vector<StagedOps> staged;
+  ChangeSink check_and_drop = [&](StoredChange& sc) -> Status {
+    AM_TRY(checker.check(sc));
+    staged.push_back({sc.change.max_op(), sc.change.ops.size()});
+    drop_ops(sc.change);
+    return Status::Ok();
+  };
+  std::vector<std::unique_ptr<StoredChange>> changes;
+  Status s = decode_document(upload.items_[i].doc, &changes, KnownChange(), check_and_drop);
+  if (!s.ok()) {
+    ops_.rollback();
+    return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
+  }
+  return integrate(std::move(changes), true, &staged);
+}
+
 Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>> incoming,
-                                       bool in_order) {
+                                       bool in_order, const std::vector<StagedOps>* staged) {
   MergeStats stats;
   stats.new_changes = incoming.size();
   stats.added.reserve(incoming.size());
@@ -243,7 +302,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     stats.pending = pending_.size();
     return stats;
   }
-  {
+  if (!staged) {
     size_t ops = 0;  // the index's arrays grow once, not by doubling (a copy each time)
     for (const auto& c : incoming) ops += c->change.ops.size();
     ops_.reserve(incoming.size(), ops);
@@ -252,39 +311,22 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   std::vector<StoredChange*> pool;
   for (auto& p : pending_) pool.push_back(p.get());
   for (auto& p : incoming) pool.push_back(p.get());
-  // Per-actor state as it would be after applying, checked before anything is committed.
-  std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> actor_state;  // seq, maxOp
-  const std::string* last_author = nullptr;  // consecutive changes are often one author's
-  std::pair<uint64_t, uint64_t>* state = nullptr;
+  Checker checker(*this);
   std::vector<size_t> order;
+  // Any refusal takes back what the batch staged: else the next merge would commit the ops
+  // of changes that were never applied.
   auto apply = [&](size_t i) -> Status {
-    const Change& c = pool[i]->change;
-    if (!last_author || *last_author != c.author()) {
-      auto [it, fresh] = actor_state.try_emplace(c.author());
-      if (fresh) {
-        auto k = known_.by_actor.find(c.author());
-        if (k != known_.by_actor.end()) it->second = {k->second.count, max_op_[c.author()]};
-      }
-      last_author = &it->first;
-      state = &it->second;
-    }
-    if (c.seq != state->first + 1)
-      return Status::Error("change " + to_hex(pool[i]->hash) + " has seq " + std::to_string(c.seq) +
-                           " but actor " + to_hex(as_bytes(c.author())) + " is at seq " +
-                           std::to_string(state->first));
-    if (c.start_op <= state->second)
-      return Status::Error("change " + to_hex(pool[i]->hash) +
-                           " reuses op counters of an earlier change by the same actor");
-    Status valid = ops_.stage(c);
-    if (!valid.ok()) {
+    Status s = checker.check(*pool[i]);
+    if (!s.ok()) {
       ops_.rollback();
-      return Status::Error("change " + to_hex(pool[i]->hash) + ": " + valid.message());
+      return s;
     }
-    *state = {c.seq, c.max_op()};
     order.push_back(i);
     return Status::Ok();
   };
-  if (in_order) {
+  if (staged) {
+    for (size_t i = 0; i < pool.size(); ++i) order.push_back(i);
+  } else if (in_order) {
     for (size_t i = 0; i < pool.size(); ++i) AM_TRY(apply(i));
   } else {
     // Who waits for whom inside the pool, as flat arrays (a merge may bring 10^5 changes,
@@ -352,8 +394,8 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       mine_max_op = &max_op_[*author];
     }
     mine->push_back(sc->hash);
-    *mine_max_op = sc->change.max_op();
-    op_count_ += sc->change.ops.size();
+    *mine_max_op = staged ? (*staged)[i].max_op : sc->change.max_op();
+    op_count_ += staged ? (*staged)[i].ops : sc->change.ops.size();
     if (lean_) drop_ops(sc->change);
     changes_.push_back(std::move(sc));
   }

@@ -127,7 +127,9 @@ class Document {
 
   // Parses a concatenation of document and change chunks (what Automerge.save,
   // saveIncremental and getChanges produce); all-or-nothing. Zero bytes: an empty document.
-  static Result<Document> load(ByteView bytes);
+  // `lean`: the document is lean from the start (see set_lean), and a single document
+  // chunk loads without ever holding all its ops decoded (about half the memory and time).
+  static Result<Document> load(ByteView bytes, bool lean = false);
 
   // Merges a concatenation of chunks into this document: the union of both change sets.
   // All-or-nothing: on error the document is unchanged. Changes whose dependencies are
@@ -178,11 +180,25 @@ class Document {
   size_t op_count() const { return op_count_; }
 
  private:
+  // Per change of a batch checked (and its ops staged) before integrate(): its max op and
+  // how many ops it has (a lean batch's changes no longer hold them).
+  struct StagedOps {
+    uint64_t max_op;
+    size_t ops;
+  };
   // Validates and applies a batch of new changes; all-or-nothing. `in_order`: the batch is
   // in causal order and holds every dependency it has (one document chunk loaded into an
   // empty document), so it is applied as it comes, without looking dependencies up.
+  // `staged` (in order only): the batch was checked already, one StagedOps per change.
   Result<MergeStats> integrate(std::vector<std::unique_ptr<StoredChange>> incoming,
-                               bool in_order = false);
+                               bool in_order = false,
+                               const std::vector<StagedOps>* staged = nullptr);
+  // Checks changes one at a time against this document and the changes it checked before
+  // (seq, op counters, and the ops themselves, which it stages in ops_ uncommitted).
+  class Checker;
+  // Document chunk i of `upload` into this empty lean document: each change is checked as
+  // it is regenerated and its ops dropped at once, so they are never all held together.
+  Result<MergeStats> load_lean(PreparedUpload& upload, size_t i);
   // The applied changes with their ops decoded (decoded again if lean; `scratch` holds them).
   Status decoded_changes(std::vector<StoredChange>* scratch,
                          std::vector<const StoredChange*>* list) const;

@@ -438,12 +438,11 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
     ::close(fd);
     if (!ok) return StoreStatus::Io(errno_text("read", snap_name));
     CpuSlot cpu(*this);
-    auto loaded = Document::load(snap);
+    auto loaded = Document::load(snap, true);
     if (!loaded.ok())
       return StoreStatus::Io("stored snapshot " + snap_name + " is unreadable: " +
                              loaded.status().message());
     s.doc = std::make_unique<Document>(std::move(loaded).value());
-    s.doc->set_lean(true);
     s.doc_mem = doc_memory(*s.doc);
     s.log_valid = 0;
     s.saved.reset();
@@ -890,12 +889,16 @@ StoreStatus FsStore::create_locked(const std::string& id, Slot& s, PreparedUploa
   // Its first state goes straight into a snapshot.
   std::optional<CpuSlot> cpu(std::in_place, *this);
   Result<Document> parsed = Document();
+  // Kept lean, as cached documents are; a lone document chunk then loads without holding
+  // all its ops at once. Anything else is saved below, which needs its ops.
+  const bool one_document = is_single_document_chunk(body);
+  parsed->set_lean(one_document);
   if (auto r = parsed->merge(std::move(upload)); !r.ok()) parsed = r.status();
   // An upload that is exactly one document chunk with nothing pending is stored as it is:
   // loading verified all of it (checksums, every change against the heads, document
   // order), so re-encoding it would give the same document and only cost time.
   auto saved = !parsed.ok() ? Result<Bytes>(parsed.status())
-               : parsed->pending().empty() && is_single_document_chunk(body)
+               : parsed->pending().empty() && one_document
                    ? Result<Bytes>(Bytes(body.begin(), body.end()))
                    : parsed->save();
   cpu.reset();

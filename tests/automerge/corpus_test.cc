@@ -190,6 +190,46 @@ TEST(Corpus, AlgorithmBRebuildsTheLibrarysDocument) {
   }
 }
 
+// A lean load (each change checked, and its ops dropped, as it is regenerated) holds what a
+// full load holds, and takes later merges the same way: its op index is complete.
+TEST(Corpus, LeanLoadHoldsWhatAFullLoadHolds) {
+  for (const fs::path& dir : scenarios()) {
+    SCOPED_TRACE(dir.filename().string());
+    const Bytes doc = read_file(dir / "doc.bin");
+    auto full = Document::load(doc);
+    auto lean = Document::load(doc, true);
+    ASSERT_TRUE(full.ok()) << full.status().message();
+    ASSERT_TRUE(lean.ok()) << lean.status().message();
+    EXPECT_EQ(lean->heads(), full->heads());
+    EXPECT_EQ(lean->op_count(), full->op_count());
+    ASSERT_EQ(lean->changes().size(), full->changes().size());
+    for (size_t i = 0; i < full->changes().size(); ++i) {
+      EXPECT_EQ(lean->changes()[i]->hash, full->changes()[i]->hash);
+      EXPECT_EQ(lean->changes()[i]->chunk, full->changes()[i]->chunk);
+      EXPECT_TRUE(lean->changes()[i]->change.ops.empty());
+    }
+    EXPECT_EQ(*lean->save(), *full->save());
+    EXPECT_EQ(*lean->to_json(), *full->to_json());
+    if (!fs::exists(dir / "forks")) continue;
+    std::vector<fs::path> forks;
+    for (const auto& e : fs::directory_iterator(dir / "forks")) forks.push_back(e.path());
+    std::sort(forks.begin(), forks.end());
+    auto a = Document::load(read_file(forks[0]), true);
+    auto b = Document::load(read_file(forks[0]));
+    ASSERT_TRUE(a.ok() && b.ok());
+    for (size_t k = 1; k < forks.size(); ++k) {
+      const Bytes fork = read_file(forks[k]);
+      auto ra = a->merge(fork);
+      auto rb = b->merge(fork);
+      ASSERT_TRUE(ra.ok()) << ra.status().message();
+      ASSERT_TRUE(rb.ok()) << rb.status().message();
+      EXPECT_EQ(ra->applied, rb->applied);
+    }
+    EXPECT_EQ(a->heads(), b->heads());
+    EXPECT_EQ(*a->save(), *b->save());
+  }
+}
+
 TEST(Corpus, ForksMergeToTheLibrarysHeads) {
   for (const fs::path& dir : scenarios()) {
     if (!fs::exists(dir / "forks")) continue;

@@ -286,6 +286,10 @@ struct ChangeBody {
            << "loaded " << bytes.size() << " bytes: " << r->changes().size() << " changes, "
            << r->pending().size() << " pending";
   if (r.status().message().empty()) return ::testing::AssertionFailure() << "error without a message";
+  // A lean load (as the server loads) checks each change as it is regenerated: same verdict.
+  auto lean = Document::load(bytes, true);
+  if (lean.ok()) return ::testing::AssertionFailure() << "a lean load accepted it";
+  if (lean.status().message().empty()) return ::testing::AssertionFailure() << "lean: error without a message";
   // AMSTORE_REJECT_VERBOSE=1 shows why each variant was refused.
   if (std::getenv("AMSTORE_REJECT_VERBOSE"))
     std::cerr << ::testing::UnitTest::GetInstance()->current_test_info()->name() << ": "
@@ -334,6 +338,13 @@ struct ChangeBody {
 ::testing::AssertionResult ErrorOrRoundTrip(ByteView bytes, bool* loaded = nullptr) {
   auto r = Document::load(bytes);
   if (loaded) *loaded = r.ok();
+  auto lean = Document::load(bytes, true);
+  if (lean.ok() != r.ok())
+    return ::testing::AssertionFailure()
+           << (r.ok() ? "only a lean load refused it: " + lean.status().message()
+                      : "only a lean load accepted it");
+  if (lean.ok() && (lean->heads() != r->heads() || *lean->save() != *r->save()))
+    return ::testing::AssertionFailure() << "a lean load holds something else";
   if (!r.ok()) {
     if (r.status().message().empty()) return ::testing::AssertionFailure() << "error without a message";
     return ::testing::AssertionSuccess();

@@ -407,6 +407,38 @@ TEST_F(FsStoreTest, InvalidInputChangesNothing) {
   EXPECT_EQ(store->list(), std::vector<std::string>{"doc"});
 }
 
+// An upload refused at its second change (a seq gap) leaves no trace of its first one, which
+// then uploads on its own. (The document once kept the first change's ops staged and turned
+// it away as reusing its own op ids.)
+TEST_F(FsStoreTest, ARefusedUploadDoesNotBlockItsValidPart) {
+  auto store = open();
+  Author a(1);
+  MergeResult m;
+  StoredChange first = a.next();
+  ASSERT_TRUE(store->merge("doc", first.chunk, &m).ok());
+  StoredChange x = a.next();
+  Change gap;
+  gap.actors = {std::string(16, '\x02')};
+  gap.seq = 2;  // this actor's seq 1 exists nowhere
+  gap.start_op = 100;
+  gap.deps = {x.hash};
+  Op op;
+  op.map_key = true;
+  op.key = "gap";
+  op.action = 1;  // set
+  gap.ops.push_back(op);
+  Bytes both = x.chunk;
+  put_bytes(both, store_change(std::move(gap)).chunk);
+  StoreStatus st = store->merge("doc", both, &m);
+  ASSERT_EQ(st.code, StoreCode::kInvalid);
+  EXPECT_NE(st.message.find("seq"), std::string::npos) << st.message;
+  st = store->merge("doc", x.chunk, &m);
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(m.new_changes, 1u);
+  auto fresh = open();
+  expect_holds_all_chains({store.get(), fresh.get()}, {{first, x}});
+}
+
 TEST_F(FsStoreTest, SurvivesReopen) {
   ChangeHash head;
   {
