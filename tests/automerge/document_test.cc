@@ -24,6 +24,14 @@ const char* kChangeBb =
     "856f4a83c9e18086014a016f0f573972d6d33a4db147c4063e8ee13185ce9e17f1218e85936c61a73e53b401bb"
     "010400000101aa08150334014202560257017002710273027f0178017f017f14027f017f017f01";
 
+// The hash of aa's change, which changes made on top of it depend on.
+ChangeHash aa_hash() {
+  Chunk c;
+  size_t n;
+  EXPECT_TRUE(read_chunk(hex_bytes(kChangeAa), &c, &n).ok());
+  return c.hash;
+}
+
 std::string heads_hex(const Document& d) {
   std::string s;
   for (const auto& h : d.heads()) s += to_hex(h) + ";";
@@ -126,15 +134,12 @@ TEST(Document, ARefusedBatchLeavesNothingStagedBehind) {
   Bytes aa = hex_bytes(kChangeAa);
   auto d = Document::load(aa);
   ASSERT_TRUE(d.ok());
-  Chunk aa_chunk;
-  size_t n;
-  ASSERT_TRUE(read_chunk(aa, &aa_chunk, &n).ok());
   Change x = first_change(std::string("\xcc", 1));
-  x.deps = {aa_chunk.hash};
+  x.deps = {aa_hash()};
   x.start_op = 10;
   x.ops.push_back(root_op("k", Action::kMakeMap));
   Change z = first_change(std::string("\xdd", 1));
-  z.deps = {aa_chunk.hash};
+  z.deps = {aa_hash()};
   z.seq = 2;  // its seq 1 was never seen
   z.start_op = 20;
   z.ops.push_back(root_op("z", Action::kMakeMap));
@@ -154,7 +159,7 @@ TEST(Document, ARefusedBatchLeavesNothingStagedBehind) {
   ASSERT_TRUE(e.ok());
   ASSERT_FALSE(e->merge(batch).ok());
   Change w = first_change(std::string("\xee", 1));
-  w.deps = {aa_chunk.hash};
+  w.deps = {aa_hash()};
   w.start_op = 30;
   Op in_x = root_op("inner", Action::kSet);
   in_x.obj = OpId{10, 1};  // x's map (actor 1 of w's table: cc)
@@ -218,10 +223,7 @@ Status merge_onto_aa(Change c) {
   Bytes aa = hex_bytes(kChangeAa);
   auto d = Document::load(aa);
   EXPECT_TRUE(d.ok());
-  Chunk chunk;
-  size_t n;
-  EXPECT_TRUE(read_chunk(aa, &chunk, &n).ok());
-  c.deps = {chunk.hash};
+  c.deps = {aa_hash()};
   StoredChange sc = store_change(std::move(c));
   // The same onto aa saved as a document and loaded lean (its op index filled as each
   // change was regenerated): the same verdict, for the same reason.
@@ -230,7 +232,9 @@ Status merge_onto_aa(Change c) {
   auto r_lean = lean->merge(sc.chunk);
   auto r = d->merge(sc.chunk);
   EXPECT_EQ(r_lean.ok(), r.ok());
-  if (!r.ok() && !r_lean.ok()) EXPECT_EQ(r_lean.status().message(), r.status().message());
+  if (!r.ok() && !r_lean.ok()) {
+    EXPECT_EQ(r_lean.status().message(), r.status().message());
+  }
   if (r.ok()) {
     EXPECT_TRUE(d->save().ok());  // anything accepted must still save
     return Status::Ok();
