@@ -266,7 +266,9 @@ class Document::Checker {
  private:
   Document& doc_;
   // Per actor, its seq and max op as they would be after applying what was checked.
-  std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> actor_state_;
+  std::unordered_map<std::string, std::pair<uint64_t, uint64_t>, KnownChanges::ActorHash,
+                     std::equal_to<>>
+      actor_state_;
   const std::string* last_author_ = nullptr;  // consecutive changes are often one author's
   std::pair<uint64_t, uint64_t>* state_ = nullptr;
 };

@@ -14,6 +14,7 @@
 #include "automerge/doc_chunk.h"
 #include "automerge/flat_map.h"
 #include "automerge/hash.h"
+#include "automerge/keyed_hash.h"
 #include "automerge/op_index.h"
 
 namespace amstore {
@@ -34,10 +35,8 @@ struct MergeStats {
 // never move, and the document writes only past what any snapshot covers.
 class KnownChanges {
  public:
-  struct ActorHash {
-    using is_transparent = void;  // lookups by string_view, without a std::string
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
+  // Actor ids come from clients: hashed under a key of the table's own (keyed_hash.h).
+  using ActorHash = KeyedHash;
   // One actor's hashes: block b holds kFirst << b of them (16, 32, 64, ...).
   struct Hashes {
     std::vector<std::shared_ptr<ChangeHash[]>> blocks;

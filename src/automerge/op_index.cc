@@ -8,10 +8,6 @@ namespace amstore {
 
 namespace {
 uint64_t key_of(uint32_t counter, uint32_t actor) { return uint64_t(counter) << 32 | actor; }
-uint64_t mix(uint64_t a, uint64_t b) {
-  a ^= b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2);
-  return a * 0xff51afd7ed558ccdULL;
-}
 }  // namespace
 
 uint32_t OpIndex::actor_id(const std::string& actor) {
@@ -47,6 +43,7 @@ uint32_t OpIndex::find(uint64_t key) const {
 void OpIndex::rollback() {
   last_block_ = {};
   last_obj_ = 0;
+  keys_.rollback();
   for (ActorBlocks& a : by_actor_) {
     while (!a.blocks.empty() && a.blocks.back() >= committed_) {
       a.blocks.pop_back();
@@ -131,18 +128,20 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
     uint64_t slot;
     if (obj_kind == kMap) {
       if (!op.map_key || op.insert) return Status::Error("op on a map object has no map key");
-      slot = mix(obj, std::hash<std::string_view>()(op.key));
+      slot = map_slot(obj_ref, keys_.number(op.key));
     } else {
       if (op.map_key) return Status::Error("op on a list or text object has a map key");
-      uint64_t elem = op.elem.is_zero() ? 0 : global(op.elem);
-      if (elem != 0) {
-        const uint32_t e = find_op(elem);
+      // An insert makes its own element (this op, about to be index slots_.size()).
+      uint32_t elem = static_cast<uint32_t>(slots_.size());
+      if (!op.elem.is_zero()) {
+        const uint32_t e = find_op(global(op.elem));
         if (e == kNotFound || !(meta_[e] & kElement) || obj_of(meta_[e]) != obj_ref)
           return Status::Error("op refers to a list element that does not exist");
+        if (!op.insert) elem = e;
       } else if (!op.insert) {
         return Status::Error("op targets the head of a list");
       }
-      slot = mix(obj, op.insert ? id : elem) ^ 1;
+      slot = list_slot(obj_ref, elem);
     }
     if (op.action == static_cast<uint8_t>(Action::kDel) && op.pred_count == 0)
       return Status::Error("delete op without predecessors");

@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "automerge/change.h"
+#include "automerge/key_numbers.h"
 
 namespace amstore {
 
@@ -19,7 +21,10 @@ class OpIndex {
   // Checks `change` against the committed ops plus those staged since the last commit, and
   // stages its ops. On error nothing of `change` is staged.
   Status stage(const Change& change);
-  void commit() { committed_ = blocks_.size(); }
+  void commit() {
+    committed_ = blocks_.size();
+    keys_.commit();
+  }
   // Room for `changes` more changes holding `ops` ops in all (growing at least twofold, so
   // that many small merges still cost amortized constant time per op).
   void reserve(size_t changes, size_t ops) {
@@ -32,11 +37,19 @@ class OpIndex {
  private:
   enum Kind : uint32_t { kPlain = 0, kMap = 1, kSeq = 2 };
   // What is kept per op, in two arrays of 12 bytes an op together (a cached document's index
-  // is most of its memory). slots_[i]: the slot op i writes to, a hash of its object and
-  // its map key or list element. meta_[i]: bits 0–1 the kind of object it makes (make ops),
-  // bit 2 set if it creates a list element (insert), bits 3–31 its object: 0 for the root,
-  // else 1 + the index here of the object's make op.
+  // is most of its memory). slots_[i]: the slot op i writes to, exactly (map_slot,
+  // list_slot; not a hash, which a client can make collide on purpose: a predecessor at
+  // another key would then pass, and the document could no longer be saved). meta_[i]:
+  // bits 0–1 the kind of object it makes (make ops), bit 2 set if it creates a list element
+  // (insert), bits 3–31 its object: 0 for the root, else 1 + the index here of the object's
+  // make op.
   static constexpr uint32_t kKindMask = 3, kElement = 4, kObjShift = 3;
+  // A map op's slot: its object (meta_'s object field) and its key's number in keys_.
+  static uint64_t map_slot(uint32_t obj_ref, uint32_t key) { return uint64_t(obj_ref) << 32 | key; }
+  // A list op's slot: its object and its element (the index here of the element's insert).
+  static uint64_t list_slot(uint32_t obj_ref, uint32_t elem) {
+    return uint64_t(1) << 63 | uint64_t(obj_ref) << 32 | elem;
+  }
   static constexpr uint64_t kMaxOps = (uint64_t(1) << (32 - kObjShift)) - 1;
   static constexpr uint32_t kNotFound = UINT32_MAX;
   static uint32_t kind_of(uint32_t meta) { return meta & kKindMask; }
@@ -56,7 +69,8 @@ class OpIndex {
   uint32_t find(uint64_t key) const;
   bool older(uint64_t a, uint64_t b) const;  // Lamport order on (counter, actor bytes)
 
-  std::unordered_map<std::string, uint32_t> actor_ids_;
+  std::unordered_map<std::string, uint32_t, KeyedHash, std::equal_to<>> actor_ids_;
+  KeyNumbers keys_;  // map keys by number (map_slot)
   std::vector<std::string> actors_;
   uint32_t last_actor_ = 0;  // the actor actor_id() returned last
   // The ops of each change form a block of consecutive counters. Per actor, the blocks'

@@ -21,6 +21,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "automerge/keyed_hash.h"
 #include "storage/store.h"
 
 namespace amstore {
@@ -157,7 +158,8 @@ class FsStore : public DocumentStore {
   // Slots and the LRU of loaded documents. Lock order: map_mu_ before a slot's mutex only by
   // try_lock, so a thread holding a slot mutex may take map_mu_.
   std::mutex map_mu_;
-  std::unordered_map<std::string, std::shared_ptr<Slot>> slots_;
+  // (Document ids come from clients: hashed under a key of the table's own.)
+  std::unordered_map<std::string, std::shared_ptr<Slot>, KeyedHash, std::equal_to<>> slots_;
   std::list<std::string> lru_;  // front: most recent
   uint64_t cache_bytes_ = 0;
   uint64_t compactions_ = 0;
