@@ -34,7 +34,7 @@ class KeyNumbers {
   static constexpr uint32_t kFree = UINT32_MAX;
   // Places every key anew in `capacity` slots (a power of two).
   void rebuild(size_t capacity);
-  // Where key `n` (hash h) goes in slots_: the first free slot from its home.
+  // The first free slot from where a key hashed to `h` starts probing.
   size_t free_slot(uint64_t h) const;
 
   KeyedHash hash_;
