@@ -2,6 +2,11 @@
 
 namespace amstore {
 
+namespace {
+// What a std::string of `key` allocates outside itself (none when it fits inline).
+size_t heap_bytes(std::string_view key) { return key.size() > 15 ? key.size() + 1 : 0; }
+}  // namespace
+
 uint32_t KeyNumbers::number(std::string_view key) {
   if ((names_.size() + 1) * 2 > slots_.size()) rebuild(slots_.empty() ? 16 : slots_.size() * 2);
   const uint64_t h = hash_(key);
@@ -13,6 +18,7 @@ uint32_t KeyNumbers::number(std::string_view key) {
   const uint32_t n = static_cast<uint32_t>(names_.size());
   slots_[i] = Slot{n, tag};
   names_.emplace_back(key);
+  bytes_ += heap_bytes(key);
   return n;
 }
 
@@ -33,6 +39,7 @@ void KeyNumbers::rebuild(size_t capacity) {
 }
 
 void KeyNumbers::rollback() {
+  for (size_t n = committed_; n < names_.size(); ++n) bytes_ -= heap_bytes(names_[n]);
   if (rebuilt_) {
     // Rebuilt since the commit: the keys to keep may sit behind the others' slots now.
     names_.resize(committed_);

@@ -23,6 +23,8 @@ class KeyNumbers {
   // Forgets the keys numbered since the last commit(); their numbers are given out again.
   void rollback();
   size_t size() const { return names_.size(); }
+  // Bytes held, roughly: the slots, and each key's string with what its text takes.
+  size_t memory() const { return slots_.size() * sizeof(Slot) + names_.size() * sizeof(std::string) + bytes_; }
 
  private:
   // Open addressing with linear probing. A slot holds a key's number (kFree: none) and the
@@ -40,6 +42,7 @@ class KeyNumbers {
   KeyedHash hash_;
   std::vector<Slot> slots_;
   std::vector<std::string> names_;  // key n is names_[n]
+  size_t bytes_ = 0;  // the keys' text beyond what fits inside a std::string
   size_t committed_ = 0;
   bool rebuilt_ = false;  // slots_ rebuilt since the last commit (see rollback)
 };

@@ -33,6 +33,8 @@ class OpIndex {
     grow(meta_, meta_.size() + ops);
   }
   void rollback();
+  // Bytes held beyond the 12 per op: the map keys' table.
+  size_t key_memory() const { return keys_.memory(); }
 
  private:
   enum Kind : uint32_t { kPlain = 0, kMap = 1, kSeq = 2 };

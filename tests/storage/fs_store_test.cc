@@ -809,6 +809,30 @@ TEST_F(FsStoreTest, RefusedUploadsDoNotSpoilTheirBatch) {
   expect_holds_all_chains({store.get(), fresh.get()}, chains);
 }
 
+// What a cached document is counted as includes its op index's table of map keys: a
+// document of many long distinct keys holds each twice (in its change chunks, and there).
+TEST_F(FsStoreTest, CacheCountsTheMapKeysOfTheOpIndex) {
+  auto store = open();
+  Change c;
+  c.actors = {std::string(16, '\x07')};
+  c.seq = 1;
+  c.start_op = 1;
+  constexpr size_t kKeys = 5000, kKeyBytes = 100;
+  for (size_t i = 0; i < kKeys; ++i) {
+    Op op;
+    op.map_key = true;
+    op.key = std::to_string(i) + std::string(kKeyBytes - std::to_string(i).size(), '.');
+    op.action = 1;  // set
+    c.ops.push_back(op);
+  }
+  StoredChange sc = store_change(std::move(c));
+  MergeResult m;
+  ASSERT_TRUE(store->merge("keys", sc.chunk, &m).ok());
+  GetResult g;
+  ASSERT_TRUE(store->get("keys", false, &g).ok());
+  EXPECT_GE(store->stats().cache_bytes, sc.chunk.size() * 2 + kKeys * 16 + kKeys * kKeyBytes);
+}
+
 TEST_F(FsStoreTest, CacheStaysBounded) {
   auto store = open(1 << 20, /*cache=*/16 << 10);
   std::vector<ChangeHash> heads;
