@@ -315,6 +315,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   for (auto& p : incoming) pool.push_back(p.get());
   Checker checker(*this);
   std::vector<size_t> order;
+  std::vector<bool> dropped(pool.size(), false);
   // Any refusal takes back what the batch staged: else the next merge would commit the ops
   // of changes that were never applied.
   auto apply = [&](size_t i) -> Status {
@@ -358,10 +359,24 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     std::deque<size_t> ready;
     for (size_t i = 0; i < pool.size(); ++i)
       if (missing[i] == 0) ready.push_back(i);
+    const size_t from_before = pending_.size();  // pool[0, from_before): earlier merges'
     while (!ready.empty()) {
       size_t i = ready.front();
       ready.pop_front();
-      AM_TRY(apply(i));
+      if (i < from_before) {
+        // An earlier upload's change, waiting until now: if it is invalid now that its deps
+        // are here, it can never apply. It is dropped (nothing of it was staged), and does
+        // not veto this upload: else anyone knowing the hash of a change not yet applied
+        // could block it for good with an invalid change depending on it. (Its waiters
+        // stay pending.)
+        if (!checker.check(*pool[i]).ok()) {
+          dropped[i] = true;
+          continue;
+        }
+        order.push_back(i);
+      } else {
+        AM_TRY(apply(i));
+      }
       for (uint32_t k = first[i]; k < first[i + 1]; ++k)
         if (--missing[waiter[k]] == 0) ready.push_back(waiter[k]);
     }
@@ -412,6 +427,10 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   pending_index_.clear();
   for (size_t i = 0; i < owned.size(); ++i) {
     if (applied[i]) continue;
+    if (dropped[i]) {
+      ++stats.dropped;
+      continue;
+    }
     pending_index_.emplace(owned[i]->hash, static_cast<uint32_t>(pending_.size()));
     pending_.push_back(std::move(owned[i]));
   }

@@ -25,6 +25,9 @@ struct MergeStats {
   size_t new_changes = 0;      // changes not known before (applied or pending)
   size_t applied = 0;          // of those, now part of the document
   size_t pending = 0;          // changes (old and new) still waiting for their deps
+  // Changes kept pending by earlier merges that were refused once their deps arrived
+  // (they can never apply), and dropped.
+  size_t dropped = 0;
   std::vector<ChangeHash> added;  // the new changes, in the order they were taken in
 };
 

@@ -212,6 +212,49 @@ TEST(Document, KeysOfARefusedBatchAreForgotten) {
   EXPECT_TRUE(d->save().ok());
 }
 
+// A change kept pending by an earlier upload that turns out invalid once its deps arrive is
+// dropped; it does not veto the upload that brings those deps. (Otherwise anyone who learnt
+// the hash of a change not yet applied, say from a pending change a GET returns, could
+// upload an invalid change depending on it and block it for good.)
+TEST(Document, AnInvalidPendingChangeDoesNotBlockTheChangeItWaitedFor) {
+  auto d = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(d.ok());
+  auto change = [](std::string actor, uint64_t seq, uint64_t start, ChangeHash dep, Op op) {
+    Change c = first_change(std::move(actor));
+    c.deps = {dep};
+    c.seq = seq;
+    c.start_op = start;
+    c.ops.push_back(op);
+    return store_change(std::move(c));
+  };
+  Op set = root_op("l", Action::kSet);
+  set.value.type = static_cast<uint8_t>(ValueType::kTrue);
+  const std::string bb("\xbb", 1);
+  StoredChange l1 = change(bb, 1, 10, aa_hash(), set);
+  StoredChange l2 = change(bb, 2, 11, l1.hash, set);
+  Op nowhere = set;
+  nowhere.obj = OpId{99, 0};  // an object that does not exist
+  StoredChange bad = change(std::string("\xdd", 1), 1, 20, l1.hash, nowhere);
+  ASSERT_TRUE(d->merge(l2.chunk).ok());  // out of order: waits for l1
+  ASSERT_TRUE(d->merge(bad.chunk).ok());  // waits for l1 too
+  EXPECT_EQ(d->pending().size(), 2u);
+  auto r = d->merge(l1.chunk);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->applied, 2u);  // l1, then l2
+  EXPECT_EQ(r->dropped, 1u);
+  EXPECT_TRUE(d->pending().empty());
+  EXPECT_TRUE(d->has_applied(l2.hash));
+  EXPECT_FALSE(d->has_change(bad.hash));
+  EXPECT_TRUE(d->save().ok());
+  // The upload's own changes are still all or nothing: an invalid one refuses the upload.
+  StoredChange l3 = change(bb, 3, 12, l2.hash, set);
+  StoredChange bad2 = change(std::string("\xdd", 1), 1, 30, l3.hash, nowhere);
+  Bytes both = l3.chunk;
+  put_bytes(both, bad2.chunk);
+  EXPECT_FALSE(d->merge(both).ok());
+  EXPECT_FALSE(d->has_change(l3.hash));
+}
+
 // A text typed one character at a time is a chain as deep as the text is long: saving,
 // loading and rendering it must not recurse.
 TEST(Document, HundredThousandCharacterTypedText) {

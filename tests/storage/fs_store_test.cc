@@ -439,6 +439,33 @@ TEST_F(FsStoreTest, ARefusedUploadDoesNotBlockItsValidPart) {
   expect_holds_all_chains({store.get(), fresh.get()}, {{first, x}});
 }
 
+// A change an earlier upload left waiting, invalid once its deps arrive, does not stop the
+// upload that brings them; it is dropped, also when the log is read again.
+TEST_F(FsStoreTest, AnInvalidWaitingChangeDoesNotBlockItsDeps) {
+  auto store = open();
+  Author a(1);
+  MergeResult m;
+  StoredChange first = a.next(), second = a.next(), third = a.next();
+  ASSERT_TRUE(store->merge("doc", first.chunk, &m).ok());
+  ASSERT_TRUE(store->merge("doc", third.chunk, &m).ok());  // waits for `second`
+  Change bad;
+  bad.actors = {std::string(16, '\x02')};
+  bad.seq = 1;
+  bad.start_op = 100;
+  bad.deps = {second.hash};  // known from `third`, which a GET returns as pending
+  Op op;
+  op.map_key = true;
+  op.key = "k";
+  op.action = 1;  // set
+  op.obj = OpId{99, 0};  // an object that does not exist
+  bad.ops.push_back(op);
+  ASSERT_TRUE(store->merge("doc", store_change(std::move(bad)).chunk, &m).ok());  // waits too
+  StoreStatus st = store->merge("doc", second.chunk, &m);
+  ASSERT_TRUE(st.ok()) << st.message;
+  auto fresh = open();
+  expect_holds_all_chains({store.get(), fresh.get()}, {{first, second, third}});
+}
+
 TEST_F(FsStoreTest, SurvivesReopen) {
   ChangeHash head;
   {
