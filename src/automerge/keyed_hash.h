@@ -1,5 +1,5 @@
-// Hashing of strings that clients choose (map keys), for hash tables: SipHash-1-3 under a
-// random key of the table's own. An unkeyed hash such as std::hash (MurmurHash64A with a
+// Hashing of strings that clients choose (map keys, actor ids, document ids), for hash
+// tables: SipHash-1-3 under a random key of the table's own. An unkeyed hash such as std::hash (MurmurHash64A with a
 // public seed) can be made to collide at will, in any number of keys at once, and a table
 // then degrades to a list.
 #pragma once
