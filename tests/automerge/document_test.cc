@@ -34,6 +34,29 @@ ChangeHash aa_hash() {
   return c.hash;
 }
 
+// A change of one op by `actor` (then `others`, the other actors its ids refer to), with
+// `op` as op `start`, predecessors `preds` and the one dep `dep`.
+StoredChange one_op_change(std::string actor, uint64_t seq, uint64_t start, ChangeHash dep,
+                           Op op, std::vector<OpId> preds = {},
+                           std::vector<std::string> others = {}) {
+  Change c = first_change(std::move(actor));
+  c.actors.insert(c.actors.end(), others.begin(), others.end());
+  c.deps = {dep};
+  c.seq = seq;
+  c.start_op = start;
+  op.pred_count = static_cast<uint32_t>(preds.size());
+  c.preds = std::move(preds);
+  c.ops.push_back(op);
+  return store_change(std::move(c));
+}
+
+// A write of `true` to root key `key`.
+Op set_true(std::string_view key) {
+  Op op = root_op(key, Action::kSet);
+  op.value.type = static_cast<uint8_t>(ValueType::kTrue);
+  return op;
+}
+
 std::string heads_hex(const Document& d) {
   std::string s;
   for (const auto& h : d.heads()) s += to_hex(h) + ";";
@@ -136,16 +159,11 @@ TEST(Document, ARefusedBatchLeavesNothingStagedBehind) {
   Bytes aa = hex_bytes(kChangeAa);
   auto d = Document::load(aa);
   ASSERT_TRUE(d.ok());
-  Change x = first_change(std::string("\xcc", 1));
-  x.deps = {aa_hash()};
-  x.start_op = 10;
-  x.ops.push_back(root_op("k", Action::kMakeMap));
-  Change z = first_change(std::string("\xdd", 1));
-  z.deps = {aa_hash()};
-  z.seq = 2;  // its seq 1 was never seen
-  z.start_op = 20;
-  z.ops.push_back(root_op("z", Action::kMakeMap));
-  StoredChange sx = store_change(std::move(x)), sz = store_change(std::move(z));
+  StoredChange sx = one_op_change(std::string("\xcc", 1), 1, 10, aa_hash(),
+                                  root_op("k", Action::kMakeMap));
+  // Its seq 1 was never seen.
+  StoredChange sz = one_op_change(std::string("\xdd", 1), 2, 20, aa_hash(),
+                                  root_op("z", Action::kMakeMap));
   Bytes batch = sx.chunk;
   put_bytes(batch, sz.chunk);
   auto r = d->merge(batch);
@@ -160,15 +178,11 @@ TEST(Document, ARefusedBatchLeavesNothingStagedBehind) {
   auto e = Document::load(aa);
   ASSERT_TRUE(e.ok());
   ASSERT_FALSE(e->merge(batch).ok());
-  Change w = first_change(std::string("\xee", 1));
-  w.deps = {aa_hash()};
-  w.start_op = 30;
-  Op in_x = root_op("inner", Action::kSet);
+  Op in_x = set_true("inner");
   in_x.obj = OpId{10, 1};  // x's map (actor 1 of w's table: cc)
-  in_x.value.type = static_cast<uint8_t>(ValueType::kTrue);
-  w.ops.push_back(in_x);
-  w.actors.push_back(std::string("\xcc", 1));
-  r = e->merge(store_change(std::move(w)).chunk);
+  r = e->merge(one_op_change(std::string("\xee", 1), 1, 30, aa_hash(), in_x, {},
+                             {std::string("\xcc", 1)})
+                   .chunk);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("object that does not exist"), std::string::npos)
       << r.status().message();
@@ -180,32 +194,18 @@ TEST(Document, ARefusedBatchLeavesNothingStagedBehind) {
 TEST(Document, KeysOfARefusedBatchAreForgotten) {
   auto d = Document::load(hex_bytes(kChangeAa));
   ASSERT_TRUE(d.ok());
-  auto change = [](std::string actor, uint64_t seq, uint64_t start, std::string_view key) {
-    Change c = first_change(std::move(actor));
-    c.deps = {aa_hash()};
-    c.seq = seq;
-    c.start_op = start;
-    Op op = root_op(key, Action::kSet);
-    op.value.type = static_cast<uint8_t>(ValueType::kTrue);
-    c.ops.push_back(op);
-    return store_change(std::move(c));
-  };
-  Bytes refused = change(std::string("\xcc", 1), 1, 10, "first").chunk;
-  put_bytes(refused, change(std::string("\xdd", 1), 2, 20, "gap").chunk);  // seq gap
+  Bytes refused = one_op_change(std::string("\xcc", 1), 1, 10, aa_hash(), set_true("first")).chunk;
+  put_bytes(refused,  // seq gap
+            one_op_change(std::string("\xdd", 1), 2, 20, aa_hash(), set_true("gap")).chunk);
   ASSERT_FALSE(d->merge(refused).ok());
   // "second" now takes the number "first" had; "first" must come back with another.
-  StoredChange second = change(std::string("\xee", 1), 1, 30, "second");
+  StoredChange second =
+      one_op_change(std::string("\xee", 1), 1, 30, aa_hash(), set_true("second"));
   ASSERT_TRUE(d->merge(second.chunk).ok());
-  Change w = first_change(std::string("\xff", 1));
-  w.deps = {second.hash};
-  w.start_op = 40;
-  w.actors.push_back(std::string("\xee", 1));
-  Op op = root_op("first", Action::kSet);
-  op.value.type = static_cast<uint8_t>(ValueType::kTrue);
-  op.pred_count = 1;
-  w.preds = {OpId{30, 1}};  // ee's write to "second"
-  w.ops.push_back(op);
-  auto r = d->merge(store_change(std::move(w)).chunk);
+  // A write to "first" naming ee's write to "second" (actor 1 of its table) as its pred.
+  auto r = d->merge(one_op_change(std::string("\xff", 1), 1, 40, second.hash,
+                                  set_true("first"), {OpId{30, 1}}, {std::string("\xee", 1)})
+                        .chunk);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("op's predecessor is at a different key"), std::string::npos)
       << r.status().message();
@@ -219,22 +219,13 @@ TEST(Document, KeysOfARefusedBatchAreForgotten) {
 TEST(Document, AnInvalidPendingChangeDoesNotBlockTheChangeItWaitedFor) {
   auto d = Document::load(hex_bytes(kChangeAa));
   ASSERT_TRUE(d.ok());
-  auto change = [](std::string actor, uint64_t seq, uint64_t start, ChangeHash dep, Op op) {
-    Change c = first_change(std::move(actor));
-    c.deps = {dep};
-    c.seq = seq;
-    c.start_op = start;
-    c.ops.push_back(op);
-    return store_change(std::move(c));
-  };
-  Op set = root_op("l", Action::kSet);
-  set.value.type = static_cast<uint8_t>(ValueType::kTrue);
+  const Op set = set_true("l");
   const std::string bb("\xbb", 1);
-  StoredChange l1 = change(bb, 1, 10, aa_hash(), set);
-  StoredChange l2 = change(bb, 2, 11, l1.hash, set);
+  StoredChange l1 = one_op_change(bb, 1, 10, aa_hash(), set);
+  StoredChange l2 = one_op_change(bb, 2, 11, l1.hash, set);
   Op nowhere = set;
   nowhere.obj = OpId{99, 0};  // an object that does not exist
-  StoredChange bad = change(std::string("\xdd", 1), 1, 20, l1.hash, nowhere);
+  StoredChange bad = one_op_change(std::string("\xdd", 1), 1, 20, l1.hash, nowhere);
   ASSERT_TRUE(d->merge(l2.chunk).ok());  // out of order: waits for l1
   ASSERT_TRUE(d->merge(bad.chunk).ok());  // waits for l1 too
   EXPECT_EQ(d->pending().size(), 2u);
@@ -247,8 +238,8 @@ TEST(Document, AnInvalidPendingChangeDoesNotBlockTheChangeItWaitedFor) {
   EXPECT_FALSE(d->has_change(bad.hash));
   EXPECT_TRUE(d->save().ok());
   // The upload's own changes are still all or nothing: an invalid one refuses the upload.
-  StoredChange l3 = change(bb, 3, 12, l2.hash, set);
-  StoredChange bad2 = change(std::string("\xdd", 1), 1, 30, l3.hash, nowhere);
+  StoredChange l3 = one_op_change(bb, 3, 12, l2.hash, set);
+  StoredChange bad2 = one_op_change(std::string("\xdd", 1), 1, 30, l3.hash, nowhere);
   Bytes both = l3.chunk;
   put_bytes(both, bad2.chunk);
   EXPECT_FALSE(d->merge(both).ok());
@@ -442,15 +433,7 @@ TEST(Document, ElementsThatHashAlikeAreStillDifferentElements) {
   uint64_t seq = 0;
   // One change of cc's holding `op` as its op number `counter`.
   auto merge_one = [&](uint64_t counter, Op op, std::vector<OpId> preds = {}) {
-    Change c;
-    c.actors = {cc};
-    c.seq = ++seq;
-    c.start_op = counter;
-    c.deps = {head};
-    op.pred_count = static_cast<uint32_t>(preds.size());
-    c.preds = std::move(preds);
-    c.ops.push_back(op);
-    StoredChange sc = store_change(std::move(c));
+    StoredChange sc = one_op_change(cc, ++seq, counter, head, op, std::move(preds));
     head = sc.hash;
     return d->merge(sc.chunk);
   };
