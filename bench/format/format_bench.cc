@@ -6,7 +6,11 @@
 //   format_bench load-lean RUNS DOC    the same into a lean document (as the server loads)
 //   format_bench save  RUNS DOC        Document::save() of a document loaded once, untimed
 //   format_bench save-lean RUNS DOC    the same, the document lean (as the server caches it)
+//   format_bench save-first RUNS DOC   the first save() of a document just loaded (untimed):
+//                                      it builds the op set that later saves reuse
 //   format_bench merge RUNS A B        Document::load(A bytes), merge(B bytes), save()
+//   format_bench merge-held RUNS A B   merge(B bytes), save() into a document loaded from A
+//                                      and saved once before timing (a document held in memory)
 //   format_bench info  DOC             changes, ops, heads of DOC (untimed)
 //
 // Inputs are read into memory before timing. Each operation runs once untimed (warm-up),
@@ -76,7 +80,7 @@ std::string heads_json(const Document& d) {
 
 int main(int argc, char** argv) {
   amstore::use_huge_pages_for_malloc(argv);  // as the amstore binary does
-  if (argc < 3) die("usage: format_bench load|load-lean|save|save-lean|merge RUNS FILE [FILE2] | info FILE");
+  if (argc < 3) die("usage: format_bench load|load-lean|save|save-lean|save-first|merge|merge-held RUNS FILE [FILE2] | info FILE");
   std::string op = argv[1];
   using Clock = std::chrono::steady_clock;
 
@@ -92,9 +96,10 @@ int main(int argc, char** argv) {
 
   int runs = std::atoi(argv[2]);
   if (runs < 1) die("RUNS must be at least 1");
-  if (argc < 4 || (op == "merge" && argc < 5)) die("missing input file");
+  const bool two_inputs = op == "merge" || op == "merge-held";
+  if (argc < 4 || (two_inputs && argc < 5)) die("missing input file");
   Bytes a = read_file(argv[3]);
-  Bytes b = op == "merge" ? read_file(argv[4]) : Bytes();
+  Bytes b = two_inputs ? read_file(argv[4]) : Bytes();
   long rss_inputs = max_rss_kb();
 
   std::vector<double> ms;
@@ -108,7 +113,14 @@ int main(int argc, char** argv) {
   for (int i = 0; i <= runs; ++i) {  // run 0: warm-up
     auto t0 = Clock::now();
     Clock::time_point t1;
-    if (op == "load" || op == "load-lean") {
+    if (op == "save-first") {
+      Document d = load_or_die(a);
+      t0 = Clock::now();
+      Bytes out = save_or_die(d);
+      t1 = Clock::now();
+      out_bytes = out.size();
+      if (i == 0) heads = heads_json(d);
+    } else if (op == "load" || op == "load-lean") {
       Document d = load_or_die(a, op == "load-lean");
       t1 = Clock::now();
       if (i == 0) heads = heads_json(d);
@@ -116,8 +128,12 @@ int main(int argc, char** argv) {
       Bytes out = save_or_die(loaded);
       t1 = Clock::now();
       out_bytes = out.size();
-    } else if (op == "merge") {
+    } else if (op == "merge" || op == "merge-held") {
       Document d = load_or_die(a);
+      if (op == "merge-held") {  // a document held in memory: loaded and saved before
+        save_or_die(d);
+        t0 = Clock::now();
+      }
       auto st = d.merge(b);
       if (!st.ok()) die("merge: " + st.status().message());
       Bytes out = save_or_die(d);

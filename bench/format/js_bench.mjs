@@ -5,7 +5,11 @@
 //
 //   node --expose-gc js_bench.mjs load  RUNS DOC    Automerge.load(DOC bytes)
 //   node --expose-gc js_bench.mjs save  RUNS DOC    Automerge.save(doc), doc loaded once, untimed
+//   node --expose-gc js_bench.mjs save-first RUNS DOC  the first Automerge.save of a document
+//                                                   just loaded (untimed)
 //   node --expose-gc js_bench.mjs merge RUNS A B    Automerge.save(Automerge.merge(load(A), load(B)))
+//   node --expose-gc js_bench.mjs merge-held RUNS A B  Automerge.save(Automerge.loadIncremental(doc, B))
+//                                                   into doc loaded from A and saved once (untimed)
 //
 // Inputs are read before timing; one untimed warm-up run (it lets V8 tier the wasm up);
 // between runs (untimed) the documents are freed and the JS heap collected.
@@ -17,12 +21,13 @@ const A = require('@automerge/automerge')
 
 const [op, runsArg, fileA, fileB] = process.argv.slice(2)
 const runs = Number(runsArg)
-if (!['load', 'save', 'merge'].includes(op) || !(runs >= 1) || !fileA || (op === 'merge' && !fileB)) {
-  console.error('usage: js_bench.mjs load|save|merge RUNS FILE [FILE2]')
+const twoInputs = op === 'merge' || op === 'merge-held'
+if (!['load', 'save', 'save-first', 'merge', 'merge-held'].includes(op) || !(runs >= 1) || !fileA || (twoInputs && !fileB)) {
+  console.error('usage: js_bench.mjs load|save|save-first|merge|merge-held RUNS FILE [FILE2]')
   process.exit(2)
 }
 const a = new Uint8Array(fs.readFileSync(fileA))
-const b = op === 'merge' ? new Uint8Array(fs.readFileSync(fileB)) : null
+const b = twoInputs ? new Uint8Array(fs.readFileSync(fileB)) : null
 const maxRss = () => process.resourceUsage().maxRSS // kilobytes
 const collect = () => { if (globalThis.gc) globalThis.gc() }
 collect()
@@ -34,6 +39,12 @@ const ms = []
 let heads = null
 let outBytes = 0
 for (let i = 0; i <= runs; i++) { // run 0: warm-up
+  // The documents these two start from are made before the clock starts.
+  let held = null
+  if (op === 'save-first' || op === 'merge-held') {
+    held = A.load(a)
+    if (op === 'merge-held') A.save(held)
+  }
   collect()
   const t0 = performance.now()
   let t1
@@ -46,16 +57,21 @@ for (let i = 0; i <= runs; i++) { // run 0: warm-up
     const out = A.save(loaded)
     t1 = performance.now()
     outBytes = out.length
-  } else {
-    const da = A.load(a)
-    const db = A.load(b)
-    const m = A.merge(da, db)
+  } else { // save-first, merge, merge-held: the document saved is m
+    let m = held
+    let db = null
+    if (op === 'merge') {
+      db = A.load(b)
+      m = A.merge(A.load(a), db)
+    } else if (op === 'merge-held') {
+      m = A.loadIncremental(held, b)
+    }
     const out = A.save(m)
     t1 = performance.now()
     outBytes = out.length
     if (i === 0) heads = A.getHeads(m).sort()
     A.free(m)
-    A.free(db)
+    if (db) A.free(db)
   }
   if (i > 0) ms.push(t1 - t0)
 }

@@ -1098,65 +1098,86 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
 Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress,
                               const ChangeHashMap<uint32_t>* positions) {
   AM_ASSIGN(OpSet s, build_op_set(changes));
+  return encode_document(s, changes, compress, positions, nullptr);
+}
+
+Status ChangeColumns::extend(const std::vector<const StoredChange*>& changes,
+                             const OpSet& s, const ChangeHashMap<uint32_t>& row_of) {
+  if (rows_ > changes.size() || actors_ != s.actors.size()) *this = ChangeColumns();
+  actors_ = s.actors.size();
+  is_dep_.resize(changes.size(), false);
+  for (uint32_t i = static_cast<uint32_t>(rows_); i < changes.size(); ++i) {
+    // A change's deps lie behind a pointer of its own, and its hash at the far end of the
+    // change (compared with the next change's first dep): fetched changes ahead.
+    if (i + 32 < changes.size()) prefetch_change(changes[i + 32]);
+    if (i + 16 < changes.size()) __builtin_prefetch(changes[i + 16]->change.deps.data());
+    const Change& c = changes[i]->change;
+    actor_.append(s.change_author[i]);
+    seq_.append(static_cast<int64_t>(c.seq));
+    max_op_.append(static_cast<int64_t>(c.max_op()));
+    time_.append(c.time);
+    if (c.message.empty()) message_.append_null(); else message_.append(c.message);
+    deps_group_.append(c.deps.size());
+    for (const ChangeHash& h : c.deps) {
+      // Usually the change just before (one author typing): no table lookup, which would
+      // miss the cache for every change of a long history.
+      uint32_t at;
+      if (i > 0 && changes[i - 1]->hash == h) {
+        at = i - 1;
+      } else {
+        const uint32_t* found = row_of.find(h);
+        if (!found || *found >= i) {
+          *this = ChangeColumns();
+          return Status::Error("change dependency is missing or not earlier in causal order");
+        }
+        at = *found;
+      }
+      deps_index_.append(at);
+      is_dep_[at] = true;
+    }
+    Value v;
+    v.type = static_cast<uint8_t>(ValueType::kBytes);
+    v.bytes.assign(as_chars(c.extra));
+    extra_.append(v);
+  }
+  rows_ = changes.size();
+  return Status::Ok();
+}
+
+void ChangeColumns::finish(ColumnWriter& cw) {
+  if (rows_ == 0) return;
+  cw.add(col::kChangeActor, actor_.finish(), true);
+  cw.add(col::kChangeSeq, seq_.finish(), true);
+  cw.add(col::kChangeMaxOp, max_op_.finish(), true);
+  cw.add(col::kChangeTime, time_.finish(), true);
+  if (message_.any_value()) cw.add(col::kChangeMessage, message_.finish(), true);
+  cw.add(col::kChangeDepsGroup, deps_group_.finish(), true);
+  cw.add(col::kChangeDepsIndex, deps_index_.finish());
+  cw.add(col::kChangeExtraMeta, extra_.finish_meta(), true);
+  cw.add(col::kChangeExtraRaw, extra_.finish_raw());
+}
+
+Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChange*>& changes,
+                              bool compress, const ChangeHashMap<uint32_t>* positions,
+                              ChangeColumns* kept) {
   ChangeHashMap<uint32_t> own_positions;
   if (!positions) {
     own_positions.reserve(changes.size());
     for (uint32_t i = 0; i < changes.size(); ++i) own_positions.emplace(changes[i]->hash, i);
     positions = &own_positions;
   }
-  const ChangeHashMap<uint32_t>& row_of = *positions;
-
-  ColumnWriter cw;
-  std::vector<bool> is_dep(changes.size(), false);
-  // Encoders live until the body is written: the column writers hold views into them.
-  UintEncoder actor, deps_group;
-  DeltaEncoder seq, max_op, time, deps_index;
-  StringEncoder message;
-  ValueEncoder extra;
-  if (!changes.empty()) {
-    for (uint32_t i = 0; i < changes.size(); ++i) {
-      // A change's deps lie behind a pointer of its own, and its hash at the far end of the
-      // change (compared with the next change's first dep): fetched changes ahead.
-      if (i + 32 < changes.size()) prefetch_change(changes[i + 32]);
-      if (i + 16 < changes.size()) __builtin_prefetch(changes[i + 16]->change.deps.data());
-      const Change& c = changes[i]->change;
-      actor.append(s.change_author[i]);
-      seq.append(static_cast<int64_t>(c.seq));
-      max_op.append(static_cast<int64_t>(c.max_op()));
-      time.append(c.time);
-      if (c.message.empty()) message.append_null(); else message.append(c.message);
-      deps_group.append(c.deps.size());
-      for (const ChangeHash& h : c.deps) {
-        // Usually the change just before (one author typing): no table lookup, which would
-        // miss the cache for every change of a long history.
-        uint32_t at;
-        if (i > 0 && changes[i - 1]->hash == h) {
-          at = i - 1;
-        } else {
-          const uint32_t* found = row_of.find(h);
-          if (!found || *found >= i)
-            return Status::Error("change dependency is missing or not earlier in causal order");
-          at = *found;
-        }
-        deps_index.append(at);
-        is_dep[at] = true;
-      }
-      Value v;
-      v.type = static_cast<uint8_t>(ValueType::kBytes);
-      v.bytes.assign(as_chars(c.extra));
-      extra.append(v);
-    }
-    bool any_message = message.any_value();
-    cw.add(col::kChangeActor, actor.finish(), true);
-    cw.add(col::kChangeSeq, seq.finish(), true);
-    cw.add(col::kChangeMaxOp, max_op.finish(), true);
-    cw.add(col::kChangeTime, time.finish(), true);
-    if (any_message) cw.add(col::kChangeMessage, message.finish(), true);
-    cw.add(col::kChangeDepsGroup, deps_group.finish(), true);
-    cw.add(col::kChangeDepsIndex, deps_index.finish());
-    cw.add(col::kChangeExtraMeta, extra.finish_meta(), true);
-    cw.add(col::kChangeExtraRaw, extra.finish_raw());
+  // Finished here: a copy of the kept columns (they go on taking rows), or columns of
+  // their own. Alive until the body is written: the column writer holds views into them.
+  ChangeColumns columns;
+  if (kept) {
+    AM_TRY(kept->extend(changes, s, *positions));
+    columns = *kept;
+  } else {
+    AM_TRY(columns.extend(changes, s, *positions));
   }
+  ColumnWriter cw;
+  columns.finish(cw);
+  const std::vector<bool>& is_dep = columns.is_dep();
 
   ColumnWriter ow;
   UintEncoder obj_actor, obj_ctr, key_actor, id_actor, action, succ_group, succ_actor;

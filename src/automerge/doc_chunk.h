@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "automerge/change.h"
+#include "automerge/columns.h"
 #include "automerge/flat_map.h"
+#include "automerge/op_set.h"
 
 namespace amstore {
 
@@ -72,6 +74,36 @@ Status decode_document(const ParsedDocument& parsed,
 // (saves building that table here).
 Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress,
                               const ChangeHashMap<uint32_t>* positions = nullptr);
+// The change columns of a document chunk (a row per change, in causal order), kept by a
+// document from one save to the next: its changes are only ever appended, so a save encodes
+// the rows of the changes added since. Holds views into the changes (their messages).
+class ChangeColumns {
+ public:
+  // Encodes the rows of changes[rows()..] (all of them again if the op set's actors changed,
+  // as their indexes may have). `row_of`: each change's index in `changes`. On failure it
+  // is emptied.
+  Status extend(const std::vector<const StoredChange*>& changes, const OpSet& ops,
+                const ChangeHashMap<uint32_t>& row_of);
+  // Adds the columns to `cw`, which then holds views into them; no rows can follow.
+  void finish(ColumnWriter& cw);
+  // Per row: whether a later change depends on it (the others are the heads).
+  const std::vector<bool>& is_dep() const { return is_dep_; }
+
+ private:
+  UintEncoder actor_, deps_group_;
+  DeltaEncoder seq_, max_op_, time_, deps_index_;
+  StringEncoder message_;
+  ValueEncoder extra_;
+  std::vector<bool> is_dep_;
+  size_t rows_ = 0;
+  size_t actors_ = 0;  // the op set's actors when the rows were encoded
+};
+
+// The same from the op set of `changes` (build_op_set's, or an OpSetBuilder's); `kept`,
+// if given, the change columns of a previous save of the same changes' first rows.
+Result<Bytes> encode_document(const OpSet& ops, const std::vector<const StoredChange*>& changes,
+                              bool compress, const ChangeHashMap<uint32_t>* positions = nullptr,
+                              ChangeColumns* kept = nullptr);
 
 // A document chunk body with every DEFLATEd column stored plain instead (for comparing
 // documents written by different DEFLATE implementations).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <deque>
+#include <mutex>
 
 #include "automerge/chunk.h"
 #include "automerge/columns.h"
@@ -32,6 +33,20 @@ Status decode_again(ByteView chunk, const ChangeHash& hash, StoredChange* out) {
 }
 
 }  // namespace
+
+struct Document::OpSetCache {
+  std::mutex mu;
+  // Null until the first save or JSON view, and after a failed one.
+  std::unique_ptr<OpSetBuilder> builder;
+  // The last change it holds: a check that the changes it holds are still changes_' first.
+  const StoredChange* last = nullptr;
+  ChangeColumns columns;  // of the last save
+};
+
+Document::Document() : op_set_cache_(std::make_unique<OpSetCache>()) {}
+Document::~Document() = default;
+Document::Document(Document&&) noexcept = default;
+Document& Document::operator=(Document&&) noexcept = default;
 
 Result<Document> Document::load(ByteView bytes, bool lean) {
   Document d;
@@ -441,8 +456,37 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
 
 void Document::set_lean(bool lean) {
   lean_ = lean;
-  if (lean)
-    for (auto& c : changes_) drop_ops(c->change);
+  if (!lean) return;
+  for (auto& c : changes_) drop_ops(c->change);
+  if (op_set_cache_) op_set_cache_->builder.reset();  // it points into the dropped ops
+}
+
+template <typename R, typename F>
+Result<R> Document::with_op_set(F&& use) const {
+  std::vector<StoredChange> scratch;
+  std::vector<const StoredChange*> list;
+  AM_TRY(decoded_changes(&scratch, &list));
+  if (lean_ || !op_set_cache_) {  // (no cache: moved from)
+    AM_ASSIGN(OpSet s, build_op_set(list));
+    return use(s, list, nullptr);
+  }
+  OpSetCache& cache = *op_set_cache_;
+  std::lock_guard<std::mutex> guard(cache.mu);
+  // changes_ only ever grows at its end; should the cache not be a prefix of it, start over.
+  if (cache.builder && (cache.builder->covered() > list.size() ||
+                        (cache.builder->covered() > 0 &&
+                         list[cache.builder->covered() - 1] != cache.last)))
+    cache.builder.reset();
+  if (!cache.builder) {
+    cache.builder = std::make_unique<OpSetBuilder>();
+    cache.columns = ChangeColumns();
+  }
+  if (Status st = cache.builder->add(list); !st.ok()) {
+    cache.builder.reset();
+    return st;
+  }
+  cache.last = list.empty() ? nullptr : list.back();
+  return use(cache.builder->op_set(), list, &cache.columns);
 }
 
 Status Document::decoded_changes(std::vector<StoredChange>* scratch,
@@ -461,13 +505,13 @@ Status Document::decoded_changes(std::vector<StoredChange>* scratch,
 }
 
 Result<Bytes> Document::save(bool compress) const {
-  std::vector<StoredChange> scratch;
-  std::vector<const StoredChange*> list;
-  AM_TRY(decoded_changes(&scratch, &list));
-  // `list` is changes_ in order, so index_ gives each change's position in it.
-  AM_ASSIGN(Bytes out, encode_document(list, compress, &index_));
-  for (const auto& p : pending_) put_bytes(out, p->chunk);
-  return out;
+  return with_op_set<Bytes>([&](const OpSet& s, const std::vector<const StoredChange*>& list,
+                                ChangeColumns* kept) -> Result<Bytes> {
+    // `list` is changes_ in order, so index_ gives each change's position in it.
+    AM_ASSIGN(Bytes out, encode_document(s, list, compress, &index_, kept));
+    for (const auto& p : pending_) put_bytes(out, p->chunk);
+    return out;
+  });
 }
 
 Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
@@ -545,11 +589,10 @@ Result<std::string> ChangeSet::to_json() const {
 }
 
 Result<std::string> Document::to_json() const {
-  std::vector<StoredChange> scratch;
-  std::vector<const StoredChange*> list;
-  AM_TRY(decoded_changes(&scratch, &list));
-  AM_ASSIGN(OpSet s, build_op_set(list));
-  return render_json(s);
+  return with_op_set<std::string>([](const OpSet& s, const std::vector<const StoredChange*>&,
+                                     ChangeColumns*) {
+    return render_json(s);
+  });
 }
 
 }  // namespace amstore

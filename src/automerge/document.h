@@ -123,9 +123,10 @@ class ChangeSet {
 
 class Document {
  public:
-  Document() = default;
-  Document(Document&&) = default;
-  Document& operator=(Document&&) = default;
+  Document();
+  ~Document();
+  Document(Document&&) noexcept;
+  Document& operator=(Document&&) noexcept;
 
   // Parses a concatenation of document and change chunks (what Automerge.save,
   // saveIncremental and getChanges produce); all-or-nothing. Zero bytes: an empty document.
@@ -166,6 +167,10 @@ class Document {
   // One compact document chunk (columns of 256 bytes or more DEFLATEd), followed by the
   // pending changes as change chunks, as Automerge.save does. Fails if the change set is
   // not a valid document (e.g. an op refers to an object that does not exist).
+  // A document that is not lean keeps what its first save (or to_json) builds, the op set
+  // in document order and the change columns (~55–80 bytes an op on top of the ~100 its
+  // decoded changes take); later ones add the changes applied since, order again only the
+  // objects those write to, and encode only their change rows (see OpSetBuilder).
   Result<Bytes> save(bool compress = true) const;
   // The applied changes that are not ancestors of `have` (unknown hashes are ignored),
   // as concatenated change chunks in causal order: what Automerge.loadIncremental applies.
@@ -208,8 +213,20 @@ class Document {
   Status decoded_changes(std::vector<StoredChange>* scratch,
                          std::vector<const StoredChange*>* list) const;
 
+  // The op set of a document that is not lean, kept from one save (or JSON view) to the
+  // next and grown by the changes applied in between (see OpSetBuilder): a save then orders
+  // what changed since the last, not the whole document. Behind a mutex, so that const
+  // calls stay safe to make from several threads at once.
+  struct OpSetCache;
+  // Runs use(op set, changes, kept change columns) on the applied changes, decoded again if
+  // lean (no kept columns then); if not, on the kept op set brought up to date, under the
+  // cache's mutex.
+  template <typename R, typename F>
+  Result<R> with_op_set(F&& use) const;
+
   bool lean_ = false;
   size_t op_count_ = 0;
+  std::unique_ptr<OpSetCache> op_set_cache_;
 
   std::vector<std::unique_ptr<StoredChange>> changes_;
   ChangeHashMap<uint32_t> index_;  // hash → changes_ index

@@ -134,9 +134,14 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
       // An insert makes its own element (this op, about to be index slots_.size()).
       uint32_t elem = static_cast<uint32_t>(slots_.size());
       if (!op.elem.is_zero()) {
-        const uint32_t e = find_op(global(op.elem));
+        const uint64_t elem_id = global(op.elem);
+        const uint32_t e = find_op(elem_id);
         if (e == kNotFound || !(meta_[e] & kElement) || obj_of(meta_[e]) != obj_ref)
           return Status::Error("op refers to a list element that does not exist");
+        // As with predecessors: a change cannot have seen a newer op than its own. (And list
+        // order relies on it: an element comes before the newer ones inserted after it.)
+        if (!older(elem_id, id))
+          return Status::Error("op refers to a list element that is not older than it");
         if (!op.insert) elem = e;
       } else if (!op.insert) {
         return Status::Error("op targets the head of a list");

@@ -2,7 +2,9 @@
 // so that a new change can be validated against the document in time proportional to the
 // change, not the document. It rejects what would make the document unsavable: ops on
 // objects or elements that do not exist, keys of the wrong kind, predecessors that are
-// missing, newer than the op, or at another key, and deletes without predecessors.
+// missing, newer than the op, or at another key, and deletes without predecessors. And
+// ops on list elements newer than themselves, which no change that saw the element can
+// hold, and which list order (OpSetBuilder's splice) takes as impossible.
 #pragma once
 
 #include <algorithm>

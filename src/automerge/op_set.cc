@@ -1,6 +1,7 @@
 #include "automerge/op_set.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "automerge/flat_map.h"
 
@@ -29,6 +30,12 @@ class OpLocator {
     if (!v.empty() && first_counter < v.back().counter + v.back().count) return false;
     if (count > 0) v.push_back({first_counter, first_index, count});
     return true;
+  }
+  // Actor indexes renumbered (new actors joined the sorted list): actor a becomes to[a].
+  void renumber(const std::vector<uint32_t>& to, size_t actors) {
+    std::vector<std::vector<Range>> moved(actors);
+    for (size_t a = 0; a < by_actor_.size(); ++a) moved[to[a]] = std::move(by_actor_[a]);
+    by_actor_.swap(moved);
   }
   // The index of op `id`, or -1.
   int64_t find(OpId id) const {
@@ -60,15 +67,20 @@ bool makes_object(uint8_t action, ObjType* type) {
   }
 }
 
-Status order_map(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx) {
-  for (uint32_t i : idx)
-    if (!ops[i].map_key || ops[i].insert) return Status::Error("op on a map object has no map key");
-  std::sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) {
+// Map order: by key, then id. idx[0, sorted) is in that order already (the object's ops
+// before an add); the rest are new, and only they are checked and sorted.
+Status order_map(const std::vector<DocOp>& ops, std::vector<uint32_t>& idx, size_t sorted) {
+  for (size_t j = sorted; j < idx.size(); ++j)
+    if (!ops[idx[j]].map_key || ops[idx[j]].insert)
+      return Status::Error("op on a map object has no map key");
+  auto less = [&](uint32_t a, uint32_t b) {
     std::string_view ka = ops[a].op->key, kb = ops[b].op->key;
     int c = ka.compare(kb);  // compares as unsigned bytes (char_traits<char>), like memcmp
     if (c != 0) return c < 0;
     return lamport_less(ops[a].id, ops[b].id);
-  });
+  };
+  std::sort(idx.begin() + sorted, idx.end(), less);
+  std::inplace_merge(idx.begin(), idx.begin() + sorted, idx.end(), less);
   return Status::Ok();
 }
 
@@ -185,6 +197,109 @@ Status order_list(const std::vector<DocOp>& ops, const OpLocator& locate,
   return Status::Ok();
 }
 
+// A list object's order with new ops spliced in, the old order kept: each new element goes
+// after its reference element, past the elements that follow it while they are newer than
+// the new one. Those are the reference element's newer children and everything inserted
+// after them, which are newer still, since an element is older than the elements inserted
+// after it (changes are held to that: see OpIndex). The first older element met is a
+// younger sibling, or lies past the reference element's subtree: the new element goes
+// before it, as in RGA's pre-order with children by descending id. New ops that target an
+// element join the ops after it, by id.
+// `old`: the object's ops in order; `fresh`: its new ops (any order); `node_of`: scratch,
+// one entry per op. Returns false, leaving `out` unspecified, where it cannot splice (a new
+// element after one not older than it, a long scan, an op it cannot place): the object is
+// then ordered from scratch, which also finds what is invalid.
+bool splice_list(const std::vector<DocOp>& ops, const OpLocator& locate,
+                 std::vector<uint32_t>& node_of, const uint32_t* old, size_t old_n,
+                 const uint32_t* fresh, size_t fresh_n, std::vector<uint32_t>& out) {
+  // Nodes: the old elements in order (0 .. m-1), the new ones by id (m .. m+k-1), the head.
+  std::vector<uint32_t> elem_at;  // old element → its position in `old`
+  for (size_t j = 0; j < old_n; ++j) {
+    if (j + 16 < old_n) __builtin_prefetch(&ops[old[j + 16]]);
+    if (ops[old[j]].insert) {
+      node_of[old[j]] = static_cast<uint32_t>(elem_at.size());
+      elem_at.push_back(static_cast<uint32_t>(j));
+    }
+  }
+  std::vector<uint32_t> inserts, others;
+  for (size_t j = 0; j < fresh_n; ++j) {
+    const DocOp& d = ops[fresh[j]];
+    if (d.map_key) return false;
+    (d.insert ? inserts : others).push_back(fresh[j]);
+  }
+  std::sort(inserts.begin(), inserts.end(),
+            [&](uint32_t a, uint32_t b) { return lamport_less(ops[a].id, ops[b].id); });
+  const uint32_t m = static_cast<uint32_t>(elem_at.size());
+  const uint32_t k = static_cast<uint32_t>(inserts.size());
+  for (uint32_t i = 0; i < k; ++i) node_of[inserts[i]] = m + i;
+  const uint32_t head = m + k, end = UINT32_MAX;
+  auto op_of = [&](uint32_t node) { return node < m ? old[elem_at[node]] : inserts[node - m]; };
+  // The node of element `e`, or false if it is no element of this object.
+  auto node_of_elem = [&](OpId e, uint32_t* node) {
+    const int64_t at = locate.find(e);
+    if (at < 0) return false;
+    const uint32_t n = node_of[at];
+    if (n >= head || op_of(n) != at) return false;
+    *node = n;
+    return true;
+  };
+  std::vector<uint32_t> next(head + 1);
+  for (uint32_t n = 0; n < m; ++n) next[n] = n + 1 < m ? n + 1 : end;
+  next[head] = m > 0 ? 0 : end;
+  size_t budget = 4 * (size_t(m) + k) + 1024;  // scan steps before ordering from scratch
+  for (uint32_t i = 0; i < k; ++i) {
+    const DocOp& x = ops[inserts[i]];
+    uint32_t at = head;
+    if (!x.elem.is_zero()) {
+      if (!node_of_elem(x.elem, &at)) return false;
+      if (at >= m + i || !lamport_less(ops[op_of(at)].id, x.id)) return false;
+    }
+    while (next[at] != end && lamport_less(x.id, ops[op_of(next[at])].id)) {
+      at = next[at];
+      if (--budget == 0) return false;
+    }
+    next[m + i] = next[at];
+    next[at] = m + i;
+  }
+  // New ops on elements, grouped by element node, then by id.
+  std::vector<std::pair<uint32_t, uint32_t>> targeted;  // (node, op)
+  std::vector<bool> has_targeted(head, false);
+  for (uint32_t o : others) {
+    uint32_t n;
+    if (!node_of_elem(ops[o].elem, &n)) return false;
+    targeted.emplace_back(n, o);
+    has_targeted[n] = true;
+  }
+  std::sort(targeted.begin(), targeted.end(), [&](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : lamport_less(ops[a.second].id, ops[b.second].id);
+  });
+  out.clear();
+  out.reserve(old_n + fresh_n);
+  for (uint32_t n = next[head]; n != end; n = next[n]) {
+    // The element, then its ops: the old ones (in order) merged with the new ones.
+    const uint32_t* old_begin = old;
+    const uint32_t* old_end = old;
+    if (n < m) {
+      old_begin = old + elem_at[n] + 1;
+      old_end = old + (n + 1 < m ? elem_at[n + 1] : old_n);
+    }
+    out.push_back(op_of(n));
+    if (!has_targeted[n]) {
+      out.insert(out.end(), old_begin, old_end);
+      continue;
+    }
+    auto t = std::lower_bound(targeted.begin(), targeted.end(), n,
+                              [](const auto& p, uint32_t node) { return p.first < node; });
+    const uint32_t* o = old_begin;
+    for (; t != targeted.end() && t->first == n; ++t) {
+      while (o != old_end && lamport_less(ops[*o].id, ops[t->second].id)) out.push_back(*o++);
+      out.push_back(t->second);
+    }
+    out.insert(out.end(), o, old_end);
+  }
+  return out.size() == old_n + fresh_n;
+}
+
 }  // namespace
 
 std::string_view OpSet::mark_name(uint32_t i) const {
@@ -192,10 +307,79 @@ std::string_view OpSet::mark_name(uint32_t i) const {
   return name ? *name : std::string_view();
 }
 
-Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
+
+// Room for `n` elements and an eighth more: the op set's arrays grow by each save's new ops,
+// and moving tens of MB (and faulting fresh pages in) for a few hundred ops would cost more
+// than the rest of that save.
+template <typename T>
+void reserve_for(std::vector<T>& v, size_t n) {
+  if (v.capacity() < n) v.reserve(n + n / 8);
+}
+
+// Per op of `all`: index (in creation order) of its object, with kDeleted set for deletes
+// (they are not in the document, but their slot is checked).
+constexpr uint32_t kDeleted = uint32_t(1) << 31;
+
+struct OpSetBuilder::State {
   OpSet s;
-  size_t total = 0;
-  const size_t n = changes.size();
+  size_t covered = 0;
+  OpLocator locate{0};
+  // Objects in the order their make ops came (the root first); s.objects has them sorted.
+  std::vector<std::pair<OpId, ObjType>> objects{{OpId{}, ObjType::kMap}};
+  U64Map<uint32_t> object_index;  // object id → index in `objects`
+  std::vector<uint32_t> obj_of;   // per op of s.all (see kDeleted)
+  // Per index in `objects`: where its ops are in s.order (empty: none).
+  std::vector<std::pair<uint32_t, uint32_t>> range_of;
+  std::vector<uint32_t> insert_pos;  // order_list's scratch, one entry per op
+  std::vector<uint32_t> per_op;      // merge_successors' scratch, one entry per op
+
+  Status add(const std::vector<const StoredChange*>& changes);
+  // New actors joined the sorted list: old actor a is now to[a] (an increasing map, so the
+  // ops' Lamport order, and with it every object's order, stays as it was).
+  void renumber_actors(const std::vector<uint32_t>& to);
+  Status merge_successors(const std::vector<std::pair<uint32_t, uint32_t>>& edges);
+  Status order(uint32_t first_new);
+};
+
+OpSetBuilder::OpSetBuilder() : st_(std::make_unique<State>()) {}
+OpSetBuilder::~OpSetBuilder() = default;
+OpSetBuilder::OpSetBuilder(OpSetBuilder&&) noexcept = default;
+OpSetBuilder& OpSetBuilder::operator=(OpSetBuilder&&) noexcept = default;
+Status OpSetBuilder::add(const std::vector<const StoredChange*>& changes) {
+  return st_->add(changes);
+}
+size_t OpSetBuilder::covered() const { return st_->covered; }
+const OpSet& OpSetBuilder::op_set() const { return st_->s; }
+OpSet OpSetBuilder::take() && { return std::move(st_->s); }
+
+Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
+  OpSetBuilder b;
+  AM_TRY(b.add(changes));
+  return std::move(b).take();
+}
+
+void OpSetBuilder::State::renumber_actors(const std::vector<uint32_t>& to) {
+  auto renumber = [&](OpId& id) {
+    if (!id.is_zero()) id.actor = to[id.actor];
+  };
+  for (DocOp& d : s.all) {
+    renumber(d.id);
+    renumber(d.elem);
+  }
+  for (OpId& id : s.succ) renumber(id);
+  for (size_t i = 0; i < covered; ++i) s.change_author[i] = to[s.change_author[i]];
+  for (auto& [id, type] : objects) renumber(id);
+  for (ObjectRange& r : s.objects) renumber(r.id);
+  object_index.clear();
+  for (uint32_t k = 1; k < objects.size(); ++k) object_index.emplace(opid_key(objects[k].first), k);
+  locate.renumber(to, s.actors.size());
+}
+
+Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes) {
+  const size_t from = covered, n = changes.size();
+  if (from > n) return Status::Error("op set holds more changes than the change set");
+  if (from == n && from > 0) return Status::Ok();
+  size_t total = s.all.size();
   s.change_author.resize(n);
   {
     // Runs of changes by one author (one author typing: one run), as views first: a string
@@ -203,7 +387,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     // behind two pointers of its own: it is fetched a few changes ahead, a level at a time,
     // and read once here; the other passes use change_author.
     std::vector<std::string_view> runs;
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = from; i < n; ++i) {
       if (i + 48 < n) prefetch_change(changes[i + 48]);
       if (i + 32 < n) __builtin_prefetch(changes[i + 32]->change.actors.data());
       if (i + 16 < n && !changes[i + 16]->change.actors.empty())
@@ -216,35 +400,49 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     std::vector<std::string_view> authors = runs;
     std::sort(authors.begin(), authors.end());
     authors.erase(std::unique(authors.begin(), authors.end()), authors.end());
-    s.actors.assign(authors.begin(), authors.end());
+    // Actors new to the op set, merged into its sorted list.
+    std::vector<std::string_view> joined;
+    for (std::string_view a : authors)
+      if (!std::binary_search(s.actors.begin(), s.actors.end(), a)) joined.push_back(a);
+    if (!joined.empty()) {
+      std::vector<std::string> all_actors;
+      all_actors.reserve(s.actors.size() + joined.size());
+      std::vector<uint32_t> to(s.actors.size());
+      size_t j = 0;
+      for (size_t a = 0; a < s.actors.size(); ++a) {
+        while (j < joined.size() && joined[j] < s.actors[a]) all_actors.emplace_back(joined[j++]);
+        to[a] = static_cast<uint32_t>(all_actors.size());
+        all_actors.push_back(std::move(s.actors[a]));
+      }
+      while (j < joined.size()) all_actors.emplace_back(joined[j++]);
+      s.actors.swap(all_actors);
+      if (from > 0) renumber_actors(to);
+      else locate = OpLocator(s.actors.size());
+    }
     std::vector<uint32_t> run_author(runs.size());
     for (size_t r = 0; r < runs.size(); ++r)
       run_author[r] = static_cast<uint32_t>(
-          std::lower_bound(authors.begin(), authors.end(), runs[r]) - authors.begin());
-    for (uint32_t& a : s.change_author) a = run_author[a];
+          std::lower_bound(s.actors.begin(), s.actors.end(), runs[r]) - s.actors.begin());
+    for (size_t i = from; i < n; ++i) s.change_author[i] = run_author[s.change_author[i]];
   }
 
   // Every pass over `all` (32 bytes an op, ~50 MB for a million-op document) costs about
   // as much as the work done in it, so what can be worked out while the ops are made is,
   // and later passes read the small per-op arrays instead.
-  std::vector<DocOp> all;
-  all.reserve(total);
-  OpLocator locate(s.actors.size());
+  std::vector<DocOp>& all = s.all;
+  const uint32_t first_new = static_cast<uint32_t>(all.size());
+  reserve_for(all, total);
+  reserve_for(obj_of, total);
+  obj_of.resize(total);
   std::vector<std::pair<uint32_t, uint32_t>> edges;  // (pred index, succ index)
   std::vector<uint32_t> local_to_global;
-  // Objects in the order their make ops come (the root first); sorted by id further down.
-  std::vector<std::pair<OpId, ObjType>> objects{{OpId{}, ObjType::kMap}};
-  U64Map<uint32_t> object_index;  // object id → index in `objects`
-  // Per op: index in `objects` of its object, with kDeleted set for deletes (they are not
-  // in the document, but their slot is checked); kLater for an op on an object whose make
-  // op had not come yet (looked up again below, from `later`).
-  constexpr uint32_t kDeleted = uint32_t(1) << 31, kLater = UINT32_MAX;
-  std::vector<uint32_t> obj_of(total);
+  // kLater: an op on an object whose make op had not come yet (looked up again below, from
+  // `later`).
+  constexpr uint32_t kLater = UINT32_MAX;
   std::vector<std::pair<uint32_t, OpId>> later;  // (op index, object id)
-  std::vector<uint32_t> succ_count(total + 1, 0);  // one past the end: see below
   OpId last_obj{};  // a change's ops mostly share their object: one lookup per run
   uint32_t last_k = 0;
-  for (size_t ci = 0; ci < n; ++ci) {
+  for (size_t ci = from; ci < n; ++ci) {
     if (ci + 16 < n) prefetch_change(changes[ci + 16]);
     if (ci + 8 < n) __builtin_prefetch(changes[ci + 8]->change.ops.data());
     const StoredChange* sc = changes[ci];
@@ -262,7 +460,7 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     };
     if (c.start_op + c.ops.size() > (uint64_t(1) << 32) ||
         !locate.add(local_to_global[0], static_cast<uint32_t>(c.start_op),
-                     static_cast<uint32_t>(all.size()), static_cast<uint32_t>(c.ops.size())))
+                    static_cast<uint32_t>(all.size()), static_cast<uint32_t>(c.ops.size())))
       return Status::Error("duplicate op id");
     for (size_t i = 0; i < c.ops.size(); ++i) {
       if (i + 4 < c.ops.size()) {
@@ -286,7 +484,6 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
         if (at < 0 || at >= me) return Status::Error("op's predecessor is not in the document");
         if (!lamport_less(p, d.id)) return Status::Error("op's predecessor is not older than the op");
         edges.emplace_back(static_cast<uint32_t>(at), me);
-        ++succ_count[at];
       }
       const bool del = op.action == static_cast<uint8_t>(Action::kDel);
       if (del && op.pred_count == 0) return Status::Error("delete op without predecessors");
@@ -322,77 +519,125 @@ Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes) {
     if ((obj_of[p] & ~kDeleted) != (obj_of[x] & ~kDeleted) || !same_key(all[p], all[x]))
       return Status::Error("op's predecessor is at a different key");
 
-  // Successor lists, each in Lamport order: grouped by predecessor with a counting sort
-  // (linear; a comparison sort of the edges was a tenth of a save), then the rare groups of
-  // several successors sorted on their own.
-  {
-    std::vector<uint32_t> succ_index(edges.size());
-    uint32_t next = 0;
-    for (uint32_t& count : succ_count) {  // counts become each group's end, then its start
-      next += count;
-      count = next;
-    }
-    for (size_t e = edges.size(); e-- > 0;) succ_index[--succ_count[edges[e].first]] = edges[e].second;
-    // succ_count[i] is now where all[i]'s successors start.
-    s.succ.resize(edges.size());
-    s.succ_ops.resize(edges.size());
-    for (uint32_t p = 0; p < all.size(); ++p) {
-      const uint32_t begin = succ_count[p], end = succ_count[p + 1];
-      if (end - begin > 1)
-        std::sort(succ_index.begin() + begin, succ_index.begin() + end,
-                  [&](uint32_t a, uint32_t b) { return lamport_less(all[a].id, all[b].id); });
-    }
-    for (size_t k = 0; k < succ_index.size(); ++k) {
-      s.succ[k] = all[succ_index[k]].id;
-      s.succ_ops[k] = all[succ_index[k]].op;
-    }
-  }
+  AM_TRY(merge_successors(edges));
+  AM_TRY(order(first_new));
+  covered = n;
+  return Status::Ok();
+}
 
-  // Objects in Lamport order (the root, counter 0, first).
-  std::vector<uint32_t> rank(objects.size());  // index in `objects` → index once sorted
-  {
-    std::vector<uint32_t> by_id(objects.size());
-    for (uint32_t k = 0; k < objects.size(); ++k) by_id[k] = k;
-    std::sort(by_id.begin() + 1, by_id.end(), [&](uint32_t a, uint32_t b) {
-      return lamport_less(objects[a].first, objects[b].first);
-    });
-    std::vector<std::pair<OpId, ObjType>> sorted(objects.size());
-    for (uint32_t k = 0; k < objects.size(); ++k) {
-      sorted[k] = objects[by_id[k]];
-      rank[by_id[k]] = k;
-    }
-    objects.swap(sorted);
+// Successor lists, each in Lamport order. The lists are stored back to back (CSR), so the
+// new successors shift the lists after theirs: one pass from the end moves each list to
+// its new place (never before its old one) and leaves room behind it, filled from the new
+// edges; the lists that gained one and hold several are sorted again (a new op can be older
+// than a successor there was, when its author had not seen it). In place, in arrays with
+// room to spare: no copy of the ~20 MB a large document's lists take.
+Status OpSetBuilder::State::merge_successors(const std::vector<std::pair<uint32_t, uint32_t>>& edges) {
+  const size_t n = s.all.size();
+  if (s.succ_start.empty()) s.succ_start.push_back(0);
+  const size_t old_n = s.succ_start.size() - 1;
+  const uint32_t old_e = static_cast<uint32_t>(s.succ.size());
+  reserve_for(s.succ_start, n + 1);
+  s.succ_start.resize(n + 1, old_e);
+  if (edges.empty()) return Status::Ok();
+  if (old_e + edges.size() > UINT32_MAX) return Status::Error("too many successors");
+  // per_op[p]: how many new successors p gains; then where the next of them goes.
+  per_op.assign(n, 0);
+  for (const auto& e : edges) ++per_op[e.first];
+  const size_t total = old_e + edges.size();
+  reserve_for(s.succ, total);
+  reserve_for(s.succ_ops, total);
+  s.succ.resize(total);
+  s.succ_ops.resize(total);
+  uint32_t shift = static_cast<uint32_t>(edges.size());
+  for (size_t p = n; p-- > 0;) {
+    // succ_start[p + 1] still holds p's old end: the pass writes it only now.
+    const uint32_t old_begin = p < old_n ? s.succ_start[p] : old_e;
+    const uint32_t old_end = p < old_n ? s.succ_start[p + 1] : old_e;
+    s.succ_start[p + 1] = old_end + shift;
+    shift -= per_op[p];
+    if (shift > 0)
+      for (uint32_t k = old_end; k-- > old_begin;) {
+        s.succ[k + shift] = s.succ[k];
+        s.succ_ops[k + shift] = s.succ_ops[k];
+      }
+    per_op[p] = old_end + shift;
   }
-  // Non-delete ops grouped by object (a counting sort: stable, linear), then ordered within.
+  s.succ_start[0] = 0;
+  for (const auto& [p, x] : edges) {
+    s.succ[per_op[p]] = s.all[x].id;
+    s.succ_ops[per_op[p]++] = s.all[x].op;
+  }
+  std::vector<std::pair<OpId, const Op*>> group;
+  for (size_t e = 0; e < edges.size(); ++e) {
+    const uint32_t p = edges[e].first;
+    const uint32_t begin = s.succ_start[p], end = s.succ_start[p + 1];
+    if (end - begin < 2 || (e > 0 && edges[e - 1].first == p)) continue;
+    bool sorted = true;
+    for (uint32_t k = begin + 1; k < end && sorted; ++k) sorted = lamport_less(s.succ[k - 1], s.succ[k]);
+    if (sorted) continue;
+    group.clear();
+    for (uint32_t k = begin; k < end; ++k) group.emplace_back(s.succ[k], s.succ_ops[k]);
+    std::sort(group.begin(), group.end(),
+              [](const auto& a, const auto& b) { return lamport_less(a.first, b.first); });
+    for (uint32_t k = begin; k < end; ++k) std::tie(s.succ[k], s.succ_ops[k]) = group[k - begin];
+  }
+  return Status::Ok();
+}
+
+// Objects in Lamport order (the root, counter 0, first), each one's non-delete ops ordered:
+// objects the new ops (from first_new on) do not write to keep their order; the others are
+// ordered again with them.
+Status OpSetBuilder::State::order(uint32_t first_new) {
+  const std::vector<DocOp>& all = s.all;
+  std::vector<uint32_t> by_id(objects.size());
+  for (uint32_t k = 0; k < objects.size(); ++k) by_id[k] = k;
+  std::sort(by_id.begin() + 1, by_id.end(), [&](uint32_t a, uint32_t b) {
+    return lamport_less(objects[a].first, objects[b].first);
+  });
+  // New non-delete ops grouped by object (a counting sort: stable, linear).
   std::vector<uint32_t> start(objects.size() + 1, 0);
-  for (uint32_t& k : obj_of)
-    if (!(k & kDeleted)) ++start[(k = rank[k]) + 1];
+  for (uint32_t i = first_new; i < all.size(); ++i)
+    if (!(obj_of[i] & kDeleted)) ++start[obj_of[i] + 1];
   for (size_t k = 0; k < objects.size(); ++k) start[k + 1] += start[k];
-  std::vector<uint32_t> live(start.back());
+  std::vector<uint32_t> fresh(start.back());
   {
     std::vector<uint32_t> fill(start.begin(), start.end() - 1);
-    for (uint32_t i = 0; i < obj_of.size(); ++i)
-      if (!(obj_of[i] & kDeleted)) live[fill[obj_of[i]]++] = i;
+    for (uint32_t i = first_new; i < all.size(); ++i)
+      if (!(obj_of[i] & kDeleted)) fresh[fill[obj_of[i]]++] = i;
   }
+  range_of.resize(objects.size(), {0, 0});
+  reserve_for(insert_pos, all.size());
+  insert_pos.resize(all.size(), 0);
+  std::vector<uint32_t> new_order;
+  new_order.reserve(s.order.size() + fresh.size());
+  std::vector<ObjectRange> ranges;
+  ranges.reserve(objects.size());
   std::vector<uint32_t> group;
-  std::vector<uint32_t> insert_pos(all.size(), 0);
-  std::vector<uint32_t> final_order;
-  final_order.reserve(live.size());
-  for (size_t k = 0; k < objects.size(); ++k) {
-    if (start[k] == start[k + 1]) continue;
-    group.assign(live.begin() + start[k], live.begin() + start[k + 1]);
-    const auto [obj, type] = objects[k];
-    AM_TRY(type == ObjType::kMap ? order_map(all, group)
-                                 : order_list(all, locate, insert_pos, group));
-    ObjectRange r{obj, type, static_cast<uint32_t>(final_order.size()), 0};
-    final_order.insert(final_order.end(), group.begin(), group.end());
-    r.end = static_cast<uint32_t>(final_order.size());
-    s.objects.push_back(r);
+  for (uint32_t k : by_id) {
+    const auto [old_begin, old_end] = range_of[k];
+    const uint32_t begin = static_cast<uint32_t>(new_order.size());
+    if (start[k] == start[k + 1]) {
+      if (old_begin == old_end) continue;
+      new_order.insert(new_order.end(), s.order.begin() + old_begin, s.order.begin() + old_end);
+    } else {
+      const bool list = objects[k].second != ObjType::kMap;
+      if (!list || old_begin == old_end ||
+          !splice_list(all, locate, insert_pos, s.order.data() + old_begin, old_end - old_begin,
+                       fresh.data() + start[k], start[k + 1] - start[k], group)) {
+        group.assign(s.order.begin() + old_begin, s.order.begin() + old_end);
+        group.insert(group.end(), fresh.begin() + start[k], fresh.begin() + start[k + 1]);
+        AM_TRY(list ? order_list(all, locate, insert_pos, group)
+                    : order_map(all, group, old_end - old_begin));
+      }
+      new_order.insert(new_order.end(), group.begin(), group.end());
+    }
+    const uint32_t end = static_cast<uint32_t>(new_order.size());
+    range_of[k] = {begin, end};
+    ranges.push_back(ObjectRange{objects[k].first, objects[k].second, begin, end});
   }
-  s.all = std::move(all);
-  s.succ_start = std::move(succ_count);
-  s.order = std::move(final_order);
-  return s;
+  s.order.swap(new_order);
+  s.objects.swap(ranges);
+  return Status::Ok();
 }
 
 }  // namespace amstore

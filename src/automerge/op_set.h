@@ -3,6 +3,7 @@
 // 3–8). It is what the document chunk stores and what the JSON view reads.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -60,5 +61,32 @@ struct OpSet {
 // `changes` must be in causal order and closed under dependencies. Fails on ops that refer
 // to objects or elements that do not exist, or keys of the wrong kind for their object.
 Result<OpSet> build_op_set(const std::vector<const StoredChange*>& changes);
+
+// The op set of a change set that grows: each add() takes the changes appended since the
+// last one. Their ops join the op set, successor lists are merged (one pass over the ops),
+// and only the objects their ops write to are ordered again (new list elements are spliced
+// into the order there was); the others keep their order. So a document saved after a
+// merge orders what the merge touched, not every object.
+// build_op_set is one add() on an empty builder: the same checks, the same result.
+class OpSetBuilder {
+ public:
+  OpSetBuilder();
+  ~OpSetBuilder();
+  OpSetBuilder(OpSetBuilder&&) noexcept;
+  OpSetBuilder& operator=(OpSetBuilder&&) noexcept;
+
+  // `changes`: the whole change set as for build_op_set, its first covered() entries the
+  // ones added before, unchanged and at the same addresses (the op set points into them).
+  // On failure the builder is spent: drop it.
+  Status add(const std::vector<const StoredChange*>& changes);
+  // How many changes the op set holds.
+  size_t covered() const;
+  const OpSet& op_set() const;
+  OpSet take() &&;
+
+ private:
+  struct State;
+  std::unique_ptr<State> st_;
+};
 
 }  // namespace amstore

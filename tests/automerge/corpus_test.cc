@@ -8,6 +8,8 @@
 #include "automerge/chunk.h"
 #include "automerge/doc_chunk.h"
 #include "automerge/document.h"
+#include "automerge/json_view.h"
+#include "automerge/op_set.h"
 #include "test_util.h"
 
 namespace amstore {
@@ -33,6 +35,13 @@ std::vector<Bytes> golden_changes(const fs::path& dir) {
   std::vector<Bytes> out;
   for (const auto& f : files) out.push_back(read_file(f));
   return out;
+}
+
+// The scenario's golden changes back to back (they load as a document).
+Bytes concatenated_changes(const fs::path& dir) {
+  Bytes all;
+  for (const Bytes& g : golden_changes(dir)) put_bytes(all, g);
+  return all;
 }
 
 std::vector<std::string> golden_heads(const fs::path& dir) {
@@ -127,9 +136,7 @@ TEST(Corpus, AlgorithmAWithKnownChangesRegeneratesExactlyTheRest) {
 TEST(Corpus, GoldenChangesDecodeCanonicallyAndLoadToSameHeads) {
   for (const fs::path& dir : scenarios()) {
     SCOPED_TRACE(dir.filename().string());
-    Bytes all;
-    for (const Bytes& g : golden_changes(dir)) put_bytes(all, g);
-    auto doc = Document::load(all);
+    auto doc = Document::load(concatenated_changes(dir));
     ASSERT_TRUE(doc.ok()) << doc.status().message();
     EXPECT_TRUE(doc->pending().empty());
     std::vector<std::string> heads;
@@ -228,6 +235,54 @@ TEST(Corpus, LeanLoadHoldsWhatAFullLoadHolds) {
     EXPECT_EQ(a->heads(), b->heads());
     EXPECT_EQ(*a->save(), *b->save());
   }
+}
+
+// An op set grown by batches of changes (OpSetBuilder), and change columns grown with it,
+// as a document keeps both between saves, equal the ones built from scratch from the same
+// changes, at every step: the same document bytes and the same JSON. And a document saved
+// after each fork it merges saves what a copy of its change set (built from scratch) saves.
+TEST(Corpus, OpSetGrownByBatchesEqualsOneBuiltAtOnce) {
+  size_t steps = 0;
+  for (const fs::path& dir : scenarios()) {
+    SCOPED_TRACE(dir.filename().string());
+    auto doc = Document::load(concatenated_changes(dir));
+    ASSERT_TRUE(doc.ok()) << doc.status().message();
+    std::vector<const StoredChange*> causal;
+    for (const auto& sc : doc->changes()) causal.push_back(sc.get());
+    OpSetBuilder grown;
+    ChangeColumns kept;  // grown along, as a document keeps them
+    // Batches of 1, 1, 2, 3, 5, ... changes, then the rest.
+    for (size_t step = 1, next = 1, end = 0; end < causal.size(); ++steps) {
+      end = std::min(causal.size(), end + step);
+      std::tie(step, next) = std::make_pair(next, step + next);
+      std::vector<const StoredChange*> prefix(causal.begin(), causal.begin() + end);
+      Status st = grown.add(prefix);
+      ASSERT_TRUE(st.ok()) << st.message();
+      ASSERT_EQ(grown.covered(), end);
+      auto fresh = build_op_set(prefix);
+      ASSERT_TRUE(fresh.ok()) << fresh.status().message();
+      EXPECT_EQ(grown.op_set().actors, fresh->actors);
+      auto a = encode_document(grown.op_set(), prefix, false, nullptr, &kept);
+      auto b = encode_document(*fresh, prefix, false);
+      ASSERT_TRUE(a.ok() && b.ok());
+      ASSERT_TRUE(*a == *b) << "after " << end << " of " << causal.size() << " changes";
+      EXPECT_EQ(*render_json(grown.op_set()), *render_json(*fresh));
+    }
+    if (!fs::exists(dir / "forks")) continue;
+    std::vector<fs::path> forks;
+    for (const auto& e : fs::directory_iterator(dir / "forks")) forks.push_back(e.path());
+    std::sort(forks.begin(), forks.end());
+    Document merged;
+    for (const fs::path& f : forks) {
+      ASSERT_TRUE(merged.merge(read_file(f)).ok());
+      auto saved = merged.save();
+      ASSERT_TRUE(saved.ok()) << saved.status().message();
+      const ChangeSet set = merged.change_set();
+      ASSERT_TRUE(*saved == *set.save()) << "after merging " << f.filename();
+      EXPECT_EQ(*merged.to_json(), *set.to_json());
+    }
+  }
+  std::cout << "compared " << steps << " grown op sets\n";
 }
 
 TEST(Corpus, ForksMergeToTheLibrarysHeads) {

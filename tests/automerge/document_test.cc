@@ -512,6 +512,19 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     EXPECT_TRUE(fine.ok()) << fine.message();
   }
   {
+    Change c = hostile_change();  // insert after 3@aa as op 2@cc: an element newer than it
+    c.start_op = 2;
+    Op op = set_op();
+    op.obj = OpId{2, 1};
+    op.elem = OpId{3, 1};
+    op.insert = true;
+    c.ops.push_back(op);
+    expect_refused(c, "op refers to a list element that is not older than it");
+    c.start_op = 3;  // 3@cc is newer than 3@aa (actor ids break the tie): fine
+    Status fine = merge_onto_aa(std::move(c));
+    EXPECT_TRUE(fine.ok()) << fine.message();
+  }
+  {
     Change c = hostile_change();  // overwrite of key "l" naming the op at key "x" as pred
     Op op = set_op();
     op.map_key = true;

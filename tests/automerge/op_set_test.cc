@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "automerge/doc_chunk.h"
 #include "automerge/op_set.h"
 
 namespace amstore {
@@ -93,6 +94,83 @@ TEST(OpSet, SuccessorsAreInLamportOrder) {
   EXPECT_EQ(s->succ_ops[first + 1], &b.change.ops[0]);
   EXPECT_EQ(s->succ_count(1), 0u);
   EXPECT_EQ(s->succ_count(2), 0u);
+}
+
+// An op set grown by a second batch equals the one built at once, when that batch brings an
+// actor that sorts before the others (every actor index is renumbered) and a successor that
+// is older than one the op had (its list is sorted again).
+TEST(OpSet, GrownBySecondBatchEqualsBuiltAtOnce) {
+  const std::string kCc("\xcc", 1);
+  StoredChange base = change_of(kBb, 1, {set_in(OpId{}, "k")});
+  Op over = set_in(OpId{}, "k");
+  over.pred_count = 1;
+  auto overwrite = [&](const std::string& author) {  // author overwrites 1@bb with 2@author
+    Change c;
+    c.actors = {author, kBb};
+    c.seq = 1;
+    c.start_op = 2;
+    c.ops = {over};
+    c.preds = {OpId{1, 1}};
+    return store_change(std::move(c));
+  };
+  StoredChange cc = overwrite(kCc), aa = overwrite(kAa);
+  OpSetBuilder grown;
+  ASSERT_TRUE(grown.add({&base, &cc}).ok());
+  ASSERT_TRUE(grown.add({&base, &cc, &aa}).ok());
+  EXPECT_EQ(grown.covered(), 3u);
+  auto fresh = build_op_set({&base, &cc, &aa});
+  ASSERT_TRUE(fresh.ok()) << fresh.status().message();
+  const OpSet& s = grown.op_set();
+  EXPECT_EQ(s.actors, (std::vector<std::string>{kAa, kBb, kCc}));
+  EXPECT_EQ(s.change_author, fresh->change_author);
+  EXPECT_EQ(s.succ, fresh->succ);
+  EXPECT_EQ(s.succ_ops, fresh->succ_ops);
+  EXPECT_EQ(s.succ_start, fresh->succ_start);
+  EXPECT_EQ(s.order, fresh->order);
+  ASSERT_EQ(s.succ_count(0), 2u);
+  EXPECT_EQ(s.succ[s.succ_start[0]], (OpId{2, 0}));      // 2@aa, though it came last
+  EXPECT_EQ(s.succ[s.succ_start[0] + 1], (OpId{2, 2}));  // 2@cc
+  for (size_t i = 0; i < s.all.size(); ++i) {
+    EXPECT_EQ(s.all[i].id, fresh->all[i].id);
+    EXPECT_EQ(s.all[i].op, fresh->all[i].op);
+  }
+}
+
+// Elements inserted at the head of a list by a second batch that must pass every element
+// there (all newer): spliced in one at a time, or, past the splice's scan budget, the list
+// ordered again from scratch. Either way the order is the one built at once.
+TEST(OpSet, ListGrownBySecondBatchEqualsBuiltAtOnce) {
+  for (const uint32_t late : {3u, 1000u}) {  // 3: spliced; 1,000: over the budget
+    SCOPED_TRACE(late);
+    Op make = make_map_op();
+    make.action = static_cast<uint8_t>(Action::kMakeList);
+    auto at_head = [](OpId list) {
+      Op op;
+      op.action = static_cast<uint8_t>(Action::kSet);
+      op.value.type = static_cast<uint8_t>(ValueType::kTrue);
+      op.obj = list;
+      op.insert = true;  // elem: the head
+      return op;
+    };
+    std::vector<Op> early{make};
+    for (int i = 0; i < 2000; ++i) early.push_back(at_head(OpId{1, 0}));
+    StoredChange bb = change_of(kBb, 1, early);  // 1@bb the list, 2..2001@bb at its head
+    std::vector<Op> concurrent;
+    for (uint32_t i = 0; i < late; ++i) concurrent.push_back(at_head(OpId{1, 1}));
+    concurrent.push_back(at_head(OpId{1, 1}));
+    concurrent.back().elem = OpId{1000, 1};  // and one after 1000@bb, which is older
+    StoredChange aa = change_of(kAa, 1001, concurrent, {kBb});  // 1001..@aa
+    OpSetBuilder grown;
+    ASSERT_TRUE(grown.add({&bb}).ok());
+    ASSERT_TRUE(grown.add({&bb, &aa}).ok());
+    auto fresh = build_op_set({&bb, &aa});
+    ASSERT_TRUE(fresh.ok()) << fresh.status().message();
+    EXPECT_EQ(grown.op_set().order, fresh->order);
+    auto a = encode_document(grown.op_set(), {&bb, &aa}, false);
+    auto b = encode_document(*fresh, {&bb, &aa}, false);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_TRUE(*a == *b);
+  }
 }
 
 }  // namespace

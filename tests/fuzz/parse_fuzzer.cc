@@ -130,10 +130,17 @@ void exercise(ByteView in) {
     auto part = Document::load(half);
     FUZZ_CHECK(part.ok());
     const std::vector<ChangeHash> half_heads = part->heads();
+    FUZZ_CHECK(part->save().ok());  // the half's op set, kept: the merge's changes grow it
     auto m = part->merge(in);
     FUZZ_CHECK(m.ok());
     FUZZ_CHECK(part->heads() == heads);
     FUZZ_CHECK(part->changes().size() == doc.changes().size());
+    // Grown, it saves what an op set built at once from the same changes saves.
+    {
+      auto grown = part->save();
+      auto at_once = part->change_set().save();
+      FUZZ_CHECK(grown.ok() && at_once.ok() && *grown == *at_once);
+    }
 
     // The same into that half saved as one document and loaded lean, as the server holds
     // a stored document (its op index filled change by change as the load regenerates).
@@ -151,6 +158,7 @@ void exercise(ByteView in) {
 
     auto part2 = Document::load(half);
     FUZZ_CHECK(part2.ok());
+    (void)part2->to_json();  // builds the half's op set and keeps it (when it can)
     Bytes bad(in.begin(), in.end());
     size_t sum = 0;
     for (uint8_t b : bad) sum += b;
@@ -166,6 +174,8 @@ void exercise(ByteView in) {
     } else {
       auto saved = part2->save();
       FUZZ_CHECK(saved.ok());
+      auto at_once = part2->change_set().save();
+      FUZZ_CHECK(at_once.ok() && *at_once == *saved);
       auto again = Document::load(*saved);
       FUZZ_CHECK(again.ok());
       FUZZ_CHECK(again->heads() == part2->heads());
