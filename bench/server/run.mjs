@@ -186,10 +186,20 @@ async function upload (srv, id, file) {
 }
 
 async function fetchDoc (srv, id) {
-  const r = await fetch(`${srv.url}/${id}`)
-  const b = new Uint8Array(await r.arrayBuffer())
-  if (r.status !== 200) return null
-  try { return A.load(b) } catch (e) { return null }
+  // A request sent on a kept-alive connection just as the server closes it (the Node
+  // servers close idle ones after 5 s) fails with "other side closed": tried once more.
+  for (let attempt = 0; ; attempt++) {
+    let r, b
+    try {
+      r = await fetch(`${srv.url}/${id}`)
+      b = new Uint8Array(await r.arrayBuffer())
+    } catch (e) {
+      if (attempt >= 1) throw e
+      continue
+    }
+    if (r.status !== 200) return null
+    try { return A.load(b) } catch (e) { return null }
+  }
 }
 
 function drive (srv, args, seconds) {

@@ -308,6 +308,8 @@ std::string_view OpSet::mark_name(uint32_t i) const {
 }
 
 
+namespace {
+
 // Room for `n` elements and an eighth more: the op set's arrays grow by each save's new ops,
 // and moving tens of MB (and faulting fresh pages in) for a few hundred ops would cost more
 // than the rest of that save.
@@ -319,6 +321,8 @@ void reserve_for(std::vector<T>& v, size_t n) {
 // Per op of `all`: index (in creation order) of its object, with kDeleted set for deletes
 // (they are not in the document, but their slot is checked).
 constexpr uint32_t kDeleted = uint32_t(1) << 31;
+
+}  // namespace
 
 struct OpSetBuilder::State {
   OpSet s;

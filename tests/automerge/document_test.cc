@@ -3,6 +3,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <thread>
 #include <gtest/gtest.h>
 
 #include "automerge/chunk.h"
@@ -613,6 +614,37 @@ TEST(Document, LeanDocumentSavesAndRendersTheSame) {
   Document copy;
   ASSERT_TRUE(copy.merge(*lean).ok());
   EXPECT_EQ(*copy.save(), *full->save());
+  // A document made lean after a save drops the op set that save kept (it points into the
+  // ops dropped), and saves what the others do after the next merge.
+  auto later = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(later.ok());
+  ASSERT_TRUE(later->save().ok());
+  later->set_lean(true);
+  ASSERT_TRUE(later->merge(hex_bytes(kDoc111)).ok());
+  EXPECT_EQ(*later->save(), *full->save());
+}
+
+// save() and to_json() are const, and safe to call from several threads at once on one
+// document, though a document that is not lean updates the op set it keeps on the way.
+TEST(Document, SavesFromSeveralThreadsAtOnceAgree) {
+  auto d = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(d->save().ok());  // its op set, kept; the merge below leaves it behind
+  ASSERT_TRUE(d->merge(hex_bytes(kDoc111)).ok());
+  const Bytes expected = *d->change_set().save();
+  std::vector<Bytes> saved(4);
+  std::vector<std::string> json(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < saved.size(); ++i)
+    threads.emplace_back([&, i] {
+      saved[i] = *d->save();
+      json[i] = *d->to_json();
+    });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < saved.size(); ++i) {
+    EXPECT_EQ(saved[i], expected);
+    EXPECT_EQ(json[i], "{\"l\":[true],\"x\":2}");
+  }
 }
 
 // A change set copied out of a document saves and renders what the document did at the
