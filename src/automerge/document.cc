@@ -455,8 +455,22 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
 }
 
 void Document::set_lean(bool lean) {
-  lean_ = lean;
-  if (!lean) return;
+  if (!lean) {
+    if (lean_) {
+      // The applied changes' ops, decoded again. Their chunks were made from validated
+      // changes, so this does not fail; if one did, the document would stay lean.
+      std::vector<Change> decoded(changes_.size());
+      for (size_t i = 0; i < changes_.size(); ++i) {
+        auto ch = decode_stored_change(changes_[i]->chunk);
+        if (!ch.ok()) return;
+        decoded[i] = std::move(ch).value();
+      }
+      for (size_t i = 0; i < changes_.size(); ++i) changes_[i]->change = std::move(decoded[i]);
+    }
+    lean_ = false;
+    return;
+  }
+  lean_ = true;
   for (auto& c : changes_) drop_ops(c->change);
   if (op_set_cache_) op_set_cache_->builder.reset();  // it points into the dropped ops
 }

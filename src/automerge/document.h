@@ -183,6 +183,7 @@ class Document {
   // Lean: the decoded ops of applied changes are dropped once validated (a parsed op takes
   // ~100 bytes, its chunk a few); save() and to_json() decode them again from the chunks.
   // For documents kept in memory between requests. Pending changes keep their ops.
+  // set_lean(false) on a lean document decodes its changes' ops again.
   void set_lean(bool lean);
   // Ops of the applied changes (counted whether or not they are held decoded).
   size_t op_count() const { return op_count_; }

@@ -622,6 +622,12 @@ TEST(Document, LeanDocumentSavesAndRendersTheSame) {
   later->set_lean(true);
   ASSERT_TRUE(later->merge(hex_bytes(kDoc111)).ok());
   EXPECT_EQ(*later->save(), *full->save());
+  // And back: no longer lean, it holds its changes' ops again, and keeps its op set.
+  later->set_lean(false);
+  for (const auto& c : later->changes()) EXPECT_FALSE(c->change.ops.empty());
+  EXPECT_EQ(*later->save(), *full->save());
+  EXPECT_EQ(*later->save(), *full->save());
+  EXPECT_EQ(*later->to_json(), *full->to_json());
 }
 
 // save() and to_json() are const, and safe to call from several threads at once on one
