@@ -459,13 +459,11 @@ void Document::set_lean(bool lean) {
     if (lean_) {
       // The applied changes' ops, decoded again. Their chunks were made from validated
       // changes, so this does not fail; if one did, the document would stay lean.
-      std::vector<Change> decoded(changes_.size());
-      for (size_t i = 0; i < changes_.size(); ++i) {
-        auto ch = decode_stored_change(changes_[i]->chunk);
-        if (!ch.ok()) return;
-        decoded[i] = std::move(ch).value();
-      }
-      for (size_t i = 0; i < changes_.size(); ++i) changes_[i]->change = std::move(decoded[i]);
+      std::vector<StoredChange> decoded;
+      std::vector<const StoredChange*> list;
+      if (!decoded_changes(&decoded, &list).ok()) return;
+      for (size_t i = 0; i < changes_.size(); ++i)
+        changes_[i]->change = std::move(decoded[i].change);
     }
     lean_ = false;
     return;

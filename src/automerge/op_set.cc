@@ -9,6 +9,18 @@ namespace amstore {
 
 namespace {
 
+// Room for `n` elements and an eighth more: the op set's arrays grow by each save's new ops,
+// and moving tens of MB (and faulting fresh pages in) for a few hundred ops would cost more
+// than the rest of that save.
+template <typename T>
+void reserve_for(std::vector<T>& v, size_t n) {
+  if (v.capacity() < n) v.reserve(n + n / 8);
+}
+
+// Per op of `all`: index (in creation order) of its object, with kDeleted set for deletes
+// (they are not in the document, but their slot is checked).
+constexpr uint32_t kDeleted = uint32_t(1) << 31;
+
 // Whether two ops of one object write to the same slot: the same map key, or the same list
 // element (an insert's element is the op itself).
 bool same_key(const DocOp& a, const DocOp& b) {
@@ -308,22 +320,6 @@ std::string_view OpSet::mark_name(uint32_t i) const {
 }
 
 
-namespace {
-
-// Room for `n` elements and an eighth more: the op set's arrays grow by each save's new ops,
-// and moving tens of MB (and faulting fresh pages in) for a few hundred ops would cost more
-// than the rest of that save.
-template <typename T>
-void reserve_for(std::vector<T>& v, size_t n) {
-  if (v.capacity() < n) v.reserve(n + n / 8);
-}
-
-// Per op of `all`: index (in creation order) of its object, with kDeleted set for deletes
-// (they are not in the document, but their slot is checked).
-constexpr uint32_t kDeleted = uint32_t(1) << 31;
-
-}  // namespace
-
 struct OpSetBuilder::State {
   OpSet s;
   size_t covered = 0;
@@ -372,8 +368,7 @@ void OpSetBuilder::State::renumber_actors(const std::vector<uint32_t>& to) {
   }
   for (OpId& id : s.succ) renumber(id);
   for (size_t i = 0; i < covered; ++i) s.change_author[i] = to[s.change_author[i]];
-  for (auto& [id, type] : objects) renumber(id);
-  for (ObjectRange& r : s.objects) renumber(r.id);
+  for (auto& [id, type] : objects) renumber(id);  // (s.objects: made again by order())
   object_index.clear();
   for (uint32_t k = 1; k < objects.size(); ++k) object_index.emplace(opid_key(objects[k].first), k);
   locate.renumber(to, s.actors.size());
