@@ -511,6 +511,8 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
     RunCursor<int64_t> succ_delta(find_column(oc, col::kSuccCounter));
     int64_t id_ctr = 0, succ_ctr = 0;
     size_t total_succ = 0;
+    UintDecoder succ_actor_at({});  // see run_start below
+    DeltaDecoder succ_ctr_at({});
     for (size_t i = 0; i < num_rows;) {
       AM_TRY(id_actor.fill());
       AM_TRY(id_delta.fill());
@@ -543,14 +545,14 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
         id_ctr = static_cast<int64_t>(static_cast<uint64_t>(id_ctr) + static_cast<uint64_t>(id_delta.value));
       bool want = new_actor && id_delta.has && is_new(id_actor.value, id_ctr);
       uint64_t g = no_succ ? 0 : succ_group.value;
-      // Where this row starts, kept if it begins a run of wanted rows (known below).
+      // Where this row starts, kept if it begins a run of wanted rows (known below). The row
+      // only counts the id and successor-group cursors down by one, so their decoders at
+      // this row can be made afterwards, for the few rows wanted; its successors move the
+      // successor cursors, whose place is kept before (rows with successors only).
       const bool run_start = wanted.empty() || wanted.back() + 1 != i;
-      std::optional<IdColumns> at_row;
-      if (run_start && (want || g > 0)) {
-        at_row.emplace(IdColumns{id_actor.at_filled_row(),
-                                 DeltaDecoder(id_delta.at_filled_row(), row_start_ctr),
-                                 succ_group.at_filled_row(), succ_actor.at_next_row(),
-                                 DeltaDecoder(succ_delta.at_next_row(), succ_ctr)});
+      if (run_start && g > 0) {
+        succ_actor_at = succ_actor.at_next_row();
+        succ_ctr_at = DeltaDecoder(succ_delta.at_next_row(), succ_ctr);
       }
       --id_actor.left;
       --id_delta.left;
@@ -569,7 +571,18 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
         --succ_delta.left;
       }
       if (want) {
-        if (run_start) resume.push_back(std::move(*at_row));
+        if (run_start) {
+          ++id_actor.left;  // back at this row (no fill() came between)
+          ++id_delta.left;
+          ++succ_group.left;
+          resume.push_back(IdColumns{
+              id_actor.at_filled_row(), DeltaDecoder(id_delta.at_filled_row(), row_start_ctr),
+              succ_group.at_filled_row(), g > 0 ? succ_actor_at : succ_actor.at_next_row(),
+              g > 0 ? succ_ctr_at : DeltaDecoder(succ_delta.at_next_row(), succ_ctr)});
+          --id_actor.left;
+          --id_delta.left;
+          --succ_group.left;
+        }
         wanted.push_back(static_cast<uint32_t>(i));
       }
       ++i;
@@ -736,10 +749,10 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
         deps.push_back(static_cast<uint32_t>(i));
       }
       if (!extra_meta.empty()) {
-        Value v;
+        ValueView v;  // a view: nearly every change's extra data is empty
         AM_TRY(extra.next(&v));
         if (v.kind() != ValueType::kBytes) return Status::Error("change extra data is not bytes");
-        row.extra.assign(v.bytes.begin(), v.bytes.end());
+        if (v.size > 0) row.extra.assign(v.data, v.data + v.size);
       }
       rows.push_back(std::move(row));
     }
@@ -774,18 +787,36 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   // Rows the caller already has (same actor and seq) keep the caller's hash and are not
   // regenerated. Sound because the heads are still verified: a head hash covers its
   // ancestors' hashes, so a row that differs from the caller's change cannot pass.
-  std::vector<ChangeHash> hashes(rows.size());
+  std::vector<ChangeHash> hashes(rows.size());  // of the rows regenerated here
   std::vector<bool> is_known(rows.size(), false);
   size_t num_known = 0;
   if (known) {
+    // Per actor, how many of its rows (seqs 1..m, checked when parsed) the caller has: a
+    // prefix, found by binary search.
+    std::vector<uint64_t> last_seq(num_actors, 0), have(num_actors, 0);
+    for (const ChangeRow& r : rows) last_seq[r.actor] = r.seq;
+    for (uint32_t a = 0; a < num_actors; ++a) {
+      uint64_t lo = 0, hi = last_seq[a];
+      while (lo < hi) {
+        const uint64_t mid = lo + (hi - lo + 1) / 2;
+        if (known(d.actors[a], mid)) lo = mid; else hi = mid - 1;
+      }
+      have[a] = lo;
+    }
     for (uint32_t i = 0; i < rows.size(); ++i) {
-      if (const ChangeHash* h = known(d.actors[rows[i].actor], rows[i].seq)) {
-        hashes[i] = *h;
+      if (rows[i].seq <= have[rows[i].actor]) {
         is_known[i] = true;
         ++num_known;
       }
     }
   }
+  // The hash of change row i: the caller's for a known row.
+  auto hash_of = [&](uint32_t i) -> Result<ChangeHash> {
+    if (!is_known[i]) return hashes[i];
+    const ChangeHash* h = known(d.actors[rows[i].actor], rows[i].seq);
+    if (!h) return Status::Error("known changes are not a prefix of their actor's seqs");
+    return *h;
+  };
 
   // ---- op rows, predecessors and deletes (§7.2) ----
   std::vector<Row> ops;
@@ -1075,7 +1106,10 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     ch.message.assign(row.message);
     ch.extra = row.extra;
     ch.deps.reserve(row.deps_count);
-    for (uint32_t k = 0; k < row.deps_count; ++k) ch.deps.push_back(hashes[deps[row.deps_begin + k]]);
+    for (uint32_t k = 0; k < row.deps_count; ++k) {
+      AM_ASSIGN(ChangeHash h, hash_of(deps[row.deps_begin + k]));
+      ch.deps.push_back(h);
+    }
     for (size_t k = 1; k < ch.deps.size(); ++k)
       if (!(ch.deps[k - 1] < ch.deps[k])) return Status::Error("document change deps are not in hash order");
     seal_change(&sc);
@@ -1089,7 +1123,10 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     for (uint32_t k = 0; k < row.deps_count; ++k) is_dep[deps[row.deps_begin + k]] = true;
   std::vector<ChangeHash> heads;
   for (size_t i = 0; i < rows.size(); ++i)
-    if (!is_dep[i]) heads.push_back(hashes[i]);
+    if (!is_dep[i]) {
+      AM_ASSIGN(ChangeHash h, hash_of(i));
+      heads.push_back(h);
+    }
   std::sort(heads.begin(), heads.end());
   if (heads != d.heads) return Status::Error("mismatching heads");
   return Status::Ok();

@@ -14,7 +14,10 @@
 
 namespace amstore {
 
-// The hash of the change by `actor` with `seq` that the caller already has, or null.
+// The hash of the change by `actor` with `seq` that the caller already has, or null. The
+// changes a caller has of an actor are a prefix of its seqs (1..n): decode_document finds n
+// with a few calls per actor, then asks only for the hashes it needs (deps of new changes,
+// heads), not one per change row.
 using KnownChange = std::function<const ChangeHash*(std::string_view actor, uint64_t seq)>;
 // Called with each regenerated change (chunk and hash made), in stored order, before the
 // next one is made. It may drop the change's ops (after validating them): a caller that
