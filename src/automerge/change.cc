@@ -160,6 +160,80 @@ struct OpColumnEncoders {
   }
 };
 
+// A change of one op (a character typed, a key set: most changes) with at most one pred:
+// each column holds one value, whose canonical encoding is fixed (a literal run of one, or
+// a boolean column's counts), so the columns are written directly, with the same column
+// choices as encode_ops below. The encoders there cost several times more for a change
+// this small. Returns false for any other change. Tests hold it to encode_ops' bytes.
+bool encode_one_op(const Change& ch, Bytes& out) {
+  if (ch.ops.size() != 1 || ch.ops[0].pred_count > 1) return false;
+  const Op& op = ch.ops[0];
+  thread_local Bytes data;
+  data.clear();
+  std::pair<uint32_t, size_t> cols[14];  // spec, data length
+  size_t n = 0;
+  size_t at = 0;
+  auto end_column = [&](uint32_t spec) {
+    cols[n++] = {spec, data.size() - at};
+    at = data.size();
+  };
+  constexpr uint8_t kLiteralOfOne = 0x7f;  // sLEB128 −1
+  auto uint_column = [&](uint32_t spec, uint64_t v) {
+    data.push_back(kLiteralOfOne);
+    put_uleb(data, v);
+    end_column(spec);
+  };
+  auto delta_column = [&](uint32_t spec, int64_t v) {  // the delta from 0 is v
+    data.push_back(kLiteralOfOne);
+    put_sleb(data, v);
+    end_column(spec);
+  };
+  auto string_column = [&](uint32_t spec, std::string_view v) {
+    data.push_back(kLiteralOfOne);
+    put_prefixed(data, v);
+    end_column(spec);
+  };
+  auto bool_column = [&](uint32_t spec, bool v) {  // counts of false, then of true
+    if (v) data.push_back(0);
+    data.push_back(1);
+    end_column(spec);
+  };
+  if (!op.obj.is_zero()) {
+    uint_column(col::kObjActor, op.obj.actor);
+    uint_column(col::kObjCounter, op.obj.counter);
+  }
+  if (op.map_key) {
+    string_column(col::kKeyString, op.key.view());
+  } else {
+    if (!op.elem.is_zero()) uint_column(col::kKeyActor, op.elem.actor);
+    delta_column(col::kKeyCounter, op.elem.counter);
+  }
+  bool_column(col::kInsert, op.insert);
+  uint_column(col::kAction, op.action);
+  thread_local Bytes raw;
+  raw.clear();
+  uint_column(col::kValueMeta, put_value_raw(raw, op.value));
+  if (!raw.empty()) {
+    put_bytes(data, raw);
+    end_column(col::kValueRaw);
+  }
+  uint_column(col::kPredGroup, op.pred_count);
+  if (op.pred_count == 1) {
+    const OpId& p = ch.preds[op.pred_begin];
+    uint_column(col::kPredActor, p.actor);
+    delta_column(col::kPredCounter, p.counter);
+  }
+  if (op.expand) bool_column(col::kExpand, true);
+  if (op.has_mark_name) string_column(col::kMarkName, ch.mark_name(0));
+  put_uleb(out, n);
+  for (size_t i = 0; i < n; ++i) {
+    put_uleb(out, cols[i].first);
+    put_uleb(out, cols[i].second);
+  }
+  put_bytes(out, data);
+  return true;
+}
+
 void encode_ops(const Change& ch, Bytes& out) {
   if (ch.ops.empty()) {
     put_uleb(out, 0);
@@ -312,7 +386,15 @@ Bytes encode_change_body(const Change& ch) {
   return out;
 }
 
-void encode_change_body(const Change& ch, Bytes& out) {
+void encode_change_body(const Change& ch, Bytes& out) { encode_change_body(ch, out, false); }
+
+Bytes encode_change_body_general(const Change& ch) {
+  Bytes out;
+  encode_change_body(ch, out, true);
+  return out;
+}
+
+void encode_change_body(const Change& ch, Bytes& out, bool general) {
   out.reserve(out.size() + 64 + ch.ops.size() * 8);
   put_uleb(out, ch.deps.size());
   for (const auto& d : ch.deps) put_bytes(out, d);
@@ -323,7 +405,7 @@ void encode_change_body(const Change& ch, Bytes& out) {
   put_prefixed(out, ch.message);
   put_uleb(out, ch.actors.size() - 1);
   for (size_t i = 1; i < ch.actors.size(); ++i) put_prefixed(out, ch.actors[i]);
-  encode_ops(ch, out);
+  if (general || !encode_one_op(ch, out)) encode_ops(ch, out);
   put_bytes(out, ch.extra);
 }
 

@@ -70,6 +70,10 @@ Result<Change> decode_change(ByteView body, bool check_canonical = true);
 Bytes encode_change_body(const Change& change);
 // Appends the canonical body to `out`.
 void encode_change_body(const Change& change, Bytes& out);
+// The same through the general column encoders only (`general`), or with the shortcut for
+// one-op changes that encode_change_body takes; tests hold the two to the same bytes.
+void encode_change_body(const Change& change, Bytes& out, bool general);
+Bytes encode_change_body_general(const Change& change);
 
 }  // namespace amstore
 

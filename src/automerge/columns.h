@@ -397,6 +397,10 @@ class BoolEncoder {
   bool any_true_ = false;
 };
 
+// Appends v's raw bytes (value raw column) to `raw`; returns its value metadata (length << 4
+// | type).
+uint64_t put_value_raw(Bytes& raw, const Value& v);
+
 class ValueEncoder {
  public:
   void append(const Value& v);

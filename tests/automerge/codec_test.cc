@@ -1,6 +1,8 @@
-// Primitive and column codecs against the byte examples of the format spec (§2, §4).
+// Primitive and column codecs against the byte examples of the format spec (§2, §4), and
+// the one-op shortcut of the change encoder against its general column encoders.
 #include <gtest/gtest.h>
 
+#include "automerge/change.h"
 #include "automerge/columns.h"
 #include "automerge/hash.h"
 #include "automerge/leb128.h"
@@ -256,6 +258,69 @@ TEST(Hash, HexRoundTrip) {
   ASSERT_TRUE(parse_hash_hex(to_hex(h), &back));
   EXPECT_EQ(back, h);
   EXPECT_FALSE(parse_hash_hex("zz", &back));
+}
+
+// Every shape a one-op change can take (object, key kind, element, insert, action, value
+// type and size, no pred / one / two, expand, mark name; valid or not, encoding does not
+// judge): the shortcut writes what the general encoders write.
+TEST(ChangeEncoding, OneOpShortcutWritesWhatTheGeneralEncodersWrite) {
+  std::vector<Value> values;
+  auto add_value = [&](ValueType t, auto set) {
+    Value v;
+    v.type = static_cast<uint8_t>(t);
+    set(v);
+    values.push_back(v);
+  };
+  add_value(ValueType::kNull, [](Value&) {});
+  add_value(ValueType::kTrue, [](Value&) {});
+  add_value(ValueType::kFalse, [](Value&) {});
+  add_value(ValueType::kUint, [](Value& v) { v.u = 300; });
+  add_value(ValueType::kInt, [](Value& v) { v.i = -70; });
+  add_value(ValueType::kF64, [](Value& v) { v.f = 2.5; });
+  add_value(ValueType::kCounter, [](Value& v) { v.i = 1LL << 40; });
+  add_value(ValueType::kTimestamp, [](Value& v) { v.i = 1700000000000; });
+  add_value(ValueType::kString, [](Value& v) { v.bytes = "a"; });
+  add_value(ValueType::kString, [](Value& v) { v.bytes = std::string(200, 'x'); });  // 2-byte lengths
+  add_value(ValueType::kBytes, [](Value& v) { v.bytes = std::string("\0\1", 2); });
+  size_t checked = 0, shortcut = 0;
+  for (bool root : {true, false})
+    for (int key : {0, 1, 2})  // map key; list element HEAD; list element
+      for (bool insert : {false, true})
+        for (uint8_t action : {0, 1, 2, 3, 4, 5, 7})
+          for (const Value& value : values)
+            for (int preds : {0, 1, 2})
+              for (bool expand : {false, true})
+                for (bool mark : {false, true}) {
+                  if (key == 0 && insert) continue;
+                  Change c;
+                  c.actors = {std::string(16, '\x01'), std::string(16, '\x02')};
+                  c.seq = 3;
+                  c.start_op = 200;
+                  Op op;
+                  op.obj = root ? OpId{} : OpId{130, 1};
+                  op.map_key = key == 0;
+                  if (key == 0) op.key = "title";
+                  if (key == 2) op.elem = OpId{64, 1};  // 64: its uLEB and sLEB forms differ
+                  op.insert = insert;
+                  op.action = action;
+                  op.value = value;
+                  op.expand = expand;
+                  op.has_mark_name = mark;
+                  if (mark) c.mark_names.emplace_back(0, "bold");
+                  op.pred_count = static_cast<uint32_t>(preds);
+                  for (int k = 0; k < preds; ++k) c.preds.push_back(OpId{static_cast<uint32_t>(64 + k), 1});
+                  c.ops.push_back(op);
+                  Bytes fast;
+                  encode_change_body(c, fast);
+                  const Bytes general = encode_change_body_general(c);
+                  ASSERT_EQ(fast, general) << "root " << root << " key " << key << " insert " << insert
+                                           << " action " << int(action) << " value type "
+                                           << int(value.type) << " preds " << preds;
+                  ++checked;
+                  shortcut += preds <= 1;
+                }
+  EXPECT_GT(shortcut, 0u);
+  std::cout << "one-op changes compared: " << checked << " (" << shortcut << " through the shortcut)\n";
 }
 
 }  // namespace
