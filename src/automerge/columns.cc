@@ -318,34 +318,6 @@ template class RleEncoder<uint64_t>;
 template class RleEncoder<int64_t>;
 template class RleEncoder<std::string_view>;
 
-uint64_t put_value_raw(Bytes& raw, const Value& v) {
-  const size_t before = raw.size();
-  switch (v.kind()) {
-    case ValueType::kNull:
-    case ValueType::kFalse:
-    case ValueType::kTrue:
-      break;
-    case ValueType::kUint:
-      put_uleb(raw, v.u);
-      break;
-    case ValueType::kInt:
-    case ValueType::kCounter:
-    case ValueType::kTimestamp:
-      put_sleb(raw, v.i);
-      break;
-    case ValueType::kF64: {
-      uint8_t b[8];
-      std::memcpy(b, &v.f, 8);
-      raw.insert(raw.end(), b, b + 8);
-      break;
-    }
-    default:
-      put_bytes(raw, as_bytes(v.bytes));
-      break;
-  }
-  return uint64_t(raw.size() - before) << 4 | v.type;
-}
-
 void ValueEncoder::append(const Value& v) { meta_.append(put_value_raw(raw_, v)); }
 
 void ColumnWriter::write_metadata(Bytes& out, bool compress) {

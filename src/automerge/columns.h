@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -398,8 +399,34 @@ class BoolEncoder {
 };
 
 // Appends v's raw bytes (value raw column) to `raw`; returns its value metadata (length << 4
-// | type).
-uint64_t put_value_raw(Bytes& raw, const Value& v);
+// | type). Inline: it runs for every op encoded.
+inline uint64_t put_value_raw(Bytes& raw, const Value& v) {
+  const size_t before = raw.size();
+  switch (v.kind()) {
+    case ValueType::kNull:
+    case ValueType::kFalse:
+    case ValueType::kTrue:
+      break;
+    case ValueType::kUint:
+      put_uleb(raw, v.u);
+      break;
+    case ValueType::kInt:
+    case ValueType::kCounter:
+    case ValueType::kTimestamp:
+      put_sleb(raw, v.i);
+      break;
+    case ValueType::kF64: {
+      const size_t at = raw.size();
+      raw.resize(at + 8);
+      std::memcpy(raw.data() + at, &v.f, 8);  // little-endian hosts only
+      break;
+    }
+    default:
+      put_bytes(raw, as_bytes(v.bytes));
+      break;
+  }
+  return uint64_t(raw.size() - before) << 4 | v.type;
+}
 
 class ValueEncoder {
  public:
