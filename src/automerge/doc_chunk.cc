@@ -611,7 +611,7 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
 
   // New op rows take as preds the rows whose successor lists name them; a new id named in
   // successor lists without a row of its own is a delete in the slot of those rows.
-  std::unordered_map<uint64_t, uint32_t> row_of;  // new op id → index in ops
+  std::unordered_map<uint64_t, uint32_t, KeyedU64Hash> row_of;  // new op id → index in ops
   for (uint32_t i = 0; i < ops->size(); ++i) {
     const OpId id = (*ops)[i].id;
     if (is_new(id.actor, id.counter)) row_of.emplace(opid_key(id), i);
@@ -619,7 +619,7 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
   std::vector<std::vector<OpId>> row_preds(ops->size());
   std::vector<std::pair<OpId, uint32_t>> dels;  // id, a row of its slot
   std::vector<std::vector<OpId>> del_preds;
-  std::unordered_map<uint64_t, size_t> del_at;
+  std::unordered_map<uint64_t, size_t, KeyedU64Hash> del_at;
   for (uint32_t i = 0; i < ops->size(); ++i) {
     const Row& r = (*ops)[i];
     for (uint32_t k = r.succ_begin, e = succ_end(*ops, i, *succ); k < e; ++k) {
@@ -848,7 +848,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       constexpr size_t kLinear = 8;
       std::vector<Pending> pending;
       std::vector<std::pair<OpId, uint32_t>> links;  // a naming row's id, the next link
-      std::unordered_map<uint64_t, uint32_t> pending_at;  // used beyond kLinear entries
+      std::unordered_map<uint64_t, uint32_t, KeyedU64Hash> pending_at;  // beyond kLinear entries
       bool hashed = false;
       size_t live = 0;
       auto find = [&](OpId id) -> uint32_t {

@@ -1,13 +1,16 @@
 // Flat hash maps: open addressing with linear probing in one array, no allocation per entry.
+// Each map hashes with its own Hash object (keyed: see KeyedU64Hash).
 // Far cheaper than std::unordered_map for the 10^5–10^6 op ids and change hashes of a large
 // document. Insert and find only (nothing here needs erase).
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <utility>
 #include <vector>
 
 #include "automerge/hash.h"
+#include "automerge/keyed_hash.h"
 
 namespace amstore {
 
@@ -25,7 +28,7 @@ class FlatMap {
   V* find(const K& key) {
     if (slots_.empty()) return nullptr;
     size_t mask = slots_.size() - 1;
-    for (size_t i = Hash()(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash_(key) & mask;; i = (i + 1) & mask) {
       if (!slots_[i].used) return nullptr;
       if (slots_[i].key == key) return &slots_[i].value;
     }
@@ -35,14 +38,14 @@ class FlatMap {
   // Starts loading the slot where `key` would go: a caller inserting many keys into a large
   // table (each a cache miss) can ask a few keys ahead. Valid until the table grows.
   void prefetch(const K& key) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[Hash()(key) & (slots_.size() - 1)], 1);
+    if (!slots_.empty()) __builtin_prefetch(&slots_[hash_(key) & (slots_.size() - 1)], 1);
   }
 
   // Inserts if absent. Returns the value and whether it was inserted.
   std::pair<V*, bool> emplace(const K& key, const V& value) {
     if ((size_ + 1) * 2 > slots_.size()) rehash(capacity_for(size_ + 1));
     size_t mask = slots_.size() - 1;
-    for (size_t i = Hash()(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash_(key) & mask;; i = (i + 1) & mask) {
       if (!slots_[i].used) {
         slots_[i] = Slot{key, value, true};
         ++size_;
@@ -73,22 +76,23 @@ class FlatMap {
 
   std::vector<Slot> slots_;
   size_t size_ = 0;
+  Hash hash_;
 };
 
-// Packed op ids (opid_key) are not uniform: mix them.
-struct U64Hash {
-  size_t operator()(uint64_t k) const {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    return static_cast<size_t>(k);
+// Op ids (opid_key), which clients choose.
+template <typename V>
+using U64Map = FlatMap<uint64_t, V, KeyedU64Hash>;
+// Change hashes: SHA-256, uniform, but a client can grind changes whose hashes begin alike;
+// the table mixes their first 8 bytes under its own key.
+struct KeyedChangeHash {
+  KeyedU64Hash mix;
+  size_t operator()(const ChangeHash& h) const {
+    uint64_t v;
+    std::memcpy(&v, h.data(), sizeof(v));
+    return mix(v);
   }
 };
-
 template <typename V>
-using U64Map = FlatMap<uint64_t, V, U64Hash>;
-// Change hashes are SHA-256, already uniform (ChangeHashHasher takes their first bytes).
-template <typename V>
-using ChangeHashMap = FlatMap<ChangeHash, V, ChangeHashHasher>;
+using ChangeHashMap = FlatMap<ChangeHash, V, KeyedChangeHash>;
 
 }  // namespace amstore

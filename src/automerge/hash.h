@@ -3,8 +3,6 @@
 
 #include <array>
 #include <cstdint>
-#include <cstring>
-#include <functional>
 #include <string>
 #include <string_view>
 
@@ -19,14 +17,5 @@ std::string to_hex(ByteView bytes);
 inline std::string to_hex(const ChangeHash& h) { return to_hex(ByteView(h.data(), h.size())); }
 // Parses exactly 64 hex digits.
 bool parse_hash_hex(std::string_view hex, ChangeHash* out);
-
-struct ChangeHashHasher {
-  size_t operator()(const ChangeHash& h) const {
-    size_t v;
-    static_assert(sizeof(v) <= 32);
-    std::memcpy(&v, h.data(), sizeof(v));  // already uniformly distributed
-    return v;
-  }
-};
 
 }  // namespace amstore

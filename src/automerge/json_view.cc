@@ -5,6 +5,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "automerge/keyed_hash.h"
+
 namespace amstore {
 
 namespace {
@@ -141,7 +143,7 @@ class Renderer {
   }
 
   const OpSet& s_;
-  std::unordered_map<uint64_t, size_t> objects_;
+  std::unordered_map<uint64_t, size_t, KeyedU64Hash> objects_;
 };
 
 }  // namespace

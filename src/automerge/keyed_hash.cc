@@ -54,10 +54,10 @@ uint64_t sip(uint64_t k0, uint64_t k1, std::string_view s) {
 
 }  // namespace
 
-KeyedHash::KeyedHash() {
+void next_table_key(uint64_t* k0, uint64_t* k1) {
   // Asking the system for randomness takes ~35 µs here (more than a small merge), and
   // tables are made per document and per merge: each thread draws a key once, and each
-  // table takes the next one in its sequence (as Rust's RandomState does).
+  // table takes the next one in its sequence.
   struct ThreadKeys {
     uint64_t k0, k1;
     ThreadKeys() {
@@ -67,8 +67,16 @@ KeyedHash::KeyedHash() {
     }
   };
   thread_local ThreadKeys keys;
-  k0_ = keys.k0++;
-  k1_ = keys.k1;
+  *k0 = keys.k0++;
+  *k1 = keys.k1;
+}
+
+KeyedHash::KeyedHash() { next_table_key(&k0_, &k1_); }
+
+KeyedU64Hash::KeyedU64Hash() {
+  uint64_t k1;
+  next_table_key(&key_, &k1);
+  key_ ^= k1;  // consecutive tables' keys then differ in more than the low bits
 }
 
 uint64_t siphash13(uint64_t k0, uint64_t k1, std::string_view s) { return sip<1, 3>(k0, k1, s); }

@@ -16,6 +16,10 @@ namespace amstore {
 uint64_t siphash13(uint64_t k0, uint64_t k1, std::string_view s);
 uint64_t siphash24(uint64_t k0, uint64_t k1, std::string_view s);
 
+// The next key of this thread's sequence for a new table: drawn once from
+// std::random_device, then counted up (as Rust's RandomState does).
+void next_table_key(uint64_t* k0, uint64_t* k1);
+
 class KeyedHash {
  public:
   using is_transparent = void;  // lookups by string_view
@@ -26,6 +30,27 @@ class KeyedHash {
 
  private:
   uint64_t k0_, k1_;
+};
+
+// Hashing of 64-bit keys that clients choose, for hash tables: op ids (counters are the
+// client's), and the first 8 bytes of change hashes (a client can grind changes until
+// their SHA-256 begins as it wants). An unkeyed mix of such keys can be inverted, or
+// ground against, to put any number of them in one slot. Here the key is XORed with a
+// random key of the table's own, then mixed (splitmix64's finalizer): where a key lands
+// cannot be known without the table's key.
+class KeyedU64Hash {
+ public:
+  KeyedU64Hash();
+  explicit KeyedU64Hash(uint64_t key) : key_(key) {}
+  size_t operator()(uint64_t k) const {
+    uint64_t x = k ^ key_;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return static_cast<size_t>(x ^ (x >> 31));
+  }
+
+ private:
+  uint64_t key_;
 };
 
 }  // namespace amstore

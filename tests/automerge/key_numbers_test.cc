@@ -1,9 +1,12 @@
 // SipHash against the reference vectors of its paper (SipHash-2-4, key 00 01 .. 0f), the
-// keyed hash that map keys are numbered with, and the numbering itself.
+// keyed hash that map keys are numbered with, the numbering itself, and the keyed hash of
+// op ids and change hashes.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 
+#include "automerge/flat_map.h"
 #include "automerge/key_numbers.h"
 
 namespace amstore {
@@ -34,6 +37,64 @@ TEST(KeyedHash, DependsOnItsKey) {
   EXPECT_LT(same, 2);
   EXPECT_NE(KeyedHash(1, 2)("x"), KeyedHash(1, 3)("x"));
   EXPECT_EQ(KeyedHash(1, 2)("x"), KeyedHash(1, 2)("x"));
+}
+
+// Keys an attacker made to land in one slot of a 2^16-slot table under the mix with key 0
+// (splitmix64's finalizer, inverted): under a table's own random key they spread as random
+// keys do. With the key left out they would all share a slot.
+std::vector<uint64_t> keys_colliding_under_key_zero(size_t n) {
+  auto inverse = [](uint64_t c) {  // of an odd c, mod 2^64 (Newton's iteration)
+    uint64_t x = c;
+    for (int i = 0; i < 6; ++i) x *= 2 - c * x;
+    return x;
+  };
+  auto unshift = [](uint64_t y, int s) {  // inverse of y ^ (y >> s)
+    uint64_t x = y;
+    for (int k = s; k < 64; k += s) x = y ^ (x >> s);
+    return x;
+  };
+  std::vector<uint64_t> keys;
+  for (uint64_t i = 1; i <= n; ++i) {
+    uint64_t x = i << 16;  // low 16 bits zero: one slot
+    x = unshift(x, 31) * inverse(0x94d049bb133111ebULL);
+    x = unshift(x, 27) * inverse(0xbf58476d1ce4e5b9ULL);
+    x = unshift(x, 30);
+    keys.push_back(x);
+  }
+  return keys;
+}
+
+TEST(KeyedU64Hash, KeysMadeToCollideSpreadUnderATablesKey) {
+  const std::vector<uint64_t> keys = keys_colliding_under_key_zero(2000);
+  std::set<size_t> slots_unkeyed, slots_a, slots_b;
+  KeyedU64Hash zero(0), a, b;  // a, b: random keys
+  size_t same = 0;
+  for (uint64_t k : keys) {
+    slots_unkeyed.insert(zero(k) & 0xffff);
+    slots_a.insert(a(k) & 0xffff);
+    slots_b.insert(b(k) & 0xffff);
+    same += a(k) == b(k);
+  }
+  EXPECT_EQ(slots_unkeyed.size(), 1u);  // the construction works
+  // 2000 random keys in 65536 slots take ~1970 distinct slots.
+  EXPECT_GT(slots_a.size(), 1900u);
+  EXPECT_GT(slots_b.size(), 1900u);
+  EXPECT_LT(same, 2u);
+  EXPECT_EQ(KeyedU64Hash(7)(keys[0]), KeyedU64Hash(7)(keys[0]));
+}
+
+TEST(KeyedU64Hash, MapsFindWhatTheyHoldWhateverTheKeys) {
+  const std::vector<uint64_t> keys = keys_colliding_under_key_zero(5000);
+  U64Map<uint32_t> m;
+  for (uint32_t i = 0; i < keys.size(); ++i) EXPECT_TRUE(m.emplace(keys[i], i).second);
+  U64Map<uint32_t> copy = m;  // a copy hashes as its original
+  for (uint32_t i = 0; i < keys.size(); ++i) {
+    ASSERT_NE(m.find(keys[i]), nullptr);
+    EXPECT_EQ(*m.find(keys[i]), i);
+    ASSERT_NE(copy.find(keys[i]), nullptr);
+    EXPECT_EQ(*copy.find(keys[i]), i);
+  }
+  EXPECT_EQ(m.find(0), nullptr);
 }
 
 // Every committed key keeps its number through rollbacks, whether the table was rebuilt
