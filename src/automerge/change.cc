@@ -305,6 +305,22 @@ void encode_ops(const Change& ch, Bytes& out) {
   w.write_data(out);
 }
 
+// `general`: the op columns through the column encoders whatever the change's shape.
+void encode_body(const Change& ch, Bytes& out, bool general) {
+  out.reserve(out.size() + 64 + ch.ops.size() * 8);
+  put_uleb(out, ch.deps.size());
+  for (const auto& d : ch.deps) put_bytes(out, d);
+  put_prefixed(out, ch.actors[0]);
+  put_uleb(out, ch.seq);
+  put_uleb(out, ch.start_op);
+  put_sleb(out, ch.time);
+  put_prefixed(out, ch.message);
+  put_uleb(out, ch.actors.size() - 1);
+  for (size_t i = 1; i < ch.actors.size(); ++i) put_prefixed(out, ch.actors[i]);
+  if (general || !encode_one_op(ch, out)) encode_ops(ch, out);
+  put_bytes(out, ch.extra);
+}
+
 // Other actors must be exactly the non-author actors that ops refer to, sorted.
 Status check_actor_table(const Change& ch) {
   std::vector<bool> used(ch.actors.size(), false);
@@ -386,27 +402,12 @@ Bytes encode_change_body(const Change& ch) {
   return out;
 }
 
-void encode_change_body(const Change& ch, Bytes& out) { encode_change_body(ch, out, false); }
+void encode_change_body(const Change& ch, Bytes& out) { encode_body(ch, out, false); }
 
 Bytes encode_change_body_general(const Change& ch) {
   Bytes out;
-  encode_change_body(ch, out, true);
+  encode_body(ch, out, true);
   return out;
-}
-
-void encode_change_body(const Change& ch, Bytes& out, bool general) {
-  out.reserve(out.size() + 64 + ch.ops.size() * 8);
-  put_uleb(out, ch.deps.size());
-  for (const auto& d : ch.deps) put_bytes(out, d);
-  put_prefixed(out, ch.actors[0]);
-  put_uleb(out, ch.seq);
-  put_uleb(out, ch.start_op);
-  put_sleb(out, ch.time);
-  put_prefixed(out, ch.message);
-  put_uleb(out, ch.actors.size() - 1);
-  for (size_t i = 1; i < ch.actors.size(); ++i) put_prefixed(out, ch.actors[i]);
-  if (general || !encode_one_op(ch, out)) encode_ops(ch, out);
-  put_bytes(out, ch.extra);
 }
 
 }  // namespace amstore

@@ -70,9 +70,9 @@ Result<Change> decode_change(ByteView body, bool check_canonical = true);
 Bytes encode_change_body(const Change& change);
 // Appends the canonical body to `out`.
 void encode_change_body(const Change& change, Bytes& out);
-// The same through the general column encoders only (`general`), or with the shortcut for
-// one-op changes that encode_change_body takes; tests hold the two to the same bytes.
-void encode_change_body(const Change& change, Bytes& out, bool general);
+// The canonical body with the op columns always through the general column encoders:
+// encode_change_body writes one-op changes' directly, and tests hold the two to the same
+// bytes.
 Bytes encode_change_body_general(const Change& change);
 
 }  // namespace amstore
