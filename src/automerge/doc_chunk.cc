@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <optional>
 #include <unordered_map>
 
 #include "automerge/chunk.h"
@@ -545,18 +544,15 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
         id_ctr = static_cast<int64_t>(static_cast<uint64_t>(id_ctr) + static_cast<uint64_t>(id_delta.value));
       bool want = new_actor && id_delta.has && is_new(id_actor.value, id_ctr);
       uint64_t g = no_succ ? 0 : succ_group.value;
-      // Where this row starts, kept if it begins a run of wanted rows (known below). The row
-      // only counts the id and successor-group cursors down by one, so their decoders at
-      // this row can be made afterwards, for the few rows wanted; its successors move the
-      // successor cursors, whose place is kept before (rows with successors only).
+      // Where this row starts, kept if it begins a run of wanted rows (known below). The id
+      // and successor-group cursors stay at this row until it is done, so their decoders
+      // here are made only for the few rows wanted; its successors move the successor
+      // cursors, whose place is kept first (rows with successors only).
       const bool run_start = wanted.empty() || wanted.back() + 1 != i;
       if (run_start && g > 0) {
         succ_actor_at = succ_actor.at_next_row();
         succ_ctr_at = DeltaDecoder(succ_delta.at_next_row(), succ_ctr);
       }
-      --id_actor.left;
-      --id_delta.left;
-      --succ_group.left;
       if (g > max_succ || total_succ + g > max_succ)
         return Status::Error("document has more successors than its size allows");
       total_succ += g;
@@ -572,19 +568,16 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
       }
       if (want) {
         if (run_start) {
-          ++id_actor.left;  // back at this row (no fill() came between)
-          ++id_delta.left;
-          ++succ_group.left;
           resume.push_back(IdColumns{
               id_actor.at_filled_row(), DeltaDecoder(id_delta.at_filled_row(), row_start_ctr),
               succ_group.at_filled_row(), g > 0 ? succ_actor_at : succ_actor.at_next_row(),
               g > 0 ? succ_ctr_at : DeltaDecoder(succ_delta.at_next_row(), succ_ctr)});
-          --id_actor.left;
-          --id_delta.left;
-          --succ_group.left;
         }
         wanted.push_back(static_cast<uint32_t>(i));
       }
+      --id_actor.left;
+      --id_delta.left;
+      --succ_group.left;
       ++i;
     }
     end_ids = IdColumns{id_actor.at_next_row(), DeltaDecoder(id_delta.at_next_row(), id_ctr),
