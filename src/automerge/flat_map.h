@@ -1,7 +1,7 @@
 // Flat hash maps: open addressing with linear probing in one array, no allocation per entry.
-// Each map hashes with its own Hash object (keyed: see KeyedU64Hash).
 // Far cheaper than std::unordered_map for the 10^5–10^6 op ids and change hashes of a large
-// document. Insert and find only (nothing here needs erase).
+// document. Insert and find only (nothing here needs erase). Each map hashes with a Hash
+// object of its own: the keyed hashes below draw a random key per map.
 #pragma once
 
 #include <cstdint>

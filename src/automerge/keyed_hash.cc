@@ -74,9 +74,8 @@ void next_table_key(uint64_t* k0, uint64_t* k1) {
 KeyedHash::KeyedHash() { next_table_key(&k0_, &k1_); }
 
 KeyedU64Hash::KeyedU64Hash() {
-  uint64_t k1;
-  next_table_key(&key_, &k1);
-  key_ ^= k1;  // consecutive tables' keys then differ in more than the low bits
+  uint64_t unused;  // one 64-bit key is all the mix takes
+  next_table_key(&key_, &unused);
 }
 
 uint64_t siphash13(uint64_t k0, uint64_t k1, std::string_view s) { return sip<1, 3>(k0, k1, s); }
