@@ -653,6 +653,7 @@ struct ParsedDocument::Impl {
   DocLayout d;
   bool columns_read = false;
   size_t op_rows = 0;
+  size_t succ_rows = 0;
   std::vector<ChangeRow> rows;
   std::vector<uint32_t> deps;  // dep lists of `rows`: indexes of earlier rows
 };
@@ -665,6 +666,7 @@ ParsedDocument::~ParsedDocument() = default;
 const std::vector<ChangeHash>& ParsedDocument::heads() const { return impl_->d.heads; }
 bool ParsedDocument::columns_read() const { return impl_->columns_read; }
 size_t ParsedDocument::op_rows() const { return impl_->op_rows; }
+size_t ParsedDocument::succ_rows() const { return impl_->succ_rows; }
 
 Status parse_document_header(ByteView body, ParsedDocument* parsed) {
   parsed->impl_ = std::make_unique<ParsedDocument::Impl>();
@@ -757,6 +759,7 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
       if (last_seq[a] == 0) return Status::Error("document lists an actor that authored no change");
   }
   AM_TRY(count_rows(find_column(d.op_cols, col::kIdActor), max_rows_for(body.size()), &p.op_rows));
+  AM_TRY(count_rows(find_column(d.op_cols, col::kSuccActor), max_rows_for(body.size()), &p.succ_rows));
   p.columns_read = true;
   return Status::Ok();
 }

@@ -38,6 +38,9 @@ class ParsedDocument {
   // Op rows in the op columns (once the columns are read): about the ops decoding makes,
   // known before any is made.
   size_t op_rows() const;
+  // Entries in the successor columns. Decoding makes an op of every row and a delete op for
+  // some successors, so op_rows() + succ_rows() bounds the ops it makes.
+  size_t succ_rows() const;
 
  private:
   friend Status parse_document_header(ByteView body, ParsedDocument* parsed);

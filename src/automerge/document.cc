@@ -291,7 +291,12 @@ class Document::Checker {
 Result<MergeStats> Document::load_lean(PreparedUpload& upload, size_t i) {
   const size_t n = upload.items_.size();
   AM_TRY(upload.read_columns(i));
-  ops_.reserve(0, upload.items_[i].doc.op_rows());
+  // Room for every op the document's changes hold: its op rows and its deletes, which are
+  // not rows (each is one of the rows' successors). Reserving the rows alone, the index
+  // outgrew its arrays at the last few changes and doubled them: a copy, fresh pages, and
+  // twice the memory kept for as long as the document is.
+  const ParsedDocument& parsed = upload.items_[i].doc;
+  ops_.reserve(0, parsed.op_rows() + parsed.succ_rows());
   Checker checker(*this);
   std::vector<StagedOps> staged;
   ChangeSink check_and_drop = [&](StoredChange& sc) -> Status {

@@ -93,6 +93,32 @@ TEST(Corpus, AlgorithmARegeneratesEveryChangeByteForByte) {
   std::cout << "regenerated " << checked << " golden changes (" << one_op << " of one op)\n";
 }
 
+// The ops a document's changes hold are its op rows plus its deletes, and each delete is one
+// of the rows' successors: op_rows() and succ_rows() bound them before any is decoded (what
+// a lean load reserves its op index by).
+TEST(Corpus, OpRowsAndSuccessorsBoundTheOpsDecoded) {
+  size_t docs_with_deletes = 0;
+  for (const fs::path& dir : scenarios()) {
+    SCOPED_TRACE(dir.filename().string());
+    Bytes doc = read_file(dir / "doc.bin");
+    std::vector<Chunk> chunks;
+    ASSERT_TRUE(read_chunks(doc, &chunks).ok());
+    ParsedDocument parsed;
+    ASSERT_TRUE(parse_document(chunks[0].body, &parsed).ok());
+    std::vector<std::unique_ptr<StoredChange>> changes;
+    ASSERT_TRUE(decode_document(parsed, &changes, KnownChange()).ok());
+    size_t ops = 0, deletes = 0;
+    for (const auto& sc : changes) {
+      ops += sc->change.ops.size();
+      for (const Op& op : sc->change.ops) deletes += op.action == static_cast<uint8_t>(Action::kDel);
+    }
+    EXPECT_EQ(ops, parsed.op_rows() + deletes);
+    EXPECT_LE(deletes, parsed.succ_rows());
+    docs_with_deletes += deletes > 0;
+  }
+  if (!scenarios().empty()) EXPECT_GT(docs_with_deletes, 10u);
+}
+
 // Algorithm A told which changes the caller already has (the merge path: only the id and
 // successor columns are read in full) regenerates exactly the other changes, byte for byte.
 TEST(Corpus, AlgorithmAWithKnownChangesRegeneratesExactlyTheRest) {
