@@ -827,6 +827,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   } else {
     OpRowReader reader(d.op_cols, num_actors, max_rows_for(body.size()));
     ops.reserve(num_rows);
+    succ.reserve(parsed.impl_->succ_rows);
+    preds.reserve(parsed.impl_->succ_rows);  // one pred for each successor entry
     AM_TRY(reader.read_rows(num_rows, &ops, &succ, &marks));
     if (!reader.done()) return Status::Error("op columns have different numbers of rows");
     AM_TRY(check_document_order(ops));
