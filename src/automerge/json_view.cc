@@ -229,7 +229,10 @@ std::string format_js_number(double d) {
     out += "0." + std::string(-n, '0') + digits;
   } else {
     out += digits.substr(0, 1);
-    if (k > 1) out += "." + digits.substr(1);
+    if (k > 1) {
+      out += '.';
+      out.append(digits, 1);
+    }
     out += "e";
     out += (n - 1 >= 0 ? "+" : "-");
     out += std::to_string(std::abs(n - 1));

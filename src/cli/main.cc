@@ -72,7 +72,9 @@ void cmd_changes(const std::string& path) {
       line += ",\"deps\":[";
       for (size_t i = 0; i < c.deps.size(); ++i) {
         if (i) line += ",";
-        line += "\"" + to_hex(c.deps[i]) + "\"";
+        line += '"';
+        line += to_hex(c.deps[i]);
+        line += '"';
       }
       line += "]";
       if (list == &doc.pending()) line += ",\"pending\":true";

@@ -28,7 +28,10 @@ std::string make_etag(const std::vector<ChangeHash>& heads,
     for (const auto& h : pending_hashes) buf.insert(buf.end(), h.begin(), h.end());
   }
   ChangeHash digest = sha256(buf);
-  return "\"" + to_hex(ByteView(digest.data(), 20)) + "\"";
+  std::string etag = "\"";
+  etag += to_hex(ByteView(digest.data(), 20));
+  etag += '"';
+  return etag;
 }
 
 }  // namespace amstore

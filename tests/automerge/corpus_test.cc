@@ -116,7 +116,9 @@ TEST(Corpus, OpRowsAndSuccessorsBoundTheOpsDecoded) {
     EXPECT_LE(deletes, parsed.succ_rows());
     docs_with_deletes += deletes > 0;
   }
-  if (!scenarios().empty()) EXPECT_GT(docs_with_deletes, 10u);
+  if (!scenarios().empty()) {
+    EXPECT_GT(docs_with_deletes, 10u);
+  }
 }
 
 // Algorithm A told which changes the caller already has (the merge path: only the id and

@@ -1313,9 +1313,10 @@ TEST(RejectChange, MalformedColumnsAndHeader) {
 
 // A type-2 chunk: `payload` as the body, the checksum of the uncompressed change `change`.
 Bytes compressed_chunk(ByteView change, ByteView payload) {
-  Bytes out(kMagic, kMagic + 4);
-  out.insert(out.end(), change.begin() + 4, change.begin() + 8);
-  out.push_back(2);
+  const uint8_t header[9] = {kMagic[0], kMagic[1], kMagic[2], kMagic[3],
+                             change[4], change[5], change[6], change[7],  // the checksum
+                             2};
+  Bytes out(header, header + 9);
   put_uleb(out, payload.size());
   put_bytes(out, payload);
   return out;

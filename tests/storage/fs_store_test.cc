@@ -50,7 +50,11 @@ class Author {
     if (have_head_) c.deps = {head_};
     Op op;
     op.map_key = true;
-    op.key = "k" + std::to_string(tag_) + "_" + std::to_string(seq_);
+    std::string key = "k";
+    key += std::to_string(tag_);
+    key += '_';
+    key += std::to_string(seq_);
+    op.key = key;
     op.action = 1;  // set
     op.value.type = static_cast<uint8_t>(ValueType::kInt);
     op.value.i = static_cast<int64_t>(seq_);
