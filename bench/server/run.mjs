@@ -165,6 +165,21 @@ function peakRssMB (srv) {
   return kb / 1024
 }
 
+// CPU time (user + system, all threads) in seconds, summed over the process and its
+// children: what a server spent, whatever else (the load generator) ran beside it.
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+function cpuSeconds (srv) {
+  let ticks = 0
+  for (const p of pidsOf(srv.proc.pid)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')  // from field 3 (state) on
+      ticks += Number(f[11]) + Number(f[12])  // fields 14 and 15: utime, stime
+    } catch {}
+  }
+  return ticks / CLK_TCK
+}
+
 async function stopServer (srv) {
   const rss = peakRssMB(srv)
   const exited = new Promise((resolve) => {
@@ -257,7 +272,9 @@ async function workloadMerge (name, mode, m) {
     const runs = []
     const checks = []
     for (let i = 0; i < RUNS; i++) {
+      const cpu0 = cpuSeconds(srv)
       const r = drive(srv, ['--mode', mode, '--payloads', PAYLOADS, '--prefix', `r${i}`, '--conns', String(CONNS), '--duration', String(POST_SECONDS), '--grace', String(GRACE)], POST_SECONDS + GRACE)
+      r.server_cpu_ms = r.completed ? (cpuSeconds(srv) - cpu0) * 1000 / r.completed : NaN
       runs.push(r)
       // every id that received all 64 forks must hold all 64 (checked: the first such id
       // of each run, and for `distinct` the first id of every connection)
@@ -301,7 +318,7 @@ function fmt (x, digits) {
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : NaN)
 const fmtRatio = (x) => (Number.isFinite(x) ? `${fmt(x)}×` : '–')
 
-const summary = (w) => w.runs.map((r) => `${fmt(r.rps)}/s p99 ${fmt(r.p99_ms)} ms`).join(', ')
+const summary = (w) => w.runs.map((r) => `${fmt(r.rps)}/s p99 ${fmt(r.p99_ms)} ms` + (r.server_cpu_ms >= 0 ? ` cpu ${fmt(r.server_cpu_ms)} ms` : '')).join(', ')
 
 async function main () {
   if (!fs.existsSync(AMSTORE_BIN)) throw new Error(`no amstore binary at ${AMSTORE_BIN} (set AMSTORE_BIN)`)
@@ -367,9 +384,10 @@ async function main () {
     const rps = Object.fromEntries(cols.map((c) => [c, med(wl, c, 'rps')]))
     const x = ratio(rps.amstore, rps.merge)
     row(title, unit, Object.fromEntries(cols.map((c) => [c, c === 'nginx' ? '' : fmt(rps[c])])), fmtRatio(x), '', `≥ ${TARGET_MERGE_X}× Node merge`, metStr(Number.isFinite(x) ? x >= TARGET_MERGE_X : null))
-    for (const k of ['p50_ms', 'p99_ms']) {
+    for (const k of ['p50_ms', 'p99_ms', 'server_cpu_ms']) {
       const v = Object.fromEntries(cols.map((c) => [c, med(wl, c, k)]))
-      row('', k.replace('_ms', ' ms'), Object.fromEntries(cols.map((c) => [c, c === 'nginx' ? '' : fmt(v[c])])), fmtRatio(ratio(v.amstore, v.merge)), '', '', '')
+      const metric = k === 'server_cpu_ms' ? 'server CPU ms/upload' : k.replace('_ms', ' ms')
+      row('', metric, Object.fromEntries(cols.map((c) => [c, c === 'nginx' ? '' : fmt(v[c])])), fmtRatio(ratio(v.amstore, v.merge)), '', '', '')
     }
     const kept = {}
     for (const c of cols) {
