@@ -187,7 +187,7 @@ class Document {
   void set_lean(bool lean);
   // Ops of the applied changes (counted whether or not they are held decoded).
   size_t op_count() const { return op_count_; }
-  // Bytes the op index holds beyond its 12 per op (its table of map keys), roughly.
+  // Bytes the op index holds beyond its 8 per op (its table of map keys), roughly.
   size_t index_key_memory() const { return ops_.key_memory(); }
 
  private:

@@ -65,7 +65,7 @@ Status OpIndex::stage(const Change& c) {
   ids.resize(c.actors.size());
   for (size_t i = 0; i < c.actors.size(); ++i) ids[i] = actor_id(c.actors[i]);
   if (c.ops.empty()) return Status::Ok();
-  if (slots_.size() + c.ops.size() > kMaxOps) return Status::Error("document has too many ops");
+  if (meta_.size() + c.ops.size() > kMaxOps) return Status::Error("document has too many ops");
   // The change's block is staged first and filled as ops pass, since later ops of the change
   // may refer to earlier ones; on error it is taken out again.
   ActorBlocks& mine = by_actor_[ids[0]];
@@ -80,7 +80,7 @@ Status OpIndex::stage(const Change& c) {
   }
   mine.starts.push_back(static_cast<uint32_t>(c.start_op));
   mine.blocks.push_back(static_cast<uint32_t>(blocks_.size()));
-  const size_t begin = slots_.size();
+  const size_t begin = meta_.size();
   blocks_.push_back(Block{static_cast<uint32_t>(c.start_op), static_cast<uint32_t>(begin)});
   Status s = stage_ops(c, ids);
   if (!s.ok()) {
@@ -98,9 +98,9 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
   // Ops refer to earlier ops of their own change most often of all (text typed in a run).
   const uint32_t author = ids[0];
   const uint64_t start = c.start_op;
-  const size_t begin = slots_.size();
+  const size_t begin = meta_.size();
   auto find_op = [&](uint64_t key) -> uint32_t {
-    if (static_cast<uint32_t>(key) == author && (key >> 32) - start < slots_.size() - begin)
+    if (static_cast<uint32_t>(key) == author && (key >> 32) - start < meta_.size() - begin)
       return static_cast<uint32_t>(begin + ((key >> 32) - start));
     return find(key);
   };
@@ -125,14 +125,14 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
       obj_kind = last_kind_;
       obj_ref = last_obj_ref_;
     }
-    uint64_t slot;
+    uint32_t target;
     if (obj_kind == kMap) {
       if (!op.map_key || op.insert) return Status::Error("op on a map object has no map key");
-      slot = map_slot(obj_ref, keys_.number(op.key));
+      target = keys_.number(op.key);
     } else {
       if (op.map_key) return Status::Error("op on a list or text object has a map key");
-      // An insert makes its own element (this op, about to be index slots_.size()).
-      uint32_t elem = static_cast<uint32_t>(slots_.size());
+      // An insert makes its own element (this op, about to be index meta_.size()).
+      uint32_t elem = static_cast<uint32_t>(meta_.size());
       if (!op.elem.is_zero()) {
         const uint64_t elem_id = global(op.elem);
         const uint32_t e = find_op(elem_id);
@@ -146,7 +146,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
       } else if (!op.insert) {
         return Status::Error("op targets the head of a list");
       }
-      slot = list_slot(obj_ref, elem);
+      target = elem;
     }
     if (op.action == static_cast<uint8_t>(Action::kDel) && op.pred_count == 0)
       return Status::Error("delete op without predecessors");
@@ -155,7 +155,8 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
       const uint32_t pi = find_op(p);
       if (pi == kNotFound) return Status::Error("op's predecessor does not exist");
       if (!older(p, id)) return Status::Error("op's predecessor is not older than the op");
-      if (slots_[pi] != slot) return Status::Error("op's predecessor is at a different key");
+      if (obj_of(meta_[pi]) != obj_ref || target_[pi] != target)
+        return Status::Error("op's predecessor is at a different key");
     }
     uint32_t meta = obj_ref << kObjShift | (op.insert ? kElement : 0);
     switch (static_cast<Action>(op.action)) {
@@ -165,7 +166,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
       case Action::kMakeText: meta |= kSeq; break;
       default: break;
     }
-    slots_.push_back(slot);
+    target_.push_back(target);
     meta_.push_back(meta);
   }
   return Status::Ok();

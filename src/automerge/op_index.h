@@ -31,36 +31,32 @@ class OpIndex {
   // that many small merges still cost amortized constant time per op).
   void reserve(size_t changes, size_t ops) {
     grow(blocks_, blocks_.size() + changes);
-    grow(slots_, slots_.size() + ops);
+    grow(target_, target_.size() + ops);
     grow(meta_, meta_.size() + ops);
   }
   void rollback();
-  // Bytes held beyond the 12 per op: the map keys' table.
+  // Bytes held beyond the 8 per op: the map keys' table.
   size_t key_memory() const { return keys_.memory(); }
 
  private:
   enum Kind : uint32_t { kPlain = 0, kMap = 1, kSeq = 2 };
-  // What is kept per op, in two arrays of 12 bytes an op together (a cached document's index
-  // is most of its memory). slots_[i]: the slot op i writes to, exactly (map_slot,
-  // list_slot; not a hash, which a client can make collide on purpose: a predecessor at
-  // another key would then pass, and the document could no longer be saved). meta_[i]:
-  // bits 0–1 the kind of object it makes (make ops), bit 2 set if it creates a list element
-  // (insert), bits 3–31 its object: 0 for the root, else 1 + the index here of the object's
-  // make op.
+  // What is kept per op, in two arrays of 8 bytes an op together (a cached document's index
+  // is most of its memory). meta_[i]: bits 0–1 the kind of object op i makes (make ops), bit
+  // 2 set if it creates a list element (insert), bits 3–31 its object: 0 for the root, else
+  // 1 + the index here of the object's make op. target_[i]: where in that object it writes,
+  // exactly: a map op's key (its number in keys_), a list op's element (the index here of
+  // the element's insert; an insert's own index). Not a hash, which a client can make collide
+  // on purpose: a predecessor at another key would then pass, and the document could no
+  // longer be saved. So two ops write to the same slot when their object fields and their
+  // targets are equal (an object is a map or a list, never both).
   static constexpr uint32_t kKindMask = 3, kElement = 4, kObjShift = 3;
-  // A map op's slot: its object (meta_'s object field) and its key's number in keys_.
-  static uint64_t map_slot(uint32_t obj_ref, uint32_t key) { return uint64_t(obj_ref) << 32 | key; }
-  // A list op's slot: its object and its element (the index here of the element's insert).
-  static uint64_t list_slot(uint32_t obj_ref, uint32_t elem) {
-    return uint64_t(1) << 63 | uint64_t(obj_ref) << 32 | elem;
-  }
   static constexpr uint64_t kMaxOps = (uint64_t(1) << (32 - kObjShift)) - 1;
   static constexpr uint32_t kNotFound = UINT32_MAX;
   static uint32_t kind_of(uint32_t meta) { return meta & kKindMask; }
   static uint32_t obj_of(uint32_t meta) { return meta >> kObjShift; }
   // Forgets the ops from index n on, in both arrays.
   void truncate_ops(size_t n) {
-    slots_.resize(n);
+    target_.resize(n);
     meta_.resize(n);
   }
   uint32_t actor_id(const std::string& actor);
@@ -74,7 +70,7 @@ class OpIndex {
   bool older(uint64_t a, uint64_t b) const;  // Lamport order on (counter, actor bytes)
 
   std::unordered_map<std::string, uint32_t, KeyedHash, std::equal_to<>> actor_ids_;
-  KeyNumbers keys_;  // map keys by number (map_slot)
+  KeyNumbers keys_;  // map keys by number (target_ of map ops)
   std::vector<std::string> actors_;
   uint32_t last_actor_ = 0;  // the actor actor_id() returned last
   // The ops of each change form a block of consecutive counters. Per actor, the blocks'
@@ -83,7 +79,7 @@ class OpIndex {
   // millions of ops, and recent ops (what new ops refer to) stay in cache.
   struct Block {
     uint32_t start;  // first counter
-    uint32_t begin;  // its ops are [begin, next block's begin or size()) in slots_ and meta_
+    uint32_t begin;  // its ops are [begin, next block's begin or size()) in target_ and meta_
   };
   struct ActorBlocks {
     std::vector<uint32_t> starts;
@@ -91,10 +87,10 @@ class OpIndex {
   };
   // How many ops block bi holds.
   size_t block_size(uint32_t bi) const {
-    return (bi + 1 < blocks_.size() ? blocks_[bi + 1].begin : slots_.size()) - blocks_[bi].begin;
+    return (bi + 1 < blocks_.size() ? blocks_[bi + 1].begin : meta_.size()) - blocks_[bi].begin;
   }
   std::vector<Block> blocks_;
-  std::vector<uint64_t> slots_;  // the ops of all blocks, block after block
+  std::vector<uint32_t> target_;  // the ops of all blocks, block after block
   std::vector<uint32_t> meta_;
   std::vector<ActorBlocks> by_actor_;
   size_t committed_ = 0;  // blocks_[committed_..] are staged

@@ -536,6 +536,26 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     expect_refused(std::move(c), "op's predecessor is at a different key");
   }
   {
+    // Key "x" of a new map naming the root's "x" (1@aa) as pred: one key, two objects.
+    Change c = hostile_change();
+    Op make;
+    make.action = static_cast<uint8_t>(Action::kMakeMap);
+    make.map_key = true;
+    make.key = "m";  // the map 10@cc
+    c.ops.push_back(make);
+    Op op = set_op();
+    op.obj = OpId{10, 0};
+    op.map_key = true;
+    op.key = "x";
+    op.pred_count = 1;
+    c.preds.push_back(OpId{1, 1});
+    c.ops.push_back(op);
+    expect_refused(c, "op's predecessor is at a different key");
+    c.ops.back().obj = OpId{};  // the root's "x" itself: fine
+    Status fine = merge_onto_aa(std::move(c));
+    EXPECT_TRUE(fine.ok()) << fine.message();
+  }
+  {
     Change c = hostile_change();  // a pred that does not exist
     Op op = set_op();
     op.map_key = true;
