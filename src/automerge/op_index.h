@@ -27,8 +27,9 @@ class OpIndex {
     committed_ = blocks_.size();
     keys_.commit();
   }
-  // Room for `changes` more changes holding `ops` ops in all (growing at least twofold, so
-  // that many small merges still cost amortized constant time per op).
+  // Room for `changes` more changes holding `ops` ops in all (growing by at least a quarter,
+  // so that many small merges still cost amortized constant time per op: a cached document
+  // would otherwise keep twice the index it needs after its first merge).
   void reserve(size_t changes, size_t ops) {
     grow(blocks_, blocks_.size() + changes);
     grow(target_, target_.size() + ops);
@@ -62,7 +63,7 @@ class OpIndex {
   uint32_t actor_id(const std::string& actor);
   template <typename V>
   static void grow(V& v, size_t need) {
-    if (need > v.capacity()) v.reserve(std::max(need, 2 * v.capacity()));
+    if (need > v.capacity()) v.reserve(std::max(need, v.capacity() + v.capacity() / 4));
   }
   Status stage_ops(const Change& change, const std::vector<uint32_t>& ids);
   // The index here of op `key` (counter << 32 | actor index), or kNotFound.
