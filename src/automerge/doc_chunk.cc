@@ -1131,13 +1131,13 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
 }
 
 Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress,
-                              const ChangeHashMap<uint32_t>* positions) {
+                              const ChangeIndex* positions) {
   AM_ASSIGN(OpSet s, build_op_set(changes));
   return encode_document(s, changes, compress, positions, nullptr);
 }
 
 Status ChangeColumns::extend(const std::vector<const StoredChange*>& changes,
-                             const OpSet& s, const ChangeHashMap<uint32_t>& row_of) {
+                             const OpSet& s, const ChangeIndex& row_of) {
   if (rows_ > changes.size() || actors_ != s.actors.size()) *this = ChangeColumns();
   actors_ = s.actors.size();
   is_dep_.resize(changes.size(), false);
@@ -1160,12 +1160,11 @@ Status ChangeColumns::extend(const std::vector<const StoredChange*>& changes,
       if (i > 0 && changes[i - 1]->hash == h) {
         at = i - 1;
       } else {
-        const uint32_t* found = row_of.find(h);
-        if (!found || *found >= i) {
+        at = row_of.find(h, [&](uint32_t k) -> const ChangeHash& { return changes[k]->hash; });
+        if (at == ChangeIndex::kNone || at >= i) {
           *this = ChangeColumns();
           return Status::Error("change dependency is missing or not earlier in causal order");
         }
-        at = *found;
       }
       deps_index_.append(at);
       is_dep_[at] = true;
@@ -1193,12 +1192,13 @@ void ChangeColumns::finish(ColumnWriter& cw) {
 }
 
 Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChange*>& changes,
-                              bool compress, const ChangeHashMap<uint32_t>* positions,
+                              bool compress, const ChangeIndex* positions,
                               ChangeColumns* kept) {
-  ChangeHashMap<uint32_t> own_positions;
+  ChangeIndex own_positions;
   if (!positions) {
     own_positions.reserve(changes.size());
-    for (uint32_t i = 0; i < changes.size(); ++i) own_positions.emplace(changes[i]->hash, i);
+    auto hash_at = [&](uint32_t k) -> const ChangeHash& { return changes[k]->hash; };
+    for (uint32_t i = 0; i < changes.size(); ++i) own_positions.insert(changes[i]->hash, i, hash_at);
     positions = &own_positions;
   }
   // Finished here: a copy of the kept columns (they go on taking rows), or columns of

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "automerge/change.h"
+#include "automerge/change_index.h"
 #include "automerge/columns.h"
-#include "automerge/flat_map.h"
 #include "automerge/op_set.h"
 
 namespace amstore {
@@ -76,10 +76,10 @@ Status decode_document(const ParsedDocument& parsed,
 
 // Algorithm B. `changes` must be in causal order and closed under dependencies. Returns the
 // whole chunk (header included). With `compress`, columns of 256 bytes or more are DEFLATEd.
-// `positions`, if the caller keeps one, maps each change's hash to its index in `changes`
+// `positions`, if the caller keeps one, gives each change's index in `changes` by its hash
 // (saves building that table here).
 Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, bool compress,
-                              const ChangeHashMap<uint32_t>* positions = nullptr);
+                              const ChangeIndex* positions = nullptr);
 // The change columns of a document chunk (a row per change, in causal order), kept by a
 // document from one save to the next: its changes are only ever appended, so a save encodes
 // the rows of the changes added since. Holds views into the changes (their messages).
@@ -89,7 +89,7 @@ class ChangeColumns {
   // as their indexes may have). `row_of`: each change's index in `changes`. On failure it
   // is emptied.
   Status extend(const std::vector<const StoredChange*>& changes, const OpSet& ops,
-                const ChangeHashMap<uint32_t>& row_of);
+                const ChangeIndex& row_of);
   // Adds the columns to `cw`, which then holds views into them; no rows can follow.
   void finish(ColumnWriter& cw);
   // Per row: whether a later change depends on it (the others are the heads).
@@ -108,7 +108,7 @@ class ChangeColumns {
 // The same from the op set of `changes` (build_op_set's, or an OpSetBuilder's); `kept`,
 // if given, the change columns of a previous save of the same changes' first rows.
 Result<Bytes> encode_document(const OpSet& ops, const std::vector<const StoredChange*>& changes,
-                              bool compress, const ChangeHashMap<uint32_t>* positions = nullptr,
+                              bool compress, const ChangeIndex* positions = nullptr,
                               ChangeColumns* kept = nullptr);
 
 // A document chunk body with every DEFLATEd column stored plain instead (for comparing

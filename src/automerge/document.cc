@@ -191,7 +191,7 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
   bool snapshot_held = upload.known_ != nullptr;
   if (snapshot_held)
     for (const auto& [actor, hashes] : upload.known_->by_actor)
-      if (hashes.count > 0 && !index_.contains(hashes[hashes.count - 1])) snapshot_held = false;
+      if (hashes.count > 0 && !has_applied(hashes[hashes.count - 1])) snapshot_held = false;
   std::vector<std::unique_ptr<StoredChange>> incoming;
   const size_t n = upload.items_.size();
   // One document chunk into an empty document: its changes are distinct, in causal order
@@ -230,7 +230,7 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
 }
 
 const StoredChange* Document::find(const ChangeHash& h) const {
-  if (const uint32_t* i = index_.find(h)) return changes_[*i].get();
+  if (const uint32_t i = position_of(h); i != ChangeIndex::kNone) return changes_[i].get();
   const uint32_t* j = pending_index_.find(h);
   return j ? pending_[*j].get() : nullptr;
 }
@@ -362,7 +362,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     std::vector<uint32_t> first(pool.size() + 1, 0);
     for (size_t i = 0; i < pool.size(); ++i) {
       for (const ChangeHash& d : pool[i]->change.deps) {
-        if (index_.contains(d)) continue;
+        if (has_applied(d)) continue;
         ++missing[i];  // a dep in neither: waits until a later merge brings it
         if (const uint32_t* j = in_pool.find(d)) ++first[*j + 1];
       }
@@ -373,7 +373,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       std::vector<uint32_t> fill(first.begin(), first.end() - 1);
       for (size_t i = 0; i < pool.size(); ++i)
         for (const ChangeHash& d : pool[i]->change.deps)
-          if (!index_.contains(d))
+          if (!has_applied(d))
             if (const uint32_t* j = in_pool.find(d)) waiter[fill[*j]++] = static_cast<uint32_t>(i);
     }
     std::deque<size_t> ready;
@@ -441,7 +441,8 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   constexpr size_t kAhead = 16;
   for (size_t k = first_new; k < changes_.size(); ++k) {
     if (k + kAhead < changes_.size()) index_.prefetch(changes_[k + kAhead]->hash);
-    index_.emplace(changes_[k]->hash, static_cast<uint32_t>(k));
+    index_.insert(changes_[k]->hash, static_cast<uint32_t>(k),
+                  [this](uint32_t i) -> const ChangeHash& { return changes_[i]->hash; });
   }
   pending_.clear();
   pending_index_.clear();
@@ -535,10 +536,10 @@ Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
   std::vector<bool> known(changes_.size(), false);
   std::vector<size_t> stack;
   for (const ChangeHash& h : have) {
-    const uint32_t* i = index_.find(h);
-    if (i && !known[*i]) {
-      known[*i] = true;
-      stack.push_back(*i);
+    const uint32_t i = position_of(h);
+    if (i != ChangeIndex::kNone && !known[i]) {
+      known[i] = true;
+      stack.push_back(i);
     }
   }
   while (!stack.empty()) {
@@ -546,7 +547,7 @@ Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
     stack.pop_back();
     for (const ChangeHash& d : changes_[i]->change.deps) {
       // Usually the change just before: no table lookup.
-      size_t j = i > 0 && changes_[i - 1]->hash == d ? i - 1 : *index_.find(d);
+      size_t j = i > 0 && changes_[i - 1]->hash == d ? i - 1 : position_of(d);
       if (!known[j]) {
         known[j] = true;
         stack.push_back(j);

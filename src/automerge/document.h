@@ -154,10 +154,10 @@ class Document {
   // Heads: sorted hashes of the applied changes no other applied change depends on.
   const std::vector<ChangeHash>& heads() const { return heads_; }
   bool has_change(const ChangeHash& h) const {
-    return index_.contains(h) || pending_index_.contains(h);
+    return has_applied(h) || pending_index_.contains(h);
   }
   // Applied: part of the document, with all its dependencies (not pending).
-  bool has_applied(const ChangeHash& h) const { return index_.contains(h); }
+  bool has_applied(const ChangeHash& h) const { return position_of(h) != ChangeIndex::kNone; }
   // The change with hash `h` (applied or pending), or null.
   const StoredChange* find(const ChangeHash& h) const;
   // Applied changes in causal order.
@@ -230,7 +230,11 @@ class Document {
   std::unique_ptr<OpSetCache> op_set_cache_;
 
   std::vector<std::unique_ptr<StoredChange>> changes_;
-  ChangeHashMap<uint32_t> index_;  // hash → changes_ index
+  ChangeIndex index_;  // hash → changes_ index
+  // The index in changes_ of the change with hash `h`, or ChangeIndex::kNone.
+  uint32_t position_of(const ChangeHash& h) const {
+    return index_.find(h, [this](uint32_t i) -> const ChangeHash& { return changes_[i]->hash; });
+  }
   std::vector<std::unique_ptr<StoredChange>> pending_;
   ChangeHashMap<uint32_t> pending_index_;
   // Per actor, the hashes of its applied changes in seq order (so also how many): what
