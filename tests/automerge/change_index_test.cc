@@ -1,0 +1,63 @@
+#include "automerge/change_index.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "automerge/hash.h"
+
+namespace amstore {
+namespace {
+
+// Distinct hashes, as SHA-256 of small numbers.
+std::vector<ChangeHash> some_hashes(size_t n) {
+  std::vector<ChangeHash> v;
+  for (size_t i = 0; i < n; ++i) {
+    Bytes b(8);
+    for (size_t k = 0; k < 8; ++k) b[k] = static_cast<uint8_t>(i >> (8 * k));
+    v.push_back(sha256(b));
+  }
+  return v;
+}
+
+TEST(ChangeIndex, FindsEveryChangeThroughGrowthAndNothingElse) {
+  const std::vector<ChangeHash> all = some_hashes(5000);
+  std::vector<ChangeHash> list(all.begin(), all.begin() + 4000);  // the rest: never added
+  auto hash_at = [&](uint32_t i) -> const ChangeHash& { return list[i]; };
+  ChangeIndex index;
+  EXPECT_EQ(index.find(all[0], hash_at), ChangeIndex::kNone);  // empty
+  for (uint32_t i = 0; i < list.size(); ++i) {
+    index.insert(list[i], i, hash_at);
+    ASSERT_EQ(index.find(list[i], hash_at), i);
+  }
+  EXPECT_EQ(index.size(), list.size());
+  for (uint32_t i = 0; i < list.size(); ++i) EXPECT_EQ(index.find(list[i], hash_at), i);
+  for (size_t i = list.size(); i < all.size(); ++i)
+    EXPECT_EQ(index.find(all[i], hash_at), ChangeIndex::kNone);
+  // Adding a hash again keeps its first position.
+  index.insert(list[7], 3999, hash_at);
+  EXPECT_EQ(index.size(), list.size());
+  EXPECT_EQ(index.find(list[7], hash_at), 7u);
+  index.clear();
+  EXPECT_EQ(index.find(list[7], hash_at), ChangeIndex::kNone);
+}
+
+// Hashes alike in the 8 bytes the slots are mixed from share their slot bits; the full
+// hash, compared with the list's, still tells them apart.
+TEST(ChangeIndex, HashesThatShareTheirMixedBitsAreStillDifferent) {
+  std::vector<ChangeHash> list = some_hashes(64);
+  for (size_t i = 1; i < list.size(); ++i)
+    std::copy(list[0].begin(), list[0].begin() + 8, list[i].begin());
+  ChangeHash absent = list[5];
+  absent[31] ^= 1;
+  auto hash_at = [&](uint32_t i) -> const ChangeHash& { return list[i]; };
+  ChangeIndex index;
+  index.reserve(list.size());
+  for (uint32_t i = 0; i < list.size(); ++i) index.insert(list[i], i, hash_at);
+  EXPECT_EQ(index.size(), list.size());
+  for (uint32_t i = 0; i < list.size(); ++i) EXPECT_EQ(index.find(list[i], hash_at), i);
+  EXPECT_EQ(index.find(absent, hash_at), ChangeIndex::kNone);
+}
+
+}  // namespace
+}  // namespace amstore
