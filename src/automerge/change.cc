@@ -123,7 +123,7 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, size_t bod
     AM_TRY(mark_name.next(&has_s, &s));
     if (has_s) {
       op.has_mark_name = true;
-      ch->mark_names.emplace_back(static_cast<uint32_t>(ch->ops.size()), s);
+      ch->mutable_mark_names().emplace_back(static_cast<uint32_t>(ch->ops.size()), s);
     }
     // Documents keep deletes only as successors; Algorithm A regenerates them as plain
     // deletes (null value, no insert, expand or mark name): anything else could not survive
@@ -314,11 +314,11 @@ void encode_body(const Change& ch, Bytes& out, bool general) {
   put_uleb(out, ch.seq);
   put_uleb(out, ch.start_op);
   put_sleb(out, ch.time);
-  put_prefixed(out, ch.message);
+  put_prefixed(out, ch.message());
   put_uleb(out, ch.actors.size() - 1);
   for (size_t i = 1; i < ch.actors.size(); ++i) put_prefixed(out, ch.actors[i]);
   if (general || !encode_one_op(ch, out)) encode_ops(ch, out);
-  put_bytes(out, ch.extra);
+  put_bytes(out, ch.extra());
 }
 
 // Other actors must be exactly the non-author actors that ops refer to, sorted.
@@ -361,7 +361,9 @@ Result<Change> decode_change(ByteView body, bool check_canonical) {
   AM_TRY(r.uleb(&ch.start_op));
   if (ch.start_op == 0) return Status::Error("change startOp must be at least 1");
   AM_TRY(r.sleb(&ch.time));
-  AM_TRY(r.prefixed_string(&ch.message));
+  ByteView message;
+  AM_TRY(r.prefixed(&message));
+  if (!message.empty()) ch.mutable_message().assign(as_chars(message));
   AM_TRY(r.count(&n, 1));
   for (uint64_t i = 0; i < n; ++i) {
     std::string a;
@@ -372,7 +374,7 @@ Result<Change> decode_change(ByteView body, bool check_canonical) {
   AM_TRY(read_column_metadata(r, &cols));
   AM_TRY(locate_column_data(r, cols));
   ByteView extra = r.rest();
-  ch.extra.assign(extra.begin(), extra.end());
+  if (!extra.empty()) ch.mutable_extra().assign(extra.begin(), extra.end());
   AM_TRY(decode_ops(cols, ch.actors.size(), body.size(), &ch));
   if (ch.start_op > kMaxCounter || ch.start_op + ch.ops.size() - 1 > kMaxCounter)
     return Status::Error("counter too large");
@@ -416,8 +418,12 @@ Bytes encode_change_body_general(const Change& ch) {
 
 namespace amstore {
 
+const std::string Change::kNoString;
+const Bytes Change::kNoBytes;
+const std::vector<std::pair<uint32_t, SmallString>> Change::kNoMarkNames;
+
 std::string_view Change::mark_name(size_t i) const {
-  const SmallString* name = find_by_index(mark_names, i);
+  const SmallString* name = find_by_index(mark_names(), i);
   return name ? name->view() : std::string_view();
 }
 

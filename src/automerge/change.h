@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,26 +41,71 @@ const V* find_by_index(const std::vector<std::pair<uint32_t, V>>& pairs, uint64_
   return it != pairs.end() && it->first == index ? &it->second : nullptr;
 }
 
+// What few changes have: a message, extra bytes, marks. Out of line (Change::rare), as 8
+// bytes in every change instead of 80: a document holds up to millions of changes.
+struct ChangeRare {
+  std::string message;
+  Bytes extra;
+  // Mark names of the ops that have one (has_mark_name), by ascending op index. Out of the
+  // ops themselves: a name in every op would add 16 bytes to millions of them.
+  std::vector<std::pair<uint32_t, SmallString>> mark_names;
+};
+
+// A unique_ptr that copies what it points to (so that Change stays copyable).
+template <typename T>
+class DeepPtr {
+ public:
+  DeepPtr() = default;
+  DeepPtr(const DeepPtr& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
+  DeepPtr& operator=(const DeepPtr& o) {
+    if (this != &o) p_ = o.p_ ? std::make_unique<T>(*o.p_) : nullptr;
+    return *this;
+  }
+  DeepPtr(DeepPtr&&) noexcept = default;
+  DeepPtr& operator=(DeepPtr&&) noexcept = default;
+  const T* get() const { return p_.get(); }
+  T& make() {
+    if (!p_) p_ = std::make_unique<T>();
+    return *p_;
+  }
+  void reset() { p_.reset(); }
+
+ private:
+  std::unique_ptr<T> p_;
+};
+
 struct Change {
   std::vector<ChangeHash> deps;     // sorted ascending
   std::vector<std::string> actors;  // [author, other actors sorted ascending]
   uint64_t seq = 0;
   uint64_t start_op = 0;
   int64_t time = 0;
-  std::string message;              // empty: no message
-  Bytes extra;
   std::vector<Op> ops;              // op i has id (start_op + i, author)
   std::vector<OpId> preds;
-  // Mark names of the ops that have one (has_mark_name), by ascending op index. Out of the
-  // ops themselves: a name in every op would add 16 bytes to millions of them.
-  std::vector<std::pair<uint32_t, SmallString>> mark_names;
+  DeepPtr<ChangeRare> rare;         // null: no message, no extra bytes, no mark names
 
+  // Empty: no message.
+  const std::string& message() const { return rare.get() ? rare.get()->message : kNoString; }
+  const Bytes& extra() const { return rare.get() ? rare.get()->extra : kNoBytes; }
+  const std::vector<std::pair<uint32_t, SmallString>>& mark_names() const {
+    return rare.get() ? rare.get()->mark_names : kNoMarkNames;
+  }
+  std::string& mutable_message() { return rare.make().message; }
+  Bytes& mutable_extra() { return rare.make().extra; }
+  std::vector<std::pair<uint32_t, SmallString>>& mutable_mark_names() {
+    return rare.make().mark_names;
+  }
   // The mark name of op i (which has_mark_name).
   std::string_view mark_name(size_t i) const;
 
   const std::string& author() const { return actors[0]; }
   // startOp + number of ops − 1 (startOp − 1 for an empty change).
   uint64_t max_op() const { return start_op + ops.size() - 1; }
+
+ private:
+  static const std::string kNoString;
+  static const Bytes kNoBytes;
+  static const std::vector<std::pair<uint32_t, SmallString>> kNoMarkNames;
 };
 
 // Decodes a change body and checks it is valid and canonical: re-encoding it gives back

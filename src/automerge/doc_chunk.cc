@@ -1089,7 +1089,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         r.value.copy_to(&op.value);
         op.expand = r.expand;
         op.has_mark_name = r.mark != 0;
-        if (r.mark != 0) ch.mark_names.emplace_back(static_cast<uint32_t>(oi), marks[r.mark - 1]);
+        if (r.mark != 0) ch.mutable_mark_names().emplace_back(static_cast<uint32_t>(oi), marks[r.mark - 1]);
       }
       op.obj = local(r.obj);
       op.elem = op.map_key ? OpId{} : local(elem_of(list[oi]));
@@ -1101,8 +1101,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     for (uint32_t a : used) to_local[a] = -1;
     ch.seq = row.seq;
     ch.time = row.time;
-    ch.message.assign(row.message);
-    ch.extra = row.extra;
+    if (!row.message.empty()) ch.mutable_message().assign(row.message);
+    if (!row.extra.empty()) ch.mutable_extra() = row.extra;
     ch.deps.reserve(row.deps_count);
     for (uint32_t k = 0; k < row.deps_count; ++k) {
       AM_ASSIGN(ChangeHash h, hash_of(deps[row.deps_begin + k]));
@@ -1151,7 +1151,7 @@ Status ChangeColumns::extend(const std::vector<const StoredChange*>& changes,
     seq_.append(static_cast<int64_t>(c.seq));
     max_op_.append(static_cast<int64_t>(c.max_op()));
     time_.append(c.time);
-    if (c.message.empty()) message_.append_null(); else message_.append(c.message);
+    if (c.message().empty()) message_.append_null(); else message_.append(c.message());
     deps_group_.append(c.deps.size());
     for (const ChangeHash& h : c.deps) {
       // Usually the change just before (one author typing): no table lookup, which would
@@ -1171,7 +1171,7 @@ Status ChangeColumns::extend(const std::vector<const StoredChange*>& changes,
     }
     Value v;
     v.type = static_cast<uint8_t>(ValueType::kBytes);
-    v.bytes.assign(as_chars(c.extra));
+    v.bytes.assign(as_chars(c.extra()));
     extra_.append(v);
   }
   rows_ = changes.size();

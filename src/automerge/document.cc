@@ -19,7 +19,13 @@ namespace {
 void drop_ops(Change& c) {
   std::vector<Op>().swap(c.ops);
   std::vector<OpId>().swap(c.preds);
-  decltype(c.mark_names)().swap(c.mark_names);
+  if (c.rare.get()) {
+    if (c.message().empty() && c.extra().empty()) {
+      c.rare.reset();
+    } else {
+      std::vector<std::pair<uint32_t, SmallString>>().swap(c.mutable_mark_names());
+    }
+  }
 }
 
 // A stored change decoded again from its chunk, for saving or rendering (lean documents

@@ -68,7 +68,7 @@ void cmd_changes(const std::string& path) {
       line = "{\"hash\":\"" + to_hex(sc->hash) + "\",\"actor\":\"" + to_hex(as_bytes(c.author())) +
              "\",\"seq\":" + std::to_string(c.seq) + ",\"startOp\":" + std::to_string(c.start_op) +
              ",\"time\":" + std::to_string(c.time) + ",\"message\":";
-      if (c.message.empty()) line += "null"; else append_json_string(line, c.message);
+      if (c.message().empty()) line += "null"; else append_json_string(line, c.message());
       line += ",\"deps\":[";
       for (size_t i = 0; i < c.deps.size(); ++i) {
         if (i) line += ",";

@@ -306,7 +306,7 @@ TEST(ChangeEncoding, OneOpShortcutWritesWhatTheGeneralEncodersWrite) {
                   op.value = value;
                   op.expand = expand;
                   op.has_mark_name = mark;
-                  if (mark) c.mark_names.emplace_back(0, "bold");
+                  if (mark) c.mutable_mark_names().emplace_back(0, "bold");
                   op.pred_count = static_cast<uint32_t>(preds);
                   for (int k = 0; k < preds; ++k) c.preds.push_back(OpId{static_cast<uint32_t>(64 + k), 1});
                   c.ops.push_back(op);

@@ -1146,7 +1146,7 @@ TEST(RejectChange, DeleteThatCannotSurviveADocument) {
   EXPECT_TRUE(ChangeRejected(encoded(c)));
   c = del;
   c.ops[0].has_mark_name = true;
-  c.mark_names.emplace_back(0, "bold");
+  c.mutable_mark_names().emplace_back(0, "bold");
   EXPECT_TRUE(ChangeRejected(encoded(c)));
   c = decoded(kAa());  // the list insert of aa's change as an inserting delete
   c.ops[2].action = static_cast<uint8_t>(Action::kDel);
