@@ -323,5 +323,39 @@ TEST(ChangeEncoding, OneOpShortcutWritesWhatTheGeneralEncodersWrite) {
   std::cout << "one-op changes compared: " << checked << " (" << shortcut << " through the shortcut)\n";
 }
 
+// A change's message, extra bytes and mark names live out of line (ChangeRare): a copy holds
+// its own, and they survive the encoding round trip.
+TEST(Change, RarePartsAreCopiedAndRoundTrip) {
+  Change c;
+  c.actors = {std::string(16, '\x01')};
+  c.seq = 1;
+  c.start_op = 1;
+  EXPECT_TRUE(c.message().empty());
+  EXPECT_TRUE(c.extra().empty());
+  EXPECT_TRUE(c.mark_names().empty());
+  EXPECT_EQ(c.rare.get(), nullptr);  // nothing rare: nothing allocated
+  Op op;  // root["k"] = true
+  op.action = static_cast<uint8_t>(Action::kSet);
+  op.map_key = true;
+  op.key = "k";
+  op.value.type = static_cast<uint8_t>(ValueType::kTrue);
+  c.ops.push_back(op);
+  c.mutable_message() = "hello";
+  c.mutable_extra() = Bytes{1, 2, 3};
+  Change copy = c;
+  copy.mutable_message() = "changed";
+  copy.mutable_extra().push_back(4);
+  EXPECT_EQ(c.message(), "hello");
+  EXPECT_EQ(c.extra(), (Bytes{1, 2, 3}));
+  EXPECT_EQ(copy.message(), "changed");
+  EXPECT_EQ(copy.extra(), (Bytes{1, 2, 3, 4}));
+  auto back = decode_change(encode_change_body(c));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->message(), "hello");
+  EXPECT_EQ(back->extra(), (Bytes{1, 2, 3}));
+  Change moved = std::move(copy);
+  EXPECT_EQ(moved.message(), "changed");
+}
+
 }  // namespace
 }  // namespace amstore
