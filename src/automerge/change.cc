@@ -338,19 +338,26 @@ Status check_actor_table(const Change& ch) {
   return Status::Ok();
 }
 
+// A change body's deps (its first field).
+Status read_deps(Reader& r, std::vector<ChangeHash>* deps) {
+  uint64_t n;
+  AM_TRY(r.count(&n, 32));
+  deps->resize(n);
+  for (ChangeHash& d : *deps) {
+    ByteView h;
+    AM_TRY(r.take(32, &h));
+    std::memcpy(d.data(), h.data(), 32);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Change> decode_change(ByteView body, bool check_canonical) {
   Change ch;
   Reader r(body);
   uint64_t n;
-  AM_TRY(r.count(&n, 32));
-  ch.deps.resize(n);
-  for (auto& d : ch.deps) {
-    ByteView h;
-    AM_TRY(r.take(32, &h));
-    std::memcpy(d.data(), h.data(), 32);
-  }
+  AM_TRY(read_deps(r, &ch.deps));
   for (size_t i = 1; i < ch.deps.size(); ++i)
     if (!(ch.deps[i - 1] < ch.deps[i])) return Status::Error("change deps are not sorted");
   std::string author;
@@ -456,6 +463,14 @@ Result<Change> decode_stored_change(ByteView chunk) {
   uint64_t len = 0;
   AM_TRY(r.uleb(&len));
   return decode_change(r.rest(), false);
+}
+
+Status stored_change_deps(ByteView chunk, std::vector<ChangeHash>* deps) {
+  if (chunk.size() < 9) return Status::Error("stored change chunk is truncated");
+  Reader r(chunk.subspan(9));
+  uint64_t len = 0;
+  AM_TRY(r.uleb(&len));
+  return read_deps(r, deps);
 }
 
 }  // namespace amstore

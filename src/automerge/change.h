@@ -146,5 +146,7 @@ void seal_change(StoredChange* sc);
 // Decodes the change of a StoredChange's chunk again (the chunk was written by
 // store_change from a validated change, so the canonical re-encoding check is skipped).
 Result<Change> decode_stored_change(ByteView chunk);
+// Only the deps of a StoredChange's chunk (they lead its body): no ops decoded.
+Status stored_change_deps(ByteView chunk, std::vector<ChangeHash>* deps);
 
 }  // namespace amstore

@@ -1033,6 +1033,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     window_first = from;
     window_end = to;
   };
+  StoredChange scratch;
   for (uint32_t ri = 0; ri < rows.size(); ++ri) {
     if (is_known[ri]) continue;
     if (ri >= window_end) gather(ri);
@@ -1040,9 +1041,16 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     std::span<const GatheredOp> list(window.data() + (op_start[ri] - op_start[window_first]),
                                      op_start[ri + 1] - op_start[ri]);
     // Built in place, where the document keeps it: a change is ~200 bytes, and 10^5 of
-    // them moved a few times add up.
-    StoredChange& sc = *out->emplace_back(std::make_unique<StoredChange>());
+    // them moved a few times add up. With a sink, in `scratch`, whose buffers the next
+    // change reuses.
+    StoredChange& sc = sink ? scratch : *out->emplace_back(std::make_unique<StoredChange>());
     Change& ch = sc.change;
+    if (sink) {
+      ch.ops.clear();
+      ch.preds.clear();
+      ch.deps.clear();
+      ch.rare.reset();
+    }
     ch.start_op = row.max_op + 1 - list.size();  // counters checked when change_ops was made
     if (ch.start_op == 0) return Status::Error("change startOp out of range");
     // Actor table: author, then the other actors the ops refer to, sorted.
@@ -1064,12 +1072,12 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       for (uint32_t k = 0; k < x.g.pred_count; ++k) note(preds[x.g.pred_begin + k]);
     }
     std::sort(used.begin(), used.end());
-    ch.actors.reserve(used.size() + 1);
-    ch.actors.push_back(d.actors[row.actor]);
+    ch.actors.resize(used.size() + 1);  // assigned, not pushed: a scratch change's strings
+    ch.actors[0].assign(d.actors[row.actor]);  // keep their buffers
     to_local[row.actor] = 0;
     for (size_t k = 0; k < used.size(); ++k) {
       to_local[used[k]] = static_cast<int32_t>(k + 1);
-      ch.actors.push_back(d.actors[used[k]]);
+      ch.actors[k + 1].assign(d.actors[used[k]]);
     }
     auto local = [&](OpId id) {
       return id.is_zero() ? OpId{} : OpId{id.counter, static_cast<uint32_t>(to_local[id.actor])};
@@ -1112,7 +1120,15 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       if (!(ch.deps[k - 1] < ch.deps[k])) return Status::Error("document change deps are not in hash order");
     seal_change(&sc);
     hashes[ri] = sc.hash;
-    if (sink) AM_TRY(sink(sc));
+    if (sink) {
+      AM_TRY(sink(sc));
+      StoredChange& kept = *out->emplace_back(std::make_unique<StoredChange>());
+      kept.hash = sc.hash;
+      kept.chunk = std::move(sc.chunk);
+      kept.change.seq = ch.seq;
+      kept.change.start_op = ch.start_op;
+      kept.change.time = ch.time;
+    }
   }
 
   // ---- heads (§7.5, §7.6) ----

@@ -19,11 +19,12 @@ namespace amstore {
 // with a few calls per actor, then asks only for the hashes it needs (deps of new changes,
 // heads), not one per change row.
 using KnownChange = std::function<const ChangeHash*(std::string_view actor, uint64_t seq)>;
-// Called with each regenerated change (chunk and hash made), in stored order, before the
-// next one is made. It may drop the change's ops (after validating them): a caller that
-// keeps only chunks then never holds every op of a large document at once. An error stops
-// decoding and is returned.
-using ChangeSink = std::function<Status(StoredChange& change)>;
+// Called with each regenerated change, whole (chunk and hash made), in stored order, before
+// the next one is made in the same place. An error stops decoding and is returned. With a
+// sink, the changes returned hold only their hash, chunk, seq, startOp and time: a caller
+// that keeps only chunks (a lean document) then neither holds every op of a large document
+// at once nor allocates and frees the rest of every change.
+using ChangeSink = std::function<Status(const StoredChange& change)>;
 
 // A document chunk body read as far as it can be without the caller's state: columns
 // inflated, change rows decoded. Views into the body, which must outlive it.

@@ -16,16 +16,18 @@ namespace amstore {
 
 namespace {
 
+// What a lean document's applied changes keep decoded: seq, startOp and time, beside their
+// hash and chunk. The rest is in the chunk: its ops (~100 bytes each decoded), and its deps
+// and actors (~130 bytes a change, on the heap: a third of a typed text's memory).
 void drop_ops(Change& c) {
   std::vector<Op>().swap(c.ops);
   std::vector<OpId>().swap(c.preds);
-  if (c.rare.get()) {
-    if (c.message().empty() && c.extra().empty()) {
-      c.rare.reset();
-    } else {
-      std::vector<std::pair<uint32_t, SmallString>>().swap(c.mutable_mark_names());
-    }
-  }
+  c.rare.reset();
+}
+void drop_decoded(Change& c) {
+  drop_ops(c);
+  std::vector<ChangeHash>().swap(c.deps);
+  std::vector<std::string>().swap(c.actors);
 }
 
 // A stored change decoded again from its chunk, for saving or rendering (lean documents
@@ -304,24 +306,32 @@ Result<MergeStats> Document::load_lean(PreparedUpload& upload, size_t i) {
   const ParsedDocument& parsed = upload.items_[i].doc;
   ops_.reserve(0, parsed.op_rows() + parsed.succ_rows());
   Checker checker(*this);
-  std::vector<StagedOps> staged;
-  ChangeSink check_and_drop = [&](StoredChange& sc) -> Status {
+  Staged staged;
+  std::unordered_map<std::string, uint32_t, KnownChanges::ActorHash, std::equal_to<>> author_at;
+  uint32_t author = 0;
+  ChangeSink check = [&](const StoredChange& sc) -> Status {
     AM_TRY(checker.check(sc));
-    staged.push_back({sc.change.max_op(), sc.change.ops.size()});
-    drop_ops(sc.change);
+    const std::string& a = sc.change.author();
+    if (staged.authors.empty() || staged.authors[author] != a) {  // (mostly one author's)
+      auto [it, fresh] = author_at.try_emplace(a, static_cast<uint32_t>(staged.authors.size()));
+      if (fresh) staged.authors.push_back(a);
+      author = it->second;
+    }
+    staged.changes.push_back({sc.change.max_op(), sc.change.ops.size(), author});
     return Status::Ok();
   };
   std::vector<std::unique_ptr<StoredChange>> changes;
-  Status s = decode_document(upload.items_[i].doc, &changes, KnownChange(), check_and_drop);
+  Status s = decode_document(parsed, &changes, KnownChange(), check);
   if (!s.ok()) {
     ops_.rollback();
     return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
   }
+  staged.heads = parsed.heads();  // decode_document checked that the changes end there
   return integrate(std::move(changes), true, &staged);
 }
 
 Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>> incoming,
-                                       bool in_order, const std::vector<StagedOps>* staged) {
+                                       bool in_order, const Staged* staged) {
   MergeStats stats;
   stats.new_changes = incoming.size();
   stats.added.reserve(incoming.size());
@@ -426,22 +436,28 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     const size_t i = order[k];
     applied[i] = true;
     std::unique_ptr<StoredChange> sc = std::move(owned[i]);
-    for (const ChangeHash& d : sc->change.deps) {
-      auto h = std::lower_bound(heads_.begin(), heads_.end(), d);
-      if (h != heads_.end() && *h == d) heads_.erase(h);
+    if (!staged) {  // (a staged batch's changes hold no deps: its heads come with it)
+      for (const ChangeHash& d : sc->change.deps) {
+        auto h = std::lower_bound(heads_.begin(), heads_.end(), d);
+        if (h != heads_.end() && *h == d) heads_.erase(h);
+      }
+      heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash), sc->hash);
     }
-    heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash), sc->hash);
-    if (!author || *author != sc->change.author()) {
-      author = &sc->change.author();
-      mine = &known_.by_actor[*author];
+    const std::string& by =
+        staged ? staged->authors[staged->changes[i].author] : sc->change.author();
+    if (!author || *author != by) {
+      auto it = known_.by_actor.try_emplace(by).first;
+      author = &it->first;  // not the change's own: a lean document drops it below
+      mine = &it->second;
       mine_max_op = &max_op_[*author];
     }
     mine->push_back(sc->hash);
-    *mine_max_op = staged ? (*staged)[i].max_op : sc->change.max_op();
-    op_count_ += staged ? (*staged)[i].ops : sc->change.ops.size();
-    if (lean_) drop_ops(sc->change);
+    *mine_max_op = staged ? staged->changes[i].max_op : sc->change.max_op();
+    op_count_ += staged ? staged->changes[i].ops : sc->change.ops.size();
+    if (lean_) drop_decoded(sc->change);
     changes_.push_back(std::move(sc));
   }
+  if (staged) heads_ = staged->heads;
   // The index is large (10^5 changes: megabytes) and each insert a cache miss. In a loop of
   // their own, with slots fetched a few changes ahead, the misses overlap.
   constexpr size_t kAhead = 16;
@@ -481,7 +497,7 @@ void Document::set_lean(bool lean) {
     return;
   }
   lean_ = true;
-  for (auto& c : changes_) drop_ops(c->change);
+  for (auto& c : changes_) drop_decoded(c->change);
   if (op_set_cache_) op_set_cache_->builder.reset();  // it points into the dropped ops
 }
 
@@ -548,10 +564,17 @@ Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
       stack.push_back(i);
     }
   }
+  std::vector<ChangeHash> chunk_deps;
   while (!stack.empty()) {
     size_t i = stack.back();
     stack.pop_back();
-    for (const ChangeHash& d : changes_[i]->change.deps) {
+    // A lean document's changes hold their deps only in their chunks.
+    const std::vector<ChangeHash>* deps = &changes_[i]->change.deps;
+    if (lean_) {
+      if (!stored_change_deps(changes_[i]->chunk, &chunk_deps).ok()) continue;  // (never: checked when stored)
+      deps = &chunk_deps;
+    }
+    for (const ChangeHash& d : *deps) {
       // Usually the change just before: no table lookup.
       size_t j = i > 0 && changes_[i - 1]->hash == d ? i - 1 : position_of(d);
       if (!known[j]) {

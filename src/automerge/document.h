@@ -160,7 +160,7 @@ class Document {
   bool has_applied(const ChangeHash& h) const { return position_of(h) != ChangeIndex::kNone; }
   // The change with hash `h` (applied or pending), or null.
   const StoredChange* find(const ChangeHash& h) const;
-  // Applied changes in causal order.
+  // Applied changes in causal order (a lean document's hold little decoded: see set_lean).
   const std::vector<std::unique_ptr<StoredChange>>& changes() const { return changes_; }
   const std::vector<std::unique_ptr<StoredChange>>& pending() const { return pending_; }
 
@@ -180,10 +180,11 @@ class Document {
   // A copy of the change set, to save or render later without this document.
   ChangeSet change_set() const;
 
-  // Lean: the decoded ops of applied changes are dropped once validated (a parsed op takes
-  // ~100 bytes, its chunk a few); save() and to_json() decode them again from the chunks.
-  // For documents kept in memory between requests. Pending changes keep their ops.
-  // set_lean(false) on a lean document decodes its changes' ops again.
+  // Lean: applied changes keep only their hash, chunk, seq, startOp and time once validated;
+  // their ops (a parsed op takes ~100 bytes, its chunk a few), deps, actors, message and
+  // extra bytes are dropped, and read again from the chunks when needed (save() and
+  // to_json() decode them all). For documents kept in memory between requests. Pending
+  // changes keep everything. set_lean(false) on a lean document decodes its changes again.
   void set_lean(bool lean);
   // Ops of the applied changes (counted whether or not they are held decoded).
   size_t op_count() const { return op_count_; }
@@ -191,19 +192,26 @@ class Document {
   size_t index_key_memory() const { return ops_.key_memory(); }
 
  private:
-  // Per change of a batch checked (and its ops staged) before integrate(): its max op and
-  // how many ops it has (a lean batch's changes no longer hold them).
-  struct StagedOps {
-    uint64_t max_op;
-    size_t ops;
+  // A batch checked (and its ops staged) before integrate(), whose changes hold no more than
+  // a lean document keeps (one document chunk loaded lean, see decode_document's sink): per
+  // change its max op, how many ops it has and its author (an index into `authors`); the
+  // heads the batch ends at.
+  struct Staged {
+    struct Change {
+      uint64_t max_op;
+      size_t ops;
+      uint32_t author;
+    };
+    std::vector<Change> changes;
+    std::vector<std::string> authors;
+    std::vector<ChangeHash> heads;
   };
   // Validates and applies a batch of new changes; all-or-nothing. `in_order`: the batch is
   // in causal order and holds every dependency it has (one document chunk loaded into an
   // empty document), so it is applied as it comes, without looking dependencies up.
-  // `staged` (in order only): the batch was checked already, one StagedOps per change.
+  // `staged` (in order, into an empty document, only): the batch was checked already.
   Result<MergeStats> integrate(std::vector<std::unique_ptr<StoredChange>> incoming,
-                               bool in_order = false,
-                               const std::vector<StagedOps>* staged = nullptr);
+                               bool in_order = false, const Staged* staged = nullptr);
   // Checks changes one at a time against this document and the changes it checked before
   // (seq, op counters, and the ops themselves, which it stages in ops_ uncommitted).
   class Checker;

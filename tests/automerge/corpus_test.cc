@@ -252,6 +252,15 @@ TEST(Corpus, LeanLoadHoldsWhatAFullLoadHolds) {
       EXPECT_EQ(lean->changes()[i]->hash, full->changes()[i]->hash);
       EXPECT_EQ(lean->changes()[i]->chunk, full->changes()[i]->chunk);
       EXPECT_TRUE(lean->changes()[i]->change.ops.empty());
+      EXPECT_TRUE(lean->changes()[i]->change.deps.empty());  // read from the chunk when needed
+    }
+    // What a client holding the first, the middle or the last change lacks: the lean
+    // document reads its deps from the chunks.
+    const size_t n = full->changes().size();
+    for (size_t i : {size_t(0), n / 2, n - 1}) {
+      if (i >= n) continue;
+      const std::vector<ChangeHash> have{full->changes()[i]->hash};
+      EXPECT_EQ(lean->changes_since(have), full->changes_since(have)) << "have change " << i;
     }
     EXPECT_EQ(*lean->save(), *full->save());
     EXPECT_EQ(*lean->to_json(), *full->to_json());
