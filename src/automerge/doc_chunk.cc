@@ -1242,11 +1242,17 @@ Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChan
     size_t obj_at = 0;  // the object range holding op i
     for (size_t i = 0; i < n; ++i) {
       // Document order visits the ops scattered over the changes' memory: fetch an op's
-      // entry 16 rows ahead and the op itself (two cache lines) 8 rows ahead, so that the
-      // misses overlap instead of stalling every row.
-      if (i + 16 < n) __builtin_prefetch(&s.all[s.order[i + 16]]);
-      if (i + 8 < n) {
-        const char* ahead = reinterpret_cast<const char*>(s.all[s.order[i + 8]].op);
+      // entry and its successor range 64 rows ahead, and the op itself (two cache lines) 32
+      // rows ahead, so that the misses overlap instead of stalling every row (nearer, the
+      // loads of the entries, for the op's address, and of the successor ranges still stalled:
+      // the 1 MB document's save took ~5 % longer).
+      if (i + 64 < n) {
+        const uint32_t far = s.order[i + 64];
+        __builtin_prefetch(&s.all[far]);
+        __builtin_prefetch(&s.succ_start[far]);
+      }
+      if (i + 32 < n) {
+        const char* ahead = reinterpret_cast<const char*>(s.all[s.order[i + 32]].op);
         __builtin_prefetch(ahead);
         __builtin_prefetch(ahead + sizeof(Op) - 1);
       }
