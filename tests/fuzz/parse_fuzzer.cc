@@ -118,6 +118,12 @@ void exercise(ByteView in) {
     auto b = doc.save();
     auto c = made_lean->save();
     FUZZ_CHECK(a.ok() && b.ok() && c.ok() && *a == *b && *c == *b);
+    // A lean document reads its changes' deps from their chunks: the same changes served.
+    FUZZ_CHECK(lean->changes_since({}) == since);
+    if (!doc.changes().empty()) {
+      const std::vector<ChangeHash> first{doc.changes()[0]->hash};
+      FUZZ_CHECK(lean->changes_since(first) == doc.changes_since(first));
+    }
   }
 
   // Merging into a document that holds the first half of the changes (the server's path,
