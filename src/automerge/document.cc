@@ -19,13 +19,10 @@ namespace {
 // What a lean document's applied changes keep decoded: seq, startOp and time, beside their
 // hash and chunk. The rest is in the chunk: its ops (~100 bytes each decoded), and its deps
 // and actors (~130 bytes a change, on the heap: a third of a typed text's memory).
-void drop_ops(Change& c) {
+void drop_decoded(Change& c) {
   std::vector<Op>().swap(c.ops);
   std::vector<OpId>().swap(c.preds);
   c.rare.reset();
-}
-void drop_decoded(Change& c) {
-  drop_ops(c);
   std::vector<ChangeHash>().swap(c.deps);
   std::vector<std::string>().swap(c.actors);
 }

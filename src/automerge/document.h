@@ -215,8 +215,9 @@ class Document {
   // Checks changes one at a time against this document and the changes it checked before
   // (seq, op counters, and the ops themselves, which it stages in ops_ uncommitted).
   class Checker;
-  // Document chunk i of `upload` into this empty lean document: each change is checked as
-  // it is regenerated and its ops dropped at once, so they are never all held together.
+  // Document chunk i of `upload` into this empty lean document: each change is regenerated
+  // in one scratch change and checked there, and only what a lean document keeps of it is
+  // kept, so its ops are never all held together (see decode_document's sink).
   Result<MergeStats> load_lean(PreparedUpload& upload, size_t i);
   // The applied changes with their ops decoded (decoded again if lean; `scratch` holds them).
   Status decoded_changes(std::vector<StoredChange>* scratch,

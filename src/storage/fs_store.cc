@@ -50,7 +50,7 @@ int64_t ns_of(const struct timespec& ts) {
 }
 
 // What a document's op index keeps per op, plus slack (cached documents are lean: their
-// changes' decoded ops are dropped, see Document::set_lean).
+// changes keep little more than their chunks, see Document::set_lean).
 constexpr uint64_t kIndexBytesPerOp = 12;
 
 // Rough, enough to bound the cache: one change's chunk bytes, decoded header and ops, its
