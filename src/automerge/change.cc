@@ -456,20 +456,28 @@ void seal_change(StoredChange* sc) {
 
 namespace amstore {
 
-Result<Change> decode_stored_change(ByteView chunk) {
-  // magic (4), checksum (4), type (1), uLEB length, body.
+namespace {
+// The body of a StoredChange's chunk: after magic (4), checksum (4), type (1), uLEB length.
+Status stored_change_body(ByteView chunk, ByteView* body) {
   if (chunk.size() < 9) return Status::Error("stored change chunk is truncated");
   Reader r(chunk.subspan(9));
   uint64_t len = 0;
   AM_TRY(r.uleb(&len));
-  return decode_change(r.rest(), false);
+  *body = r.rest();
+  return Status::Ok();
+}
+}  // namespace
+
+Result<Change> decode_stored_change(ByteView chunk) {
+  ByteView body;
+  AM_TRY(stored_change_body(chunk, &body));
+  return decode_change(body, false);
 }
 
 Status stored_change_deps(ByteView chunk, std::vector<ChangeHash>* deps) {
-  if (chunk.size() < 9) return Status::Error("stored change chunk is truncated");
-  Reader r(chunk.subspan(9));
-  uint64_t len = 0;
-  AM_TRY(r.uleb(&len));
+  ByteView body;
+  AM_TRY(stored_change_body(chunk, &body));
+  Reader r(body);
   return read_deps(r, deps);
 }
 

@@ -7,11 +7,10 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
+#include "automerge/flat_map.h"
 #include "automerge/hash.h"
-#include "automerge/keyed_hash.h"
 
 namespace amstore {
 
@@ -26,7 +25,7 @@ class ChangeIndex {
   }
   // Room for n changes in all.
   void reserve(size_t n) {
-    if (n * 2 > slots_.size()) rehash(capacity_for(n));
+    if (n * 2 > slots_.size()) rehash(table_capacity(n));
   }
   // The position of `h`, or kNone.
   template <typename HashAt>
@@ -47,7 +46,7 @@ class ChangeIndex {
   // Adds `h` at position `pos` (< kNone) unless it is there already.
   template <typename HashAt>
   void insert(const ChangeHash& h, uint32_t pos, const HashAt& hash_at) {
-    if ((size_ + 1) * 2 > slots_.size()) rehash(capacity_for(size_ + 1));
+    if ((size_ + 1) * 2 > slots_.size()) rehash(table_capacity(size_ + 1));
     const uint32_t bits = mix(h);
     const size_t mask = slots_.size() - 1;
     for (size_t i = bits & mask;; i = (i + 1) & mask) {
@@ -66,18 +65,8 @@ class ChangeIndex {
     uint32_t bits = 0;  // mix(hash): its low bits also pick the first slot to probe
     uint32_t pos1 = 0;  // position + 1; 0: empty
   };
-  // SHA-256 hashes are uniform, but a client can grind changes whose hashes begin alike:
-  // their first 8 bytes are mixed under this table's own key (see KeyedU64Hash).
-  uint32_t mix(const ChangeHash& h) const {
-    uint64_t v;
-    std::memcpy(&v, h.data(), sizeof v);
-    return static_cast<uint32_t>(key_(v));
-  }
-  static size_t capacity_for(size_t n) {
-    size_t c = 16;
-    while (c < n * 2) c <<= 1;
-    return c;
-  }
+  // Keyed as a ChangeHashMap is (see KeyedChangeHash): clients can grind hashes alike.
+  uint32_t mix(const ChangeHash& h) const { return static_cast<uint32_t>(key_(h)); }
   // The slots keep their mixed bits, so growing needs no hash again.
   void rehash(size_t cap) {
     std::vector<Slot> old(cap);
@@ -93,7 +82,7 @@ class ChangeIndex {
 
   std::vector<Slot> slots_;
   size_t size_ = 0;
-  KeyedU64Hash key_;
+  KeyedChangeHash key_;
 };
 
 }  // namespace amstore

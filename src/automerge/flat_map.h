@@ -14,6 +14,13 @@
 
 namespace amstore {
 
+// Slots for a table of n entries kept at most half full: a power of two, at least 16.
+inline size_t table_capacity(size_t n) {
+  size_t c = 16;
+  while (c < n * 2) c <<= 1;
+  return c;
+}
+
 template <typename K, typename V, typename Hash>
 class FlatMap {
  public:
@@ -23,7 +30,7 @@ class FlatMap {
     size_ = 0;
   }
   void reserve(size_t n) {
-    if (n * 2 > slots_.size()) rehash(capacity_for(n));
+    if (n * 2 > slots_.size()) rehash(table_capacity(n));
   }
   V* find(const K& key) {
     if (slots_.empty()) return nullptr;
@@ -43,7 +50,7 @@ class FlatMap {
 
   // Inserts if absent. Returns the value and whether it was inserted.
   std::pair<V*, bool> emplace(const K& key, const V& value) {
-    if ((size_ + 1) * 2 > slots_.size()) rehash(capacity_for(size_ + 1));
+    if ((size_ + 1) * 2 > slots_.size()) rehash(table_capacity(size_ + 1));
     size_t mask = slots_.size() - 1;
     for (size_t i = hash_(key) & mask;; i = (i + 1) & mask) {
       if (!slots_[i].used) {
@@ -61,11 +68,6 @@ class FlatMap {
     V value{};
     bool used = false;
   };
-  static size_t capacity_for(size_t n) {
-    size_t c = 16;
-    while (c < n * 2) c <<= 1;
-    return c;
-  }
   void rehash(size_t cap) {
     std::vector<Slot> old(cap);
     old.swap(slots_);
