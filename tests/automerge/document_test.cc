@@ -331,6 +331,15 @@ Op set_op() {
   return op;
 }
 
+// An op making an object (`action`: a make action) at root map key `key`.
+Op make_op(Action action, const char* key) {
+  Op op;
+  op.action = static_cast<uint8_t>(action);
+  op.map_key = true;
+  op.key = key;
+  return op;
+}
+
 TEST(Document, AcceptsAValidChangeOnTopOfOthers) {
   Change c = hostile_change();
   Op op = set_op();
@@ -438,10 +447,7 @@ TEST(Document, ElementsThatHashAlikeAreStillDifferentElements) {
     head = sc.hash;
     return d->merge(sc.chunk);
   };
-  Op make;
-  make.action = static_cast<uint8_t>(Action::kMakeList);
-  make.map_key = true;
-  make.key = "l1";
+  Op make = make_op(Action::kMakeList, "l1");
   ASSERT_TRUE(merge_one(l1 >> 32, make).ok());
   make.key = "l2";
   Op insert = set_op();
@@ -492,10 +498,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
   }
   {
     Change c = hostile_change();  // insert after an element, but one of another list
-    Op make;
-    make.action = static_cast<uint8_t>(Action::kMakeList);
-    make.map_key = true;
-    make.key = "m";  // the list 10@cc
+    Op make = make_op(Action::kMakeList, "m");  // the list 10@cc
     c.ops.push_back(make);
     Op op = set_op();
     op.obj = OpId{10, 0};
@@ -538,11 +541,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
   {
     // Key "x" of a new map naming the root's "x" (1@aa) as pred: one key, two objects.
     Change c = hostile_change();
-    Op make;
-    make.action = static_cast<uint8_t>(Action::kMakeMap);
-    make.map_key = true;
-    make.key = "m";  // the map 10@cc
-    c.ops.push_back(make);
+    c.ops.push_back(make_op(Action::kMakeMap, "m"));  // the map 10@cc
     Op op = set_op();
     op.obj = OpId{10, 0};
     op.map_key = true;
