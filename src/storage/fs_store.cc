@@ -642,7 +642,12 @@ StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out)
     return StoreStatus::Ok();
   });
   if (!st.ok() || !job) return st;
-  if (run) run_save(*job); else job->wait_done();
+  if (run) {
+    run_save(*job);
+  } else {
+    if (opt_.before_save_wait) opt_.before_save_wait();
+    job->wait_done();
+  }
   // Final now: the state the job saved, at least as new as the one this request found.
   out->info = job->info;
   if (!job->bytes) return StoreStatus::Io("cannot serialize document: " + job->error);
@@ -665,6 +670,7 @@ StoreStatus FsStore::get(const std::string& id, bool with_bytes, GetResult* out)
 
 void FsStore::run_save(SaveJob& job) {
   if (job.after) {
+    if (opt_.before_save_wait) opt_.before_save_wait();
     job.after->wait_done();
     job.after.reset();
   }

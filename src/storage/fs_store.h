@@ -52,6 +52,10 @@ struct FsStoreOptions {
   // Tests only: called by a reader about to save a document outside its locks (it holds
   // none then), so that a test can keep it there while other requests go on.
   std::function<void()> before_unlocked_save;
+  // Tests only: called by a reader about to wait, holding no locks, for a save another
+  // reader runs (one it joined, or the one its own save must follow), so that a test knows
+  // the reader's request has reached the document.
+  std::function<void()> before_save_wait;
 };
 
 // Identity of the on-disk state a cached document was built from; any other process's

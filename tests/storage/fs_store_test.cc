@@ -104,13 +104,15 @@ class FsStoreTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::unique_ptr<FsStore> open(uint64_t compact_min = 1 << 20, uint64_t cache = 64 << 20,
-                                std::function<void()> before_unlocked_save = nullptr) {
+                                std::function<void()> before_unlocked_save = nullptr,
+                                std::function<void()> before_save_wait = nullptr) {
     FsStoreOptions o;
     o.data_dir = dir_.string();
     o.compact_min_bytes = compact_min;
     o.cache_bytes = cache;
     o.background_compaction = false;
     o.before_unlocked_save = std::move(before_unlocked_save);
+    o.before_save_wait = std::move(before_save_wait);
     std::string err;
     auto s = FsStore::open(o, &err);
     EXPECT_TRUE(s) << err;
@@ -191,9 +193,22 @@ TEST_F(FsStoreTest, CreateGetAndMerge) {
 }
 
 // FsStoreOptions::before_unlocked_save for tests: the first save outside a document's locks
-// waits there until open(); later ones pass. Counts them.
+// waits there until open(); later ones pass. Counts them, and (through wait_hook(), for
+// FsStoreOptions::before_save_wait) the readers that waited for another's save.
 class SaveGate {
  public:
+  std::function<void()> wait_hook() {
+    return [this] {
+      std::lock_guard<std::mutex> g(mu_);
+      ++waits_;
+      cv_.notify_all();
+    };
+  }
+  // Until `n` readers have come to wait for a save (false after 30 s).
+  bool wait_waiters(int n) {
+    std::unique_lock<std::mutex> g(mu_);
+    return cv_.wait_for(g, std::chrono::seconds(30), [&] { return waits_ >= n; });
+  }
   std::function<void()> hook() {
     return [this] {
       std::unique_lock<std::mutex> g(mu_);
@@ -222,6 +237,7 @@ class SaveGate {
   std::mutex mu_;
   std::condition_variable cv_;
   int saves_ = 0;
+  int waits_ = 0;
   bool open_ = false;
 };
 
@@ -243,7 +259,7 @@ bool upload_meanwhile(FsStore& store, SaveGate& gate, const StoredChange& c) {
 // of a document runs at a time; readers that come during it share the next one.
 TEST_F(FsStoreTest, ReadersSaveOutsideTheDocumentsLocks) {
   SaveGate gate;
-  auto store = open(1 << 20, 64 << 20, gate.hook());
+  auto store = open(1 << 20, 64 << 20, gate.hook(), gate.wait_hook());
 
   Author a(1);
   StoredChange c1 = a.next(), c2 = a.next(), c3 = a.next(), c4 = a.next();
@@ -258,8 +274,12 @@ TEST_F(FsStoreTest, ReadersSaveOutsideTheDocumentsLocks) {
   // newer states wait for the next save, which starts once the first is done.
   ASSERT_TRUE(upload_meanwhile(*store, gate, c3)) << "an upload waited for a reader's save";
   std::thread r2([&] { EXPECT_TRUE(store->get("doc", true, &second).ok()); });
+  // Each reader's request must have reached the document (found its state) before the
+  // next step, or the threads' timing decides which states they find.
+  EXPECT_TRUE(gate.wait_waiters(1)) << "the second reader never came to wait";
   ASSERT_TRUE(upload_meanwhile(*store, gate, c4)) << "an upload waited for a reader's save";
   std::thread r3([&] { EXPECT_TRUE(store->get("doc", true, &third).ok()); });
+  EXPECT_TRUE(gate.wait_waiters(2)) << "the third reader never came to wait";
   gate.open();
   r1.join();
   r2.join();
