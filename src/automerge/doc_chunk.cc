@@ -772,7 +772,8 @@ Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>
 }
 
 Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr<StoredChange>>* out,
-                       const KnownChange& known, const ChangeSink& sink) {
+                       const KnownChange& known, const ChangeSink& sink,
+                       std::vector<uint32_t>* doc_order) {
   if (!parsed.columns_read()) return Status::Error("document columns were not read");
   const ByteView body = parsed.impl_->body;
   const DocLayout& d = parsed.impl_->d;
@@ -986,6 +987,10 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   // of range or taken twice is an error.
   constexpr uint32_t kFree = UINT32_MAX;
   std::vector<uint32_t> change_ops(op_start.back(), kFree);
+  // Op p of the changes back to back is change_ops' entry p (every row is regenerated).
+  if (doc_order) doc_order->clear();
+  const bool with_order = doc_order && num_known == 0 && !sink;
+  if (with_order) doc_order->resize(ops.size());
   for (uint32_t i = 0; i < regen.size(); ++i) {
     const uint32_t r = owner[i];
     if (r == kNone) continue;
@@ -997,6 +1002,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     if (c < first || c - first >= n || change_ops[op_start[r] + (c - first)] != kFree)
       return Status::Error("change ops are not contiguous (missing or duplicate ops)");
     change_ops[op_start[r] + (c - first)] = i;
+    if (with_order && !regen[i].del) (*doc_order)[regen[i].row] = op_start[r] + (c - first);
   }
 
   // ---- regenerate each change (§7.4) ----

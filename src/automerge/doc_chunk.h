@@ -48,7 +48,8 @@ class ParsedDocument {
   friend Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget);
   friend Status decode_document(const ParsedDocument& parsed,
                                 std::vector<std::unique_ptr<StoredChange>>* changes,
-                                const KnownChange& known, const ChangeSink& sink);
+                                const KnownChange& known, const ChangeSink& sink,
+                                std::vector<uint32_t>* doc_order);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -70,10 +71,15 @@ Status parse_document(ByteView body, ParsedDocument* parsed);
 Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>* changes,
                        const KnownChange& known = nullptr);
 // The same on a parsed body (the parse can run before the caller takes its locks), with
-// `sink`, if given, called on each change as it is made.
+// `sink`, if given, called on each change as it is made. `doc_order`, if given, receives
+// the document's op order (OpSet::order) when every change is regenerated and there is no
+// sink: per op row, the index of its op among the returned changes' ops, back to back.
+// The rows were checked to be in document order, so an op set of exactly these changes
+// can take it instead of ordering every object again (OpSetBuilder::add).
 Status decode_document(const ParsedDocument& parsed,
                        std::vector<std::unique_ptr<StoredChange>>* changes,
-                       const KnownChange& known = nullptr, const ChangeSink& sink = nullptr);
+                       const KnownChange& known = nullptr, const ChangeSink& sink = nullptr,
+                       std::vector<uint32_t>* doc_order = nullptr);
 
 // Algorithm B. `changes` must be in causal order and closed under dependencies. Returns the
 // whole chunk (header included). With `compress`, columns of 256 bytes or more are DEFLATEd.

@@ -46,6 +46,12 @@ struct Document::OpSetCache {
   // The last change it holds: a check that the changes it holds are still changes_' first.
   const StoredChange* last = nullptr;
   ChangeColumns columns;  // of the last save
+  // The document order of the ops of changes_' first `ordered` changes (the last of them
+  // `ordered_last`), as a whole document loaded them (decode_document's doc_order): the
+  // first builder takes it instead of ordering them, and frees it.
+  std::vector<uint32_t> doc_order;
+  size_t ordered = 0;
+  const StoredChange* ordered_last = nullptr;
 };
 
 Document::Document() : op_set_cache_(std::make_unique<OpSetCache>()) {}
@@ -204,6 +210,7 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
   const bool whole_document = n == 1 && upload.items_[0].type == ChunkType::kDocument &&
                               changes_.empty() && pending_.empty();
   ChangeHashMap<bool> seen;  // across chunks, which may repeat changes
+  std::vector<uint32_t> doc_order;  // a whole document's (see OpSetCache)
   auto take = [&](std::unique_ptr<StoredChange>&& sc) {
     if (!whole_document && (has_change(sc->hash) || !seen.emplace(sc->hash, true).second))
       return;
@@ -227,11 +234,18 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
       return known_.find(actor, seq);
     };
     AM_TRY(upload.read_columns(i));
-    Status s = decode_document(item.doc, &changes, changes_.empty() ? KnownChange() : known);
+    Status s = decode_document(item.doc, &changes, changes_.empty() ? KnownChange() : known,
+                               nullptr, whole_document ? &doc_order : nullptr);
     if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
     for (auto& sc : changes) take(std::move(sc));
   }
-  return integrate(std::move(incoming), whole_document);
+  AM_ASSIGN(MergeStats stats, integrate(std::move(incoming), whole_document));
+  if (whole_document && !doc_order.empty() && op_set_cache_ && !changes_.empty()) {
+    op_set_cache_->doc_order = std::move(doc_order);
+    op_set_cache_->ordered = changes_.size();
+    op_set_cache_->ordered_last = changes_.back().get();
+  }
+  return stats;
 }
 
 const StoredChange* Document::find(const ChangeHash& h) const {
@@ -495,7 +509,10 @@ void Document::set_lean(bool lean) {
   }
   lean_ = true;
   for (auto& c : changes_) drop_decoded(c->change);
-  if (op_set_cache_) op_set_cache_->builder.reset();  // it points into the dropped ops
+  if (op_set_cache_) {  // it points into the dropped ops
+    op_set_cache_->builder.reset();
+    std::vector<uint32_t>().swap(op_set_cache_->doc_order);
+  }
 }
 
 template <typename R, typename F>
@@ -517,7 +534,16 @@ Result<R> Document::with_op_set(F&& use) const {
   if (!cache.builder) {
     cache.builder = std::make_unique<OpSetBuilder>();
     cache.columns = ChangeColumns();
+    if (!cache.doc_order.empty() && cache.ordered <= list.size() &&
+        list[cache.ordered - 1] == cache.ordered_last) {
+      const std::vector<const StoredChange*> loaded(list.begin(), list.begin() + cache.ordered);
+      if (Status st = cache.builder->add(loaded, &cache.doc_order); !st.ok()) {
+        cache.builder.reset();
+        return st;
+      }
+    }
   }
+  std::vector<uint32_t>().swap(cache.doc_order);
   if (Status st = cache.builder->add(list); !st.ok()) {
     cache.builder.reset();
     return st;

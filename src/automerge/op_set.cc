@@ -333,20 +333,27 @@ struct OpSetBuilder::State {
   std::vector<uint32_t> insert_pos;  // order_list's scratch, one entry per op
   std::vector<uint32_t> per_op;      // merge_successors' scratch, one entry per op
 
-  Status add(const std::vector<const StoredChange*>& changes);
+  Status add(const std::vector<const StoredChange*>& changes,
+             const std::vector<uint32_t>* doc_order);
   // New actors joined the sorted list: old actor a is now to[a] (an increasing map, so the
   // ops' Lamport order, and with it every object's order, stays as it was).
   void renumber_actors(const std::vector<uint32_t>& to);
   Status merge_successors(const std::vector<std::pair<uint32_t, uint32_t>>& edges);
   Status order(uint32_t first_new);
+  // Objects sorted by id (the root first): indexes into `objects`.
+  std::vector<uint32_t> objects_by_id() const;
+  // Takes `doc_order` as the order of every op (a first add only); false, changing
+  // nothing, if it is not one: each op not deleted once, objects one after another by id.
+  bool take_order(const std::vector<uint32_t>& doc_order);
 };
 
 OpSetBuilder::OpSetBuilder() : st_(std::make_unique<State>()) {}
 OpSetBuilder::~OpSetBuilder() = default;
 OpSetBuilder::OpSetBuilder(OpSetBuilder&&) noexcept = default;
 OpSetBuilder& OpSetBuilder::operator=(OpSetBuilder&&) noexcept = default;
-Status OpSetBuilder::add(const std::vector<const StoredChange*>& changes) {
-  return st_->add(changes);
+Status OpSetBuilder::add(const std::vector<const StoredChange*>& changes,
+                         const std::vector<uint32_t>* doc_order) {
+  return st_->add(changes, doc_order);
 }
 size_t OpSetBuilder::covered() const { return st_->covered; }
 const OpSet& OpSetBuilder::op_set() const { return st_->s; }
@@ -374,7 +381,8 @@ void OpSetBuilder::State::renumber_actors(const std::vector<uint32_t>& to) {
   locate.renumber(to, s.actors.size());
 }
 
-Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes) {
+Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
+                                const std::vector<uint32_t>* doc_order) {
   const size_t from = covered, n = changes.size();
   if (from > n) return Status::Error("op set holds more changes than the change set");
   if (from == n && from > 0) return Status::Ok();
@@ -519,7 +527,7 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes)
       return Status::Error("op's predecessor is at a different key");
 
   AM_TRY(merge_successors(edges));
-  AM_TRY(order(first_new));
+  if (!(first_new == 0 && doc_order && take_order(*doc_order))) AM_TRY(order(first_new));
   covered = n;
   return Status::Ok();
 }
@@ -586,13 +594,50 @@ Status OpSetBuilder::State::merge_successors(const std::vector<std::pair<uint32_
 // Objects in Lamport order (the root, counter 0, first), each one's non-delete ops ordered:
 // objects the new ops (from first_new on) do not write to keep their order; the others are
 // ordered again with them.
-Status OpSetBuilder::State::order(uint32_t first_new) {
-  const std::vector<DocOp>& all = s.all;
+std::vector<uint32_t> OpSetBuilder::State::objects_by_id() const {
   std::vector<uint32_t> by_id(objects.size());
   for (uint32_t k = 0; k < objects.size(); ++k) by_id[k] = k;
   std::sort(by_id.begin() + 1, by_id.end(), [&](uint32_t a, uint32_t b) {
     return lamport_less(objects[a].first, objects[b].first);
   });
+  return by_id;
+}
+
+bool OpSetBuilder::State::take_order(const std::vector<uint32_t>& doc_order) {
+  const size_t n = s.all.size();
+  size_t live = 0;
+  for (size_t i = 0; i < n; ++i) live += !(obj_of[i] & kDeleted);
+  if (doc_order.size() != live) return false;
+  const std::vector<uint32_t> by_id = objects_by_id();
+  std::vector<bool> seen(n, false);
+  std::vector<std::pair<uint32_t, uint32_t>> ranges_of(objects.size(), {0, 0});
+  std::vector<ObjectRange> ranges;
+  size_t next = 0;  // in by_id: objects come in that order, each at most once
+  for (size_t b = 0; b < live;) {
+    if (doc_order[b] >= n) return false;
+    const uint32_t k = obj_of[doc_order[b]];  // (with kDeleted set, no object matches)
+    while (next < by_id.size() && by_id[next] != k) ++next;
+    if (next == by_id.size()) return false;
+    ++next;
+    size_t e = b;
+    for (; e < live && doc_order[e] < n && obj_of[doc_order[e]] == k; ++e) {
+      if (seen[doc_order[e]]) return false;
+      seen[doc_order[e]] = true;
+    }
+    ranges_of[k] = {static_cast<uint32_t>(b), static_cast<uint32_t>(e)};
+    ranges.push_back(ObjectRange{objects[k].first, objects[k].second, static_cast<uint32_t>(b),
+                                 static_cast<uint32_t>(e)});
+    b = e;
+  }
+  s.order = doc_order;
+  s.objects.swap(ranges);
+  range_of.swap(ranges_of);
+  return true;
+}
+
+Status OpSetBuilder::State::order(uint32_t first_new) {
+  const std::vector<DocOp>& all = s.all;
+  const std::vector<uint32_t> by_id = objects_by_id();
   // New non-delete ops grouped by object (a counting sort: stable, linear).
   std::vector<uint32_t> start(objects.size() + 1, 0);
   for (uint32_t i = first_new; i < all.size(); ++i)

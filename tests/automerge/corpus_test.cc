@@ -332,6 +332,67 @@ TEST(Corpus, OpSetGrownByBatchesEqualsOneBuiltAtOnce) {
   std::cout << "compared " << steps << " grown op sets\n";
 }
 
+// A document chunk's op order (decode_document's doc_order) is what OpSetBuilder computes
+// from its changes, and a first add() takes it as given: even an order it would not make, if
+// each op comes once and objects come one after another by id. What is not such an order is
+// refused, and the objects are ordered from the changes.
+TEST(Corpus, OpSetTakesTheDocumentsOrder) {
+  size_t swapped = 0;
+  for (const fs::path& dir : scenarios()) {
+    SCOPED_TRACE(dir.filename().string());
+    Bytes doc = read_file(dir / "doc.bin");
+    std::vector<Chunk> chunks;
+    ASSERT_TRUE(read_chunks(doc, &chunks).ok());
+    ParsedDocument parsed;
+    ASSERT_TRUE(parse_document(chunks[0].body, &parsed).ok());
+    std::vector<std::unique_ptr<StoredChange>> changes;
+    std::vector<uint32_t> order;
+    Status s = decode_document(parsed, &changes, nullptr, nullptr, &order);
+    ASSERT_TRUE(s.ok()) << s.message();
+    std::vector<const StoredChange*> list;
+    for (const auto& sc : changes) list.push_back(sc.get());
+    auto fresh = build_op_set(list);
+    ASSERT_TRUE(fresh.ok()) << fresh.status().message();
+    auto built_with = [&](const std::vector<uint32_t>& o) {
+      OpSetBuilder b;
+      Status st = b.add(list, &o);
+      EXPECT_TRUE(st.ok()) << st.message();
+      return std::move(b).take();
+    };
+    const OpSet taken = built_with(order);
+    EXPECT_EQ(taken.order, fresh->order);
+    ASSERT_EQ(taken.objects.size(), fresh->objects.size());
+    for (size_t k = 0; k < taken.objects.size(); ++k) {
+      EXPECT_EQ(taken.objects[k].id, fresh->objects[k].id);
+      EXPECT_EQ(taken.objects[k].begin, fresh->objects[k].begin);
+      EXPECT_EQ(taken.objects[k].end, fresh->objects[k].end);
+    }
+    EXPECT_EQ(*encode_document(taken, list, false), *encode_document(*fresh, list, false));
+    // Two ops of one object swapped: taken as given.
+    for (const ObjectRange& r : fresh->objects) {
+      if (r.end - r.begin < 2) continue;
+      std::vector<uint32_t> other = order;
+      std::swap(other[r.begin], other[r.begin + 1]);
+      EXPECT_EQ(built_with(other).order, other);
+      ++swapped;
+      break;
+    }
+    if (order.size() < 2) continue;
+    // An op twice, an op missing, two objects' ops interleaved or objects out of order:
+    // refused.
+    std::vector<std::vector<uint32_t>> refused(2, order);
+    refused[0][1] = refused[0][0];
+    refused[1].pop_back();
+    if (fresh->objects.size() >= 2) {
+      refused.push_back(order);  // the first op of the second object moved to the front
+      std::rotate(refused.back().begin(), refused.back().begin() + fresh->objects[1].begin,
+                  refused.back().begin() + fresh->objects[1].begin + 1);
+    }
+    for (const auto& o : refused) EXPECT_EQ(built_with(o).order, fresh->order);
+  }
+  EXPECT_GT(swapped, 50u);
+}
+
 TEST(Corpus, ForksMergeToTheLibrarysHeads) {
   for (const fs::path& dir : scenarios()) {
     if (!fs::exists(dir / "forks")) continue;
