@@ -36,7 +36,7 @@ class ChangeIndex {
     for (size_t i = bits & mask;; i = (i + 1) & mask) {
       const Slot& s = slots_[i];
       if (s.pos1 == 0) return kNone;
-      if (s.bits == bits && hash_at(s.pos1 - 1) == h) return s.pos1 - 1;
+      if (s.bits == bits && hash_equal(hash_at(s.pos1 - 1), h)) return s.pos1 - 1;
     }
   }
   // Starts loading the slot of `h` (for callers inserting many, each a cache miss).
@@ -56,7 +56,7 @@ class ChangeIndex {
         ++size_;
         return;
       }
-      if (s.bits == bits && hash_at(s.pos1 - 1) == h) return;
+      if (s.bits == bits && hash_equal(hash_at(s.pos1 - 1), h)) return;
     }
   }
 

@@ -1179,7 +1179,7 @@ Status ChangeColumns::extend(const std::vector<const StoredChange*>& changes,
       // Usually the change just before (one author typing): no table lookup, which would
       // miss the cache for every change of a long history.
       uint32_t at;
-      if (i > 0 && changes[i - 1]->hash == h) {
+      if (i > 0 && hash_equal(changes[i - 1]->hash, h)) {
         at = i - 1;
       } else {
         at = row_of.find(h, [&](uint32_t k) -> const ChangeHash& { return changes[k]->hash; });

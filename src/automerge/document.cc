@@ -274,7 +274,7 @@ class Document::Checker {
   explicit Checker(Document& doc) : doc_(doc) {}
   Status check(const StoredChange& sc) {
     const Change& c = sc.change;
-    if (!last_author_ || *last_author_ != c.author()) {
+    if (!last_author_ || !same_actor(*last_author_, c.author())) {
       auto [it, fresh] = actor_state_.try_emplace(c.author());
       if (fresh) {
         auto k = doc_.known_.by_actor.find(c.author());
@@ -323,7 +323,7 @@ Result<MergeStats> Document::load_lean(PreparedUpload& upload, size_t i) {
   ChangeSink check = [&](const StoredChange& sc) -> Status {
     AM_TRY(checker.check(sc));
     const std::string& a = sc.change.author();
-    if (staged.authors.empty() || staged.authors[author] != a) {  // (mostly one author's)
+    if (staged.authors.empty() || !same_actor(staged.authors[author], a)) {  // (mostly one author's)
       auto [it, fresh] = author_at.try_emplace(a, static_cast<uint32_t>(staged.authors.size()));
       if (fresh) staged.authors.push_back(a);
       author = it->second;
@@ -449,14 +449,15 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     std::unique_ptr<StoredChange> sc = std::move(owned[i]);
     if (!staged) {  // (a staged batch's changes hold no deps: its heads come with it)
       for (const ChangeHash& d : sc->change.deps) {
-        auto h = std::lower_bound(heads_.begin(), heads_.end(), d);
-        if (h != heads_.end() && *h == d) heads_.erase(h);
+        auto h = std::lower_bound(heads_.begin(), heads_.end(), d, hash_less);
+        if (h != heads_.end() && hash_equal(*h, d)) heads_.erase(h);
       }
-      heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash), sc->hash);
+      heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash, hash_less),
+                    sc->hash);
     }
     const std::string& by =
         staged ? staged->authors[staged->changes[i].author] : sc->change.author();
-    if (!author || *author != by) {
+    if (!author || !same_actor(*author, by)) {
       auto it = known_.by_actor.try_emplace(by).first;
       author = &it->first;  // not the change's own: a lean document drops it below
       mine = &it->second;
@@ -599,7 +600,7 @@ Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
     }
     for (const ChangeHash& d : *deps) {
       // Usually the change just before: no table lookup.
-      size_t j = i > 0 && changes_[i - 1]->hash == d ? i - 1 : position_of(d);
+      size_t j = i > 0 && hash_equal(changes_[i - 1]->hash, d) ? i - 1 : position_of(d);
       if (!known[j]) {
         known[j] = true;
         stack.push_back(j);

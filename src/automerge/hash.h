@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,25 @@
 namespace amstore {
 
 using ChangeHash = std::array<uint8_t, 32>;
+
+// Equality and order of change hashes in a few word compares, inline: loops over 10^5
+// changes compare several hashes each (heads, deps), and std::array's operators call
+// memcmp, whose call costs more than the comparison.
+inline bool hash_equal(const ChangeHash& a, const ChangeHash& b) {
+  uint64_t x[4], y[4];
+  std::memcpy(x, a.data(), sizeof x);
+  std::memcpy(y, b.data(), sizeof y);
+  return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+inline bool hash_less(const ChangeHash& a, const ChangeHash& b) {
+  for (size_t off = 0; off < a.size(); off += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + off, 8);
+    std::memcpy(&y, b.data() + off, 8);
+    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y);  // bytes in order
+  }
+  return false;
+}
 
 ChangeHash sha256(ByteView data);
 std::string to_hex(ByteView bytes);

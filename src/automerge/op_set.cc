@@ -400,7 +400,7 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
       if (i + 16 < n && !changes[i + 16]->change.actors.empty())
         __builtin_prefetch(changes[i + 16]->change.actors[0].data());
       const Change& c = changes[i]->change;
-      if (runs.empty() || runs.back() != c.author()) runs.push_back(c.author());
+      if (runs.empty() || !same_actor(runs.back(), c.author())) runs.push_back(c.author());
       s.change_author[i] = static_cast<uint32_t>(runs.size() - 1);  // a run, for now
       total += c.ops.size();
     }

@@ -263,6 +263,49 @@ TEST(Hash, HexRoundTrip) {
 // Every shape a one-op change can take (object, key kind, element, insert, action, value
 // type and size, no pred / one / two, expand, mark name; valid or not, encoding does not
 // judge): the shortcut writes what the general encoders write.
+// hash_equal and hash_less (word compares) agree with std::array's == and <, byte order
+// included, for hashes that differ in each byte, in either direction.
+TEST(Hash, WordComparesAgreeWithTheArrays) {
+  const ChangeHash base = sha256(as_bytes("abc"));
+  EXPECT_TRUE(hash_equal(base, base));
+  EXPECT_FALSE(hash_less(base, base));
+  for (size_t i = 0; i < base.size(); ++i) {
+    for (int delta : {1, -1, 0x80}) {
+      ChangeHash other = base;
+      other[i] = static_cast<uint8_t>(other[i] + delta);
+      SCOPED_TRACE(std::to_string(i) + " " + std::to_string(delta));
+      EXPECT_FALSE(hash_equal(base, other));
+      EXPECT_EQ(hash_less(base, other), base < other);
+      EXPECT_EQ(hash_less(other, base), other < base);
+    }
+  }
+  // Pairs that differ in many bytes: the first difference decides, not a word's value.
+  ChangeHash a = base, b = sha256(as_bytes("abd"));
+  for (int k = 0; k < 200; ++k) {
+    b[0] = a[0];  // the first byte shared; every second pair, the first word
+    if (k % 2) std::copy(a.begin(), a.begin() + 8, b.begin());
+    EXPECT_EQ(hash_equal(a, b), a == b);
+    EXPECT_EQ(hash_less(a, b), a < b) << k;
+    EXPECT_EQ(hash_less(b, a), b < a) << k;
+    a = sha256(ByteView(b.data(), b.size()));
+    b = sha256(ByteView(a.data(), a.size()));
+  }
+}
+
+// same_actor agrees with string equality, at 16 bytes (compared as two words) and others.
+TEST(Change, SameActorAgreesWithStringEquality) {
+  for (size_t n : {0, 1, 15, 16, 17, 32}) {
+    const std::string a(n, '\x5a');
+    EXPECT_TRUE(same_actor(a, a));
+    EXPECT_FALSE(same_actor(a, a + "x"));
+    for (size_t i = 0; i < n; ++i) {
+      std::string b = a;
+      b[i] = '\x5b';
+      EXPECT_FALSE(same_actor(a, b)) << n << " " << i;
+    }
+  }
+}
+
 TEST(ChangeEncoding, OneOpShortcutWritesWhatTheGeneralEncodersWrite) {
   std::vector<Value> values;
   auto add_value = [&](ValueType t, auto set) {
