@@ -132,7 +132,9 @@ class Document {
   // saveIncremental and getChanges produce); all-or-nothing. Zero bytes: an empty document.
   // `lean`: the document is lean from the start (see set_lean), and a single document
   // chunk loads without ever holding all its ops decoded (a 1 MB document's load peaks at
-  // two thirds of the memory).
+  // two thirds of the memory). Not lean, a single document chunk's op order is kept (4
+  // bytes an op) until the first save or JSON view, whose op set takes it instead of
+  // ordering every object again.
   static Result<Document> load(ByteView bytes, bool lean = false);
 
   // Merges a concatenation of chunks into this document: the union of both change sets.
