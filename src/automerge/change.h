@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -132,8 +133,6 @@ struct StoredChange {
   Bytes chunk;
 };
 
-// Asks for every cache line of `*sc` (not what it points to): loops over the changes of a
-// long history, each allocated on its own, read a few fields of each.
 // Whether two actor ids are the same, without a memcmp call for the usual 16 bytes: loops
 // over 10^5 changes compare each one's author with the previous change's.
 inline bool same_actor(std::string_view a, std::string_view b) {
@@ -145,6 +144,8 @@ inline bool same_actor(std::string_view a, std::string_view b) {
   return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
 }
 
+// Asks for every cache line of `*sc` (not what it points to): loops over the changes of a
+// long history, each allocated on its own, read a few fields of each.
 inline void prefetch_change(const StoredChange* sc) {
   const char* p = reinterpret_cast<const char*>(sc);
   for (size_t off = 0; off < sizeof(StoredChange); off += 64) __builtin_prefetch(p + off);

@@ -323,7 +323,8 @@ Result<MergeStats> Document::load_lean(PreparedUpload& upload, size_t i) {
   ChangeSink check = [&](const StoredChange& sc) -> Status {
     AM_TRY(checker.check(sc));
     const std::string& a = sc.change.author();
-    if (staged.authors.empty() || !same_actor(staged.authors[author], a)) {  // (mostly one author's)
+    // (Mostly one author's.)
+    if (staged.authors.empty() || !same_actor(staged.authors[author], a)) {
       auto [it, fresh] = author_at.try_emplace(a, static_cast<uint32_t>(staged.authors.size()));
       if (fresh) staged.authors.push_back(a);
       author = it->second;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -27,7 +28,12 @@ inline bool hash_less(const ChangeHash& a, const ChangeHash& b) {
     uint64_t x, y;
     std::memcpy(&x, a.data() + off, 8);
     std::memcpy(&y, b.data() + off, 8);
-    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y);  // bytes in order
+    if (x == y) continue;
+    if constexpr (std::endian::native == std::endian::little) {  // bytes in order
+      x = __builtin_bswap64(x);
+      y = __builtin_bswap64(y);
+    }
+    return x < y;
   }
   return false;
 }
