@@ -573,6 +573,7 @@ Status OpSetBuilder::State::merge_successors(const std::vector<std::pair<uint32_
   for (const auto& [p, x] : edges) {
     s.succ[per_op[p]] = s.all[x].id;
     s.succ_ops[per_op[p]++] = s.all[x].op;
+    ++s.all[p].succ_count;
   }
   std::vector<std::pair<OpId, const Op*>> group;
   for (size_t e = 0; e < edges.size(); ++e) {

@@ -27,6 +27,9 @@ struct DocOp {
   uint8_t action = 0;
   bool insert = false;
   bool map_key = false;
+  // How many successors it has (OpSet::succ_count): the save reads it with the op, where
+  // succ_start would be one more cache line to fetch per op, and most ops have none.
+  uint32_t succ_count = 0;
 };
 static_assert(sizeof(DocOp) == 32);
 

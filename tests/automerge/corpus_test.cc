@@ -309,6 +309,10 @@ TEST(Corpus, OpSetGrownByBatchesEqualsOneBuiltAtOnce) {
       auto fresh = build_op_set(prefix);
       ASSERT_TRUE(fresh.ok()) << fresh.status().message();
       EXPECT_EQ(grown.op_set().actors, fresh->actors);
+      // Each entry's copy of its successor count agrees with its successor range.
+      const OpSet& g = grown.op_set();
+      for (uint32_t i = 0; i < g.all.size(); ++i)
+        ASSERT_EQ(g.all[i].succ_count, g.succ_start[i + 1] - g.succ_start[i]) << "op " << i;
       auto a = encode_document(grown.op_set(), prefix, false, nullptr, &kept);
       auto b = encode_document(*fresh, prefix, false);
       ASSERT_TRUE(a.ok() && b.ok());

@@ -94,6 +94,10 @@ TEST(OpSet, SuccessorsAreInLamportOrder) {
   EXPECT_EQ(s->succ_ops[first + 1], &b.change.ops[0]);
   EXPECT_EQ(s->succ_count(1), 0u);
   EXPECT_EQ(s->succ_count(2), 0u);
+  // The entries' own counts, which the save reads.
+  EXPECT_EQ(s->all[0].succ_count, 2u);
+  EXPECT_EQ(s->all[1].succ_count, 0u);
+  EXPECT_EQ(s->all[2].succ_count, 0u);
 }
 
 // An op set grown by a second batch equals the one built at once, when that batch brings an
