@@ -7,6 +7,13 @@ const [manifestPath, resultsPath] = process.argv.slice(2)
 const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'))
 const rows = fs.readFileSync(resultsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
 const find = (payload, op, impl) => rows.find((r) => r.payload === payload && r.op === op && (impl === undefined || r.impl === impl))
+// One operation's results, one per round, by round.
+const rounds = (payload, op, impl) => new Map(rows.filter((r) => r.payload === payload && r.op === op && r.impl === impl).map((r) => [r.round, r]))
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const n = s.length
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
+}
 
 // Operations without a target (save-first, merge-held) show how the numbers above come about.
 const TARGET = { load: 10, 'load-lean': 10, save: 2, merge: 10 }
@@ -29,10 +36,12 @@ out.push(`Machine: ${os.availableParallelism?.() ?? os.cpus().length} CPUs (npro
   `${(os.totalmem() / 2 ** 30).toFixed(0)} GB RAM, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at the end; ` +
   `Node ${process.version}, @automerge/automerge ${manifest.automerge}; amstore ${process.env.REV || '?'}, ` +
   `build type ${process.env.BUILD_TYPE || '?'}.`)
-out.push(`Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}. Times: median of ${process.env.RUNS} runs after one warm-up run, each operation in its own process.`)
+out.push(`Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}. ${process.env.ROUNDS} rounds; in each, every operation ran in amstore and then in the library, ` +
+  `each in its own process, ${process.env.RUNS} timed runs after one warm-up run (the process's figure is their median). ` +
+  `Times: the median over the rounds; ratio: the median of the rounds' ratios, then their range.`)
 out.push('')
-out.push('| payload | operation | amstore ms | JS ms | ratio (JS/amstore) | amstore peak RSS | JS peak RSS | target | met? |')
-out.push('|---|---|--:|--:|--:|--:|--:|--:|---|')
+out.push('| payload | operation | amstore ms | JS ms | ratio (JS/amstore) | ratio range over rounds | amstore peak RSS | JS peak RSS | target | met? |')
+out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|---|')
 const notes = []
 for (const p of ['doc', 'text']) {
   const m = manifest.payloads[p]
@@ -42,18 +51,27 @@ for (const p of ['doc', 'text']) {
     ? `doc: ${int(m.changes)} changes, ${int(m.bytes)} B${ops}`
     : `text: ${int(m.text_length)} chars, ${int(m.changes)} changes, ${int(m.bytes)} B`
   for (const op of ['load', 'load-lean', 'save', 'save-first', 'merge', 'merge-held']) {
-    const c = find(p, op, 'amstore')
-    const j = find(p, op === 'load-lean' ? 'load' : op, 'js')
+    const cs = rounds(p, op, 'amstore')
+    const js = rounds(p, op === 'load-lean' ? 'load' : op, 'js')
     const ok = (r) => r && !r.failed
-    const ratio = ok(c) && ok(j) ? j.median_ms / c.median_ms : NaN
+    const cOk = [...cs.values()].filter(ok)
+    const jOk = [...js.values()].filter(ok)
+    // A round counts for the ratio if both of its runs succeeded.
+    const ratios = [...cs.keys()].filter((k) => ok(cs.get(k)) && ok(js.get(k))).map((k) => js.get(k).median_ms / cs.get(k).median_ms)
+    const failed = (list, all) => list.length < all.size || all.size === 0
+    const cMs = cOk.length && !failed(cOk, cs) ? msFmt(median(cOk.map((r) => r.median_ms))) : 'FAILED'
+    const jMs = jOk.length && !failed(jOk, js) ? msFmt(median(jOk.map((r) => r.median_ms))) : 'FAILED'
+    const ratio = ratios.length ? median(ratios) : NaN
+    const range = ratios.length ? `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×` : '–'
+    const rss = (list) => (list.length ? kb(Math.max(...list.map((r) => r.peak_rss_kb))) : '–')
     const target = TARGET[op]
     const met = !target ? '–' : Number.isNaN(ratio) ? 'n/a' : ratio >= target ? 'met' : 'not met'
-    out.push(`| ${label} | ${OPS[op]} | ${ok(c) ? msFmt(c.median_ms) : 'FAILED'} | ${ok(j) ? msFmt(j.median_ms) : 'FAILED'} | ` +
-      `${Number.isNaN(ratio) ? '–' : ratio.toFixed(2) + '×'} | ${ok(c) ? kb(c.peak_rss_kb) : '–'} | ${ok(j) ? kb(j.peak_rss_kb) : '–'} | ` +
+    out.push(`| ${label} | ${OPS[op]} | ${cMs} | ${jMs} | ` +
+      `${Number.isNaN(ratio) ? '–' : ratio.toFixed(2) + '×'} | ${range} | ${rss(cOk)} | ${rss(jOk)} | ` +
       `${target ? `≥${target}×` : '–'} | ${met} |`)
     const want = op.startsWith('merge') ? m.merged_heads : m.heads
-    for (const r of [c, j]) {
-      if (ok(r) && !same(r.heads, want)) notes.push(`**heads differ** from the library's for ${p} ${op} (${r.impl})`)
+    for (const r of [...cOk, ...jOk]) {
+      if (!same(r.heads, want)) notes.push(`**heads differ** from the library's for ${p} ${op} (${r.impl}, round ${r.round})`)
     }
   }
 }
@@ -75,7 +93,7 @@ notes.push('Timed: *load* = bytes → document (amstore: `Document::load`, i.e. 
   '(`Document::load(A)`, `merge(B bytes)`, `save()` / `Automerge.save(Automerge.merge(Automerge.load(A), Automerge.load(B)))`); ' +
   '*merge into a held document* = A loaded and saved before timing, then `merge(B bytes)` + `save()` / ' +
   '`Automerge.save(Automerge.loadIncremental(doc, B))` (a document kept in memory taking an upload).')
-notes.push('Peak RSS: the process\'s `ru_maxrss`, which includes the inputs, the runtime (Node ≈ 50–60 MB before any document) ' +
+notes.push('Peak RSS: the process\'s `ru_maxrss` (the largest over the rounds), which includes the inputs, the runtime (Node ≈ 50–60 MB before any document) ' +
   'and, for *save*, the loaded document.')
 const sizes = ['doc', 'text'].map((p) => {
   const c = find(p, 'save', 'amstore')
