@@ -11,6 +11,7 @@
 
 #include "automerge/hash.h"
 #include "automerge/leb128.h"
+#include "automerge/small_string.h"
 #include "automerge/value.h"
 
 namespace amstore {
@@ -77,7 +78,7 @@ class DeepPtr {
 
 struct Change {
   std::vector<ChangeHash> deps;     // sorted ascending
-  std::vector<std::string> actors;  // [author, other actors sorted ascending]
+  std::vector<ActorId> actors;      // [author, other actors sorted ascending]
   uint64_t seq = 0;
   uint64_t start_op = 0;
   int64_t time = 0;
@@ -99,7 +100,7 @@ struct Change {
   // The mark name of op i (which has_mark_name).
   std::string_view mark_name(size_t i) const;
 
-  const std::string& author() const { return actors[0]; }
+  std::string_view author() const { return actors[0]; }
   // startOp + number of ops − 1 (startOp − 1 for an empty change).
   uint64_t max_op() const { return start_op + ops.size() - 1; }
 

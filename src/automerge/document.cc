@@ -24,7 +24,7 @@ void drop_decoded(Change& c) {
   std::vector<OpId>().swap(c.preds);
   c.rare.reset();
   std::vector<ChangeHash>().swap(c.deps);
-  std::vector<std::string>().swap(c.actors);
+  std::vector<ActorId>().swap(c.actors);
 }
 
 // A stored change decoded again from its chunk, for saving or rendering (lean documents
@@ -275,11 +275,11 @@ class Document::Checker {
   Status check(const StoredChange& sc) {
     const Change& c = sc.change;
     if (!last_author_ || !same_actor(*last_author_, c.author())) {
-      auto [it, fresh] = actor_state_.try_emplace(c.author());
+      auto [it, fresh] = actor_state_.try_emplace(std::string(c.author()));
       if (fresh) {
         auto k = doc_.known_.by_actor.find(c.author());
         if (k != doc_.known_.by_actor.end())
-          it->second = {k->second.count, doc_.max_op_[c.author()]};
+          it->second = {k->second.count, doc_.max_op_[k->first]};
       }
       last_author_ = &it->first;
       state_ = &it->second;
@@ -322,11 +322,12 @@ Result<MergeStats> Document::load_lean(PreparedUpload& upload, size_t i) {
   uint32_t author = 0;
   ChangeSink check = [&](const StoredChange& sc) -> Status {
     AM_TRY(checker.check(sc));
-    const std::string& a = sc.change.author();
+    const std::string_view a = sc.change.author();
     // (Mostly one author's.)
     if (staged.authors.empty() || !same_actor(staged.authors[author], a)) {
-      auto [it, fresh] = author_at.try_emplace(a, static_cast<uint32_t>(staged.authors.size()));
-      if (fresh) staged.authors.push_back(a);
+      auto [it, fresh] =
+          author_at.try_emplace(std::string(a), static_cast<uint32_t>(staged.authors.size()));
+      if (fresh) staged.authors.emplace_back(a);
       author = it->second;
     }
     staged.changes.push_back({sc.change.max_op(), sc.change.ops.size(), author});
@@ -456,10 +457,11 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash, hash_less),
                     sc->hash);
     }
-    const std::string& by =
-        staged ? staged->authors[staged->changes[i].author] : sc->change.author();
+    const std::string_view by = staged ? std::string_view(staged->authors[staged->changes[i].author])
+                                       : sc->change.author();
     if (!author || !same_actor(*author, by)) {
-      auto it = known_.by_actor.try_emplace(by).first;
+      auto it = known_.by_actor.find(by);
+      if (it == known_.by_actor.end()) it = known_.by_actor.try_emplace(std::string(by)).first;
       author = &it->first;  // not the change's own: a lean document drops it below
       mine = &it->second;
       mine_max_op = &max_op_[*author];

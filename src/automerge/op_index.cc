@@ -10,12 +10,13 @@ namespace {
 uint64_t key_of(uint32_t counter, uint32_t actor) { return uint64_t(counter) << 32 | actor; }
 }  // namespace
 
-uint32_t OpIndex::actor_id(const std::string& actor) {
+uint32_t OpIndex::actor_id(std::string_view actor) {
   // Consecutive changes are mostly one author's: no hashing for those.
-  if (last_actor_ < actors_.size() && actors_[last_actor_] == actor) return last_actor_;
-  auto [it, fresh] = actor_ids_.try_emplace(actor, static_cast<uint32_t>(actors_.size()));
-  if (fresh) {
-    actors_.push_back(actor);
+  if (last_actor_ < actors_.size() && same_actor(actors_[last_actor_], actor)) return last_actor_;
+  auto it = actor_ids_.find(actor);
+  if (it == actor_ids_.end()) {
+    it = actor_ids_.emplace(std::string(actor), static_cast<uint32_t>(actors_.size())).first;
+    actors_.emplace_back(actor);
     by_actor_.emplace_back();
   }
   last_actor_ = it->second;

@@ -60,7 +60,7 @@ class OpIndex {
     target_.resize(n);
     meta_.resize(n);
   }
-  uint32_t actor_id(const std::string& actor);
+  uint32_t actor_id(std::string_view actor);
   template <typename V>
   static void grow(V& v, size_t need) {
     if (need > v.capacity()) v.reserve(std::max(need, v.capacity() + v.capacity() / 4));

@@ -1,6 +1,9 @@
 // SmallString: an owned string in 16 bytes, for the fields of ops (map keys, string values,
 // mark names). Documents hold an op per character typed, and nearly all of these strings are
 // a few bytes: inline up to 12, on the heap beyond. std::string takes 32 bytes for each.
+// ActorId: the same in 32 bytes (inline up to 28), for the actor ids a change names:
+// std::string keeps 15 bytes inline, one short of the 16 of Automerge's ids, and so
+// allocated for every change of a document.
 #pragma once
 
 #include <cstdint>
@@ -10,14 +13,15 @@
 
 namespace amstore {
 
-class SmallString {
+template <uint32_t kInline>
+class BasicSmallString {
  public:
-  SmallString() = default;
-  SmallString(std::string_view s) { set(s); }  // NOLINT: implicit like std::string
-  SmallString(const char* s) { set(s); }        // NOLINT
-  SmallString(const std::string& s) { set(s); }  // NOLINT
-  SmallString(const SmallString& o) { set(o.view()); }
-  // Moves copy all 16 bytes, used or not: cheaper than branching on the size, and copying
+  BasicSmallString() = default;
+  BasicSmallString(std::string_view s) { set(s); }  // NOLINT: implicit like std::string
+  BasicSmallString(const char* s) { set(s); }        // NOLINT
+  BasicSmallString(const std::string& s) { set(s); }  // NOLINT
+  BasicSmallString(const BasicSmallString& o) { set(o.view()); }
+  // Moves copy the whole buffer, used or not: cheaper than branching on the size, and copying
   // a char array's indeterminate bytes is well defined. (GCC's -Wmaybe-uninitialized flags
   // it where a default-constructed string is moved; leaving buf_ unset is what keeps
   // making an op cheap.)
@@ -26,15 +30,15 @@ class SmallString {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
-  SmallString(SmallString&& o) noexcept : size_(o.size_) {
+  BasicSmallString(BasicSmallString&& o) noexcept : size_(o.size_) {
     std::memcpy(buf_, o.buf_, sizeof(buf_));
     o.size_ = 0;
   }
-  SmallString& operator=(const SmallString& o) {
+  BasicSmallString& operator=(const BasicSmallString& o) {
     if (this != &o) assign(o.view());
     return *this;
   }
-  SmallString& operator=(SmallString&& o) noexcept {
+  BasicSmallString& operator=(BasicSmallString&& o) noexcept {
     if (this != &o) {
       release();
       size_ = o.size_;
@@ -44,13 +48,13 @@ class SmallString {
     return *this;
   }
 #pragma GCC diagnostic pop
-  SmallString& operator=(std::string_view s) {
+  BasicSmallString& operator=(std::string_view s) {
     assign(s);
     return *this;
   }
-  SmallString& operator=(const char* s) { return *this = std::string_view(s); }
-  SmallString& operator=(const std::string& s) { return *this = std::string_view(s); }
-  ~SmallString() { release(); }
+  BasicSmallString& operator=(const char* s) { return *this = std::string_view(s); }
+  BasicSmallString& operator=(const std::string& s) { return *this = std::string_view(s); }
+  ~BasicSmallString() { release(); }
 
   void assign(std::string_view s) {
     release();
@@ -67,11 +71,11 @@ class SmallString {
   operator std::string_view() const { return view(); }  // NOLINT: implicit by design
   int compare(std::string_view o) const { return view().compare(o); }
 
-  friend bool operator==(const SmallString& a, const SmallString& b) { return a.view() == b.view(); }
-  friend bool operator==(const SmallString& a, std::string_view b) { return a.view() == b; }
+  friend bool operator==(const BasicSmallString& a, const BasicSmallString& b) { return a.view() == b.view(); }
+  friend bool operator==(const BasicSmallString& a, std::string_view b) { return a.view() == b; }
+  friend bool operator<(const BasicSmallString& a, const BasicSmallString& b) { return a.view() < b.view(); }
 
  private:
-  static constexpr uint32_t kInline = 12;
   char* heap() const {
     char* p;
     std::memcpy(&p, buf_, sizeof(p));
@@ -91,7 +95,13 @@ class SmallString {
   // size compiles to `rep movsb` here, whose start-up costs dozens of cycles, and most
   // strings of a document (one character typed) are a byte or two.
   static void copy_small(char* dst, const char* src, size_t n) {
-    if (n >= 8) {
+    if (kInline >= 16 && n >= 16) {
+      char a[16], b[16];
+      std::memcpy(a, src, 16);
+      std::memcpy(b, src + n - 16, 16);
+      std::memcpy(dst, a, 16);
+      std::memcpy(dst + n - 16, b, 16);
+    } else if (n >= 8) {
       uint64_t a, b;
       std::memcpy(&a, src, 8);
       std::memcpy(&b, src + n - 8, 8);
@@ -114,8 +124,12 @@ class SmallString {
     size_ = 0;
   }
 
+  static_assert(kInline >= sizeof(char*) && kInline <= 32);
   uint32_t size_ = 0;
   char buf_[kInline];
 };
+
+using SmallString = BasicSmallString<12>;  // 16 bytes: op keys, string values, mark names
+using ActorId = BasicSmallString<28>;      // 32 bytes: actor ids (16 bytes as Automerge makes them)
 
 }  // namespace amstore

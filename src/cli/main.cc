@@ -131,7 +131,7 @@ void cmd_inspect(const std::string& path) {
   std::map<std::string, size_t> actors;
   size_t ops = 0;
   for (const auto& sc : doc.changes()) {
-    actors[sc->change.author()]++;
+    actors[std::string(sc->change.author())]++;
     ops += sc->change.ops.size();
   }
   std::cout << "changes: " << doc.changes().size() << " (+" << doc.pending().size()

@@ -6,6 +6,7 @@
 #include "automerge/columns.h"
 #include "automerge/hash.h"
 #include "automerge/leb128.h"
+#include "automerge/small_string.h"
 
 namespace amstore {
 namespace {
@@ -290,6 +291,43 @@ TEST(Hash, WordComparesAgreeWithTheArrays) {
     a = sha256(ByteView(b.data(), b.size()));
     b = sha256(ByteView(a.data(), a.size()));
   }
+}
+
+// Both inline strings hold every length, inline or on the heap, through copies, moves and
+// assignments, and compare as std::string does. (Lengths 16–28 take ActorId's 16-byte
+// copies; a wrong overlap there garbles the middle bytes.)
+template <typename S>
+void check_small_string() {
+  std::vector<std::string> all;
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string x(n, '\0');
+    for (size_t i = 0; i < n; ++i) x[i] = static_cast<char>('a' + (i * 7 + n) % 26);
+    all.push_back(x);
+  }
+  for (const std::string& x : all) {
+    S a(x);
+    EXPECT_EQ(a.view(), x);
+    S b = a;              // copy
+    S c = std::move(b);   // move
+    EXPECT_EQ(c.view(), x);
+    S d("other");
+    d = c;                // copy-assign over another value
+    EXPECT_EQ(d.view(), x);
+    d = S(std::string(x.size() + 20, 'z'));  // move-assign a heap one
+    d.assign(x);
+    EXPECT_EQ(d.view(), x);
+    for (const std::string& y : all) {
+      const S e(y);
+      EXPECT_EQ(a == e, x == y);
+      EXPECT_EQ(a < e, x < y) << x << " " << y;
+    }
+  }
+}
+
+TEST(SmallString, EveryLengthInlineOrOnTheHeap) {
+  check_small_string<SmallString>();
+  check_small_string<ActorId>();
+  static_assert(sizeof(SmallString) == 16 && sizeof(ActorId) == 32);
 }
 
 // same_actor agrees with string equality, at 16 bytes (compared as two words) and others.

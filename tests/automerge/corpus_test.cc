@@ -140,7 +140,10 @@ TEST(Corpus, AlgorithmAWithKnownChangesRegeneratesExactlyTheRest) {
     std::vector<std::unique_ptr<StoredChange>> all;
     ASSERT_TRUE(decode_document(chunks[0].body, &all).ok());
     std::map<std::string, uint64_t> seqs;  // changes per actor
-    for (const auto& sc : all) seqs[sc->change.author()] = std::max(seqs[sc->change.author()], sc->change.seq);
+    for (const auto& sc : all) {
+      uint64_t& n = seqs[std::string(sc->change.author())];
+      n = std::max(n, sc->change.seq);
+    }
     for (unsigned percent : {10u, 50u, 90u, 100u}) {
       // What a caller has of an actor is a prefix of its seqs (a document's changes are):
       // about `percent` of each actor's, rounded at random.
@@ -148,8 +151,8 @@ TEST(Corpus, AlgorithmAWithKnownChangesRegeneratesExactlyTheRest) {
       for (const auto& [actor, n] : seqs) cutoff[actor] = (n * percent + next_rand() % 100) / 100;
       std::map<std::pair<std::string, uint64_t>, ChangeHash> known;
       for (const auto& sc : all)
-        if (sc->change.seq <= cutoff[sc->change.author()])
-          known[{sc->change.author(), sc->change.seq}] = sc->hash;
+        if (const std::string a(sc->change.author()); sc->change.seq <= cutoff[a])
+          known[{a, sc->change.seq}] = sc->hash;
       std::vector<std::unique_ptr<StoredChange>> rest;
       Status s = decode_document(chunks[0].body, &rest,
                                  [&](std::string_view actor, uint64_t seq) -> const ChangeHash* {
@@ -159,7 +162,7 @@ TEST(Corpus, AlgorithmAWithKnownChangesRegeneratesExactlyTheRest) {
       ASSERT_TRUE(s.ok()) << percent << "% known: " << s.message();
       std::vector<const StoredChange*> expected;
       for (const auto& sc : all)
-        if (!known.count({sc->change.author(), sc->change.seq})) expected.push_back(sc.get());
+        if (!known.count({std::string(sc->change.author()), sc->change.seq})) expected.push_back(sc.get());
       ASSERT_EQ(rest.size(), expected.size()) << percent << "% known";
       for (size_t i = 0; i < rest.size(); ++i) {
         EXPECT_EQ(rest[i]->hash, expected[i]->hash);
