@@ -457,8 +457,8 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash, hash_less),
                     sc->hash);
     }
-    const std::string_view by = staged ? std::string_view(staged->authors[staged->changes[i].author])
-                                       : sc->change.author();
+    const std::string_view by =
+        staged ? std::string_view(staged->authors[staged->changes[i].author]) : sc->change.author();
     if (!author || !same_actor(*author, by)) {
       auto it = known_.by_actor.find(by);
       if (it == known_.by_actor.end()) it = known_.by_actor.try_emplace(std::string(by)).first;

@@ -71,9 +71,13 @@ class BasicSmallString {
   operator std::string_view() const { return view(); }  // NOLINT: implicit by design
   int compare(std::string_view o) const { return view().compare(o); }
 
-  friend bool operator==(const BasicSmallString& a, const BasicSmallString& b) { return a.view() == b.view(); }
+  friend bool operator==(const BasicSmallString& a, const BasicSmallString& b) {
+    return a.view() == b.view();
+  }
   friend bool operator==(const BasicSmallString& a, std::string_view b) { return a.view() == b; }
-  friend bool operator<(const BasicSmallString& a, const BasicSmallString& b) { return a.view() < b.view(); }
+  friend bool operator<(const BasicSmallString& a, const BasicSmallString& b) {
+    return a.view() < b.view();
+  }
 
  private:
   char* heap() const {

@@ -162,7 +162,8 @@ TEST(Corpus, AlgorithmAWithKnownChangesRegeneratesExactlyTheRest) {
       ASSERT_TRUE(s.ok()) << percent << "% known: " << s.message();
       std::vector<const StoredChange*> expected;
       for (const auto& sc : all)
-        if (!known.count({std::string(sc->change.author()), sc->change.seq})) expected.push_back(sc.get());
+        if (!known.count({std::string(sc->change.author()), sc->change.seq}))
+          expected.push_back(sc.get());
       ASSERT_EQ(rest.size(), expected.size()) << percent << "% known";
       for (size_t i = 0; i < rest.size(); ++i) {
         EXPECT_EQ(rest[i]->hash, expected[i]->hash);
