@@ -10,6 +10,7 @@
 #include "automerge/deflate.h"
 #include "automerge/doc_chunk.h"
 #include "automerge/json_view.h"
+#include "automerge/keyed_hash.h"
 #include "automerge/op_set.h"
 
 namespace amstore {
@@ -275,7 +276,7 @@ class Document::Checker {
   Status check(const StoredChange& sc) {
     const Change& c = sc.change;
     if (!last_author_ || !same_actor(*last_author_, c.author())) {
-      auto [it, fresh] = actor_state_.try_emplace(std::string(c.author()));
+      auto [it, fresh] = try_emplace_view(actor_state_, c.author());
       if (fresh) {
         auto k = doc_.known_.by_actor.find(c.author());
         if (k != doc_.known_.by_actor.end())
@@ -326,7 +327,7 @@ Result<MergeStats> Document::load_lean(PreparedUpload& upload, size_t i) {
     // (Mostly one author's.)
     if (staged.authors.empty() || !same_actor(staged.authors[author], a)) {
       auto [it, fresh] =
-          author_at.try_emplace(std::string(a), static_cast<uint32_t>(staged.authors.size()));
+          try_emplace_view(author_at, a, static_cast<uint32_t>(staged.authors.size()));
       if (fresh) staged.authors.emplace_back(a);
       author = it->second;
     }
@@ -460,8 +461,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     const std::string_view by =
         staged ? std::string_view(staged->authors[staged->changes[i].author]) : sc->change.author();
     if (!author || !same_actor(*author, by)) {
-      auto it = known_.by_actor.find(by);
-      if (it == known_.by_actor.end()) it = known_.by_actor.try_emplace(std::string(by)).first;
+      auto it = try_emplace_view(known_.by_actor, by).first;
       author = &it->first;  // not the change's own: a lean document drops it below
       mine = &it->second;
       mine_max_op = &max_op_[*author];

@@ -6,7 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <utility>
 
 namespace amstore {
 
@@ -31,6 +33,15 @@ class KeyedHash {
  private:
   uint64_t k0_, k1_;
 };
+
+// try_emplace into a map keyed by std::string that looks up by string_view (KeyedHash and
+// std::equal_to<>): the key becomes a string only when it is new, not on every call.
+template <typename Map, typename... Args>
+std::pair<typename Map::iterator, bool> try_emplace_view(Map& map, std::string_view key,
+                                                         Args&&... args) {
+  if (auto it = map.find(key); it != map.end()) return {it, false};
+  return map.try_emplace(std::string(key), std::forward<Args>(args)...);
+}
 
 // Hashing of 64-bit keys that clients choose, for hash tables: op ids (counters are the
 // client's), and the first 8 bytes of change hashes (a client can grind changes until

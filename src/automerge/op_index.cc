@@ -4,6 +4,8 @@
 #include <functional>
 #include <string_view>
 
+#include "automerge/keyed_hash.h"
+
 namespace amstore {
 
 namespace {
@@ -13,9 +15,8 @@ uint64_t key_of(uint32_t counter, uint32_t actor) { return uint64_t(counter) << 
 uint32_t OpIndex::actor_id(std::string_view actor) {
   // Consecutive changes are mostly one author's: no hashing for those.
   if (last_actor_ < actors_.size() && same_actor(actors_[last_actor_], actor)) return last_actor_;
-  auto it = actor_ids_.find(actor);
-  if (it == actor_ids_.end()) {
-    it = actor_ids_.emplace(std::string(actor), static_cast<uint32_t>(actors_.size())).first;
+  auto [it, fresh] = try_emplace_view(actor_ids_, actor, static_cast<uint32_t>(actors_.size()));
+  if (fresh) {
     actors_.emplace_back(actor);
     by_actor_.emplace_back();
   }
