@@ -44,6 +44,19 @@ Bytes concatenated_changes(const fs::path& dir) {
   return all;
 }
 
+// The scenario's doc.bin with its first chunk parsed; `bytes` and `chunks` hold what
+// `parsed` points into. Call it under ASSERT_NO_FATAL_FAILURE.
+struct ParsedGolden {
+  Bytes bytes;
+  std::vector<Chunk> chunks;
+  ParsedDocument parsed;
+};
+void parse_golden(const fs::path& dir, ParsedGolden* g) {
+  g->bytes = read_file(dir / "doc.bin");
+  ASSERT_TRUE(read_chunks(g->bytes, &g->chunks).ok());
+  ASSERT_TRUE(parse_document(g->chunks[0].body, &g->parsed).ok());
+}
+
 std::vector<std::string> golden_heads(const fs::path& dir) {
   std::ifstream in(dir / "heads.txt");
   std::vector<std::string> out;
@@ -100,11 +113,9 @@ TEST(Corpus, OpRowsAndSuccessorsBoundTheOpsDecoded) {
   size_t docs_with_deletes = 0;
   for (const fs::path& dir : scenarios()) {
     SCOPED_TRACE(dir.filename().string());
-    Bytes doc = read_file(dir / "doc.bin");
-    std::vector<Chunk> chunks;
-    ASSERT_TRUE(read_chunks(doc, &chunks).ok());
-    ParsedDocument parsed;
-    ASSERT_TRUE(parse_document(chunks[0].body, &parsed).ok());
+    ParsedGolden g;
+    ASSERT_NO_FATAL_FAILURE(parse_golden(dir, &g));
+    const ParsedDocument& parsed = g.parsed;
     std::vector<std::unique_ptr<StoredChange>> changes;
     ASSERT_TRUE(decode_document(parsed, &changes, KnownChange()).ok());
     size_t ops = 0, deletes = 0;
@@ -348,11 +359,9 @@ TEST(Corpus, OpSetTakesTheDocumentsOrder) {
   size_t swapped = 0;
   for (const fs::path& dir : scenarios()) {
     SCOPED_TRACE(dir.filename().string());
-    Bytes doc = read_file(dir / "doc.bin");
-    std::vector<Chunk> chunks;
-    ASSERT_TRUE(read_chunks(doc, &chunks).ok());
-    ParsedDocument parsed;
-    ASSERT_TRUE(parse_document(chunks[0].body, &parsed).ok());
+    ParsedGolden g;
+    ASSERT_NO_FATAL_FAILURE(parse_golden(dir, &g));
+    const ParsedDocument& parsed = g.parsed;
     std::vector<std::unique_ptr<StoredChange>> changes;
     std::vector<uint32_t> order;
     Status s = decode_document(parsed, &changes, nullptr, nullptr, &order);
