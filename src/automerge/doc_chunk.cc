@@ -407,19 +407,21 @@ bool same_slot(const Row& a, const Row& b) {
 // a list, elements in RGA order (a pre-order walk of the insertion tree, children by
 // descending id), each followed by the other ops on it by id. The library takes a
 // document's ops in the order stored, so a document stored out of order would load into a
-// different state there: refused. Linear: a stack holds the walk's current path.
-Status check_document_order(const std::vector<Row>& ops) {
-  const auto bad = [] { return Status::Error("document ops are not in document order"); };
-  std::vector<OpId> path;  // elements from the list's HEAD down to the last insert
-  for (size_t b = 0; b < ops.size();) {
-    const OpId obj = ops[b].obj;
-    if (b > 0 && !lamport_less(ops[b - 1].obj, obj)) return bad();
-    size_t e = b;
-    while (e < ops.size() && ops[e].obj == obj) ++e;
-    path.clear();
-    for (size_t i = b; i < e; ++i) {
-      const Row& r = ops[i];
-      const Row* prev = i > b ? &ops[i - 1] : nullptr;
+// different state there: refused. Linear: a stack holds the walk's current path. Rows are
+// checked as they are read, a block at a time, while they are still in cache.
+class DocumentOrderCheck {
+ public:
+  // Checks rows[from, rows.size()), the rows before `from` having been checked already.
+  Status check(const std::vector<Row>& rows, size_t from) {
+    const auto bad = [] { return Status::Error("document ops are not in document order"); };
+    for (size_t i = from; i < rows.size(); ++i) {
+      const Row& r = rows[i];
+      const Row* prev = i > 0 ? &rows[i - 1] : nullptr;
+      if (!prev || prev->obj != r.obj) {  // the first op of an object
+        if (prev && !lamport_less(prev->obj, r.obj)) return bad();
+        path_.clear();
+        prev = nullptr;
+      }
       if (r.map_key) {
         if (prev && prev->map_key) {
           int c = prev->key().compare(r.key());
@@ -429,23 +431,25 @@ Status check_document_order(const std::vector<Row>& ops) {
         const OpId parent = r.elem;  // zero: HEAD
         bool popped = false;
         OpId sibling;  // the parent's child visited last: must be newer than this one
-        while (!path.empty() && path.back() != parent) {
-          sibling = path.back();
+        while (!path_.empty() && path_.back() != parent) {
+          sibling = path_.back();
           popped = true;
-          path.pop_back();
+          path_.pop_back();
         }
-        if (path.empty() && !parent.is_zero()) return bad();
+        if (path_.empty() && !parent.is_zero()) return bad();
         if (popped && !lamport_less(r.id, sibling)) return bad();
-        path.push_back(r.id);
+        path_.push_back(r.id);
       } else {
-        if (path.empty() || r.elem != path.back()) return bad();
+        if (path_.empty() || r.elem != path_.back()) return bad();
         if (prev && !prev->insert && !lamport_less(prev->id, r.id)) return bad();
       }
     }
-    b = e;
+    return Status::Ok();
   }
-  return Status::Ok();
-}
+
+ private:
+  std::vector<OpId> path_;  // elements from the list's HEAD down to the last insert
+};
 
 // The change rows of a document (§6.2), document actor indexes.
 struct ChangeRow {
@@ -830,10 +834,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     ops.reserve(num_rows);
     succ.reserve(parsed.impl_->succ_rows);
     preds.reserve(parsed.impl_->succ_rows);  // one pred for each successor entry
-    AM_TRY(reader.read_rows(num_rows, &ops, &succ, &marks));
-    if (!reader.done()) return Status::Error("op columns have different numbers of rows");
-    AM_TRY(check_document_order(ops));
-    regen.reserve(ops.size() + succ.size());
+    regen.reserve(num_rows + parsed.impl_->succ_rows);
     {
       // Successor ids named in the current slot and not yet matched by an op row, in
       // first-seen order, each with the rows naming it (a list through `links`, in row
@@ -881,51 +882,64 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         hashed = false;
         live = 0;
       };
-      for (Row& row : ops) {
-        // Nothing pending: whether the slot changes does not matter.
-        if (!pending.empty() && !same_slot(*slot_row, row)) flush();
-        slot_row = &row;
-        const uint32_t ri = static_cast<uint32_t>(&row - ops.data());
-        // Written in place, field by field: a Regen built on the stack and copied is read
-        // back wider than it was written (a store-forwarding stall per row).
-        Regen& g = regen.emplace_back();
-        g.id = row.id;
-        g.row = ri;
-        g.del = false;
-        g.pred_count = 0;
-        g.pred_begin = static_cast<uint32_t>(preds.size());
-        if (uint32_t at = find(row.id); at != kEnd) {
-          Pending& p = pending[at];
-          take_preds(p);
-          g.pred_count = p.count;
-          p.id = OpId{};  // consumed: flush skips it, and a later naming starts afresh
-          --live;
-          if (hashed) pending_at.erase(opid_key(row.id));
-        }
-        for (uint32_t k = row.succ_begin, e = succ_end(ops, ri, succ); k < e; ++k) {
-          const OpId s = succ[k];
-          uint32_t at = find(s);
-          const uint32_t link = static_cast<uint32_t>(links.size());
-          links.emplace_back(row.id, kEnd);
-          if (at == kEnd) {
-            at = static_cast<uint32_t>(pending.size());
-            pending.push_back(Pending{s, link, link, 1});
-            ++live;
-            if (hashed) {
-              pending_at.emplace(opid_key(s), at);
-            } else if (pending.size() > kLinear) {
-              hashed = true;
-              for (uint32_t i = 0; i < pending.size(); ++i)
-                if (!pending[i].id.is_zero()) pending_at.emplace(opid_key(pending[i].id), i);
-            }
-          } else {
+      // Matches the rows [from, ops.size()) (the rows before: already matched).
+      auto match = [&](size_t from) {
+        for (uint32_t ri = static_cast<uint32_t>(from); ri < ops.size(); ++ri) {
+          const Row& row = ops[ri];
+          // Nothing pending: whether the slot changes does not matter.
+          if (!pending.empty() && !same_slot(*slot_row, row)) flush();
+          slot_row = &row;
+          // Written in place, field by field: a Regen built on the stack and copied is read
+          // back wider than it was written (a store-forwarding stall per row).
+          Regen& g = regen.emplace_back();
+          g.id = row.id;
+          g.row = ri;
+          g.del = false;
+          g.pred_count = 0;
+          g.pred_begin = static_cast<uint32_t>(preds.size());
+          if (uint32_t at = find(row.id); at != kEnd) {
             Pending& p = pending[at];
-            links[p.tail].second = link;
-            p.tail = link;
-            ++p.count;
+            take_preds(p);
+            g.pred_count = p.count;
+            p.id = OpId{};  // consumed: flush skips it, and a later naming starts afresh
+            --live;
+            if (hashed) pending_at.erase(opid_key(row.id));
+          }
+          for (uint32_t k = row.succ_begin, e = succ_end(ops, ri, succ); k < e; ++k) {
+            const OpId s = succ[k];
+            uint32_t at = find(s);
+            const uint32_t link = static_cast<uint32_t>(links.size());
+            links.emplace_back(row.id, kEnd);
+            if (at == kEnd) {
+              at = static_cast<uint32_t>(pending.size());
+              pending.push_back(Pending{s, link, link, 1});
+              ++live;
+              if (hashed) {
+                pending_at.emplace(opid_key(s), at);
+              } else if (pending.size() > kLinear) {
+                hashed = true;
+                for (uint32_t i = 0; i < pending.size(); ++i)
+                  if (!pending[i].id.is_zero()) pending_at.emplace(opid_key(pending[i].id), i);
+              }
+            } else {
+              Pending& p = pending[at];
+              links[p.tail].second = link;
+              p.tail = link;
+              ++p.count;
+            }
           }
         }
+      };
+      // Rows are read, checked and matched a block at a time, while they are in cache.
+      DocumentOrderCheck order;
+      constexpr size_t kBlockRows = 1024;  // 64 KiB of rows
+      for (size_t at = 0; at < num_rows; at += kBlockRows) {
+        const size_t from = ops.size();
+        AM_TRY(reader.read_rows(std::min(kBlockRows, num_rows - at), &ops, &succ, &marks));
+        AM_TRY(order.check(ops, from));
+        match(from);
       }
+      if (!reader.done()) return Status::Error("op columns have different numbers of rows");
       if (slot_row) flush();
     }
   }

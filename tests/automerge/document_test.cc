@@ -249,6 +249,47 @@ TEST(Document, AnInvalidPendingChangeDoesNotBlockTheChangeItWaitedFor) {
 
 // A text typed one character at a time is a chain as deep as the text is long: saving,
 // loading and rendering it must not recurse.
+// The load reads and matches op rows a block of 1,024 at a time, and a slot's successors
+// carry over from block to block: one root key written 3,000 times, each write a change
+// overwriting the one before, then deleted. Every row is in that one slot, and each change's
+// predecessor (the row before) is known only from that row's successors, as is the delete.
+TEST(Document, OneSlotOverManyRowBlocksLoadsToTheSameChanges) {
+  constexpr uint32_t kWrites = 3000;
+  const std::string aa(1, '\xaa');
+  Bytes chunks;
+  ChangeHash prev{};
+  for (uint32_t i = 0; i <= kWrites; ++i) {
+    Change c = first_change(aa);
+    c.seq = i + 1;
+    c.start_op = i + 1;
+    if (i > 0) c.deps = {prev};
+    Op op = root_op("k", i < kWrites ? Action::kSet : Action::kDel);
+    if (i < kWrites) {
+      op.value.type = static_cast<uint8_t>(ValueType::kUint);
+      op.value.u = i;
+    }
+    if (i > 0) {
+      op.pred_count = 1;
+      c.preds = {OpId{i, 0}};
+    }
+    c.ops = {op};
+    StoredChange sc = store_change(std::move(c));
+    prev = sc.hash;
+    chunks.insert(chunks.end(), sc.chunk.begin(), sc.chunk.end());
+  }
+  auto doc = Document::load(chunks);
+  ASSERT_TRUE(doc.ok()) << doc.status().message();
+  auto saved = doc->save();
+  ASSERT_TRUE(saved.ok()) << saved.status().message();
+  for (bool lean : {false, true}) {
+    auto back = Document::load(*saved, lean);
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    ASSERT_EQ(back->changes().size(), doc->changes().size());
+    for (size_t i = 0; i < doc->changes().size(); ++i)
+      ASSERT_EQ(back->changes()[i]->chunk, doc->changes()[i]->chunk) << "change " << i;
+  }
+}
+
 TEST(Document, HundredThousandCharacterTypedText) {
   constexpr uint32_t kChars = 100000;
   Change c = first_change(std::string("\x01\x02", 2));
