@@ -144,14 +144,59 @@ uint32_t succ_end(const std::vector<Row>& rows, size_t i, const std::vector<OpId
   return i + 1 < rows.size() ? rows[i + 1].succ_begin : static_cast<uint32_t>(succ.size());
 }
 
-// An op as regenerated for a change: an op row, or a delete synthesized from the successor
-// list of the row whose slot it deletes from. Preds are in `preds` (document actor indexes).
-struct Regen {
+constexpr uint8_t kDelAction = static_cast<uint8_t>(Action::kDel);  // never a row's action
+
+// An op as regenerated for a change, with all that its change needs of it: an op row's op,
+// or a delete synthesized from the successor list of the row whose slot it deletes from
+// (that row's object, and its map key or element). Preds are in `preds` (document actor
+// indexes). One cache line: a change's ops are gathered from all over the document.
+struct alignas(64) Regen {
   OpId id;
-  uint32_t row;
-  bool del;
+  OpId obj;
+  union {
+    OpId elem{};           // list ops (a delete's: the element it deletes)
+    const char* key_data;  // map ops
+  };
+  ValueView value;
+  uint32_t key_size;
+  uint32_t mark;  // 0: no mark name, else 1 + its index in the `marks` list
+  uint32_t row;   // the op's row, or (a delete) a row of its slot
   uint32_t pred_begin, pred_count;
+  uint8_t action;  // kDelAction: a delete
+  bool map_key, insert, expand;
+
+  std::string_view key() const {
+    return map_key ? std::string_view(key_data, key_size) : std::string_view();
+  }
 };
+static_assert(sizeof(Regen) == 64);
+
+// Sets g's op from row r: r's own op, or (del) a delete in r's slot. Written in place, field
+// by field: a Regen built on the stack and copied is read back wider than it was written (a
+// store-forwarding stall per op).
+void take_op(Regen& g, const Row& r, bool del) {
+  g.obj = r.obj;
+  g.map_key = r.map_key;
+  if (r.map_key) {
+    g.key_data = r.key_data;
+    g.key_size = r.key_size;
+  } else {
+    g.elem = del && r.insert ? r.id : r.elem;  // an insert's element is the insert itself
+    g.key_size = 0;
+  }
+  if (del) {
+    g.action = kDelAction;
+    g.insert = g.expand = false;
+    g.mark = 0;
+    g.value = ValueView();
+  } else {
+    g.action = r.action;
+    g.insert = r.insert;
+    g.expand = r.expand;
+    g.mark = r.mark;
+    g.value = r.value;
+  }
+}
 
 // Reads the op columns of a document row by row, or skips rows a run at a time.
 class OpRowReader {
@@ -411,12 +456,12 @@ bool same_slot(const Row& a, const Row& b) {
 // checked as they are read, a block at a time, while they are still in cache.
 class DocumentOrderCheck {
  public:
-  // Checks rows[from, rows.size()), the rows before `from` having been checked already.
-  Status check(const std::vector<Row>& rows, size_t from) {
+  // Checks the next rows of the document, in order.
+  Status check(const std::vector<Row>& rows) {
     const auto bad = [] { return Status::Error("document ops are not in document order"); };
-    for (size_t i = from; i < rows.size(); ++i) {
+    for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
-      const Row* prev = i > 0 ? &rows[i - 1] : nullptr;
+      const Row* prev = i > 0 ? &rows[i - 1] : has_last_ ? &last_ : nullptr;
       if (!prev || prev->obj != r.obj) {  // the first op of an object
         if (prev && !lamport_less(prev->obj, r.obj)) return bad();
         path_.clear();
@@ -444,11 +489,17 @@ class DocumentOrderCheck {
         if (prev && !prev->insert && !lamport_less(prev->id, r.id)) return bad();
       }
     }
+    if (!rows.empty()) {
+      last_ = rows.back();
+      has_last_ = true;
+    }
     return Status::Ok();
   }
 
  private:
   std::vector<OpId> path_;  // elements from the list's HEAD down to the last insert
+  Row last_;                // the last row checked (rows come a block at a time)
+  bool has_last_ = false;
 };
 
 // The change rows of a document (§6.2), document actor indexes.
@@ -640,8 +691,12 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
     }
   }
   auto add = [&](OpId id, uint32_t row, bool del, const std::vector<OpId>& ps) {
-    regen->push_back(Regen{id, row, del, static_cast<uint32_t>(preds->size()),
-                           static_cast<uint32_t>(ps.size())});
+    Regen& g = regen->emplace_back();
+    g.id = id;
+    g.row = row;
+    take_op(g, (*ops)[row], del);
+    g.pred_begin = static_cast<uint32_t>(preds->size());
+    g.pred_count = static_cast<uint32_t>(ps.size());
     preds->insert(preds->end(), ps.begin(), ps.end());
   };
   for (uint32_t i = 0; i < ops->size(); ++i)
@@ -820,9 +875,9 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   };
 
   // ---- op rows, predecessors and deletes (§7.2) ----
-  std::vector<Row> ops;
+  std::vector<Row> ops;  // the rows read (a whole document: a block at a time)
   std::vector<OpId> succ;
-  std::vector<std::string_view> marks;  // mark names of `ops` (Row::mark)
+  std::vector<std::string_view> marks;  // mark names (Row::mark, Regen::mark)
   std::vector<Regen> regen;
   std::vector<OpId> preds;  // pred lists of `regen`, document actor indexes
   const size_t num_rows = parsed.impl_->op_rows;
@@ -831,7 +886,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
                         &marks, &regen, &preds));
   } else {
     OpRowReader reader(d.op_cols, num_actors, max_rows_for(body.size()));
-    ops.reserve(num_rows);
+    constexpr size_t kBlockRows = 1024;  // 64 KiB of rows, read, checked and matched in cache
+    ops.reserve(std::min(num_rows, kBlockRows));
     succ.reserve(parsed.impl_->succ_rows);
     preds.reserve(parsed.impl_->succ_rows);  // one pred for each successor entry
     regen.reserve(num_rows + parsed.impl_->succ_rows);
@@ -864,14 +920,16 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       auto take_preds = [&](const Pending& p) {
         for (uint32_t l = p.head; l != kEnd; l = links[l].second) preds.push_back(links[l].first);
       };
-      const Row* slot_row = nullptr;
+      const Row* slot_row = nullptr;  // the current slot's last row
+      uint32_t slot_index = 0;        // its row number
+      Row carried;                    // slot_row when it was read in an earlier block
       auto flush = [&]() {
         for (const Pending& p : pending) {
           if (p.id.is_zero()) continue;
           Regen& g = regen.emplace_back();
           g.id = p.id;
-          g.row = static_cast<uint32_t>(slot_row - ops.data());
-          g.del = true;
+          g.row = slot_index;
+          take_op(g, *slot_row, true);
           g.pred_begin = static_cast<uint32_t>(preds.size());
           g.pred_count = p.count;
           take_preds(p);
@@ -882,19 +940,18 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         hashed = false;
         live = 0;
       };
-      // Matches the rows [from, ops.size()) (the rows before: already matched).
-      auto match = [&](size_t from) {
-        for (uint32_t ri = static_cast<uint32_t>(from); ri < ops.size(); ++ri) {
-          const Row& row = ops[ri];
+      // Matches the block of rows in `ops`, the first of which is row number `base`.
+      auto match = [&](uint32_t base) {
+        for (uint32_t li = 0; li < ops.size(); ++li) {
+          const Row& row = ops[li];
           // Nothing pending: whether the slot changes does not matter.
           if (!pending.empty() && !same_slot(*slot_row, row)) flush();
           slot_row = &row;
-          // Written in place, field by field: a Regen built on the stack and copied is read
-          // back wider than it was written (a store-forwarding stall per row).
-          Regen& g = regen.emplace_back();
+          slot_index = base + li;
+          Regen& g = regen.emplace_back();  // in place, field by field: see take_op
           g.id = row.id;
-          g.row = ri;
-          g.del = false;
+          g.row = base + li;
+          take_op(g, row, false);
           g.pred_count = 0;
           g.pred_begin = static_cast<uint32_t>(preds.size());
           if (uint32_t at = find(row.id); at != kEnd) {
@@ -905,7 +962,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
             --live;
             if (hashed) pending_at.erase(opid_key(row.id));
           }
-          for (uint32_t k = row.succ_begin, e = succ_end(ops, ri, succ); k < e; ++k) {
+          for (uint32_t k = row.succ_begin, e = succ_end(ops, li, succ); k < e; ++k) {
             const OpId s = succ[k];
             uint32_t at = find(s);
             const uint32_t link = static_cast<uint32_t>(links.size());
@@ -930,14 +987,18 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
           }
         }
       };
-      // Rows are read, checked and matched a block at a time, while they are in cache.
+      // Each block's rows are copied into `regen` as they are matched: after that, no row is
+      // read again, and the block is reused for the next.
       DocumentOrderCheck order;
-      constexpr size_t kBlockRows = 1024;  // 64 KiB of rows
       for (size_t at = 0; at < num_rows; at += kBlockRows) {
-        const size_t from = ops.size();
+        if (slot_row) {
+          carried = *slot_row;
+          slot_row = &carried;
+        }
+        ops.clear();
         AM_TRY(reader.read_rows(std::min(kBlockRows, num_rows - at), &ops, &succ, &marks));
-        AM_TRY(order.check(ops, from));
-        match(from);
+        AM_TRY(order.check(ops));
+        match(static_cast<uint32_t>(at));
       }
       if (!reader.done()) return Status::Error("op columns have different numbers of rows");
       if (slot_row) flush();
@@ -1004,7 +1065,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   // Op p of the changes back to back is change_ops' entry p (every row is regenerated).
   if (doc_order) doc_order->clear();
   const bool with_order = doc_order && num_known == 0 && !sink;
-  if (with_order) doc_order->resize(ops.size());
+  if (with_order) doc_order->resize(num_rows);
   for (uint32_t i = 0; i < regen.size(); ++i) {
     const uint32_t r = owner[i];
     if (r == kNone) continue;
@@ -1016,7 +1077,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     if (c < first || c - first >= n || change_ops[op_start[r] + (c - first)] != kFree)
       return Status::Error("change ops are not contiguous (missing or duplicate ops)");
     change_ops[op_start[r] + (c - first)] = i;
-    if (with_order && !regen[i].del) (*doc_order)[regen[i].row] = op_start[r] + (c - first);
+    if (with_order && regen[i].action != kDelAction)
+      (*doc_order)[regen[i].row] = op_start[r] + (c - first);
   }
 
   // ---- regenerate each change (§7.4) ----
@@ -1024,16 +1086,12 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   out->reserve(rows.size() - num_known);
   std::vector<int32_t> to_local(num_actors, -1);
   std::vector<uint32_t> used;
-  // A change's ops are scattered over the document (in document order, not change order).
-  // They are copied out in change order, a window of changes at a time, in one loop that
-  // fetches well ahead (its reads do not depend on each other, so the cache misses
-  // overlap); regeneration then reads the copies in order.
-  struct GatheredOp {
-    Row r;
-    Regen g;
-  };
+  // A change's ops are scattered over `regen` (in document order, not change order). They
+  // are copied out in change order, a window of changes at a time, in one loop that fetches
+  // well ahead (its reads do not depend on each other, so the cache misses overlap);
+  // regeneration then reads the copies in order.
   constexpr size_t kWindowOps = 4096;
-  std::vector<GatheredOp> window;
+  std::vector<Regen> window;
   window.reserve(kWindowOps);
   uint32_t window_first = 0, window_end = 0;  // change rows gathered: [first, end)
   auto gather = [&](uint32_t from) {
@@ -1042,13 +1100,10 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       ++to;
     const uint32_t b = op_start[from], e = op_start[to];
     window.resize(e - b);
-    constexpr uint32_t kAheadRegen = 32, kAheadRow = 16;
+    constexpr uint32_t kAhead = 32;
     for (uint32_t k = b; k < e; ++k) {
-      if (k + kAheadRegen < e) __builtin_prefetch(&regen[change_ops[k + kAheadRegen]]);
-      if (k + kAheadRow < e) __builtin_prefetch(&ops[regen[change_ops[k + kAheadRow]].row]);
-      const Regen& g = regen[change_ops[k]];
-      window[k - b].g = g;
-      window[k - b].r = ops[g.row];
+      if (k + kAhead < e) __builtin_prefetch(&regen[change_ops[k + kAhead]]);
+      window[k - b] = regen[change_ops[k]];
     }
     window_first = from;
     window_end = to;
@@ -1058,7 +1113,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     if (is_known[ri]) continue;
     if (ri >= window_end) gather(ri);
     const ChangeRow& row = rows[ri];
-    std::span<const GatheredOp> list(window.data() + (op_start[ri] - op_start[window_first]),
+    std::span<const Regen> list(window.data() + (op_start[ri] - op_start[window_first]),
                                      op_start[ri + 1] - op_start[ri]);
     // Built in place, where the document keeps it: a change is ~200 bytes, and 10^5 of
     // them moved a few times add up. With a sink, in `scratch`, whose buffers the next
@@ -1081,15 +1136,10 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         used.push_back(id.actor);
       }
     };
-    // A delete sits in the slot of its row: same object, and the map key or the element
-    // (the row's own id if the row is an insert).
-    auto elem_of = [&](const GatheredOp& x) {
-      return x.g.del && x.r.insert ? x.r.id : x.r.elem;
-    };
-    for (const GatheredOp& x : list) {
-      note(x.r.obj);
-      if (!x.r.map_key) note(elem_of(x));
-      for (uint32_t k = 0; k < x.g.pred_count; ++k) note(preds[x.g.pred_begin + k]);
+    for (const Regen& x : list) {
+      note(x.obj);
+      if (!x.map_key) note(x.elem);
+      for (uint32_t k = 0; k < x.pred_count; ++k) note(preds[x.pred_begin + k]);
     }
     std::sort(used.begin(), used.end());
     ch.actors.resize(used.size() + 1);  // assigned, not pushed: a scratch change's strings
@@ -1104,23 +1154,20 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     };
     ch.ops.reserve(list.size());  // built in place: a bulk resize wrote every op twice
     for (size_t oi = 0; oi < list.size(); ++oi) {
-      const Regen& g = list[oi].g;
-      const Row& r = list[oi].r;
+      const Regen& g = list[oi];
       Op& op = ch.ops.emplace_back();
-      op.map_key = r.map_key;
-      op.key.assign(r.key());
-      if (g.del) {
-        op.action = static_cast<uint8_t>(Action::kDel);
-      } else {
-        op.insert = r.insert;
-        op.action = r.action;
-        r.value.copy_to(&op.value);
-        op.expand = r.expand;
-        op.has_mark_name = r.mark != 0;
-        if (r.mark != 0) ch.mutable_mark_names().emplace_back(static_cast<uint32_t>(oi), marks[r.mark - 1]);
+      op.map_key = g.map_key;
+      op.key.assign(g.key());
+      op.action = g.action;
+      if (g.action != kDelAction) {
+        op.insert = g.insert;
+        g.value.copy_to(&op.value);
+        op.expand = g.expand;
+        op.has_mark_name = g.mark != 0;
+        if (g.mark != 0) ch.mutable_mark_names().emplace_back(static_cast<uint32_t>(oi), marks[g.mark - 1]);
       }
-      op.obj = local(r.obj);
-      op.elem = op.map_key ? OpId{} : local(elem_of(list[oi]));
+      op.obj = local(g.obj);
+      op.elem = op.map_key ? OpId{} : local(g.elem);
       op.pred_begin = static_cast<uint32_t>(ch.preds.size());
       op.pred_count = g.pred_count;
       for (uint32_t k = 0; k < g.pred_count; ++k) ch.preds.push_back(local(preds[g.pred_begin + k]));
