@@ -1086,35 +1086,20 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   out->reserve(rows.size() - num_known);
   std::vector<int32_t> to_local(num_actors, -1);
   std::vector<uint32_t> used;
-  // A change's ops are scattered over `regen` (in document order, not change order). They
-  // are copied out in change order, a window of changes at a time, in one loop that fetches
-  // well ahead (its reads do not depend on each other, so the cache misses overlap);
-  // regeneration then reads the copies in order.
-  constexpr size_t kWindowOps = 4096;
-  std::vector<Regen> window;
-  window.reserve(kWindowOps);
-  uint32_t window_first = 0, window_end = 0;  // change rows gathered: [first, end)
-  auto gather = [&](uint32_t from) {
-    uint32_t to = from;
-    while (to < rows.size() && (to == from || op_start[to + 1] - op_start[from] <= kWindowOps))
-      ++to;
-    const uint32_t b = op_start[from], e = op_start[to];
-    window.resize(e - b);
-    constexpr uint32_t kAhead = 32;
-    for (uint32_t k = b; k < e; ++k) {
-      if (k + kAhead < e) __builtin_prefetch(&regen[change_ops[k + kAhead]]);
-      window[k - b] = regen[change_ops[k]];
-    }
-    window_first = from;
-    window_end = to;
-  };
+  // A change's ops are scattered over `regen` (in document order, not change order), a
+  // cache line each. They are requested well ahead of the change being regenerated (the
+  // requests do not depend on each other, so the cache misses overlap).
+  constexpr uint32_t kAhead = 32;
+  uint32_t requested = 0;  // change_ops entries requested so far
   StoredChange scratch;
   for (uint32_t ri = 0; ri < rows.size(); ++ri) {
     if (is_known[ri]) continue;
-    if (ri >= window_end) gather(ri);
+    for (const uint32_t until = std::min(op_start[ri + 1] + kAhead, op_start.back());
+         requested < until; ++requested)
+      __builtin_prefetch(&regen[change_ops[requested]]);
     const ChangeRow& row = rows[ri];
-    std::span<const Regen> list(window.data() + (op_start[ri] - op_start[window_first]),
-                                     op_start[ri + 1] - op_start[ri]);
+    const uint32_t* list = change_ops.data() + op_start[ri];  // the change's ops, in regen
+    const uint32_t list_size = op_start[ri + 1] - op_start[ri];
     // Built in place, where the document keeps it: a change is ~200 bytes, and 10^5 of
     // them moved a few times add up. With a sink, in `scratch`, whose buffers the next
     // change reuses.
@@ -1126,7 +1111,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       ch.deps.clear();
       ch.rare.reset();
     }
-    ch.start_op = row.max_op + 1 - list.size();  // counters checked when change_ops was made
+    ch.start_op = row.max_op + 1 - list_size;  // counters checked when change_ops was made
     if (ch.start_op == 0) return Status::Error("change startOp out of range");
     // Actor table: author, then the other actors the ops refer to, sorted.
     used.clear();
@@ -1136,7 +1121,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         used.push_back(id.actor);
       }
     };
-    for (const Regen& x : list) {
+    for (uint32_t oi = 0; oi < list_size; ++oi) {
+      const Regen& x = regen[list[oi]];
       note(x.obj);
       if (!x.map_key) note(x.elem);
       for (uint32_t k = 0; k < x.pred_count; ++k) note(preds[x.pred_begin + k]);
@@ -1152,9 +1138,9 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     auto local = [&](OpId id) {
       return id.is_zero() ? OpId{} : OpId{id.counter, static_cast<uint32_t>(to_local[id.actor])};
     };
-    ch.ops.reserve(list.size());  // built in place: a bulk resize wrote every op twice
-    for (size_t oi = 0; oi < list.size(); ++oi) {
-      const Regen& g = list[oi];
+    ch.ops.reserve(list_size);  // built in place: a bulk resize wrote every op twice
+    for (uint32_t oi = 0; oi < list_size; ++oi) {
+      const Regen& g = regen[list[oi]];
       Op& op = ch.ops.emplace_back();
       op.map_key = g.map_key;
       op.key.assign(g.key());
