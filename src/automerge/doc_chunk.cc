@@ -119,8 +119,8 @@ Status inflate_columns(size_t* budget, DocLayout* d) {
 }
 
 // One op row of a document, with document actor indexes; strings point into the inflated
-// columns (rows are many: no copies until an op is regenerated). 64 bytes: Algorithm A
-// visits rows in change order, scattered over the document, one cache line each.
+// columns (rows are many: no copies until an op is regenerated). A whole document's rows
+// are read a block at a time; what a change needs of them is copied into its Regen records.
 struct Row {
   OpId id;
   OpId obj;
