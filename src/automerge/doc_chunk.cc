@@ -456,12 +456,13 @@ bool same_slot(const Row& a, const Row& b) {
 // checked as they are read, a block at a time, while they are still in cache.
 class DocumentOrderCheck {
  public:
-  // Checks the next rows of the document, in order.
-  Status check(const std::vector<Row>& rows) {
+  // Checks the next rows of the document, in order; `before` is the row before them (null:
+  // they are the first).
+  Status check(const std::vector<Row>& rows, const Row* before) {
     const auto bad = [] { return Status::Error("document ops are not in document order"); };
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
-      const Row* prev = i > 0 ? &rows[i - 1] : has_last_ ? &last_ : nullptr;
+      const Row* prev = i > 0 ? &rows[i - 1] : before;
       if (!prev || prev->obj != r.obj) {  // the first op of an object
         if (prev && !lamport_less(prev->obj, r.obj)) return bad();
         path_.clear();
@@ -489,17 +490,11 @@ class DocumentOrderCheck {
         if (prev && !prev->insert && !lamport_less(prev->id, r.id)) return bad();
       }
     }
-    if (!rows.empty()) {
-      last_ = rows.back();
-      has_last_ = true;
-    }
     return Status::Ok();
   }
 
  private:
   std::vector<OpId> path_;  // elements from the list's HEAD down to the last insert
-  Row last_;                // the last row checked (rows come a block at a time)
-  bool has_last_ = false;
 };
 
 // The change rows of a document (§6.2), document actor indexes.
@@ -920,7 +915,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       auto take_preds = [&](const Pending& p) {
         for (uint32_t l = p.head; l != kEnd; l = links[l].second) preds.push_back(links[l].first);
       };
-      const Row* slot_row = nullptr;  // the current slot's last row
+      const Row* slot_row = nullptr;  // the current slot's last row: the last row matched
       uint32_t slot_index = 0;        // its row number
       Row carried;                    // slot_row when it was read in an earlier block
       auto flush = [&]() {
@@ -988,7 +983,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         }
       };
       // Each block's rows are copied into `regen` as they are matched: after that, no row is
-      // read again, and the block is reused for the next.
+      // read again, and the block is reused for the next. Its last row is kept: the order
+      // check compares the next block's first row with it, and its slot may go on.
       DocumentOrderCheck order;
       for (size_t at = 0; at < num_rows; at += kBlockRows) {
         if (slot_row) {
@@ -997,7 +993,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         }
         ops.clear();
         AM_TRY(reader.read_rows(std::min(kBlockRows, num_rows - at), &ops, &succ, &marks));
-        AM_TRY(order.check(ops));
+        AM_TRY(order.check(ops, slot_row));
         match(static_cast<uint32_t>(at));
       }
       if (!reader.done()) return Status::Error("op columns have different numbers of rows");
