@@ -15,6 +15,7 @@
 namespace amstore {
 namespace {
 
+using testing::change_chain;
 using testing::first_change;
 using testing::hex_bytes;
 using testing::root_op;
@@ -247,8 +248,6 @@ TEST(Document, AnInvalidPendingChangeDoesNotBlockTheChangeItWaitedFor) {
   EXPECT_FALSE(d->has_change(l3.hash));
 }
 
-// A text typed one character at a time is a chain as deep as the text is long: saving,
-// loading and rendering it must not recurse.
 // The load reads and matches op rows a block of 1,024 at a time, and a slot's successors
 // carry over from block to block: one root key written 3,000 times, each write a change
 // overwriting the one before, then deleted. Every row is in that one slot, and each change's
@@ -256,13 +255,7 @@ TEST(Document, AnInvalidPendingChangeDoesNotBlockTheChangeItWaitedFor) {
 TEST(Document, OneSlotOverManyRowBlocksLoadsToTheSameChanges) {
   constexpr uint32_t kWrites = 3000;
   const std::string aa(1, '\xaa');
-  Bytes chunks;
-  ChangeHash prev{};
-  for (uint32_t i = 0; i <= kWrites; ++i) {
-    Change c = first_change(aa);
-    c.seq = i + 1;
-    c.start_op = i + 1;
-    if (i > 0) c.deps = {prev};
+  const Bytes chunks = change_chain(aa, kWrites + 1, [&](uint32_t i, Change& c) {
     Op op = root_op("k", i < kWrites ? Action::kSet : Action::kDel);
     if (i < kWrites) {
       op.value.type = static_cast<uint8_t>(ValueType::kUint);
@@ -273,10 +266,7 @@ TEST(Document, OneSlotOverManyRowBlocksLoadsToTheSameChanges) {
       c.preds = {OpId{i, 0}};
     }
     c.ops = {op};
-    StoredChange sc = store_change(std::move(c));
-    prev = sc.hash;
-    chunks.insert(chunks.end(), sc.chunk.begin(), sc.chunk.end());
-  }
+  });
   auto doc = Document::load(chunks);
   ASSERT_TRUE(doc.ok()) << doc.status().message();
   auto saved = doc->save();
@@ -290,6 +280,8 @@ TEST(Document, OneSlotOverManyRowBlocksLoadsToTheSameChanges) {
   }
 }
 
+// A text typed one character at a time is a chain as deep as the text is long: saving,
+// loading and rendering it must not recurse.
 TEST(Document, HundredThousandCharacterTypedText) {
   constexpr uint32_t kChars = 100000;
   Change c = first_change(std::string("\x01\x02", 2));

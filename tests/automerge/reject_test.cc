@@ -22,6 +22,7 @@
 namespace amstore {
 namespace {
 
+using testing::change_chain;
 using testing::first_change;
 using testing::hex_bytes;
 using testing::root_op;
@@ -885,20 +886,10 @@ TEST(RejectDocument, OpsOutOfOrderAcrossARowBlock) {
     std::snprintf(k, sizeof k, "k%04u", i);
     return std::string(k);
   };
-  const std::string aa(1, '\xaa');
-  Bytes chunks;
-  ChangeHash prev{};
-  for (uint32_t i = 0; i < kKeys; ++i) {
-    Change c = first_change(aa);
-    c.seq = i + 1;
-    c.start_op = i + 1;
-    if (i > 0) c.deps = {prev};
+  const Bytes chunks = change_chain(std::string(1, '\xaa'), kKeys, [&](uint32_t i, Change& c) {
     c.ops = {root_op(key(i), Action::kSet)};
     c.ops[0].value.type = static_cast<uint8_t>(ValueType::kTrue);
-    StoredChange sc = store_change(std::move(c));
-    prev = sc.hash;
-    chunks.insert(chunks.end(), sc.chunk.begin(), sc.chunk.end());
-  }
+  });
   auto doc = Document::load(chunks);
   ASSERT_TRUE(doc.ok()) << doc.status().message();
   auto saved = doc->save(false);  // columns uncompressed, to be rewritten here

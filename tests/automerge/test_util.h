@@ -50,4 +50,23 @@ inline Op root_op(std::string_view key, Action action) {
   return op;
 }
 
+// A chain of n changes by `actor`, concatenated: change i has seq and first op i + 1, and
+// depends on the one before; fill(i, change) gives it its ops (and their preds).
+template <typename Fill>
+Bytes change_chain(const std::string& actor, uint32_t n, const Fill& fill) {
+  Bytes chunks;
+  ChangeHash prev{};
+  for (uint32_t i = 0; i < n; ++i) {
+    Change c = first_change(actor);
+    c.seq = i + 1;
+    c.start_op = i + 1;
+    if (i > 0) c.deps = {prev};
+    fill(i, c);
+    StoredChange sc = store_change(std::move(c));
+    prev = sc.hash;
+    chunks.insert(chunks.end(), sc.chunk.begin(), sc.chunk.end());
+  }
+  return chunks;
+}
+
 }  // namespace amstore::testing
