@@ -93,7 +93,9 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, size_t bod
       }
       op.elem.counter = static_cast<uint32_t>(c);
     }
-    AM_TRY(insert.next(&op.insert));
+    bool flag;
+    AM_TRY(insert.next(&flag));
+    op.insert = flag;
     bool has_action;
     AM_TRY(action.next(&has_action, &u));
     if (!has_action) return Status::Error("null action");
@@ -107,7 +109,6 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, size_t bod
     AM_TRY(pred_group.next(&has_a, &n));
     if (!has_a) n = 0;
     if (n > max_rows) return Status::Error("pred count out of range");
-    op.pred_begin = static_cast<uint32_t>(ch->preds.size());
     op.pred_count = static_cast<uint32_t>(n);
     for (uint64_t i = 0; i < n; ++i) {
       OpId p;
@@ -119,7 +120,8 @@ Status decode_ops(const std::vector<Column>& cols, size_t num_actors, size_t bod
       p.counter = static_cast<uint32_t>(c);
       ch->preds.push_back(p);
     }
-    AM_TRY(expand.next(&op.expand));
+    AM_TRY(expand.next(&flag));
+    op.expand = flag;
     AM_TRY(mark_name.next(&has_s, &s));
     if (has_s) {
       op.has_mark_name = true;
@@ -219,7 +221,7 @@ bool encode_one_op(const Change& ch, Bytes& out) {
   }
   uint_column(col::kPredGroup, op.pred_count);
   if (op.pred_count == 1) {
-    const OpId& p = ch.preds[op.pred_begin];
+    const OpId& p = ch.preds[0];  // (the only op's)
     uint_column(col::kPredActor, p.actor);
     delta_column(col::kPredCounter, p.counter);
   }
@@ -242,6 +244,7 @@ void encode_ops(const Change& ch, Bytes& out) {
   thread_local OpColumnEncoders e;
   e.reset();
   bool any_obj = false, any_key_actor = false, any_elem = false, any_map = false, any_mark = false;
+  const OpId* pred = ch.preds.data();
   for (const Op& op : ch.ops) {
     if (op.obj.is_zero()) {
       e.obj_actor.append_null();
@@ -271,10 +274,9 @@ void encode_ops(const Change& ch, Bytes& out) {
     e.action.append(op.action);
     e.value.append(op.value);
     e.pred_group.append(op.pred_count);
-    for (uint32_t i = 0; i < op.pred_count; ++i) {
-      const OpId& p = ch.preds[op.pred_begin + i];
-      e.pred_actor.append(p.actor);
-      e.pred_ctr.append(p.counter);
+    for (uint32_t i = 0; i < op.pred_count; ++i, ++pred) {
+      e.pred_actor.append(pred->actor);
+      e.pred_ctr.append(pred->counter);
     }
     e.expand.append(op.expand);
     if (op.has_mark_name) {
@@ -385,15 +387,17 @@ Result<Change> decode_change(ByteView body, bool check_canonical) {
   AM_TRY(decode_ops(cols, ch.actors.size(), body.size(), &ch));
   if (ch.start_op > kMaxCounter || ch.start_op + ch.ops.size() - 1 > kMaxCounter)
     return Status::Error("counter too large");
+  const OpId* preds = ch.preds.data();
   for (const Op& op : ch.ops) {
     for (uint32_t i = 1; i < op.pred_count; ++i) {
       // Preds are in Lamport order; here actor indexes are change-local, so compare bytes.
-      const OpId& a = ch.preds[op.pred_begin + i - 1];
-      const OpId& b = ch.preds[op.pred_begin + i];
+      const OpId& a = preds[i - 1];
+      const OpId& b = preds[i];
       if (a.counter > b.counter ||
           (a.counter == b.counter && !(ch.actors[a.actor] < ch.actors[b.actor])))
         return Status::Error("op preds are not sorted");
     }
+    preds += op.pred_count;
   }
   AM_TRY(check_actor_table(ch));
   if (!check_canonical) return ch;

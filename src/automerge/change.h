@@ -17,22 +17,27 @@
 namespace amstore {
 
 // One op as a change stores it. Actor indexes refer to Change::actors.
+// 64 bytes (documents hold millions): the flags and the pred count sit in the value's tail
+// padding. What a save reads (value, flags, key) comes first, so that an op read in document
+// order, scattered over the changes, is mostly one cache line.
 struct Op {
   // User-provided, so that value-initialisation (vector::resize) runs just the member
-  // initialisers instead of first zeroing all 96 bytes (a slow `rep stos` per op).
+  // initialisers instead of first zeroing all 64 bytes (a slow `rep stos` per op).
   Op() {}  // NOLINT(modernize-use-equals-default)
-  OpId obj;               // counter 0: the root object
-  OpId elem;              // counter 0: HEAD
-  Value value;
-  SmallString key;
-  uint32_t pred_begin = 0;  // range in Change::preds, ascending Lamport order
-  uint32_t pred_count = 0;
+  [[no_unique_address]] Value value;
   uint8_t action = 0;
-  bool map_key = false;   // true: `key` is a map key; false: `elem` is an element id
-  bool insert = false;
-  bool expand = false;
-  bool has_mark_name = false;  // the name is in Change::mark_names (rare: kept out of line)
+  bool map_key : 1 = false;  // true: `key` is a map key; false: `elem` is an element id
+  bool insert : 1 = false;
+  bool expand : 1 = false;
+  bool has_mark_name : 1 = false;  // the name is in Change::mark_names (rare: kept out of line)
+  // Its preds are the next pred_count of Change::preds (those of the ops before it come
+  // first), in ascending Lamport order.
+  uint32_t pred_count = 0;
+  SmallString key;
+  OpId obj;   // counter 0: the root object
+  OpId elem;  // counter 0: HEAD
 };
+static_assert(sizeof(Op) == 64);
 
 // The value paired with `index` in `pairs` (sorted by index), or null: for the few ops that
 // carry something kept out of line.
@@ -83,7 +88,7 @@ struct Change {
   uint64_t start_op = 0;
   int64_t time = 0;
   std::vector<Op> ops;              // op i has id (start_op + i, author)
-  std::vector<OpId> preds;
+  std::vector<OpId> preds;          // every op's preds, op by op (Op::pred_count)
   DeepPtr<ChangeRare> rare;         // null: no message, no extra bytes, no mark names
 
   // Empty: no message.

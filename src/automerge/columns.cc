@@ -318,8 +318,6 @@ template class RleEncoder<uint64_t>;
 template class RleEncoder<int64_t>;
 template class RleEncoder<std::string_view>;
 
-void ValueEncoder::append(const Value& v) { meta_.append(put_value_raw(raw_, v)); }
-
 void ColumnWriter::write_metadata(Bytes& out, bool compress) {
   put_uleb(out, n_);
   if (compress) compressed_.reserve(n_);  // views into it must not move

@@ -3,6 +3,7 @@
 // 3.x document loader does; encoders only ever write the canonical form.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -398,49 +399,81 @@ class BoolEncoder {
   bool any_true_ = false;
 };
 
-// Appends v's raw bytes (value raw column) to `raw`; returns its value metadata (length << 4
-// | type). Inline: it runs for every op encoded.
-inline uint64_t put_value_raw(Bytes& raw, const Value& v) {
-  const size_t before = raw.size();
+// The most bytes write_value_raw writes for v: its payload, but at least 12 (a SmallString's inline bytes), so that a short
+// string goes over in one fixed-size move and a LEB128 or float needs no check of its own.
+inline constexpr size_t kShortValue = SmallString::kInlineSize;
+inline size_t value_raw_room(const Value& v) {
+  return v.bytes.size() > kShortValue ? v.bytes.size() : kShortValue;
+}
+
+// Writes v's raw bytes (value raw column) at p, which has value_raw_room(v) bytes of room;
+// returns its value metadata (length << 4 | type). Inline: it runs for every op encoded.
+inline uint64_t write_value_raw(uint8_t* p, const Value& v) {
+  size_t n = 0;
   switch (v.kind()) {
     case ValueType::kNull:
     case ValueType::kFalse:
     case ValueType::kTrue:
       break;
     case ValueType::kUint:
-      put_uleb(raw, v.u);
+      n = write_uleb(p, v.u);
       break;
     case ValueType::kInt:
     case ValueType::kCounter:
     case ValueType::kTimestamp:
-      put_sleb(raw, v.i);
+      n = write_sleb(p, v.i);
       break;
-    case ValueType::kF64: {
-      const size_t at = raw.size();
-      raw.resize(at + 8);
-      std::memcpy(raw.data() + at, &v.f, 8);  // little-endian hosts only
+    case ValueType::kF64:
+      std::memcpy(p, &v.f, 8);  // little-endian hosts only
+      n = 8;
       break;
-    }
     default:
-      put_bytes(raw, as_bytes(v.bytes));
+      // (Most strings are a character or two: a fixed-size move of the inline bytes, and the
+      // length taken of it, costs less than a variable one.)
+      n = v.bytes.size();
+      std::memcpy(p, v.bytes.data(), n <= kShortValue ? kShortValue : n);
       break;
   }
-  return uint64_t(raw.size() - before) << 4 | v.type;
+  return uint64_t(n) << 4 | v.type;
 }
 
+// Appends v's raw bytes to `raw`; returns its value metadata.
+inline uint64_t put_value_raw(Bytes& raw, const Value& v) {
+  const size_t at = raw.size();
+  raw.resize(at + value_raw_room(v));
+  const uint64_t meta = write_value_raw(raw.data() + at, v);
+  raw.resize(at + (meta >> 4));
+  return meta;
+}
+
+// Value columns. The raw bytes are written into a buffer kept larger than what it holds
+// (raw_.size() is its room, used_ what is written), so that appending a value is a check and a
+// few moves: it runs for every op of a saved document.
 class ValueEncoder {
  public:
-  void append(const Value& v);
+  void append(const Value& v) {
+    const size_t room = value_raw_room(v);
+    if (raw_.size() - used_ < room) raw_.resize(std::max(2 * raw_.size(), used_ + room + 64));
+    const uint64_t meta = write_value_raw(raw_.data() + used_, v);
+    used_ += meta >> 4;
+    meta_.append(meta);
+  }
   const Bytes& finish_meta() { return meta_.finish(); }
-  const Bytes& finish_raw() { return raw_; }
+  // The raw bytes; valid until the next append or reset.
+  const Bytes& finish_raw() {
+    raw_.resize(used_);
+    return raw_;
+  }
   void reset() {
     meta_.reset();
     raw_.clear();
+    used_ = 0;
   }
 
  private:
   UintEncoder meta_;
   Bytes raw_;
+  size_t used_ = 0;
 };
 
 // Collects the columns of one table: a metadata block, then their data. The data views

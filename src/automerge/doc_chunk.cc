@@ -1150,7 +1150,6 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       }
       op.obj = local(g.obj);
       op.elem = op.map_key ? OpId{} : local(g.elem);
-      op.pred_begin = static_cast<uint32_t>(ch.preds.size());
       op.pred_count = g.pred_count;
       for (uint32_t k = 0; k < g.pred_count; ++k) ch.preds.push_back(local(preds[g.pred_begin + k]));
     }
@@ -1291,7 +1290,7 @@ Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChan
     size_t obj_at = 0;  // the object range holding op i
     for (size_t i = 0; i < n; ++i) {
       // Document order visits the ops scattered over the changes' memory: fetch an op's
-      // entry 64 rows ahead, and 32 rows ahead the op itself (two cache lines) and, if it
+      // entry 64 rows ahead, and 32 rows ahead the op itself (a cache line) and, if it
       // has successors, their range, so that the misses overlap instead of stalling every
       // row. (The entry holds the successor count: an op without successors, most of
       // them, needs no successor range.)
@@ -1299,9 +1298,7 @@ Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChan
       if (i + 32 < n) {
         const uint32_t near = s.order[i + 32];
         const DocOp& ahead = s.all[near];
-        const char* p = reinterpret_cast<const char*>(ahead.op);
-        __builtin_prefetch(p);
-        __builtin_prefetch(p + sizeof(Op) - 1);
+        __builtin_prefetch(ahead.op);
         if (ahead.succ_count > 0) __builtin_prefetch(&s.succ_start[near]);
       }
       const uint32_t at = s.order[i];

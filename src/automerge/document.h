@@ -170,7 +170,7 @@ class Document {
   // pending changes as change chunks, as Automerge.save does. Fails if the change set is
   // not a valid document (e.g. an op refers to an object that does not exist).
   // A document that is not lean keeps what its first save (or to_json) builds, the op set
-  // in document order and the change columns (~55–80 bytes an op on top of the ~100 its
+  // in document order and the change columns (~55–80 bytes an op on top of the ~85 its
   // decoded changes take); later ones add the changes applied since, order again only the
   // objects those write to, and encode only their change rows (see OpSetBuilder).
   Result<Bytes> save(bool compress = true) const;

@@ -3,23 +3,13 @@
 namespace amstore {
 
 void put_uleb_slow(Bytes& out, uint64_t v) {
-  do {
-    uint8_t b = v & 0x7f;
-    v >>= 7;
-    if (v != 0) b |= 0x80;
-    out.push_back(b);
-  } while (v != 0);
+  uint8_t b[10];
+  out.insert(out.end(), b, b + write_uleb(b, v));
 }
 
 void put_sleb_slow(Bytes& out, int64_t v) {
-  while (true) {
-    uint8_t b = v & 0x7f;
-    v >>= 7;  // arithmetic shift
-    bool done = (v == 0 && !(b & 0x40)) || (v == -1 && (b & 0x40));
-    if (!done) b |= 0x80;
-    out.push_back(b);
-    if (done) return;
-  }
+  uint8_t b[10];
+  out.insert(out.end(), b, b + write_sleb(b, v));
 }
 
 size_t uleb_size(uint64_t v) {

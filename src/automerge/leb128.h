@@ -21,6 +21,29 @@ inline std::string_view as_chars(ByteView b) {
   return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
+// Write v at p, which has room for 10 bytes (the longest 64-bit LEB128); return its length.
+inline size_t write_uleb(uint8_t* p, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    p[n++] = static_cast<uint8_t>(v | 0x80);
+    v >>= 7;
+  }
+  p[n++] = static_cast<uint8_t>(v);
+  return n;
+}
+inline size_t write_sleb(uint8_t* p, int64_t v) {
+  size_t n = 0;
+  while (true) {
+    const uint8_t b = v & 0x7f;
+    v >>= 7;  // arithmetic shift
+    if ((v == 0 && !(b & 0x40)) || (v == -1 && (b & 0x40))) {
+      p[n++] = b;
+      return n;
+    }
+    p[n++] = b | 0x80;
+  }
+}
+
 void put_uleb_slow(Bytes& out, uint64_t v);
 void put_sleb_slow(Bytes& out, int64_t v);
 // One-byte values (most of what columns hold) take an inline path.

@@ -108,6 +108,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
   };
   // Consecutive ops, and consecutive changes, mostly share their object: its kind is looked
   // up once (last_obj_ and the rest: what is staged never changes; rollback() forgets it).
+  const OpId* pred = c.preds.data();  // the op's preds: the ops before it have theirs first
   for (size_t i = 0; i < c.ops.size(); ++i) {
     const Op& op = c.ops[i];
     uint64_t id = key_of(static_cast<uint32_t>(c.start_op + i), ids[0]);
@@ -153,7 +154,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
     if (op.action == static_cast<uint8_t>(Action::kDel) && op.pred_count == 0)
       return Status::Error("delete op without predecessors");
     for (uint32_t k = 0; k < op.pred_count; ++k) {
-      uint64_t p = global(c.preds[op.pred_begin + k]);
+      uint64_t p = global(*pred++);
       const uint32_t pi = find_op(p);
       if (pi == kNotFound) return Status::Error("op's predecessor does not exist");
       if (!older(p, id)) return Status::Error("op's predecessor is not older than the op");

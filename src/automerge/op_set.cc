@@ -469,11 +469,9 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
         !locate.add(local_to_global[0], static_cast<uint32_t>(c.start_op),
                     static_cast<uint32_t>(all.size()), static_cast<uint32_t>(c.ops.size())))
       return Status::Error("duplicate op id");
+    const OpId* pred = c.preds.data();  // the op's preds: the ops before it have theirs first
     for (size_t i = 0; i < c.ops.size(); ++i) {
-      if (i + 4 < c.ops.size()) {
-        __builtin_prefetch(&c.ops[i + 4]);
-        __builtin_prefetch(reinterpret_cast<const char*>(&c.ops[i + 4]) + sizeof(Op) - 1);
-      }
+      if (i + 4 < c.ops.size()) __builtin_prefetch(&c.ops[i + 4]);
       const Op& op = c.ops[i];
       DocOp d;
       d.id = OpId{static_cast<uint32_t>(c.start_op + i), local_to_global[0]};
@@ -486,7 +484,7 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
       uint32_t me = static_cast<uint32_t>(all.size());
       if (op.has_mark_name) s.mark_names.emplace_back(me, c.mark_name(i));
       for (uint32_t k = 0; k < op.pred_count; ++k) {
-        OpId p = global(c.preds[op.pred_begin + k]);
+        OpId p = global(*pred++);
         int64_t at = locate.find(p);
         if (at < 0 || at >= me) return Status::Error("op's predecessor is not in the document");
         if (!lamport_less(p, d.id)) return Status::Error("op's predecessor is not older than the op");

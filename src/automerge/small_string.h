@@ -16,6 +16,8 @@ namespace amstore {
 template <uint32_t kInline>
 class BasicSmallString {
  public:
+  // data() has this many bytes to read when size() is at most this.
+  static constexpr size_t kInlineSize = kInline;
   BasicSmallString() = default;
   BasicSmallString(std::string_view s) { set(s); }  // NOLINT: implicit like std::string
   BasicSmallString(const char* s) { set(s); }        // NOLINT

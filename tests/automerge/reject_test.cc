@@ -1324,7 +1324,6 @@ TEST(RejectChange, MalformedColumnsAndHeader) {
     Change d = c;
     d.ops.push_back(c.ops[0]);  // a second op using cc so that both actors are used
     d.ops[1].key = "y";
-    d.ops[1].pred_begin = 1;
     d.preds.push_back(OpId{1, 1});
     EXPECT_TRUE(ChangeRejected(encoded(d)));
     c = bb;
