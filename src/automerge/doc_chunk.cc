@@ -827,7 +827,7 @@ Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>
 
 Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr<StoredChange>>* out,
                        const KnownChange& known, const ChangeSink& sink,
-                       std::vector<uint32_t>* doc_order) {
+                       std::vector<uint32_t>* doc_order, bool lean) {
   if (!parsed.columns_read()) return Status::Error("document columns were not read");
   const ByteView body = parsed.impl_->body;
   const DocLayout& d = parsed.impl_->d;
@@ -1060,7 +1060,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   std::vector<uint32_t> change_ops(op_start.back(), kFree);
   // Op p of the changes back to back is change_ops' entry p (every row is regenerated).
   if (doc_order) doc_order->clear();
-  const bool with_order = doc_order && num_known == 0 && !sink;
+  const bool with_order = doc_order && num_known == 0 && !lean;
   if (with_order) doc_order->resize(num_rows);
   for (uint32_t i = 0; i < regen.size(); ++i) {
     const uint32_t r = owner[i];
@@ -1097,11 +1097,11 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     const uint32_t* list = change_ops.data() + op_start[ri];  // the change's ops, in regen
     const uint32_t list_size = op_start[ri + 1] - op_start[ri];
     // Built in place, where the document keeps it: a change is ~200 bytes, and 10^5 of
-    // them moved a few times add up. With a sink, in `scratch`, whose buffers the next
-    // change reuses.
-    StoredChange& sc = sink ? scratch : *out->emplace_back(std::make_unique<StoredChange>());
+    // them moved a few times add up. Lean, in `scratch`, whose buffers the next change
+    // reuses.
+    StoredChange& sc = lean ? scratch : *out->emplace_back(std::make_unique<StoredChange>());
     Change& ch = sc.change;
-    if (sink) {
+    if (lean) {
       ch.ops.clear();
       ch.preds.clear();
       ch.deps.clear();
@@ -1168,8 +1168,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       if (!(ch.deps[k - 1] < ch.deps[k])) return Status::Error("document change deps are not in hash order");
     seal_change(&sc);
     hashes[ri] = sc.hash;
-    if (sink) {
-      AM_TRY(sink(sc));
+    if (sink) AM_TRY(sink(sc));
+    if (lean) {
       StoredChange& kept = *out->emplace_back(std::make_unique<StoredChange>());
       kept.hash = sc.hash;
       kept.chunk = std::move(sc.chunk);

@@ -19,11 +19,8 @@ namespace amstore {
 // with a few calls per actor, then asks only for the hashes it needs (deps of new changes,
 // heads), not one per change row.
 using KnownChange = std::function<const ChangeHash*(std::string_view actor, uint64_t seq)>;
-// Called with each regenerated change, whole (chunk and hash made), in stored order, before
-// the next one is made in the same place. An error stops decoding and is returned. With a
-// sink, the changes returned hold only their hash, chunk, seq, startOp and time: a caller
-// that keeps only chunks (a lean document) then neither holds every op of a large document
-// at once nor allocates and frees the rest of every change.
+// Called with each regenerated change, whole (chunk and hash made), in stored order, as soon
+// as it is made: while it is still in cache. An error stops decoding and is returned.
 using ChangeSink = std::function<Status(const StoredChange& change)>;
 
 // A document chunk body read as far as it can be without the caller's state: columns
@@ -49,7 +46,7 @@ class ParsedDocument {
   friend Status decode_document(const ParsedDocument& parsed,
                                 std::vector<std::unique_ptr<StoredChange>>* changes,
                                 const KnownChange& known, const ChangeSink& sink,
-                                std::vector<uint32_t>* doc_order);
+                                std::vector<uint32_t>* doc_order, bool lean);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -72,14 +69,18 @@ Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>
                        const KnownChange& known = nullptr);
 // The same on a parsed body (the parse can run before the caller takes its locks), with
 // `sink`, if given, called on each change as it is made. `doc_order`, if given, receives
-// the document's op order (OpSet::order) when every change is regenerated and there is no
-// sink: per op row, the index of its op among the returned changes' ops, back to back.
+// the document's op order (OpSet::order) when every change is regenerated and not `lean`:
+// per op row, the index of its op among the returned changes' ops, back to back.
 // The rows were checked to be in document order, so an op set of exactly these changes
 // can take it instead of ordering every object again (OpSetBuilder::add).
+// `lean`: the changes returned hold only their hash, chunk, seq, startOp and
+// time, and each is made in one scratch change (which the sink sees). A caller that keeps
+// only chunks (a lean document) then neither holds every op of a large document at once nor
+// allocates and frees the rest of every change.
 Status decode_document(const ParsedDocument& parsed,
                        std::vector<std::unique_ptr<StoredChange>>* changes,
                        const KnownChange& known = nullptr, const ChangeSink& sink = nullptr,
-                       std::vector<uint32_t>* doc_order = nullptr);
+                       std::vector<uint32_t>* doc_order = nullptr, bool lean = false);
 
 // Algorithm B. `changes` must be in causal order and closed under dependencies. Returns the
 // whole chunk (header included). With `compress`, columns of 256 bytes or more are DEFLATEd.

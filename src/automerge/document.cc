@@ -208,16 +208,14 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
   const size_t n = upload.items_.size();
   // One document chunk into an empty document: its changes are distinct, in causal order
   // and closed under dependencies (deps are indexes of earlier rows).
-  const bool whole_document = n == 1 && upload.items_[0].type == ChunkType::kDocument &&
-                              changes_.empty() && pending_.empty();
+  if (n == 1 && upload.items_[0].type == ChunkType::kDocument && !upload.items_[0].decoded &&
+      changes_.empty() && pending_.empty())
+    return load_whole(upload, 0);
   ChangeHashMap<bool> seen;  // across chunks, which may repeat changes
-  std::vector<uint32_t> doc_order;  // a whole document's (see OpSetCache)
   auto take = [&](std::unique_ptr<StoredChange>&& sc) {
-    if (!whole_document && (has_change(sc->hash) || !seen.emplace(sc->hash, true).second))
-      return;
+    if (has_change(sc->hash) || !seen.emplace(sc->hash, true).second) return;
     incoming.push_back(std::move(sc));
   };
-  if (whole_document && lean_) return load_lean(upload, 0);
   for (size_t i = 0; i < n; ++i) {
     PreparedUpload::Item& item = upload.items_[i];
     if (item.type != ChunkType::kDocument) {
@@ -235,18 +233,11 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
       return known_.find(actor, seq);
     };
     AM_TRY(upload.read_columns(i));
-    Status s = decode_document(item.doc, &changes, changes_.empty() ? KnownChange() : known,
-                               nullptr, whole_document ? &doc_order : nullptr);
+    Status s = decode_document(item.doc, &changes, changes_.empty() ? KnownChange() : known);
     if (!s.ok()) return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
     for (auto& sc : changes) take(std::move(sc));
   }
-  AM_ASSIGN(MergeStats stats, integrate(std::move(incoming), whole_document));
-  if (whole_document && !doc_order.empty() && op_set_cache_ && !changes_.empty()) {
-    op_set_cache_->doc_order = std::move(doc_order);
-    op_set_cache_->ordered = changes_.size();
-    op_set_cache_->ordered_last = changes_.back().get();
-  }
-  return stats;
+  return integrate(std::move(incoming));
 }
 
 const StoredChange* Document::find(const ChangeHash& h) const {
@@ -308,7 +299,7 @@ class Document::Checker {
   std::pair<uint64_t, uint64_t>* state_ = nullptr;
 };
 
-Result<MergeStats> Document::load_lean(PreparedUpload& upload, size_t i) {
+Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i) {
   const size_t n = upload.items_.size();
   AM_TRY(upload.read_columns(i));
   // Room for every op the document's changes hold: its op rows and its deletes, which are
@@ -331,25 +322,34 @@ Result<MergeStats> Document::load_lean(PreparedUpload& upload, size_t i) {
       if (fresh) staged.authors.emplace_back(a);
       author = it->second;
     }
-    staged.changes.push_back({sc.change.max_op(), sc.change.ops.size(), author});
+    staged.changes.push_back({sc.hash, sc.change.max_op(), sc.change.ops.size(), author});
     return Status::Ok();
   };
   std::vector<std::unique_ptr<StoredChange>> changes;
-  Status s = decode_document(parsed, &changes, KnownChange(), check);
+  std::vector<uint32_t> doc_order;  // (see OpSetCache)
+  Status s = decode_document(parsed, &changes, KnownChange(), check,
+                             lean_ ? nullptr : &doc_order, lean_);
   if (!s.ok()) {
     ops_.rollback();
     return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
   }
   staged.heads = parsed.heads();  // decode_document checked that the changes end there
-  return integrate(std::move(changes), true, &staged);
+  AM_ASSIGN(MergeStats stats, integrate(std::move(changes), &staged));
+  if (!doc_order.empty() && op_set_cache_ && !changes_.empty()) {
+    op_set_cache_->doc_order = std::move(doc_order);
+    op_set_cache_->ordered = changes_.size();
+    op_set_cache_->ordered_last = changes_.back().get();
+  }
+  return stats;
 }
 
 Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>> incoming,
-                                       bool in_order, const Staged* staged) {
+                                       const Staged* staged) {
   MergeStats stats;
   stats.new_changes = incoming.size();
   stats.added.reserve(incoming.size());
-  for (const auto& c : incoming) stats.added.push_back(c->hash);
+  for (size_t i = 0; i < incoming.size(); ++i)
+    stats.added.push_back(staged ? staged->changes[i].hash : incoming[i]->hash);
   if (incoming.empty()) {
     stats.pending = pending_.size();
     return stats;
@@ -379,8 +379,6 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   };
   if (staged) {
     for (size_t i = 0; i < pool.size(); ++i) order.push_back(i);
-  } else if (in_order) {
-    for (size_t i = 0; i < pool.size(); ++i) AM_TRY(apply(i));
   } else {
     // Who waits for whom inside the pool, as flat arrays (a merge may bring 10^5 changes,
     // each waiting for its predecessors): waiters of pool[j] are waiter[first[j] .. first[j+1]).
@@ -466,19 +464,22 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       mine = &it->second;
       mine_max_op = &max_op_[*author];
     }
-    mine->push_back(sc->hash);
+    mine->push_back(staged ? staged->changes[i].hash : sc->hash);
     *mine_max_op = staged ? staged->changes[i].max_op : sc->change.max_op();
     op_count_ += staged ? staged->changes[i].ops : sc->change.ops.size();
-    if (lean_) drop_decoded(sc->change);
+    if (lean_ && !staged) drop_decoded(sc->change);  // (a staged lean batch holds none)
     changes_.push_back(std::move(sc));
   }
   if (staged) heads_ = staged->heads;
   // The index is large (10^5 changes: megabytes) and each insert a cache miss. In a loop of
   // their own, with slots fetched a few changes ahead, the misses overlap.
   constexpr size_t kAhead = 16;
+  auto new_hash = [&](size_t k) -> const ChangeHash& {  // (a staged batch is applied in order)
+    return staged ? staged->changes[k - first_new].hash : changes_[k]->hash;
+  };
   for (size_t k = first_new; k < changes_.size(); ++k) {
-    if (k + kAhead < changes_.size()) index_.prefetch(changes_[k + kAhead]->hash);
-    index_.insert(changes_[k]->hash, static_cast<uint32_t>(k),
+    if (k + kAhead < changes_.size()) index_.prefetch(new_hash(k + kAhead));
+    index_.insert(new_hash(k), static_cast<uint32_t>(k),
                   [this](uint32_t i) -> const ChangeHash& { return changes_[i]->hash; });
   }
   pending_.clear();

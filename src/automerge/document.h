@@ -194,12 +194,14 @@ class Document {
   size_t index_key_memory() const { return ops_.key_memory(); }
 
  private:
-  // A batch checked (and its ops staged) before integrate(), whose changes hold no more than
-  // a lean document keeps (one document chunk loaded lean, see decode_document's sink): per
-  // change its max op, how many ops it has and its author (an index into `authors`); the
-  // heads the batch ends at.
+  // A batch checked (and its ops staged) before integrate(), as each change was made (one
+  // document chunk loaded, see load_whole): per change its hash, max op, how many ops it has
+  // and its author (an index into `authors`), what integrate() reads of it: side by side
+  // here, where the changes themselves lie apart and out of cache by then (and a lean
+  // document's hold no ops nor author); the heads the batch ends at.
   struct Staged {
     struct Change {
+      ChangeHash hash;
       uint64_t max_op;
       size_t ops;
       uint32_t author;
@@ -208,19 +210,18 @@ class Document {
     std::vector<std::string> authors;
     std::vector<ChangeHash> heads;
   };
-  // Validates and applies a batch of new changes; all-or-nothing. `in_order`: the batch is
-  // in causal order and holds every dependency it has (one document chunk loaded into an
-  // empty document), so it is applied as it comes, without looking dependencies up.
-  // `staged` (in order, into an empty document, only): the batch was checked already.
+  // Validates and applies a batch of new changes; all-or-nothing. `staged` (in causal order,
+  // into an empty document, only): the batch was checked already.
   Result<MergeStats> integrate(std::vector<std::unique_ptr<StoredChange>> incoming,
-                               bool in_order = false, const Staged* staged = nullptr);
+                               const Staged* staged = nullptr);
   // Checks changes one at a time against this document and the changes it checked before
   // (seq, op counters, and the ops themselves, which it stages in ops_ uncommitted).
   class Checker;
-  // Document chunk i of `upload` into this empty lean document: each change is regenerated
-  // in one scratch change and checked there, and only what a lean document keeps of it is
-  // kept, so its ops are never all held together (see decode_document's sink).
-  Result<MergeStats> load_lean(PreparedUpload& upload, size_t i);
+  // Document chunk i of `upload`, the only chunk, into this empty document. Each change is
+  // checked as soon as it is made, while it is in cache, rather than in a later pass over
+  // them all. Lean, each is made in one scratch change, and only what a lean document keeps
+  // of it is kept: its ops are never all held together (see decode_document).
+  Result<MergeStats> load_whole(PreparedUpload& upload, size_t i);
   // The applied changes with their ops decoded (decoded again if lean; `scratch` holds them).
   Status decoded_changes(std::vector<StoredChange>* scratch,
                          std::vector<const StoredChange*>* list) const;
