@@ -218,27 +218,49 @@ Status order_list(const std::vector<DocOp>& ops, const OpLocator& locate,
 // before it, as in RGA's pre-order with children by descending id. New ops that target an
 // element join the ops after it, by id.
 // `old`: the object's ops in order; `fresh`: its new ops (any order); `node_of`: scratch,
-// one entry per op. Returns false, leaving `out` unspecified, where it cannot splice (a new
-// element after one not older than it, a long scan, an op it cannot place): the object is
-// then ordered from scratch, which also finds what is invalid.
+// one entry per op; `is_insert`: a bit per op, whether it is an insert; `wanted`: scratch,
+// a bit per op, all clear (and left so). Returns false, leaving `out` unspecified, where it
+// cannot splice (a new element after one not older than it, a long scan, an op it cannot
+// place): the object is then ordered from scratch, which also finds what is invalid.
 bool splice_list(const std::vector<DocOp>& ops, const OpLocator& locate,
-                 std::vector<uint32_t>& node_of, const uint32_t* old, size_t old_n,
+                 std::vector<uint32_t>& node_of, const std::vector<uint64_t>& is_insert,
+                 std::vector<uint64_t>& wanted, const uint32_t* old, size_t old_n,
                  const uint32_t* fresh, size_t fresh_n, std::vector<uint32_t>& out) {
-  // Nodes: the old elements in order (0 .. m-1), the new ones by id (m .. m+k-1), the head.
-  std::vector<uint32_t> elem_at;  // old element → its position in `old`
-  for (size_t j = 0; j < old_n; ++j) {
-    if (j + 16 < old_n) __builtin_prefetch(&ops[old[j + 16]]);
-    if (ops[old[j]].insert) {
-      node_of[old[j]] = static_cast<uint32_t>(elem_at.size());
-      elem_at.push_back(static_cast<uint32_t>(j));
-    }
-  }
+  auto bit = [](const std::vector<uint64_t>& bits, uint32_t i) {
+    return (bits[i >> 6] >> (i & 63)) & 1;
+  };
   std::vector<uint32_t> inserts, others;
   for (size_t j = 0; j < fresh_n; ++j) {
     const DocOp& d = ops[fresh[j]];
     if (d.map_key) return false;
     (d.insert ? inserts : others).push_back(fresh[j]);
   }
+  // The ops the new ones name as their element, (op, node) by op: the scan below finds the
+  // nodes of these alone. (Of every element, it was a random write per op of a long text,
+  // as was reading each op's insert flag from its DocOp rather than from a bit.)
+  std::vector<std::pair<uint32_t, uint32_t>> named;
+  for (size_t j = 0; j < fresh_n; ++j) {
+    const DocOp& d = ops[fresh[j]];
+    if (d.elem.is_zero()) continue;
+    const int64_t at = locate.find(d.elem);
+    if (at < 0) return false;
+    named.emplace_back(static_cast<uint32_t>(at), UINT32_MAX);
+  }
+  std::sort(named.begin(), named.end());
+  named.erase(std::unique(named.begin(), named.end()), named.end());
+  for (const auto& [at, node] : named) wanted[at >> 6] |= uint64_t(1) << (at & 63);
+  // Nodes: the old elements in order (0 .. m-1), the new ones by id (m .. m+k-1), the head.
+  std::vector<uint32_t> elem_at;  // old element → its position in `old`
+  for (size_t j = 0; j < old_n; ++j) {
+    const uint32_t at = old[j];
+    if (!bit(is_insert, at)) continue;
+    if (bit(wanted, at)) {
+      auto it = std::lower_bound(named.begin(), named.end(), std::make_pair(at, uint32_t(0)));
+      it->second = static_cast<uint32_t>(elem_at.size());
+    }
+    elem_at.push_back(static_cast<uint32_t>(j));
+  }
+  for (const auto& [at, node] : named) wanted[at >> 6] = 0;
   std::sort(inserts.begin(), inserts.end(),
             [&](uint32_t a, uint32_t b) { return lamport_less(ops[a].id, ops[b].id); });
   const uint32_t m = static_cast<uint32_t>(elem_at.size());
@@ -246,12 +268,18 @@ bool splice_list(const std::vector<DocOp>& ops, const OpLocator& locate,
   for (uint32_t i = 0; i < k; ++i) node_of[inserts[i]] = m + i;
   const uint32_t head = m + k, end = UINT32_MAX;
   auto op_of = [&](uint32_t node) { return node < m ? old[elem_at[node]] : inserts[node - m]; };
-  // The node of element `e`, or false if it is no element of this object.
+  // The node of element `e`, or false if it is no element of this object: an old one found
+  // by the scan, or a new one.
   auto node_of_elem = [&](OpId e, uint32_t* node) {
     const int64_t at = locate.find(e);
     if (at < 0) return false;
-    const uint32_t n = node_of[at];
-    if (n >= head || op_of(n) != at) return false;
+    auto it = std::lower_bound(named.begin(), named.end(),
+                               std::make_pair(static_cast<uint32_t>(at), uint32_t(0)));
+    uint32_t n = it != named.end() && it->first == at ? it->second : UINT32_MAX;
+    if (n == UINT32_MAX) {
+      n = node_of[at];
+      if (n < m || n >= head || op_of(n) != at) return false;
+    }
     *node = n;
     return true;
   };
@@ -288,6 +316,15 @@ bool splice_list(const std::vector<DocOp>& ops, const OpLocator& locate,
   out.clear();
   out.reserve(old_n + fresh_n);
   for (uint32_t n = next[head]; n != end; n = next[n]) {
+    if (n < m && !has_targeted[n]) {
+      // Old elements still one after another, none with new ops: their ops as they were,
+      // in one copy (in a long text, the new ops are a few among them all).
+      uint32_t last = n;
+      while (last + 1 < m && next[last] == last + 1 && !has_targeted[last + 1]) ++last;
+      out.insert(out.end(), old + elem_at[n], old + (last + 1 < m ? elem_at[last + 1] : old_n));
+      n = last;
+      continue;
+    }
     // The element, then its ops: the old ones (in order) merged with the new ones.
     const uint32_t* old_begin = old;
     const uint32_t* old_end = old;
@@ -331,6 +368,9 @@ struct OpSetBuilder::State {
   // Per index in `objects`: where its ops are in s.order (empty: none).
   std::vector<std::pair<uint32_t, uint32_t>> range_of;
   std::vector<uint32_t> insert_pos;  // order_list's scratch, one entry per op
+  // A bit per op of s.all: whether it is an insert (what splice_list reads of every op of a
+  // list, a few hundred kB instead of a scattered 32-byte DocOp each); and its scratch.
+  std::vector<uint64_t> insert_bits, wanted_bits;
   std::vector<uint32_t> per_op;      // merge_successors' scratch, one entry per op
 
   Status add(const std::vector<const StoredChange*>& changes,
@@ -441,6 +481,8 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
   reserve_for(all, total);
   reserve_for(obj_of, total);
   obj_of.resize(total);
+  insert_bits.resize(total / 64 + 1, 0);
+  wanted_bits.resize(total / 64 + 1, 0);
   std::vector<std::pair<uint32_t, uint32_t>> edges;  // (pred index, succ index)
   std::vector<uint32_t> local_to_global;
   // kLater: an op on an object whose make op had not come yet (looked up again below, from
@@ -482,6 +524,7 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
       d.insert = op.insert;
       d.map_key = op.map_key;
       uint32_t me = static_cast<uint32_t>(all.size());
+      insert_bits[me >> 6] |= uint64_t(op.insert) << (me & 63);
       if (op.has_mark_name) s.mark_names.emplace_back(me, c.mark_name(i));
       for (uint32_t k = 0; k < op.pred_count; ++k) {
         OpId p = global(*pred++);
@@ -665,7 +708,8 @@ Status OpSetBuilder::State::order(uint32_t first_new) {
     } else {
       const bool list = objects[k].second != ObjType::kMap;
       if (!list || old_begin == old_end ||
-          !splice_list(all, locate, insert_pos, s.order.data() + old_begin, old_end - old_begin,
+          !splice_list(all, locate, insert_pos, insert_bits, wanted_bits,
+                       s.order.data() + old_begin, old_end - old_begin,
                        fresh.data() + start[k], start[k + 1] - start[k], group)) {
         group.assign(s.order.begin() + old_begin, s.order.begin() + old_end);
         group.insert(group.end(), fresh.begin() + start[k], fresh.begin() + start[k + 1]);
