@@ -320,6 +320,17 @@ class RleEncoder {
     }
     start_null_run();
   }
+  // The same as n appends of v (or of null).
+  void append_n(const T& v, uint64_t n) {
+    if (n == 0) return;
+    append(v);
+    run_count_ += n - 1;
+  }
+  void append_null_n(uint64_t n) {
+    if (n == 0) return;
+    append_null();
+    run_count_ += n - 1;
+  }
   // Flushes and returns the encoded column; valid until the next reset() or append.
   const Bytes& finish();
   bool any_value() const { return any_value_; }
@@ -356,6 +367,7 @@ class DeltaEncoder {
     last_ = v;
   }
   void append_null() { rle_.append_null(); }
+  void append_null_n(uint64_t n) { rle_.append_null_n(n); }
   bool any_value() const { return rle_.any_value(); }
   const Bytes& finish() { return rle_.finish(); }
   void reset() {
@@ -410,6 +422,11 @@ inline size_t value_raw_room(const Value& v) {
 // returns its value metadata (length << 4 | type). Inline: it runs for every op encoded.
 inline uint64_t write_value_raw(uint8_t* p, const Value& v) {
   size_t n = 0;
+  if (v.kind() == ValueType::kString) [[likely]] {  // text: one op per character
+    n = v.bytes.size();
+    std::memcpy(p, v.bytes.data(), n <= kShortValue ? kShortValue : n);
+    return uint64_t(n) << 4 | v.type;
+  }
   switch (v.kind()) {
     case ValueType::kNull:
     case ValueType::kFalse:

@@ -1286,69 +1286,81 @@ Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChan
   ValueEncoder value;
   if (!s.order.empty()) {
     bool any_obj = false, any_key_actor = false, any_elem = false, any_map = false, any_mark = false;
+    // Object by object (each one range of the order): its object columns are one run, and
+    // so are the key columns its kind of object leaves null (a map's element columns, a
+    // list's key strings).
     const size_t n = s.order.size();
-    size_t obj_at = 0;  // the object range holding op i
-    for (size_t i = 0; i < n; ++i) {
-      // Document order visits the ops scattered over the changes' memory: fetch an op's
-      // entry 64 rows ahead, and 32 rows ahead the op itself (a cache line) and, if it
-      // has successors, their range, so that the misses overlap instead of stalling every
-      // row. (The entry holds the successor count: an op without successors, most of
-      // them, needs no successor range.)
-      if (i + 64 < n) __builtin_prefetch(&s.all[s.order[i + 64]]);
-      if (i + 32 < n) {
-        const uint32_t near = s.order[i + 32];
-        const DocOp& ahead = s.all[near];
-        __builtin_prefetch(ahead.op);
-        if (ahead.succ_count > 0) __builtin_prefetch(&s.succ_start[near]);
-      }
-      const uint32_t at = s.order[i];
-      const DocOp& d = s.all[at];
-      const Op& op = *d.op;
-      while (i >= s.objects[obj_at].end) ++obj_at;
-      const OpId obj = s.objects[obj_at].id;
-      if (obj.is_zero()) {
-        obj_actor.append_null();
-        obj_ctr.append_null();
+    size_t i = 0;
+    for (const ObjectRange& r : s.objects) {
+      if (r.begin != i || r.end < r.begin || r.end > n)
+        return Status::Error("op set objects do not cover its order");
+      const uint32_t len = r.end - r.begin;
+      if (r.id.is_zero()) {
+        obj_actor.append_null_n(len);
+        obj_ctr.append_null_n(len);
       } else {
-        any_obj = true;
-        obj_actor.append(obj.actor);
-        obj_ctr.append(obj.counter);
+        any_obj |= len > 0;
+        obj_actor.append_n(r.id.actor, len);
+        obj_ctr.append_n(r.id.counter, len);
       }
-      if (op.map_key) {
-        any_map = true;
-        key_actor.append_null();
-        key_ctr.append_null();
-        key_str.append(op.key.view());
+      const bool map = r.type == ObjType::kMap;
+      if (map) {
+        any_map |= len > 0;
+        key_actor.append_null_n(len);
+        key_ctr.append_null_n(len);
       } else {
-        any_elem = true;
-        if (d.elem.is_zero()) {
-          key_actor.append_null();
+        any_elem |= len > 0;
+        key_str.append_null_n(len);
+      }
+      for (; i < r.end; ++i) {
+        // Document order visits the ops scattered over the changes' memory: fetch an op's
+        // entry 64 rows ahead, and 32 rows ahead the op itself (a cache line) and, if it
+        // has successors, their range, so that the misses overlap instead of stalling every
+        // row. (The entry holds the successor count: an op without successors, most of
+        // them, needs no successor range.)
+        if (i + 64 < n) __builtin_prefetch(&s.all[s.order[i + 64]]);
+        if (i + 32 < n) {
+          const uint32_t near = s.order[i + 32];
+          const DocOp& ahead = s.all[near];
+          __builtin_prefetch(ahead.op);
+          if (ahead.succ_count > 0) __builtin_prefetch(&s.succ_start[near]);
+        }
+        const uint32_t at = s.order[i];
+        const DocOp& d = s.all[at];
+        const Op& op = *d.op;
+        if (op.map_key != map) return Status::Error("op's key is not of its object's kind");
+        if (map) {
+          key_str.append(op.key.view());
         } else {
-          any_key_actor = true;
-          key_actor.append(d.elem.actor);
+          if (d.elem.is_zero()) {
+            key_actor.append_null();
+          } else {
+            any_key_actor = true;
+            key_actor.append(d.elem.actor);
+          }
+          key_ctr.append(d.elem.counter);
         }
-        key_ctr.append(d.elem.counter);
-        key_str.append_null();
-      }
-      id_actor.append(d.id.actor);
-      id_ctr.append(d.id.counter);
-      insert.append(op.insert);
-      action.append(op.action);
-      value.append(op.value);
-      succ_group.append(d.succ_count);
-      if (d.succ_count > 0)
-        for (uint32_t k = s.succ_start[at], e = k + d.succ_count; k < e; ++k) {
-          succ_actor.append(s.succ[k].actor);
-          succ_ctr.append(s.succ[k].counter);
+        id_actor.append(d.id.actor);
+        id_ctr.append(d.id.counter);
+        insert.append(op.insert);
+        action.append(op.action);
+        value.append(op.value);
+        succ_group.append(d.succ_count);
+        if (d.succ_count > 0)
+          for (uint32_t k = s.succ_start[at], e = k + d.succ_count; k < e; ++k) {
+            succ_actor.append(s.succ[k].actor);
+            succ_ctr.append(s.succ[k].counter);
+          }
+        expand.append(op.expand);
+        if (op.has_mark_name) {
+          any_mark = true;
+          mark_name.append(s.mark_name(at));
+        } else {
+          mark_name.append_null();
         }
-      expand.append(op.expand);
-      if (op.has_mark_name) {
-        any_mark = true;
-        mark_name.append(s.mark_name(at));
-      } else {
-        mark_name.append_null();
       }
     }
+    if (i != n) return Status::Error("op set objects do not cover its order");
     if (any_obj) {
       ow.add(col::kObjActor, obj_actor.finish(), true);
       ow.add(col::kObjCounter, obj_ctr.finish(), true);

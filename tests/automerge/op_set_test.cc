@@ -57,6 +57,27 @@ TEST(OpSet, OpOnAnObjectMadeLaterInTheListJoinsIt) {
   EXPECT_EQ(set.id, (OpId{2, 1}));
 }
 
+// The save writes a run of object ids per object range, and a map's ops without element
+// ids: an op set whose ranges leave an op out, or whose map holds a list op, is refused
+// rather than written with its columns out of step.
+TEST(OpSet, EncodingRefusesRangesThatDoNotFitTheOps) {
+  StoredChange aa = change_of(kAa, 1, {make_map_op(), set_in(OpId{1, 0}, "x")});
+  auto built = build_op_set({&aa});
+  ASSERT_TRUE(built.ok()) << built.status().message();
+  ASSERT_TRUE(encode_document(*built, {&aa}, false).ok());
+  {
+    OpSet s = *built;
+    ASSERT_EQ(s.objects.size(), 2u);
+    --s.objects[1].end;  // the last op in no range
+    EXPECT_FALSE(encode_document(s, {&aa}, false).ok());
+  }
+  {
+    OpSet s = *built;
+    s.objects[1].type = ObjType::kList;  // its op has a map key
+    EXPECT_FALSE(encode_document(s, {&aa}, false).ok());
+  }
+}
+
 TEST(OpSet, OpOnAnObjectThatNoChangeMakesIsRefused) {
   StoredChange aa = change_of(kAa, 1, {make_map_op(), set_in(OpId{5, 0}, "x")});
   auto s = build_op_set({&aa});
