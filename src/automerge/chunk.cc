@@ -89,17 +89,25 @@ Status read_chunks(ByteView data, std::vector<Chunk>* chunks, size_t* inflate_bu
   return Status::Ok();
 }
 
-ChangeHash write_chunk(Bytes& out, ChunkType type, ByteView body) {
-  size_t start = out.size();
+void begin_chunk(Bytes& out, ChunkType type, size_t body_size) {
   out.insert(out.end(), kMagic, kMagic + 4);
-  out.insert(out.end(), 4, 0);
-  size_t hashed_from = out.size();
+  out.insert(out.end(), 4, 0);  // the checksum, set by finish_chunk
   out.push_back(static_cast<uint8_t>(type));
-  put_uleb(out, body.size());
-  put_bytes(out, body);
-  ChangeHash h = sha256(ByteView(out).subspan(hashed_from));
+  put_uleb(out, body_size);
+}
+
+ChangeHash finish_chunk(Bytes& out, size_t start) {
+  // The hash covers the type, the length and the body: what follows magic and checksum.
+  ChangeHash h = sha256(ByteView(out).subspan(start + 8));
   std::memcpy(out.data() + start + 4, h.data(), 4);
   return h;
+}
+
+ChangeHash write_chunk(Bytes& out, ChunkType type, ByteView body) {
+  const size_t start = out.size();
+  begin_chunk(out, type, body.size());
+  put_bytes(out, body);
+  return finish_chunk(out, start);
 }
 
 }  // namespace amstore

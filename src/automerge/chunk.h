@@ -38,5 +38,11 @@ bool is_single_document_chunk(ByteView data);
 
 // Builds a chunk around `body`; returns the SHA-256 (the change hash for type 1).
 ChangeHash write_chunk(Bytes& out, ChunkType type, ByteView body);
+// The same with the body written in place (a large one need not be built apart and copied):
+// begin_chunk appends the header of a chunk whose body will be `body_size` bytes, the
+// caller appends exactly that body, and finish_chunk sets the checksum and returns the
+// hash. `start`: out.size() before begin_chunk.
+void begin_chunk(Bytes& out, ChunkType type, size_t body_size);
+ChangeHash finish_chunk(Bytes& out, size_t start);
 
 }  // namespace amstore

@@ -333,6 +333,12 @@ void ColumnWriter::write_metadata(Bytes& out, bool compress) {
   }
 }
 
+size_t ColumnWriter::data_size() const {
+  size_t n = 0;
+  for (size_t i = 0; i < n_; ++i) n += columns_[i].second.size();
+  return n;
+}
+
 void ColumnWriter::write_data(Bytes& out) const {
   for (size_t i = 0; i < n_; ++i) put_bytes(out, columns_[i].second);
 }

@@ -505,6 +505,8 @@ class ColumnWriter {
   // With `compress`, columns of 256 bytes or more are DEFLATEd (spec §4.9).
   void write_metadata(Bytes& out, bool compress);
   void write_data(Bytes& out) const;
+  // What write_data writes, in bytes (after write_metadata, which may compress).
+  size_t data_size() const;
 
  private:
   std::pair<uint32_t, ByteView> columns_[24];

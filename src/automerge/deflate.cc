@@ -32,36 +32,62 @@ libdeflate_decompressor* decompressor() {
       libdeflate_alloc_decompressor());
   return d.get();
 }
+
+// A per-thread buffer that (de)compression writes into, its result then copied out at its
+// exact size: a result sized beforehand by the input (or by guesses) was zero-filled, and
+// its pages faulted in, for output often a fraction of that. One above kKept bytes is given
+// back after the call (servers run many threads).
+class Scratch {
+ public:
+  static Scratch& mine() {
+    thread_local Scratch s;
+    return s;
+  }
+  size_t size() const { return size_; }
+  uint8_t* room(size_t cap) {  // at least cap bytes, contents not kept
+    if (cap > size_) {
+      buf_.reset();
+      buf_.reset(new uint8_t[cap]);
+      size_ = cap;
+    }
+    return buf_.get();
+  }
+  void trim() {
+    constexpr size_t kKept = size_t(1) << 20;
+    if (size_ > kKept) {
+      buf_.reset();
+      size_ = 0;
+    }
+  }
+
+ private:
+  std::unique_ptr<uint8_t[]> buf_;
+  size_t size_ = 0;
+};
 }  // namespace
 
 Bytes deflate_raw(ByteView data) {
   libdeflate_compressor* c = compressor();
-  Bytes out(libdeflate_deflate_compress_bound(c, data.size()));
-  size_t n = libdeflate_deflate_compress(c, data.data(), data.size(), out.data(), out.size());
-  out.resize(n);
+  Scratch& scratch = Scratch::mine();
+  const size_t bound = libdeflate_deflate_compress_bound(c, data.size());
+  uint8_t* buf = scratch.room(bound);
+  const size_t n = libdeflate_deflate_compress(c, data.data(), data.size(), buf, bound);
+  Bytes out(buf, buf + n);
+  scratch.trim();
   return out;
 }
 
 Status inflate_raw(ByteView data, Bytes* out, size_t max_size) {
   libdeflate_decompressor* d = decompressor();
-  // DEFLATE does not record the inflated size. Inflate into a per-thread scratch buffer,
-  // grown (×4, up to max_size) until the stream fits, then copy out exactly what it holds:
-  // sizing `out` by guesses instead zero-filled and touched several times the result.
-  // A scratch buffer above kKeptScratch is given back after the call (servers run many
-  // threads).
-  constexpr size_t kKeptScratch = size_t(1) << 20;
-  thread_local std::unique_ptr<uint8_t[]> scratch;
-  thread_local size_t scratch_size = 0;
-  size_t cap = std::min(max_size, std::max<size_t>({256, data.size() * 4, scratch_size}));
+  // DEFLATE does not record the inflated size: the scratch buffer grows (×4, up to
+  // max_size) until the stream fits.
+  Scratch& scratch = Scratch::mine();
+  size_t cap = std::min(max_size, std::max<size_t>({256, data.size() * 4, scratch.size()}));
   while (true) {
-    if (cap > scratch_size) {
-      scratch.reset();  // no copy of the old contents
-      scratch.reset(new uint8_t[cap]);
-      scratch_size = cap;
-    }
+    uint8_t* buf = scratch.room(cap);
     size_t in_used = 0, actual = 0;
     libdeflate_result r = libdeflate_deflate_decompress_ex(d, data.data(), data.size(),
-                                                           scratch.get(), cap, &in_used, &actual);
+                                                           buf, cap, &in_used, &actual);
     if (r == LIBDEFLATE_INSUFFICIENT_SPACE && cap < max_size) {
       cap = std::min(max_size, cap * 4);
       continue;
@@ -71,11 +97,8 @@ Status inflate_raw(ByteView data, Bytes* out, size_t max_size) {
                 : r != LIBDEFLATE_SUCCESS ? Status::Error("unable to decompress: invalid DEFLATE data")
                 : in_used != data.size() ? Status::Error("trailing bytes after DEFLATE stream")
                                          : Status::Ok();
-    if (st.ok()) out->assign(scratch.get(), scratch.get() + actual);
-    if (scratch_size > kKeptScratch) {
-      scratch.reset();
-      scratch_size = 0;
-    }
+    if (st.ok()) out->assign(buf, buf + actual);
+    scratch.trim();
     return st;
   }
 }

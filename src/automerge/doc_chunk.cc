@@ -1386,19 +1386,26 @@ Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChan
     if (!is_dep[i]) heads.emplace_back(changes[i]->hash, i);
   std::sort(heads.begin(), heads.end());
 
-  Bytes body;
-  put_uleb(body, s.actors.size());
-  for (const auto& a : s.actors) put_prefixed(body, a);
-  put_uleb(body, heads.size());
-  for (const auto& h : heads) put_bytes(body, h.first);
-  cw.write_metadata(body, compress);
-  ow.write_metadata(body, compress);
-  cw.write_data(body);
-  ow.write_data(body);
-  for (const auto& h : heads) put_uleb(body, h.second);
+  // The body's parts apart from the columns' data (a few hundred bytes), so that its size is
+  // known before it is written: then the chunk is written once, at its size, rather than
+  // built by doubling and copied into the chunk (a megabyte for a large document).
+  Bytes head, tail;
+  put_uleb(head, s.actors.size());
+  for (const auto& a : s.actors) put_prefixed(head, a);
+  put_uleb(head, heads.size());
+  for (const auto& h : heads) put_bytes(head, h.first);
+  cw.write_metadata(head, compress);
+  ow.write_metadata(head, compress);
+  for (const auto& h : heads) put_uleb(tail, h.second);
+  const size_t body_size = head.size() + cw.data_size() + ow.data_size() + tail.size();
   Bytes out;
-  out.reserve(body.size() + 16);
-  write_chunk(out, ChunkType::kDocument, body);
+  out.reserve(16 + body_size);
+  begin_chunk(out, ChunkType::kDocument, body_size);
+  put_bytes(out, head);
+  cw.write_data(out);
+  ow.write_data(out);
+  put_bytes(out, tail);
+  finish_chunk(out, 0);
   return out;
 }
 
