@@ -391,6 +391,12 @@ class BoolEncoder {
     ++count_;
     any_true_ |= v;
   }
+  // The same as n appends of v.
+  void append_n(bool v, uint64_t n) {
+    if (n == 0) return;
+    append(v);
+    count_ += n - 1;
+  }
   bool any_true() const { return any_true_; }
   const Bytes& finish() {
     if (count_ > 0) put_uleb(out_, count_);

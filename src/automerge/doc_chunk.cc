@@ -1290,6 +1290,10 @@ Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChan
     // so are the key columns its kind of object leaves null (a map's element columns, a
     // list's key strings).
     const size_t n = s.order.size();
+    // Ops since the last that expands a mark or has a mark name (nearly all of them, for
+    // most documents): appended as one run each when such an op comes, or at the end.
+    uint64_t plain = 0;
+    uint64_t no_succ = 0;  // likewise, ops without successors since the last with some
     size_t i = 0;
     for (const ObjectRange& r : s.objects) {
       if (r.begin != i || r.end < r.begin || r.end > n)
@@ -1345,12 +1349,24 @@ Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChan
         insert.append(op.insert);
         action.append(op.action);
         value.append(op.value);
-        succ_group.append(d.succ_count);
-        if (d.succ_count > 0)
+        if (d.succ_count == 0) {
+          ++no_succ;
+        } else {
+          succ_group.append_n(0, no_succ);
+          no_succ = 0;
+          succ_group.append(d.succ_count);
           for (uint32_t k = s.succ_start[at], e = k + d.succ_count; k < e; ++k) {
             succ_actor.append(s.succ[k].actor);
             succ_ctr.append(s.succ[k].counter);
           }
+        }
+        if (!op.expand && !op.has_mark_name) {
+          ++plain;
+          continue;
+        }
+        expand.append_n(false, plain);
+        mark_name.append_null_n(plain);
+        plain = 0;
         expand.append(op.expand);
         if (op.has_mark_name) {
           any_mark = true;
@@ -1361,6 +1377,9 @@ Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChan
       }
     }
     if (i != n) return Status::Error("op set objects do not cover its order");
+    expand.append_n(false, plain);
+    mark_name.append_null_n(plain);
+    succ_group.append_n(0, no_succ);
     if (any_obj) {
       ow.add(col::kObjActor, obj_actor.finish(), true);
       ow.add(col::kObjCounter, obj_ctr.finish(), true);
