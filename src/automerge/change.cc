@@ -170,34 +170,44 @@ struct OpColumnEncoders {
 bool encode_one_op(const Change& ch, Bytes& out) {
   if (ch.ops.size() != 1 || ch.ops[0].pred_count > 1) return false;
   const Op& op = ch.ops[0];
-  thread_local Bytes data;
-  data.clear();
+  const std::string_view mark = op.has_mark_name ? ch.mark_name(0) : std::string_view();
+  // The columns' data, written through a pointer into a buffer sized beforehand (each
+  // column at most a run header and a LEB128, plus the strings): on the stack for the usual
+  // change of a few bytes.
+  const size_t bound = 14 * 11 + op.key.size() + value_raw_room(op.value) + 11 + mark.size();
+  uint8_t small[256];
+  thread_local Bytes large;
+  if (bound > sizeof small) large.resize(bound);
+  uint8_t* const data = bound > sizeof small ? large.data() : small;
+  uint8_t* p = data;
   std::pair<uint32_t, size_t> cols[14];  // spec, data length
   size_t n = 0;
-  size_t at = 0;
+  const uint8_t* at = data;
   auto end_column = [&](uint32_t spec) {
-    cols[n++] = {spec, data.size() - at};
-    at = data.size();
+    cols[n++] = {spec, static_cast<size_t>(p - at)};
+    at = p;
   };
   constexpr uint8_t kLiteralOfOne = 0x7f;  // sLEB128 −1
   auto uint_column = [&](uint32_t spec, uint64_t v) {
-    data.push_back(kLiteralOfOne);
-    put_uleb(data, v);
+    *p++ = kLiteralOfOne;
+    p += write_uleb(p, v);
     end_column(spec);
   };
   auto delta_column = [&](uint32_t spec, int64_t v) {  // the delta from 0 is v
-    data.push_back(kLiteralOfOne);
-    put_sleb(data, v);
+    *p++ = kLiteralOfOne;
+    p += write_sleb(p, v);
     end_column(spec);
   };
   auto string_column = [&](uint32_t spec, std::string_view v) {
-    data.push_back(kLiteralOfOne);
-    put_prefixed(data, v);
+    *p++ = kLiteralOfOne;
+    p += write_uleb(p, v.size());
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
     end_column(spec);
   };
   auto bool_column = [&](uint32_t spec, bool v) {  // counts of false, then of true
-    if (v) data.push_back(0);
-    data.push_back(1);
+    if (v) *p++ = 0;
+    *p++ = 1;
     end_column(spec);
   };
   if (!op.obj.is_zero()) {
@@ -212,27 +222,30 @@ bool encode_one_op(const Change& ch, Bytes& out) {
   }
   bool_column(col::kInsert, op.insert);
   uint_column(col::kAction, op.action);
-  thread_local Bytes raw;
-  raw.clear();
-  uint_column(col::kValueMeta, put_value_raw(raw, op.value));
-  if (!raw.empty()) {
-    put_bytes(data, raw);
+  // The value's raw bytes go after its metadata column: written at the end of room kept
+  // for them, then moved up behind the metadata (a few bytes).
+  uint8_t* raw = data + bound - value_raw_room(op.value);
+  const uint64_t meta = write_value_raw(raw, op.value);
+  uint_column(col::kValueMeta, meta);
+  if (meta >> 4 > 0) {
+    std::memmove(p, raw, meta >> 4);
+    p += meta >> 4;
     end_column(col::kValueRaw);
   }
   uint_column(col::kPredGroup, op.pred_count);
   if (op.pred_count == 1) {
-    const OpId& p = ch.preds[0];  // (the only op's)
-    uint_column(col::kPredActor, p.actor);
-    delta_column(col::kPredCounter, p.counter);
+    const OpId& pred = ch.preds[0];  // (the only op's)
+    uint_column(col::kPredActor, pred.actor);
+    delta_column(col::kPredCounter, pred.counter);
   }
   if (op.expand) bool_column(col::kExpand, true);
-  if (op.has_mark_name) string_column(col::kMarkName, ch.mark_name(0));
+  if (op.has_mark_name) string_column(col::kMarkName, mark);
   put_uleb(out, n);
   for (size_t i = 0; i < n; ++i) {
     put_uleb(out, cols[i].first);
     put_uleb(out, cols[i].second);
   }
-  put_bytes(out, data);
+  out.insert(out.end(), data, p);
   return true;
 }
 
