@@ -541,8 +541,7 @@ Result<R> Document::with_op_set(F&& use) const {
     cache.columns = ChangeColumns();
     if (!cache.doc_order.empty() && cache.ordered <= list.size() &&
         list[cache.ordered - 1] == cache.ordered_last) {
-      const std::vector<const StoredChange*> loaded(list.begin(), list.begin() + cache.ordered);
-      if (Status st = cache.builder->add(loaded, &cache.doc_order); !st.ok()) {
+      if (Status st = cache.builder->add(list, &cache.doc_order, cache.ordered); !st.ok()) {
         cache.builder.reset();
         return st;
       }

@@ -374,7 +374,7 @@ struct OpSetBuilder::State {
   std::vector<uint32_t> per_op;      // merge_successors' scratch, one entry per op
 
   Status add(const std::vector<const StoredChange*>& changes,
-             const std::vector<uint32_t>* doc_order);
+             const std::vector<uint32_t>* doc_order, size_t doc_order_changes);
   // New actors joined the sorted list: old actor a is now to[a] (an increasing map, so the
   // ops' Lamport order, and with it every object's order, stays as it was).
   void renumber_actors(const std::vector<uint32_t>& to);
@@ -382,9 +382,10 @@ struct OpSetBuilder::State {
   Status order(uint32_t first_new);
   // Objects sorted by id (the root first): indexes into `objects`.
   std::vector<uint32_t> objects_by_id() const;
-  // Takes `doc_order` as the order of every op (a first add only); false, changing
-  // nothing, if it is not one: each op not deleted once, objects one after another by id.
-  bool take_order(const std::vector<uint32_t>& doc_order);
+  // Takes `doc_order` as the order of the first `ops` ops of s.all (a first add only);
+  // false, changing nothing, if it is not one: each of those ops that is not a delete once,
+  // objects one after another by id.
+  bool take_order(const std::vector<uint32_t>& doc_order, size_t ops);
 };
 
 OpSetBuilder::OpSetBuilder() : st_(std::make_unique<State>()) {}
@@ -392,8 +393,8 @@ OpSetBuilder::~OpSetBuilder() = default;
 OpSetBuilder::OpSetBuilder(OpSetBuilder&&) noexcept = default;
 OpSetBuilder& OpSetBuilder::operator=(OpSetBuilder&&) noexcept = default;
 Status OpSetBuilder::add(const std::vector<const StoredChange*>& changes,
-                         const std::vector<uint32_t>* doc_order) {
-  return st_->add(changes, doc_order);
+                         const std::vector<uint32_t>* doc_order, size_t doc_order_changes) {
+  return st_->add(changes, doc_order, doc_order_changes);
 }
 size_t OpSetBuilder::covered() const { return st_->covered; }
 const OpSet& OpSetBuilder::op_set() const { return st_->s; }
@@ -422,7 +423,8 @@ void OpSetBuilder::State::renumber_actors(const std::vector<uint32_t>& to) {
 }
 
 Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
-                                const std::vector<uint32_t>* doc_order) {
+                                const std::vector<uint32_t>* doc_order,
+                                size_t doc_order_changes) {
   const size_t from = covered, n = changes.size();
   if (from > n) return Status::Error("op set holds more changes than the change set");
   if (from == n && from > 0) return Status::Ok();
@@ -491,7 +493,9 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
   std::vector<std::pair<uint32_t, OpId>> later;  // (op index, object id)
   OpId last_obj{};  // a change's ops mostly share their object: one lookup per run
   uint32_t last_k = 0;
+  size_t ordered_ops = total;  // the ops of the changes doc_order covers
   for (size_t ci = from; ci < n; ++ci) {
+    if (ci == doc_order_changes) ordered_ops = all.size();
     if (ci + 16 < n) prefetch_change(changes[ci + 16]);
     if (ci + 8 < n) __builtin_prefetch(changes[ci + 8]->change.ops.data());
     const StoredChange* sc = changes[ci];
@@ -568,7 +572,12 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
       return Status::Error("op's predecessor is at a different key");
 
   AM_TRY(merge_successors(edges));
-  if (!(first_new == 0 && doc_order && take_order(*doc_order))) AM_TRY(order(first_new));
+  if (first_new == 0 && doc_order && take_order(*doc_order, ordered_ops)) {
+    // The changes after those doc_order covers join it as a later add()'s would.
+    if (ordered_ops < all.size()) AM_TRY(order(static_cast<uint32_t>(ordered_ops)));
+  } else {
+    AM_TRY(order(first_new));
+  }
   covered = n;
   return Status::Ok();
 }
@@ -645,8 +654,8 @@ std::vector<uint32_t> OpSetBuilder::State::objects_by_id() const {
   return by_id;
 }
 
-bool OpSetBuilder::State::take_order(const std::vector<uint32_t>& doc_order) {
-  const size_t n = s.all.size();
+bool OpSetBuilder::State::take_order(const std::vector<uint32_t>& doc_order, size_t ops) {
+  const size_t n = ops;
   size_t live = 0;
   for (size_t i = 0; i < n; ++i) live += !(obj_of[i] & kDeleted);
   if (doc_order.size() != live) return false;

@@ -3,6 +3,7 @@
 // 3–8). It is what the document chunk stores and what the JSON view reads.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -81,11 +82,15 @@ class OpSetBuilder {
   // `changes`: the whole change set as for build_op_set, its first covered() entries the
   // ones added before, unchanged and at the same addresses (the op set points into them).
   // On failure the builder is spent: drop it.
-  // `doc_order`: the document order of exactly these changes' ops (decode_document's), for
-  // a first add(): taken (after a check that it orders every op, object by object) instead
-  // of ordering the objects. Ordering is a third of a large document's first save.
+  // `doc_order`: the document order of the ops of changes[0, doc_order_changes) (all of
+  // them by default), decode_document's, for a first add(): taken (after a check that it
+  // orders every one of those ops, object by object) instead of ordering the objects;
+  // ordering is a third of a large document's first save. The changes after them (merged
+  // since the load) join that order as a second add() would join them, in the same pass
+  // over the ops.
   Status add(const std::vector<const StoredChange*>& changes,
-             const std::vector<uint32_t>* doc_order = nullptr);
+             const std::vector<uint32_t>* doc_order = nullptr,
+             size_t doc_order_changes = SIZE_MAX);
   // How many changes the op set holds.
   size_t covered() const;
   const OpSet& op_set() const;

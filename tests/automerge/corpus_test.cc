@@ -354,9 +354,10 @@ TEST(Corpus, OpSetGrownByBatchesEqualsOneBuiltAtOnce) {
 // A document chunk's op order (decode_document's doc_order) is what OpSetBuilder computes
 // from its changes, and a first add() takes it as given: even an order it would not make, if
 // each op comes once and objects come one after another by id. What is not such an order is
-// refused, and the objects are ordered from the changes.
+// refused, and the objects are ordered from the changes. The order may cover the first
+// changes only: the others join it in the same add().
 TEST(Corpus, OpSetTakesTheDocumentsOrder) {
-  size_t swapped = 0;
+  size_t swapped = 0, prefixes = 0;
   for (const fs::path& dir : scenarios()) {
     SCOPED_TRACE(dir.filename().string());
     ParsedGolden g;
@@ -406,8 +407,42 @@ TEST(Corpus, OpSetTakesTheDocumentsOrder) {
                   refused.back().begin() + fresh->objects[1].begin + 1);
     }
     for (const auto& o : refused) EXPECT_EQ(built_with(o).order, fresh->order);
+
+    // The order of a document of the first half of the changes, with the second half
+    // added in the same add() (a document merged into after its load): what is built from
+    // scratch.
+    const size_t half = list.size() / 2;
+    if (half == 0) continue;
+    const std::vector<const StoredChange*> first(list.begin(), list.begin() + half);
+    auto half_doc = encode_document(first, false);
+    ASSERT_TRUE(half_doc.ok()) << half_doc.status().message();
+    std::vector<Chunk> half_chunks;
+    ASSERT_TRUE(read_chunks(*half_doc, &half_chunks).ok());
+    ParsedDocument half_parsed;
+    ASSERT_TRUE(parse_document(half_chunks[0].body, &half_parsed).ok());
+    std::vector<std::unique_ptr<StoredChange>> half_changes;
+    std::vector<uint32_t> half_order;
+    ASSERT_TRUE(decode_document(half_parsed, &half_changes, nullptr, nullptr, &half_order).ok());
+    ASSERT_EQ(half_changes.size(), half);
+    std::vector<const StoredChange*> joined;
+    for (const auto& sc : half_changes) joined.push_back(sc.get());
+    joined.insert(joined.end(), list.begin() + half, list.end());
+    OpSetBuilder b;
+    Status st = b.add(joined, &half_order, half);
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_EQ(b.covered(), list.size());
+    EXPECT_EQ(b.op_set().order, fresh->order);
+    EXPECT_EQ(b.op_set().actors, fresh->actors);
+    EXPECT_EQ(*encode_document(b.op_set(), joined, false), *encode_document(*fresh, list, false));
+    // The prefix's order given as the whole's: refused (it misses the second half's ops),
+    // and the whole ordered from the changes.
+    OpSetBuilder whole;
+    ASSERT_TRUE(whole.add(joined, &half_order).ok());
+    EXPECT_EQ(whole.op_set().order, fresh->order);
+    ++prefixes;
   }
   EXPECT_GT(swapped, 50u);
+  EXPECT_GT(prefixes, 50u);
 }
 
 TEST(Corpus, ForksMergeToTheLibrarysHeads) {
