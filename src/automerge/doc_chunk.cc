@@ -653,50 +653,61 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
   if (!reader.done()) return Status::Error("op columns have different numbers of rows");
 
   // New op rows take as preds the rows whose successor lists name them; a new id named in
-  // successor lists without a row of its own is a delete in the slot of those rows.
-  std::unordered_map<uint64_t, uint32_t, KeyedU64Hash> row_of;  // new op id → index in ops
+  // successor lists without a row of its own is a delete in the slot of those rows. Targets
+  // (new rows, then deletes) are numbered; each (target, pred) edge is kept in row order,
+  // then grouped by target (a stable counting sort), so that each target's preds stay in
+  // the order of their rows.
+  U64Map<uint32_t> target_of;  // new op id → target: index in ops (rows), or rows + delete
+  target_of.reserve(wanted.size());
+  uint32_t new_rows = 0;
   for (uint32_t i = 0; i < ops->size(); ++i) {
     const OpId id = (*ops)[i].id;
-    if (is_new(id.actor, id.counter)) row_of.emplace(opid_key(id), i);
+    if (is_new(id.actor, id.counter)) {
+      target_of.emplace(opid_key(id), i);
+      ++new_rows;
+    }
   }
-  std::vector<std::vector<OpId>> row_preds(ops->size());
+  const uint32_t num_ops = static_cast<uint32_t>(ops->size());
   std::vector<std::pair<OpId, uint32_t>> dels;  // id, a row of its slot
-  std::vector<std::vector<OpId>> del_preds;
-  std::unordered_map<uint64_t, size_t, KeyedU64Hash> del_at;
-  for (uint32_t i = 0; i < ops->size(); ++i) {
+  std::vector<std::pair<uint32_t, OpId>> edges;  // (target, pred)
+  for (uint32_t i = 0; i < num_ops; ++i) {
     const Row& r = (*ops)[i];
     for (uint32_t k = r.succ_begin, e = succ_end(*ops, i, *succ); k < e; ++k) {
       const OpId s = (*succ)[k];
       if (!is_new(s.actor, s.counter)) continue;
-      auto it = row_of.find(opid_key(s));
-      if (it != row_of.end()) {
-        if (!same_slot(r, (*ops)[it->second]))
+      auto [t, added] = target_of.emplace(opid_key(s), num_ops + static_cast<uint32_t>(dels.size()));
+      if (*t < num_ops) {
+        if (!same_slot(r, (*ops)[*t]))
           return Status::Error("op and its predecessor are in different slots");
-        row_preds[it->second].push_back(r.id);
-        continue;
-      }
-      auto [dt, added] = del_at.emplace(opid_key(s), dels.size());
-      if (added) {
+      } else if (added) {
         dels.emplace_back(s, i);
-        del_preds.emplace_back();
-      } else if (!same_slot(r, (*ops)[dels[dt->second].second])) {
+      } else if (!same_slot(r, (*ops)[dels[*t - num_ops].second])) {
         return Status::Error("delete names predecessors in different slots");
       }
-      del_preds[dt->second].push_back(r.id);
+      edges.emplace_back(*t, r.id);
     }
   }
-  auto add = [&](OpId id, uint32_t row, bool del, const std::vector<OpId>& ps) {
+  std::vector<uint32_t> first(num_ops + dels.size() + 1, 0);  // target t's preds: from first[t]
+  for (const auto& e : edges) ++first[e.first + 1];
+  for (size_t t = 1; t < first.size(); ++t) first[t] += first[t - 1];
+  std::vector<OpId> by_target(edges.size());
+  {
+    std::vector<uint32_t> fill(first.begin(), first.end() - 1);
+    for (const auto& [t, pred] : edges) by_target[fill[t]++] = pred;
+  }
+  regen->reserve(regen->size() + new_rows + dels.size());
+  auto add = [&](OpId id, uint32_t row, bool del, uint32_t t) {
     Regen& g = regen->emplace_back();
     g.id = id;
     g.row = row;
     take_op(g, (*ops)[row], del);
     g.pred_begin = static_cast<uint32_t>(preds->size());
-    g.pred_count = static_cast<uint32_t>(ps.size());
-    preds->insert(preds->end(), ps.begin(), ps.end());
+    g.pred_count = first[t + 1] - first[t];
+    preds->insert(preds->end(), by_target.begin() + first[t], by_target.begin() + first[t + 1]);
   };
-  for (uint32_t i = 0; i < ops->size(); ++i)
-    if (row_of.count(opid_key((*ops)[i].id))) add((*ops)[i].id, i, false, row_preds[i]);
-  for (size_t k = 0; k < dels.size(); ++k) add(dels[k].first, dels[k].second, true, del_preds[k]);
+  for (uint32_t i = 0; i < num_ops; ++i)
+    if (is_new((*ops)[i].id.actor, (*ops)[i].id.counter)) add((*ops)[i].id, i, false, i);
+  for (uint32_t k = 0; k < dels.size(); ++k) add(dels[k].first, dels[k].second, true, num_ops + k);
   return Status::Ok();
 }
 

@@ -1021,6 +1021,26 @@ TEST(RejectDocument, OpsThatDoNotMatchTheirChanges) {
   }
 }
 
+// A successor in another slot than its op: kDoc with the successor 4@bb listed by the "l"
+// row (2@aa) instead of the "x" row, and heads that match the change this regenerates (bb's,
+// with pred 2@aa), so that only the slots tell. Refused by a whole load, and by a merge into
+// a document that holds aa's change (which decodes only the rows that matter to bb's).
+TEST(RejectDocument, SuccessorInAnotherSlot) {
+  DocBody d = DocBody::parse(kDoc());
+  column(d.op_cols, col::kSuccGroup) = uint_col({1, 0, 0, 0});
+  Change bb = decoded(kBb());
+  ASSERT_EQ(bb.preds.size(), 1u);
+  bb.preds[0].counter = 2;  // 2@aa (aa is bb's actor 1)
+  d.heads = {hash_of(encoded(bb))};
+  EXPECT_TRUE(DocRejected(d));
+  auto holder = Document::load(kAa());
+  ASSERT_TRUE(holder.ok()) << holder.status().message();
+  auto merged = holder->merge(d.chunk());
+  ASSERT_FALSE(merged.ok());
+  EXPECT_EQ(merged.status().message(), "invalid document: op and its predecessor are in different slots");
+  EXPECT_EQ(holder->heads(), std::vector<ChangeHash>{hash_of(kAa())});
+}
+
 // ---- change chunks (§5, §5.7) --------------------------------------------------------------------
 
 TEST(RejectChange, SeqGapAndOutOfOrderSeq) {
