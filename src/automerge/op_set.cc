@@ -229,123 +229,159 @@ bool splice_list(const std::vector<DocOp>& ops, const OpLocator& locate,
   auto bit = [](const std::vector<uint64_t>& bits, uint32_t i) {
     return (bits[i >> 6] >> (i & 63)) & 1;
   };
+  if (old_n == 0 || !bit(is_insert, old[0])) return false;  // an object's order opens with an element
   std::vector<uint32_t> inserts, others;
   for (size_t j = 0; j < fresh_n; ++j) {
     const DocOp& d = ops[fresh[j]];
     if (d.map_key) return false;
     (d.insert ? inserts : others).push_back(fresh[j]);
   }
-  // The ops the new ones name as their element, (op, node) by op: the scan below finds the
-  // nodes of these alone. (Of every element, it was a random write per op of a long text,
-  // as was reading each op's insert flag from its DocOp rather than from a bit.)
+  // The old elements the new ops name, (op, its position in `old`) by op, found in one scan
+  // of `old` that reads a bit per op. Nothing here is per old element: in a long text the
+  // new ops are a few among them all, and the old order is copied a run at a time.
+  constexpr uint32_t kNone = UINT32_MAX;
   std::vector<std::pair<uint32_t, uint32_t>> named;
   for (size_t j = 0; j < fresh_n; ++j) {
     const DocOp& d = ops[fresh[j]];
     if (d.elem.is_zero()) continue;
     const int64_t at = locate.find(d.elem);
     if (at < 0) return false;
-    named.emplace_back(static_cast<uint32_t>(at), UINT32_MAX);
+    named.emplace_back(static_cast<uint32_t>(at), kNone);
   }
   std::sort(named.begin(), named.end());
   named.erase(std::unique(named.begin(), named.end()), named.end());
-  for (const auto& [at, node] : named) wanted[at >> 6] |= uint64_t(1) << (at & 63);
-  // Nodes: the old elements in order (0 .. m-1), the new ones by id (m .. m+k-1), the head.
-  std::vector<uint32_t> elem_at;  // old element → its position in `old`
-  for (size_t j = 0; j < old_n; ++j) {
+  for (const auto& [at, pos] : named) wanted[at >> 6] |= uint64_t(1) << (at & 63);
+  for (size_t j = 0, left = named.size(); j < old_n && left > 0; ++j) {
     const uint32_t at = old[j];
-    if (!bit(is_insert, at)) continue;
-    if (bit(wanted, at)) {
-      auto it = std::lower_bound(named.begin(), named.end(), std::make_pair(at, uint32_t(0)));
-      it->second = static_cast<uint32_t>(elem_at.size());
-    }
-    elem_at.push_back(static_cast<uint32_t>(j));
+    if (!bit(wanted, at)) continue;
+    auto it = std::lower_bound(named.begin(), named.end(), std::make_pair(at, uint32_t(0)));
+    if (bit(is_insert, at)) it->second = static_cast<uint32_t>(j);  // (else no element)
+    --left;
   }
-  for (const auto& [at, node] : named) wanted[at >> 6] = 0;
+  for (const auto& [at, pos] : named) wanted[at >> 6] = 0;
   std::sort(inserts.begin(), inserts.end(),
             [&](uint32_t a, uint32_t b) { return lamport_less(ops[a].id, ops[b].id); });
-  const uint32_t m = static_cast<uint32_t>(elem_at.size());
+  // Nodes: the new elements by id (0 .. k-1), the old ones by position (k + position), the
+  // head. A new element hangs in a chain after an old element (or the head), its anchor:
+  // `after` gives each anchor's first, `next_new` the rest; the old elements themselves
+  // follow one another implicitly.
   const uint32_t k = static_cast<uint32_t>(inserts.size());
-  for (uint32_t i = 0; i < k; ++i) node_of[inserts[i]] = m + i;
-  const uint32_t head = m + k, end = UINT32_MAX;
-  auto op_of = [&](uint32_t node) { return node < m ? old[elem_at[node]] : inserts[node - m]; };
-  // The node of element `e`, or false if it is no element of this object: an old one found
-  // by the scan, or a new one.
+  if (size_t(k) + old_n >= kNone - 1) return false;
+  const uint32_t head = k + static_cast<uint32_t>(old_n), end = kNone;
+  for (uint32_t i = 0; i < k; ++i) node_of[inserts[i]] = i;
+  std::vector<uint32_t> next_new(k, end), anchor(k, head);
+  U64Map<uint32_t> after;         // anchor → the first new element after it
+  std::vector<uint32_t> anchors;  // after's keys
+  auto first_after = [&](uint32_t a) { return after.find(a); };
+  size_t budget = 4 * (old_n + k) + 1024;  // scan steps before ordering from scratch
+  // The old element after the one at position p (the head: p = old_n), or end.
+  auto next_old = [&](uint32_t p) -> uint32_t {
+    if (p == old_n) return k;
+    for (uint32_t q = p + 1; q < old_n; ++q) {
+      if (bit(is_insert, old[q])) return k + q;
+      if (budget > 0) --budget;
+    }
+    return end;
+  };
+  auto next_of = [&](uint32_t n) -> uint32_t {
+    if (n < k) return next_new[n] != end ? next_new[n] : next_old(anchor[n] - k);
+    if (const uint32_t* f = first_after(n)) return *f;
+    return next_old(n - k);
+  };
+  auto op_of = [&](uint32_t n) { return n < k ? inserts[n] : old[n - k]; };
+  // The node of element `e`, or false if it is no element of this object.
   auto node_of_elem = [&](OpId e, uint32_t* node) {
     const int64_t at = locate.find(e);
     if (at < 0) return false;
-    auto it = std::lower_bound(named.begin(), named.end(),
-                               std::make_pair(static_cast<uint32_t>(at), uint32_t(0)));
-    uint32_t n = it != named.end() && it->first == at ? it->second : UINT32_MAX;
-    if (n == UINT32_MAX) {
-      n = node_of[at];
-      if (n < m || n >= head || op_of(n) != at) return false;
+    const uint32_t a = static_cast<uint32_t>(at);
+    if (node_of[a] < k && inserts[node_of[a]] == a) {
+      *node = node_of[a];
+      return true;
     }
-    *node = n;
+    auto it = std::lower_bound(named.begin(), named.end(), std::make_pair(a, uint32_t(0)));
+    if (it == named.end() || it->first != a || it->second == kNone) return false;
+    *node = k + it->second;
     return true;
   };
-  std::vector<uint32_t> next(head + 1);
-  for (uint32_t n = 0; n < m; ++n) next[n] = n + 1 < m ? n + 1 : end;
-  next[head] = m > 0 ? 0 : end;
-  size_t budget = 4 * (size_t(m) + k) + 1024;  // scan steps before ordering from scratch
   for (uint32_t i = 0; i < k; ++i) {
     const DocOp& x = ops[inserts[i]];
     uint32_t at = head;
     if (!x.elem.is_zero()) {
       if (!node_of_elem(x.elem, &at)) return false;
-      if (at >= m + i || !lamport_less(ops[op_of(at)].id, x.id)) return false;
+      if ((at < k && at >= i) || !lamport_less(ops[op_of(at)].id, x.id)) return false;
     }
-    while (next[at] != end && lamport_less(x.id, ops[op_of(next[at])].id)) {
-      at = next[at];
-      if (--budget == 0) return false;
+    for (uint32_t n; (n = next_of(at)) != end && lamport_less(x.id, ops[op_of(n)].id);) {
+      at = n;
+      if (budget == 0 || --budget == 0) return false;
     }
-    next[m + i] = next[at];
-    next[at] = m + i;
+    if (at < k) {
+      next_new[i] = next_new[at];
+      next_new[at] = i;
+      anchor[i] = anchor[at];
+    } else if (uint32_t* f = first_after(at)) {
+      next_new[i] = *f;
+      *f = i;
+      anchor[i] = at;
+    } else {
+      after.emplace(at, i);
+      anchors.push_back(at);
+      anchor[i] = at;
+    }
   }
   // New ops on elements, grouped by element node, then by id.
   std::vector<std::pair<uint32_t, uint32_t>> targeted;  // (node, op)
-  std::vector<bool> has_targeted(head, false);
   for (uint32_t o : others) {
     uint32_t n;
     if (!node_of_elem(ops[o].elem, &n)) return false;
     targeted.emplace_back(n, o);
-    has_targeted[n] = true;
   }
   std::sort(targeted.begin(), targeted.end(), [&](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : lamport_less(ops[a.second].id, ops[b.second].id);
   });
+  auto targeting = [&](uint32_t node) {
+    return std::lower_bound(targeted.begin(), targeted.end(), node,
+                            [](const auto& p, uint32_t n) { return p.first < n; });
+  };
+  // A chain of new elements, each followed by its new ops.
+  auto put_chain = [&](uint32_t i) {
+    for (; i != end; i = next_new[i]) {
+      out.push_back(inserts[i]);
+      for (auto t = targeting(i); t != targeted.end() && t->first == i; ++t) out.push_back(t->second);
+    }
+  };
+  // The old positions where something new goes: elements with new ops, and anchors of
+  // chains; between them, the old order is copied as it is.
+  std::vector<uint32_t> stops;
+  for (const auto& [node, op] : targeted)
+    if (node >= k && (stops.empty() || stops.back() != node - k)) stops.push_back(node - k);
+  for (const uint32_t an : anchors)
+    if (an != head) stops.push_back(an - k);
+  std::sort(stops.begin(), stops.end());
+  stops.erase(std::unique(stops.begin(), stops.end()), stops.end());
   out.clear();
   out.reserve(old_n + fresh_n);
-  for (uint32_t n = next[head]; n != end; n = next[n]) {
-    if (n < m && !has_targeted[n]) {
-      // Old elements still one after another, none with new ops: their ops as they were,
-      // in one copy (in a long text, the new ops are a few among them all).
-      uint32_t last = n;
-      while (last + 1 < m && next[last] == last + 1 && !has_targeted[last + 1]) ++last;
-      out.insert(out.end(), old + elem_at[n], old + (last + 1 < m ? elem_at[last + 1] : old_n));
-      n = last;
-      continue;
+  if (const uint32_t* f = first_after(head)) put_chain(*f);
+  uint32_t copied = 0;  // old[0, copied) are out
+  for (const uint32_t p : stops) {
+    // The element at p and the old ops on it: up to the next element.
+    uint32_t q = p + 1;
+    while (q < old_n && !bit(is_insert, old[q])) ++q;
+    auto t = targeting(k + p);
+    if (t != targeted.end() && t->first == k + p) {
+      out.insert(out.end(), old + copied, old + p + 1);
+      const uint32_t* o = old + p + 1;
+      for (; t != targeted.end() && t->first == k + p; ++t) {
+        while (o != old + q && lamport_less(ops[*o].id, ops[t->second].id)) out.push_back(*o++);
+        out.push_back(t->second);
+      }
+      out.insert(out.end(), o, old + q);
+    } else {
+      out.insert(out.end(), old + copied, old + q);
     }
-    // The element, then its ops: the old ones (in order) merged with the new ones.
-    const uint32_t* old_begin = old;
-    const uint32_t* old_end = old;
-    if (n < m) {
-      old_begin = old + elem_at[n] + 1;
-      old_end = old + (n + 1 < m ? elem_at[n + 1] : old_n);
-    }
-    out.push_back(op_of(n));
-    if (!has_targeted[n]) {
-      out.insert(out.end(), old_begin, old_end);
-      continue;
-    }
-    auto t = std::lower_bound(targeted.begin(), targeted.end(), n,
-                              [](const auto& p, uint32_t node) { return p.first < node; });
-    const uint32_t* o = old_begin;
-    for (; t != targeted.end() && t->first == n; ++t) {
-      while (o != old_end && lamport_less(ops[*o].id, ops[t->second].id)) out.push_back(*o++);
-      out.push_back(t->second);
-    }
-    out.insert(out.end(), o, old_end);
+    if (const uint32_t* f = first_after(k + p)) put_chain(*f);
+    copied = q;
   }
+  out.insert(out.end(), old + copied, old + old_n);
   return out.size() == old_n + fresh_n;
 }
 
