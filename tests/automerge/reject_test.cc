@@ -1041,6 +1041,26 @@ TEST(RejectDocument, SuccessorInAnotherSlot) {
   EXPECT_EQ(holder->heads(), std::vector<ChangeHash>{hash_of(kAa())});
 }
 
+// A delete (a successor id without a row of its own) named by rows of two slots: kDoc with
+// bb's change one op longer (maxOp 5), its set of x no longer overwriting 1@aa, and 5@bb in
+// the successor lists of both the "l" row (2@aa) and the "x" row (1@aa). Refused by a whole
+// load (two deletes with one id), and by a merge into a document that holds aa's change,
+// with the slot message.
+TEST(RejectDocument, DeleteNamedInTwoSlots) {
+  DocBody d = DocBody::parse(kDoc());
+  column(d.change_cols, col::kChangeMaxOp) = delta_col({3, 5});
+  column(d.op_cols, col::kSuccGroup) = uint_col({1, 1, 0, 0});
+  column(d.op_cols, col::kSuccActor) = uint_col({1, 1});
+  column(d.op_cols, col::kSuccCounter) = delta_col({5, 5});
+  EXPECT_TRUE(DocRejected(d));
+  auto holder = Document::load(kAa());
+  ASSERT_TRUE(holder.ok()) << holder.status().message();
+  auto merged = holder->merge(d.chunk());
+  ASSERT_FALSE(merged.ok());
+  EXPECT_EQ(merged.status().message(),
+            "invalid document: delete names predecessors in different slots");
+}
+
 // ---- change chunks (§5, §5.7) --------------------------------------------------------------------
 
 TEST(RejectChange, SeqGapAndOutOfOrderSeq) {
