@@ -53,6 +53,7 @@ struct Document::OpSetCache {
   std::vector<uint32_t> doc_order;
   size_t ordered = 0;
   const StoredChange* ordered_last = nullptr;
+  ChangeAuthors authors;  // of the same changes, as the load's checks found them
 };
 
 Document::Document() : op_set_cache_(std::make_unique<OpSetCache>()) {}
@@ -336,9 +337,17 @@ Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i) {
   staged.heads = parsed.heads();  // decode_document checked that the changes end there
   AM_ASSIGN(MergeStats stats, integrate(std::move(changes), &staged));
   if (!doc_order.empty() && op_set_cache_ && !changes_.empty()) {
-    op_set_cache_->doc_order = std::move(doc_order);
-    op_set_cache_->ordered = changes_.size();
-    op_set_cache_->ordered_last = changes_.back().get();
+    OpSetCache& cache = *op_set_cache_;
+    cache.doc_order = std::move(doc_order);
+    cache.ordered = changes_.size();
+    cache.ordered_last = changes_.back().get();
+    cache.authors.actors = std::move(staged.authors);
+    cache.authors.of.resize(staged.changes.size());
+    cache.authors.ops = 0;
+    for (size_t c = 0; c < staged.changes.size(); ++c) {
+      cache.authors.of[c] = staged.changes[c].author;
+      cache.authors.ops += staged.changes[c].ops;
+    }
   }
   return stats;
 }
@@ -517,6 +526,7 @@ void Document::set_lean(bool lean) {
   if (op_set_cache_) {  // it points into the dropped ops
     op_set_cache_->builder.reset();
     std::vector<uint32_t>().swap(op_set_cache_->doc_order);
+    op_set_cache_->authors = ChangeAuthors();
   }
 }
 
@@ -541,13 +551,15 @@ Result<R> Document::with_op_set(F&& use) const {
     cache.columns = ChangeColumns();
     if (!cache.doc_order.empty() && cache.ordered <= list.size() &&
         list[cache.ordered - 1] == cache.ordered_last) {
-      if (Status st = cache.builder->add(list, &cache.doc_order, cache.ordered); !st.ok()) {
+      if (Status st = cache.builder->add(list, &cache.doc_order, cache.ordered, &cache.authors);
+          !st.ok()) {
         cache.builder.reset();
         return st;
       }
     }
   }
   std::vector<uint32_t>().swap(cache.doc_order);
+  cache.authors = ChangeAuthors();
   if (Status st = cache.builder->add(list); !st.ok()) {
     cache.builder.reset();
     return st;

@@ -410,7 +410,8 @@ struct OpSetBuilder::State {
   std::vector<uint32_t> per_op;      // merge_successors' scratch, one entry per op
 
   Status add(const std::vector<const StoredChange*>& changes,
-             const std::vector<uint32_t>* doc_order, size_t doc_order_changes);
+             const std::vector<uint32_t>* doc_order, size_t doc_order_changes,
+             const ChangeAuthors* authors);
   // New actors joined the sorted list: old actor a is now to[a] (an increasing map, so the
   // ops' Lamport order, and with it every object's order, stays as it was).
   void renumber_actors(const std::vector<uint32_t>& to);
@@ -429,8 +430,9 @@ OpSetBuilder::~OpSetBuilder() = default;
 OpSetBuilder::OpSetBuilder(OpSetBuilder&&) noexcept = default;
 OpSetBuilder& OpSetBuilder::operator=(OpSetBuilder&&) noexcept = default;
 Status OpSetBuilder::add(const std::vector<const StoredChange*>& changes,
-                         const std::vector<uint32_t>* doc_order, size_t doc_order_changes) {
-  return st_->add(changes, doc_order, doc_order_changes);
+                         const std::vector<uint32_t>* doc_order, size_t doc_order_changes,
+                         const ChangeAuthors* authors) {
+  return st_->add(changes, doc_order, doc_order_changes, authors);
 }
 size_t OpSetBuilder::covered() const { return st_->covered; }
 const OpSet& OpSetBuilder::op_set() const { return st_->s; }
@@ -460,7 +462,7 @@ void OpSetBuilder::State::renumber_actors(const std::vector<uint32_t>& to) {
 
 Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
                                 const std::vector<uint32_t>* doc_order,
-                                size_t doc_order_changes) {
+                                size_t doc_order_changes, const ChangeAuthors* authors) {
   const size_t from = covered, n = changes.size();
   if (from > n) return Status::Error("op set holds more changes than the change set");
   if (from == n && from > 0) return Status::Ok();
@@ -472,7 +474,20 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
     // behind two pointers of its own: it is fetched a few changes ahead, a level at a time,
     // and read once here; the other passes use change_author.
     std::vector<std::string_view> runs;
-    for (size_t i = from; i < n; ++i) {
+    size_t i = from;
+    if (authors && from == 0) {  // the loaded changes' authors, as given
+      const size_t known = std::min(authors->of.size(), n);
+      uint32_t last = UINT32_MAX;
+      for (; i < known; ++i) {
+        const uint32_t a = authors->of[i];
+        if (a >= authors->actors.size()) return Status::Error("change author out of range");
+        if (a != last) runs.push_back(authors->actors[a]);
+        last = a;
+        s.change_author[i] = static_cast<uint32_t>(runs.size() - 1);
+      }
+      total += authors->ops;
+    }
+    for (; i < n; ++i) {
       if (i + 48 < n) prefetch_change(changes[i + 48]);
       if (i + 32 < n) __builtin_prefetch(changes[i + 32]->change.actors.data());
       if (i + 16 < n && !changes[i + 16]->change.actors.empty())
@@ -529,13 +544,18 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
   std::vector<std::pair<uint32_t, OpId>> later;  // (op index, object id)
   OpId last_obj{};  // a change's ops mostly share their object: one lookup per run
   uint32_t last_k = 0;
-  size_t ordered_ops = total;  // the ops of the changes doc_order covers
+  size_t ordered_ops = SIZE_MAX;  // the ops of the changes doc_order covers
   for (size_t ci = from; ci < n; ++ci) {
     if (ci == doc_order_changes) ordered_ops = all.size();
     if (ci + 16 < n) prefetch_change(changes[ci + 16]);
     if (ci + 8 < n) __builtin_prefetch(changes[ci + 8]->change.ops.data());
     const StoredChange* sc = changes[ci];
     const Change& c = sc->change;
+    if (all.size() + c.ops.size() > obj_of.size()) {  // more ops than `authors` counted
+      obj_of.resize(all.size() + c.ops.size());
+      insert_bits.resize(obj_of.size() / 64 + 1, 0);
+      wanted_bits.resize(obj_of.size() / 64 + 1, 0);
+    }
     local_to_global.resize(c.actors.size());
     local_to_global[0] = s.change_author[ci];
     for (size_t i = 1; i < c.actors.size(); ++i) {
@@ -596,6 +616,8 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
       all.push_back(d);
     }
   }
+  if (ordered_ops == SIZE_MAX) ordered_ops = all.size();
+  obj_of.resize(all.size());  // (fewer than `authors` counted)
   for (const auto& [i, obj] : later) {
     const uint32_t* k = object_index.find(opid_key(obj));
     if (!k) return Status::Error("op refers to an object that does not exist");
