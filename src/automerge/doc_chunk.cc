@@ -160,6 +160,7 @@ struct alignas(64) Regen {
   ValueView value;
   uint32_t key_size;
   uint32_t mark;  // 0: no mark name, else 1 + its index in the `marks` list
+  uint32_t row;   // the op's row, or (a delete) a row of its slot
   uint32_t pred_begin, pred_count;
   uint8_t action;  // kDelAction: a delete
   bool map_key, insert, expand;
@@ -169,14 +170,6 @@ struct alignas(64) Regen {
   }
 };
 static_assert(sizeof(Regen) == 64);
-
-// What assigning the regenerated ops to changes reads of each (§7.3), kept beside `regen`
-// in the same order: two passes over 12 bytes an op instead of over a cache line each.
-struct RegenKey {
-  OpId id;
-  uint32_t row;  // the op's row in the document (its place in doc_order), or kDeleteRow
-};
-constexpr uint32_t kDeleteRow = UINT32_MAX;  // a delete: in no row of its own
 
 // Sets g's op from row r: r's own op, or (del) a delete in r's slot. Written in place, field
 // by field: a Regen built on the stack and copied is read back wider than it was written (a
@@ -524,7 +517,7 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
                     const std::vector<bool>& is_known, size_t num_rows, size_t max_succ,
                     std::vector<Row>* ops, std::vector<OpId>* succ,
                     std::vector<std::string_view>* marks, std::vector<Regen>* regen,
-                    std::vector<RegenKey>* keys, std::vector<OpId>* preds) {
+                    std::vector<OpId>* preds) {
   // Per actor, the counter ranges (after, upto] of its new changes, ascending.
   const uint32_t num_actors = static_cast<uint32_t>(d.actors.size());
   std::vector<std::vector<std::pair<uint64_t, uint64_t>>> fresh(num_actors);
@@ -703,11 +696,10 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
     for (const auto& [t, pred] : edges) by_target[fill[t]++] = pred;
   }
   regen->reserve(regen->size() + new_rows + dels.size());
-  keys->reserve(keys->size() + new_rows + dels.size());
   auto add = [&](OpId id, uint32_t row, bool del, uint32_t t) {
     Regen& g = regen->emplace_back();
     g.id = id;
-    keys->push_back(RegenKey{id, del ? kDeleteRow : row});
+    g.row = row;
     take_op(g, (*ops)[row], del);
     g.pred_begin = static_cast<uint32_t>(preds->size());
     g.pred_count = first[t + 1] - first[t];
@@ -893,12 +885,11 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   std::vector<OpId> succ;
   std::vector<std::string_view> marks;  // mark names (Row::mark, Regen::mark)
   std::vector<Regen> regen;
-  std::vector<RegenKey> keys;  // regen's ids and rows
   std::vector<OpId> preds;  // pred lists of `regen`, document actor indexes
   const size_t num_rows = parsed.impl_->op_rows;
   if (num_known > 0) {
     AM_TRY(read_new_ops(d, rows, is_known, num_rows, max_rows_for(body.size()), &ops, &succ,
-                        &marks, &regen, &keys, &preds));
+                        &marks, &regen, &preds));
   } else {
     OpRowReader reader(d.op_cols, num_actors, max_rows_for(body.size()));
     constexpr size_t kBlockRows = 1024;  // 64 KiB of rows, read, checked and matched in cache
@@ -906,7 +897,6 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     succ.reserve(parsed.impl_->succ_rows);
     preds.reserve(parsed.impl_->succ_rows);  // one pred for each successor entry
     regen.reserve(num_rows + parsed.impl_->succ_rows);
-    keys.reserve(num_rows + parsed.impl_->succ_rows);
     {
       // Successor ids named in the current slot and not yet matched by an op row, in
       // first-seen order, each with the rows naming it (a list through `links`, in row
@@ -944,7 +934,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
           if (p.id.is_zero()) continue;
           Regen& g = regen.emplace_back();
           g.id = p.id;
-          keys.push_back(RegenKey{p.id, kDeleteRow});
+          g.row = slot_index;
           take_op(g, *slot_row, true);
           g.pred_begin = static_cast<uint32_t>(preds.size());
           g.pred_count = p.count;
@@ -966,7 +956,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
           slot_index = base + li;
           Regen& g = regen.emplace_back();  // in place, field by field: see take_op
           g.id = row.id;
-          keys.push_back(RegenKey{row.id, base + li});
+          g.row = base + li;
           take_op(g, row, false);
           g.pred_count = 0;
           g.pred_begin = static_cast<uint32_t>(preds.size());
@@ -1053,8 +1043,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       }
     }
   }
-  for (uint32_t i = 0; i < keys.size(); ++i) {
-    const OpId id = keys[i].id;
+  for (uint32_t i = 0; i < regen.size(); ++i) {
+    const OpId id = regen[i].id;
     const auto& list = by_actor[id.actor];
     uint32_t& hit = last_hit[id.actor];
     uint32_t pos;
@@ -1090,12 +1080,12 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     // (Wraps around when the row claims fewer counters than it has ops: every op then
     // fails the range check.)
     const uint64_t first = rows[r].max_op + 1 - n;
-    const uint64_t c = keys[i].id.counter;
+    const uint64_t c = regen[i].id.counter;
     if (c < first || c - first >= n || change_ops[op_start[r] + (c - first)] != kFree)
       return Status::Error("change ops are not contiguous (missing or duplicate ops)");
     change_ops[op_start[r] + (c - first)] = i;
-    if (with_order && keys[i].row != kDeleteRow)
-      (*doc_order)[keys[i].row] = op_start[r] + (c - first);
+    if (with_order && regen[i].action != kDelAction)
+      (*doc_order)[regen[i].row] = op_start[r] + (c - first);
   }
 
   // ---- regenerate each change (§7.4) ----
