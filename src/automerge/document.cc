@@ -54,6 +54,11 @@ struct Document::OpSetCache {
   size_t ordered = 0;
   const StoredChange* ordered_last = nullptr;
   ChangeAuthors authors;  // of the same changes, as the load's checks found them
+  // Frees what the load left for the first builder (taken, or of no more use).
+  void drop_loaded() {
+    std::vector<uint32_t>().swap(doc_order);
+    authors = ChangeAuthors();
+  }
 };
 
 Document::Document() : op_set_cache_(std::make_unique<OpSetCache>()) {}
@@ -343,11 +348,8 @@ Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i) {
     cache.ordered_last = changes_.back().get();
     cache.authors.actors = std::move(staged.authors);
     cache.authors.of.resize(staged.changes.size());
-    cache.authors.ops = 0;
-    for (size_t c = 0; c < staged.changes.size(); ++c) {
-      cache.authors.of[c] = staged.changes[c].author;
-      cache.authors.ops += staged.changes[c].ops;
-    }
+    for (size_t c = 0; c < staged.changes.size(); ++c) cache.authors.of[c] = staged.changes[c].author;
+    cache.authors.ops = op_count_;  // (the document was empty)
   }
   return stats;
 }
@@ -525,8 +527,7 @@ void Document::set_lean(bool lean) {
   for (auto& c : changes_) drop_decoded(c->change);
   if (op_set_cache_) {  // it points into the dropped ops
     op_set_cache_->builder.reset();
-    std::vector<uint32_t>().swap(op_set_cache_->doc_order);
-    op_set_cache_->authors = ChangeAuthors();
+    op_set_cache_->drop_loaded();
   }
 }
 
@@ -558,8 +559,7 @@ Result<R> Document::with_op_set(F&& use) const {
       }
     }
   }
-  std::vector<uint32_t>().swap(cache.doc_order);
-  cache.authors = ChangeAuthors();
+  cache.drop_loaded();
   if (Status st = cache.builder->add(list); !st.ok()) {
     cache.builder.reset();
     return st;

@@ -419,10 +419,10 @@ struct OpSetBuilder::State {
   Status order(uint32_t first_new);
   // Objects sorted by id (the root first): indexes into `objects`.
   std::vector<uint32_t> objects_by_id() const;
-  // Takes `doc_order` as the order of the first `ops` ops of s.all (a first add only);
+  // Takes `doc_order` as the order of the first `n` ops of s.all (a first add only);
   // false, changing nothing, if it is not one: each of those ops that is not a delete once,
   // objects one after another by id.
-  bool take_order(const std::vector<uint32_t>& doc_order, size_t ops);
+  bool take_order(const std::vector<uint32_t>& doc_order, size_t n);
 };
 
 OpSetBuilder::OpSetBuilder() : st_(std::make_unique<State>()) {}
@@ -712,8 +712,7 @@ std::vector<uint32_t> OpSetBuilder::State::objects_by_id() const {
   return by_id;
 }
 
-bool OpSetBuilder::State::take_order(const std::vector<uint32_t>& doc_order, size_t ops) {
-  const size_t n = ops;
+bool OpSetBuilder::State::take_order(const std::vector<uint32_t>& doc_order, size_t n) {
   size_t live = 0;
   for (size_t i = 0; i < n; ++i) live += !(obj_of[i] & kDeleted);
   if (doc_order.size() != live) return false;
