@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "automerge/document.h"
-#include "cli/huge_pages.h"
+#include "cli/malloc_tunables.h"
 
 namespace {
 
@@ -79,7 +79,7 @@ std::string heads_json(const Document& d) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  amstore::use_huge_pages_for_malloc(argv);  // as the amstore binary does
+  amstore::set_malloc_tunables(argv);  // as the amstore binary does
   if (argc < 3) die("usage: format_bench load|load-lean|save|save-lean|save-first|merge|merge-held RUNS FILE [FILE2] | info FILE");
   std::string op = argv[1];
   using Clock = std::chrono::steady_clock;

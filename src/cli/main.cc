@@ -15,7 +15,7 @@
 #include "automerge/json_view.h"
 #include "automerge/op_set.h"
 #include "cli/commands.h"
-#include "cli/huge_pages.h"
+#include "cli/malloc_tunables.h"
 #include "storage/files.h"
 
 namespace amstore {
@@ -163,7 +163,7 @@ void cmd_inspect(const std::string& path) {
 
 int main(int argc, char** argv) {
   using namespace amstore;
-  use_huge_pages_for_malloc(argv);
+  set_malloc_tunables(argv);
   CLI::App app{"amstore: a server and tools for Automerge documents"};
   app.require_subcommand(1);
   std::string file, out;

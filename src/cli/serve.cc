@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "cli/huge_pages.h"
+#include "cli/malloc_tunables.h"
 #include "server/server.h"
 #include "storage/fs_store.h"
 

@@ -176,28 +176,47 @@ test('flags come from the environment; CORS can be switched off', async () => {
   assert.ok(log.includes(dataDir))
 })
 
-test('huge pages for malloc: set at start-up when the kernel offers them on request; a user choice stands', async () => {
+test('malloc tunables (huge pages, kept heap top): set at start-up; a user choice stands', async () => {
   const environOf = (pid) => fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
   let thp = ''
   try { thp = fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8') } catch {}
   const env = { ...process.env }
   delete env.GLIBC_TUNABLES
-  const tunablesOf = (pid) => environOf(pid).filter((v) => v.startsWith('GLIBC_TUNABLES='))
+  // glibc, parsing GLIBC_TUNABLES at start-up, ends each setting in place with a NUL: the
+  // settings after the first show up in /proc/PID/environ as entries of their own.
+  const tunablesOf = (pid) => {
+    const out = []
+    for (const v of environOf(pid)) {
+      if (v.startsWith('GLIBC_TUNABLES=')) out.push(v)
+      else if (v.startsWith('glibc.') && out.length) out[out.length - 1] += `:${v}`
+    }
+    return out
+  }
+  const hugetlb = thp.includes('[madvise]') ? ['glibc.malloc.hugetlb=1'] : []
   const s = await startServer({ env })
   try {
-    // The same process (re-executed in place), now with the tunable in its environment.
+    // The same process (re-executed in place), now with the tunables in its environment.
     assert.deepEqual(tunablesOf(s.proc.pid),
-      thp.includes('[madvise]') ? ['GLIBC_TUNABLES=glibc.malloc.hugetlb=1'] : [])
+      [`GLIBC_TUNABLES=${[...hugetlb, 'glibc.malloc.top_pad=268435456'].join(':')}`])
     const r = await upload(s.url, 'thp', A.save(A.from({ ok: true })))
     assert.equal(r.status, 200)
   } finally {
     assert.equal((await s.stop()).code, 0)
   }
+  // A user's setting of one stands, and the other is still added after it.
   const own = await startServer({ env: { ...env, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' } })
   try {
-    assert.deepEqual(tunablesOf(own.proc.pid), ['GLIBC_TUNABLES=glibc.malloc.hugetlb=0'])
+    assert.deepEqual(tunablesOf(own.proc.pid),
+      ['GLIBC_TUNABLES=glibc.malloc.hugetlb=0:glibc.malloc.top_pad=268435456'])
   } finally {
     assert.equal((await own.stop()).code, 0)
+  }
+  const both = 'glibc.malloc.top_pad=131072:glibc.malloc.hugetlb=0'
+  const mine = await startServer({ env: { ...env, GLIBC_TUNABLES: both } })
+  try {
+    assert.deepEqual(tunablesOf(mine.proc.pid), [`GLIBC_TUNABLES=${both}`])
+  } finally {
+    assert.equal((await mine.stop()).code, 0)
   }
 })
 
