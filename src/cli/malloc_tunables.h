@@ -18,8 +18,8 @@ bool glibc_tunable_given(std::string_view name);
 // - glibc.malloc.top_pad=256 MiB: memory freed at the top of the heap is kept, up to that
 //   much, instead of given back to the kernel, so the next large document reuses pages
 //   already faulted in (by default glibc trims the heap back as soon as its top is free,
-//   and every load of a 1 MB document faulted its ~100 MB of ops in again). Peak memory is
-//   the same; memory in use after a peak falls back more slowly.
+//   and every load of a 1 MB document faulted its ~100 MB of ops in again). The cost: up
+//   to that much freed memory stays resident, and can add to a later peak.
 // Tunables are read only when a process starts, so this sets them and re-executes the
 // program in place (same pid, arguments and descriptors). It returns when there is nothing
 // to set or the re-exec fails. Opt out by setting either one, e.g.
