@@ -166,15 +166,28 @@ struct OpColumnEncoders {
 // each column holds one value, whose canonical encoding is fixed (a literal run of one, or
 // a boolean column's counts), so the columns are written directly, with the same column
 // choices as encode_ops below. The encoders there cost several times more for a change
-// this small. Returns false for any other change. Tests hold it to encode_ops' bytes.
-bool encode_one_op(const Change& ch, Bytes& out) {
-  if (ch.ops.size() != 1 || ch.ops[0].pred_count > 1) return false;
+// this small. Tests hold it to encode_ops' bytes.
+//
+// The room one_op_columns needs for ch's op columns, or 0 for any other change: the columns'
+// data (each column at most a run header and a LEB128, plus the strings), and before it their
+// count and each one's spec and length.
+size_t one_op_data_room(const Op& op, std::string_view mark) {
+  return 14 * 11 + op.key.size() + value_raw_room(op.value) + 11 + mark.size();
+}
+size_t one_op_room(const Change& ch) {
+  if (ch.ops.size() != 1 || ch.ops[0].pred_count > 1) return 0;
   const Op& op = ch.ops[0];
   const std::string_view mark = op.has_mark_name ? ch.mark_name(0) : std::string_view();
-  // The columns' data, written through a pointer into a buffer sized beforehand (each
-  // column at most a run header and a LEB128, plus the strings): on the stack for the usual
-  // change of a few bytes.
-  const size_t bound = 14 * 11 + op.key.size() + value_raw_room(op.value) + 11 + mark.size();
+  return 1 + 14 * (2 * kMaxLebBytes) + one_op_data_room(op, mark);
+}
+
+// Writes the op columns of ch (one_op_room(ch) > 0) at out; returns the bytes written.
+size_t one_op_columns(const Change& ch, uint8_t* out) {
+  const Op& op = ch.ops[0];
+  const std::string_view mark = op.has_mark_name ? ch.mark_name(0) : std::string_view();
+  // The columns' data, written through a pointer into a buffer sized beforehand: on the
+  // stack for the usual change of a few bytes; then the metadata at `out`, then the data.
+  const size_t bound = one_op_data_room(op, mark);
   uint8_t small[256];
   thread_local Bytes large;
   if (bound > sizeof small) large.resize(bound);
@@ -240,13 +253,14 @@ bool encode_one_op(const Change& ch, Bytes& out) {
   }
   if (op.expand) bool_column(col::kExpand, true);
   if (op.has_mark_name) string_column(col::kMarkName, mark);
-  put_uleb(out, n);
+  uint8_t* o = out;
+  o += write_uleb(o, n);
   for (size_t i = 0; i < n; ++i) {
-    put_uleb(out, cols[i].first);
-    put_uleb(out, cols[i].second);
+    o += write_uleb(o, cols[i].first);
+    o += write_uleb(o, cols[i].second);
   }
-  out.insert(out.end(), data, p);
-  return true;
+  std::memcpy(o, data, static_cast<size_t>(p - data));
+  return static_cast<size_t>(o + (p - data) - out);
 }
 
 void encode_ops(const Change& ch, Bytes& out) {
@@ -321,18 +335,55 @@ void encode_ops(const Change& ch, Bytes& out) {
 }
 
 // `general`: the op columns through the column encoders whatever the change's shape.
+// The room write_body_head needs for ch: every field before the ops.
+size_t body_head_room(const Change& ch) {
+  size_t room = kMaxLebBytes + 32 * ch.deps.size() + 5 * kMaxLebBytes + ch.message().size();
+  for (const ActorId& a : ch.actors) room += kMaxLebBytes + a.size();
+  return room;
+}
+
+// Writes the fields of ch's body before its ops at p; returns the end.
+uint8_t* write_body_head(const Change& ch, uint8_t* p) {
+  auto prefixed = [&p](std::string_view s) {
+    p += write_uleb(p, s.size());
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  p += write_uleb(p, ch.deps.size());
+  for (const ChangeHash& d : ch.deps) {
+    std::memcpy(p, d.data(), d.size());
+    p += d.size();
+  }
+  prefixed(ch.actors[0]);
+  p += write_uleb(p, ch.seq);
+  p += write_uleb(p, ch.start_op);
+  p += write_sleb(p, ch.time);
+  prefixed(ch.message());
+  p += write_uleb(p, ch.actors.size() - 1);
+  for (size_t i = 1; i < ch.actors.size(); ++i) prefixed(ch.actors[i]);
+  return p;
+}
+
+// Writes the whole body of a one-op change (room: body_head_room + one_op_room + its extra
+// bytes) at p; returns the end.
+uint8_t* write_one_op_body(const Change& ch, uint8_t* p) {
+  p = write_body_head(ch, p);
+  p += one_op_columns(ch, p);
+  const Bytes& extra = ch.extra();
+  if (!extra.empty()) std::memcpy(p, extra.data(), extra.size());  // (data() may be null)
+  return p + extra.size();
+}
+
 void encode_body(const Change& ch, Bytes& out, bool general) {
-  out.reserve(out.size() + 64 + ch.ops.size() * 8);
-  put_uleb(out, ch.deps.size());
-  for (const auto& d : ch.deps) put_bytes(out, d);
-  put_prefixed(out, ch.actors[0]);
-  put_uleb(out, ch.seq);
-  put_uleb(out, ch.start_op);
-  put_sleb(out, ch.time);
-  put_prefixed(out, ch.message());
-  put_uleb(out, ch.actors.size() - 1);
-  for (size_t i = 1; i < ch.actors.size(); ++i) put_prefixed(out, ch.actors[i]);
-  if (general || !encode_one_op(ch, out)) encode_ops(ch, out);
+  const size_t at = out.size();
+  if (const size_t one_op = general ? 0 : one_op_room(ch)) {
+    out.resize(at + body_head_room(ch) + one_op + ch.extra().size());
+    out.resize(static_cast<size_t>(write_one_op_body(ch, out.data() + at) - out.data()));
+    return;
+  }
+  out.resize(at + body_head_room(ch));
+  out.resize(static_cast<size_t>(write_body_head(ch, out.data() + at) - out.data()));
+  encode_ops(ch, out);
   put_bytes(out, ch.extra());
 }
 
@@ -459,6 +510,22 @@ StoredChange store_change(Change change) {
 }
 
 void seal_change(StoredChange* sc) {
+  const Change& ch = sc->change;
+  // A one-op change (most of them) is written whole into a buffer on the stack, its body
+  // after room for the longest header, and copied once into its chunk: no growing vectors.
+  constexpr size_t kRoom = 1024, kHeadRoom = 9 + kMaxLebBytes;
+  if (const size_t one_op = one_op_room(ch);
+      one_op > 0 && kHeadRoom + body_head_room(ch) + one_op + ch.extra().size() <= kRoom) {
+    uint8_t buf[kRoom];
+    uint8_t* const body = buf + kHeadRoom;
+    uint8_t* const end = write_one_op_body(ch, body);
+    const size_t body_size = static_cast<size_t>(end - body);
+    uint8_t* const chunk = body - chunk_header_size(body_size);
+    write_chunk_header(chunk, ChunkType::kChange, body_size);
+    sc->hash = seal_chunk(chunk, static_cast<size_t>(end - chunk));
+    sc->chunk.assign(chunk, end);
+    return;
+  }
   thread_local Bytes body;
   body.clear();
   encode_change_body(sc->change, body);

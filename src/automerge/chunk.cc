@@ -89,18 +89,30 @@ Status read_chunks(ByteView data, std::vector<Chunk>* chunks, size_t* inflate_bu
   return Status::Ok();
 }
 
+size_t chunk_header_size(size_t body_size) { return 9 + uleb_size(body_size); }
+
+void write_chunk_header(uint8_t* p, ChunkType type, size_t body_size) {
+  std::memcpy(p, kMagic, 4);
+  std::memset(p + 4, 0, 4);  // the checksum, set by seal_chunk
+  p[8] = static_cast<uint8_t>(type);
+  write_uleb(p + 9, body_size);
+}
+
+ChangeHash seal_chunk(uint8_t* p, size_t size) {
+  // The hash covers the type, the length and the body: what follows magic and checksum.
+  ChangeHash h = sha256(ByteView(p + 8, size - 8));
+  std::memcpy(p + 4, h.data(), 4);
+  return h;
+}
+
 void begin_chunk(Bytes& out, ChunkType type, size_t body_size) {
-  out.insert(out.end(), kMagic, kMagic + 4);
-  out.insert(out.end(), 4, 0);  // the checksum, set by finish_chunk
-  out.push_back(static_cast<uint8_t>(type));
-  put_uleb(out, body_size);
+  const size_t at = out.size();
+  out.resize(at + chunk_header_size(body_size));
+  write_chunk_header(out.data() + at, type, body_size);
 }
 
 ChangeHash finish_chunk(Bytes& out, size_t start) {
-  // The hash covers the type, the length and the body: what follows magic and checksum.
-  ChangeHash h = sha256(ByteView(out).subspan(start + 8));
-  std::memcpy(out.data() + start + 4, h.data(), 4);
-  return h;
+  return seal_chunk(out.data() + start, out.size() - start);
 }
 
 ChangeHash write_chunk(Bytes& out, ChunkType type, ByteView body) {

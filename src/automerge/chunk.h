@@ -44,5 +44,11 @@ ChangeHash write_chunk(Bytes& out, ChunkType type, ByteView body);
 // hash. `start`: out.size() before begin_chunk.
 void begin_chunk(Bytes& out, ChunkType type, size_t body_size);
 ChangeHash finish_chunk(Bytes& out, size_t start);
+// The same through a pointer, for a small chunk built in a buffer of the caller's: the
+// header's size, the header written at p (its checksum left zero), and the checksum set in
+// a whole chunk of `size` bytes at p (returns the hash).
+size_t chunk_header_size(size_t body_size);
+void write_chunk_header(uint8_t* p, ChunkType type, size_t body_size);
+ChangeHash seal_chunk(uint8_t* p, size_t size);
 
 }  // namespace amstore

@@ -21,7 +21,10 @@ inline std::string_view as_chars(ByteView b) {
   return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
-// Write v at p, which has room for 10 bytes (the longest 64-bit LEB128); return its length.
+// The longest 64-bit LEB128.
+constexpr size_t kMaxLebBytes = 10;
+
+// Write v at p, which has room for kMaxLebBytes; return its length.
 inline size_t write_uleb(uint8_t* p, uint64_t v) {
   size_t n = 0;
   while (v >= 0x80) {
