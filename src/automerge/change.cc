@@ -513,7 +513,7 @@ void seal_change(StoredChange* sc) {
   const Change& ch = sc->change;
   // A one-op change (most of them) is written whole into a buffer on the stack, its body
   // after room for the longest header, and copied once into its chunk: no growing vectors.
-  constexpr size_t kRoom = 1024, kHeadRoom = 9 + kMaxLebBytes;
+  constexpr size_t kRoom = 1024, kHeadRoom = 9 + kMaxLebBytes;  // (the longest chunk header)
   if (const size_t one_op = one_op_room(ch);
       one_op > 0 && kHeadRoom + body_head_room(ch) + one_op + ch.extra().size() <= kRoom) {
     uint8_t buf[kRoom];
@@ -530,9 +530,9 @@ void seal_change(StoredChange* sc) {
   body.clear();
   encode_change_body(sc->change, body);
   sc->chunk.clear();
-  // Exactly: magic, checksum and type (9 bytes), the length, the body. Kept for as long as
-  // the document is (a text of 10^5 changes: 10 bytes of slack each added a megabyte).
-  sc->chunk.reserve(9 + uleb_size(body.size()) + body.size());
+  // Exactly: the header, then the body. Kept for as long as the document is (a text of
+  // 10^5 changes: 10 bytes of slack each added a megabyte).
+  sc->chunk.reserve(chunk_header_size(body.size()) + body.size());
   sc->hash = write_chunk(sc->chunk, ChunkType::kChange, body);
 }
 
