@@ -1108,15 +1108,18 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   std::vector<int32_t> to_local(num_actors, -1);
   std::vector<uint32_t> used;
   // A change's ops are scattered over `regen` (in document order, not change order), a
-  // cache line each. They are requested well ahead of the change being regenerated (the
-  // requests do not depend on each other, so the cache misses overlap).
-  constexpr uint32_t kAhead = 32;
+  // cache line each. Each is requested kAhead ops before the first pass over its change's
+  // ops reads it (the requests do not depend on each other, so the cache misses overlap):
+  // one request per op read keeps the distance steady, where requesting a whole change at
+  // once left a large change's first ops no time to arrive.
+  constexpr uint32_t kAhead = 64;
+  const uint32_t total_ops = op_start.back();
   uint32_t requested = 0;  // change_ops entries requested so far
   StoredChange scratch;
   for (uint32_t ri = 0; ri < rows.size(); ++ri) {
     if (is_known[ri]) continue;
-    for (const uint32_t until = std::min(op_start[ri + 1] + kAhead, op_start.back());
-         requested < until; ++requested)
+    for (const uint32_t until = std::min(op_start[ri] + kAhead, total_ops); requested < until;
+         ++requested)
       __builtin_prefetch(&regen[change_ops[requested]]);
     const ChangeRow& row = rows[ri];
     const uint32_t* list = change_ops.data() + op_start[ri];  // the change's ops, in regen
@@ -1143,6 +1146,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       }
     };
     for (uint32_t oi = 0; oi < list_size; ++oi) {
+      if (requested < total_ops) __builtin_prefetch(&regen[change_ops[requested++]]);
       const Regen& x = regen[list[oi]];
       note(x.obj);
       if (!x.map_key) note(x.elem);
