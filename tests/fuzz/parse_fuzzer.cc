@@ -19,6 +19,11 @@ namespace {
 
 using namespace amstore;
 
+// The server's bound on an upload's ops (`--max-ops`) in the fuzzer: above what any input
+// that loads can hold (Document::load bounds rows by max_rows_for), so it refuses nothing
+// that loads, while the counting it drives still runs.
+constexpr uint64_t kMaxOps = uint64_t(1) << 24;
+
 #define FUZZ_CHECK(cond)                                                      \
   do {                                                                        \
     if (!(cond)) {                                                            \
@@ -160,6 +165,27 @@ void exercise(ByteView in) {
       FUZZ_CHECK(lean_part->heads() == half_heads);
       FUZZ_CHECK(lean_part->merge(in).ok());
       FUZZ_CHECK(lean_part->heads() == heads);
+    }
+
+    // The same in the server's steps (fs_store.cc): prepared with a bound on ops, what the
+    // document holds passed over, the rest decoded against a snapshot of its changes, then
+    // merged. Once with the snapshot current, once with the document a change further on
+    // by the time of the merge (uploads merged in between: the snapshot is behind).
+    for (bool behind : {false, true}) {
+      auto lean_part = Document::load(half, true);
+      FUZZ_CHECK(lean_part.ok());
+      auto up = Document::prepare(in, kMaxOps);
+      FUZZ_CHECK(up.ok());
+      up->skip_held(*lean_part);
+      FUZZ_CHECK(up->decode_against(lean_part->known_changes()).ok());
+      if (behind) {
+        const size_t next = doc.changes().size() / 2;
+        FUZZ_CHECK(lean_part->merge(doc.changes()[next]->chunk).ok());
+      }
+      auto merged = lean_part->merge(std::move(*up));
+      FUZZ_CHECK(merged.ok());
+      FUZZ_CHECK(lean_part->heads() == heads);
+      FUZZ_CHECK(lean_part->pending().empty());
     }
 
     auto part2 = Document::load(half);
