@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target tests/fuzz/parse_fuzzer (clang, ASan + UBSan) in build-fuzz/
-# and runs it for SECONDS (default 60). Exits non-zero if the fuzzer finds a crash, a
-# sanitizer report, a violated round-trip invariant, a leak, a timeout or an OOM.
+# Builds the libFuzzer targets (clang, ASan + UBSan) in build-fuzz/ and runs them:
+# tests/fuzz/parse_fuzzer (chunks and documents) for SECONDS (default 60), then
+# tests/fuzz/target_fuzzer (HTTP request targets) for a sixth of that (at least 5 s). Exits
+# non-zero if a fuzzer finds a crash, a sanitizer report, a violated round-trip invariant, a
+# leak, a timeout or an OOM.
 #
 #   scripts/fuzz.sh [SECONDS]
 #
@@ -9,7 +11,7 @@
 # */forks/*.bin, plus each scenario's changes concatenated), or, without it, the byte
 # examples of the format spec (§11). New inputs found accumulate in build-fuzz/fuzz-corpus/;
 # crash reproducers are written to build-fuzz/fuzz-artifacts/ (replay one with
-# build-fuzz/tests/fuzz/parse_fuzzer FILE).
+# build-fuzz/tests/fuzz/parse_fuzzer FILE, or target_fuzzer for a request target's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -18,7 +20,7 @@ build="$root/build-fuzz"
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DAMSTORE_FUZZ=ON -DAMSTORE_SANITIZE=ON -DAMSTORE_BENCH=OFF >/dev/null
-cmake --build "$build" --target parse_fuzzer
+cmake --build "$build" --target parse_fuzzer target_fuzzer
 fuzzer="$build/tests/fuzz/parse_fuzzer"
 
 seeds="$build/fuzz-seeds"
@@ -72,3 +74,26 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 echo "fuzz.sh: no crashes in ${seconds}s"
+
+# Request targets: seeded with the routes and a since list.
+target_seconds=$((seconds / 6 > 5 ? seconds / 6 : 5))
+target_seeds="$build/target-seeds"
+target_corpus="$build/target-corpus"
+rm -rf "$target_seeds"
+mkdir -p "$target_seeds" "$target_corpus"
+h=$(printf 'ab%.0s' $(seq 32))
+printf '/metrics' >"$target_seeds/metrics"
+printf '/my-doc' >"$target_seeds/doc"
+printf '/my.doc_2/json' >"$target_seeds/json"
+printf '/doc%%2D1?x=1&since=%s,%s&since=' "$h" "$h" >"$target_seeds/since"
+printf '/..%%2F..%%2Fetc%%2Fpasswd' >"$target_seeds/escape"
+echo "fuzz.sh: fuzzing request targets for ${target_seconds}s"
+"$build/tests/fuzz/target_fuzzer" -max_total_time="$target_seconds" -rss_limit_mb=2048 \
+  -max_len=4096 -timeout=30 -print_final_stats=1 -artifact_prefix="$artifacts/" \
+  "$target_corpus" "$target_seeds" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "fuzz.sh: FAILED (target_fuzzer, exit $status); reproducers:" >&2
+  ls -l "$artifacts" >&2 || true
+  exit "$status"
+fi
+echo "fuzz.sh: no crashes in ${target_seconds}s of request targets"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test suite once:
-#   format-core unit and golden-corpus tests (GoogleTest), storage tests, the interop suite
+#   format-core unit and golden-corpus tests (GoogleTest), storage and server unit tests, the
+#   interop suite
 #   against the real @automerge/automerge (Node), the server suite (real amstore processes
 #   on loopback), and a time-bounded libFuzzer run under ASan/UBSan.
 # Environment: FUZZ_SECONDS (default 60; 0 skips fuzzing).
@@ -37,6 +38,9 @@ export AMSTORE_CORPUS="$corpus"
 suite "format core (gtest)" build/tests/automerge_tests --gtest_brief=1
 if [ -x build/tests/storage_tests ]; then
   suite "storage (gtest)" build/tests/storage_tests --gtest_brief=1
+fi
+if [ -x build/tests/server_tests ]; then
+  suite "server units (gtest)" build/tests/server_tests --gtest_brief=1
 fi
 suite "interop with @automerge/automerge" node --test-reporter=spec tests/interop/verify.mjs \
   --amstore "$AMSTORE_BIN" --corpus "$corpus"

@@ -30,7 +30,7 @@ std::string to_hex(ByteView bytes) {
   return s;
 }
 
-static int hex_digit(char c) {
+int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;

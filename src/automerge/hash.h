@@ -41,6 +41,8 @@ inline bool hash_less(const ChangeHash& a, const ChangeHash& b) {
 ChangeHash sha256(ByteView data);
 std::string to_hex(ByteView bytes);
 inline std::string to_hex(const ChangeHash& h) { return to_hex(ByteView(h.data(), h.size())); }
+// The value of one hex digit (either case), or -1.
+int hex_digit(char c);
 // Parses exactly 64 hex digits.
 bool parse_hash_hex(std::string_view hex, ChangeHash* out);
 

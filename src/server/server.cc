@@ -21,6 +21,7 @@
 
 #include "automerge/json_view.h"
 #include "server/metrics.h"
+#include "server/request_target.h"
 
 namespace amstore {
 
@@ -38,13 +39,6 @@ using Clock = std::chrono::steady_clock;
 // larger than kKeptReadRoom between requests.
 constexpr uint64_t kMaxReadRoom = 1 << 20;
 constexpr size_t kKeptReadRoom = 64 << 10;
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // For the access log: printable ASCII only, bounded length.
 std::string printable(std::string_view s) {
@@ -121,22 +115,6 @@ Reply store_error(const Request& req, const std::string& route, const StoreStatu
 }
 
 }  // namespace
-
-bool percent_decode(std::string_view in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out->push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi << 4 | lo));
-    i += 2;
-  }
-  return true;
-}
 
 namespace {
 
@@ -605,15 +583,13 @@ void Server::begin_shutdown() {
 std::optional<Reply> route(Server& srv, const Request& req, bool can_block) {
   DocumentStore& store = srv.store_;
   std::string_view target(req.target().data(), req.target().size());
-  size_t q = target.find('?');
-  std::string_view path = target.substr(0, q);
-  std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
   bool is_get = req.method() == http::verb::get || req.method() == http::verb::head;
+  RequestTarget t;
+  if (std::optional<TargetError> e = parse_request_target(target, is_get, &t))
+    return error_reply(req, static_cast<http::status>(e->status), e->route, e->message);
+  const std::string& id = t.id;
 
-  if (path.empty() || path[0] != '/')
-    return error_reply(req, http::status::bad_request, "other", "bad request target");
-  std::string_view rest = path.substr(1);
-  if (rest == "metrics") {
+  if (t.kind == RequestTarget::Kind::kMetrics) {
     if (!is_get)
       return error_reply(req, http::status::method_not_allowed, "metrics", "use GET");
     if (!can_block) return std::nullopt;  // stats() lists the data directory
@@ -622,22 +598,7 @@ std::optional<Reply> route(Server& srv, const Request& req, bool can_block) {
     return r;
   }
 
-  size_t slash = rest.find('/');
-  std::string_view seg = rest.substr(0, slash);
-  std::optional<std::string_view> tail;
-  if (slash != std::string_view::npos) tail = rest.substr(slash + 1);
-  std::string id;
-  // Decode first, then validate: an escaped '/', '.' or NUL cannot sneak past the id rule.
-  if (!percent_decode(seg, &id))
-    return error_reply(req, http::status::bad_request, "doc", "malformed percent-escape in id");
-  if (!valid_document_id(id))
-    return error_reply(req, http::status::bad_request, "doc",
-                       "invalid document id: use 1-200 characters of [A-Za-z0-9._-], "
-                       "not starting with '.'");
-  if (tail && *tail != "json")
-    return error_reply(req, http::status::not_found, "other", "no such route");
-
-  if (tail) {  // GET /:id/json
+  if (t.kind == RequestTarget::Kind::kJson) {  // GET /:id/json
     if (!is_get) return error_reply(req, http::status::method_not_allowed, "json", "use GET");
     if (!can_block) return std::nullopt;
     std::string json;
@@ -651,42 +612,11 @@ std::optional<Reply> route(Server& srv, const Request& req, bool can_block) {
   }
 
   if (is_get) {
-    // ?since=H1,H2: only the changes the caller lacks.
-    std::optional<std::string> since;
-    size_t pos = 0;
-    while (pos < query.size()) {
-      size_t amp = query.find('&', pos);
-      std::string_view kv = query.substr(pos, amp == std::string_view::npos ? amp : amp - pos);
-      if (kv.starts_with("since=") || kv == "since") {
-        std::string v;
-        if (!percent_decode(kv.substr(std::min<size_t>(6, kv.size())), &v))
-          return error_reply(req, http::status::bad_request, "since", "malformed since");
-        since = since ? *since + "," + v : v;
-      }
-      if (amp == std::string_view::npos) break;
-      pos = amp + 1;
-    }
-    if (since) {
-      std::vector<ChangeHash> have;
-      std::string_view list = *since;
-      size_t p = 0;
-      while (p < list.size()) {
-        size_t c = list.find(',', p);
-        std::string_view h = list.substr(p, c == std::string_view::npos ? c : c - p);
-        if (!h.empty()) {
-          ChangeHash hash;
-          if (!parse_hash_hex(h, &hash))
-            return error_reply(req, http::status::bad_request, "since",
-                               "since: expected comma-separated 64-digit hex change hashes");
-          have.push_back(hash);
-        }
-        if (c == std::string_view::npos) break;
-        p = c + 1;
-      }
+    if (t.has_since) {  // ?since=H1,H2: only the changes the caller lacks
       if (!can_block) return std::nullopt;
       Bytes changes;
       DocInfo info;
-      StoreStatus st = store.changes_since(id, have, &changes, &info);
+      StoreStatus st = store.changes_since(id, t.since, &changes, &info);
       if (!st.ok()) return store_error(req, "since", st);
       Reply r = text_reply(req, http::status::ok, "since",
                            std::string(changes.begin(), changes.end()),

@@ -29,7 +29,4 @@ struct ServerOptions {
 // returns 0 (1 if the listening socket could not be set up; `error` says why).
 int run_server(const ServerOptions& options, DocumentStore& store, std::string* error);
 
-// Percent-decodes a path segment; false on a malformed escape.
-bool percent_decode(std::string_view in, std::string* out);
-
 }  // namespace amstore

@@ -441,8 +441,10 @@ TEST(Corpus, OpSetTakesTheDocumentsOrder) {
     EXPECT_EQ(whole.op_set().order, fresh->order);
     ++prefixes;
   }
-  EXPECT_GT(swapped, 50u);
-  EXPECT_GT(prefixes, 50u);
+  if (!scenarios().empty()) {  // (without a corpus, nothing ran: IsPresentWhenConfigured)
+    EXPECT_GT(swapped, 50u);
+    EXPECT_GT(prefixes, 50u);
+  }
 }
 
 TEST(Corpus, ForksMergeToTheLibrarysHeads) {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "automerge/chunk.h"
 #include "automerge/deflate.h"
 #include "automerge/document.h"
@@ -23,15 +24,6 @@ using namespace amstore;
 // that loads can hold (Document::load bounds rows by max_rows_for), so it refuses nothing
 // that loads, while the counting it drives still runs.
 constexpr uint64_t kMaxOps = uint64_t(1) << 24;
-
-#define FUZZ_CHECK(cond)                                                      \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      std::fprintf(stderr, "parse_fuzzer: check failed at line %d: %s\n",     \
-                   __LINE__, #cond);                                          \
-      __builtin_trap();                                                       \
-    }                                                                         \
-  } while (0)
 
 // Rewrites the checksum field of each well-framed chunk so that it matches the body (for
 // type 2: the hash of the inflated, type-1 form). Stops at the first byte that does not
