@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "automerge/deflate.h"
 
@@ -312,6 +313,83 @@ const Bytes& RleEncoder<T>::finish() {
   flush_run();
   flush_literal();
   return out_;
+}
+
+template <typename T>
+bool RleEncoder<T>::resume(ByteView encoded, uint64_t* rows, uint64_t* total) {
+  reset();
+  *rows = 0;
+  if constexpr (std::is_same_v<T, std::string_view>) {
+    return encoded.empty();
+  } else {
+    auto value = [](Reader& r, T* v) -> bool {
+      if constexpr (std::is_signed_v<T>) {
+        int64_t x;
+        if (!r.sleb(&x).ok()) return false;
+        *v = x;
+      } else {
+        uint64_t x;
+        if (!r.uleb(&x).ok()) return false;
+        *v = x;
+      }
+      return true;
+    };
+    uint64_t n = 0, sum = 0;
+    size_t last = 0;  // where the last run starts
+    bool any = false;
+    Reader r(encoded);
+    while (!r.done()) {
+      last = r.pos();
+      int64_t count;
+      T v;
+      if (!r.sleb(&count).ok()) return false;
+      if (count > 0) {
+        if (!value(r, &v)) return false;
+        sum += static_cast<uint64_t>(count) * static_cast<uint64_t>(v);
+        any = true;
+      } else if (count < 0) {
+        if (count == INT64_MIN) return false;
+        for (int64_t k = 0; k < -count; ++k) {
+          if (!value(r, &v)) return false;
+          sum += static_cast<uint64_t>(v);
+        }
+        any = true;
+      } else {
+        uint64_t nulls;
+        if (!r.uleb(&nulls).ok() || nulls == 0 || nulls > INT64_MAX) return false;
+        count = static_cast<int64_t>(nulls);
+      }
+      const uint64_t len = static_cast<uint64_t>(count < 0 ? -count : count);
+      if (n + len < n) return false;
+      n += len;
+    }
+    // The last run, read again into the state appending its values would have left.
+    out_.assign(encoded.begin(), encoded.begin() + last);
+    Reader lr(encoded.subspan(last));
+    int64_t count = 0;
+    if (!lr.done()) (void)lr.sleb(&count);
+    if (count > 0) {
+      (void)value(lr, &run_value_);
+      run_null_ = false;
+      run_count_ = static_cast<uint64_t>(count);
+    } else if (count < 0) {
+      literal_.resize(static_cast<size_t>(-count));
+      for (T& v : literal_) (void)value(lr, &v);
+      run_value_ = literal_.back();
+      literal_.pop_back();
+      run_null_ = false;
+      run_count_ = 1;
+    } else if (!encoded.empty()) {
+      uint64_t nulls = 0;
+      (void)lr.uleb(&nulls);
+      run_null_ = true;
+      run_count_ = nulls;
+    }
+    any_value_ = any;
+    *rows = n;
+    if (total) *total += sum;
+    return true;
+  }
 }
 
 template class RleEncoder<uint64_t>;

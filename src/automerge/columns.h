@@ -333,6 +333,13 @@ class RleEncoder {
   }
   // Flushes and returns the encoded column; valid until the next reset() or append.
   const Bytes& finish();
+  // Takes up a column in the form finish() writes, as if its values had been appended one
+  // by one but without encoding them again: the bytes before its last run are kept as they
+  // are, and the last run becomes the run in progress. *rows: how many values (nulls
+  // included) it holds; `total`, if given, gets every non-null value added (wrapping). False
+  // (the encoder reset) if it does not parse. Numbers only: a string run in progress would
+  // be views into `encoded`.
+  bool resume(ByteView encoded, uint64_t* rows, uint64_t* total = nullptr);
   bool any_value() const { return any_value_; }
   // Empties the encoder but keeps its buffers, so reused encoders do not allocate.
   void reset() {
@@ -370,6 +377,13 @@ class DeltaEncoder {
   void append_null_n(uint64_t n) { rle_.append_null_n(n); }
   bool any_value() const { return rle_.any_value(); }
   const Bytes& finish() { return rle_.finish(); }
+  // As RleEncoder::resume; the last value is the sum of the deltas.
+  bool resume(ByteView encoded, uint64_t* rows) {
+    uint64_t total = 0;
+    if (!rle_.resume(encoded, rows, &total)) return false;
+    last_ = static_cast<int64_t>(total);
+    return true;
+  }
   void reset() {
     rle_.reset();
     last_ = 0;
@@ -482,6 +496,14 @@ class ValueEncoder {
     meta_.append(meta);
   }
   const Bytes& finish_meta() { return meta_.finish(); }
+  // Takes up columns in the form finish_meta() and finish_raw() write (see
+  // RleEncoder::resume); the raw bytes are copied. *rows: how many values.
+  bool resume(ByteView meta, ByteView raw, uint64_t* rows) {
+    if (!meta_.resume(meta, rows)) return false;
+    raw_.assign(raw.begin(), raw.end());
+    used_ = raw_.size();
+    return true;
+  }
   // The raw bytes; valid until the next append or reset.
   const Bytes& finish_raw() {
     raw_.resize(used_);

@@ -852,7 +852,8 @@ Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>
 
 Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr<StoredChange>>* out,
                        const KnownChange& known, const ChangeSink& sink,
-                       std::vector<uint32_t>* doc_order, bool lean) {
+                       std::vector<uint32_t>* doc_order, bool lean,
+                       ChangeColumns* change_columns) {
   if (!parsed.columns_read()) return Status::Error("document columns were not read");
   const ByteView body = parsed.impl_->body;
   const DocLayout& d = parsed.impl_->d;
@@ -1220,6 +1221,9 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     }
   std::sort(heads.begin(), heads.end());
   if (heads != d.heads) return Status::Error("mismatching heads");
+  if (change_columns && num_known == 0 && !lean)
+    change_columns->take_loaded(d.change_cols, rows.size(), deps.size(), num_actors,
+                                std::move(is_dep));
   return Status::Ok();
 }
 
@@ -1231,7 +1235,13 @@ Result<Bytes> encode_document(const std::vector<const StoredChange*>& changes, b
 
 Status ChangeColumns::extend(const std::vector<const StoredChange*>& changes,
                              const OpSet& s, const ChangeIndex& row_of) {
-  if (rows_ > changes.size() || actors_ != s.actors.size()) *this = ChangeColumns();
+  if (rows_ > changes.size()) *this = ChangeColumns();
+  if (actors_ != s.actors.size() && rows_ > 0) {
+    // Actors joined, which moves the indexes of those after them: only the author column
+    // holds actor indexes, so only it is written again.
+    actor_.reset();
+    for (size_t i = 0; i < rows_; ++i) actor_.append(s.change_author[i]);
+  }
   actors_ = s.actors.size();
   is_dep_.resize(changes.size(), false);
   for (uint32_t i = static_cast<uint32_t>(rows_); i < changes.size(); ++i) {
@@ -1269,6 +1279,39 @@ Status ChangeColumns::extend(const std::vector<const StoredChange*>& changes,
   }
   rows_ = changes.size();
   return Status::Ok();
+}
+
+bool ChangeColumns::take_loaded(const std::vector<Column>& columns, size_t rows, size_t deps,
+                               size_t actors, std::vector<bool> is_dep) {
+  if (rows == 0 || is_dep.size() != rows) return false;
+  // Messages and extra bytes: none, or the rows are encoded as usual.
+  if (!find_column(columns, col::kChangeExtraRaw).empty()) return false;
+  StringDecoder message(find_column(columns, col::kChangeMessage));
+  for (uint64_t left = rows; left > 0;) {
+    bool has;
+    std::string_view m;
+    uint64_t count;
+    if (!message.next_run(left, &has, &m, &count).ok() || has || count == 0) return false;
+    left -= std::min(count, left);
+  }
+  ChangeColumns c;
+  uint64_t n[7];
+  if (!c.actor_.resume(find_column(columns, col::kChangeActor), &n[0]) ||
+      !c.seq_.resume(find_column(columns, col::kChangeSeq), &n[1]) ||
+      !c.max_op_.resume(find_column(columns, col::kChangeMaxOp), &n[2]) ||
+      !c.time_.resume(find_column(columns, col::kChangeTime), &n[3]) ||
+      !c.deps_group_.resume(find_column(columns, col::kChangeDepsGroup), &n[4]) ||
+      !c.deps_index_.resume(find_column(columns, col::kChangeDepsIndex), &n[5]) ||
+      !c.extra_.resume(find_column(columns, col::kChangeExtraMeta), ByteView(), &n[6]))
+    return false;
+  for (int k = 0; k < 7; ++k)
+    if (n[k] != (k == 5 ? deps : rows)) return false;
+  c.message_.append_null_n(rows);
+  c.is_dep_ = std::move(is_dep);
+  c.rows_ = rows;
+  c.actors_ = actors;
+  *this = std::move(c);
+  return true;
 }
 
 void ChangeColumns::finish(ColumnWriter& cw) {

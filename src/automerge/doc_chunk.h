@@ -23,6 +23,8 @@ using KnownChange = std::function<const ChangeHash*(std::string_view actor, uint
 // as it is made: while it is still in cache. An error stops decoding and is returned.
 using ChangeSink = std::function<Status(const StoredChange& change)>;
 
+class ChangeColumns;
+
 // A document chunk body read as far as it can be without the caller's state: columns
 // inflated, change rows decoded. Views into the body, which must outlive it.
 class ParsedDocument {
@@ -46,7 +48,8 @@ class ParsedDocument {
   friend Status decode_document(const ParsedDocument& parsed,
                                 std::vector<std::unique_ptr<StoredChange>>* changes,
                                 const KnownChange& known, const ChangeSink& sink,
-                                std::vector<uint32_t>* doc_order, bool lean);
+                                std::vector<uint32_t>* doc_order, bool lean,
+                                ChangeColumns* change_columns);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -76,11 +79,15 @@ Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>
 // `lean`: the changes returned hold only their hash, chunk, seq, startOp and
 // time, and each is made in one scratch change (which the sink sees). A caller that keeps
 // only chunks (a lean document) then neither holds every op of a large document at once nor
-// allocates and frees the rest of every change.
+// allocates and frees the rest of every change. `change_columns`, if given, receives the
+// chunk's change columns as a first save takes them up (ChangeColumns::take_loaded) when
+// every change is regenerated and not `lean`, and they are in the form it takes; else it
+// is left empty.
 Status decode_document(const ParsedDocument& parsed,
                        std::vector<std::unique_ptr<StoredChange>>* changes,
                        const KnownChange& known = nullptr, const ChangeSink& sink = nullptr,
-                       std::vector<uint32_t>* doc_order = nullptr, bool lean = false);
+                       std::vector<uint32_t>* doc_order = nullptr, bool lean = false,
+                       ChangeColumns* change_columns = nullptr);
 
 // Algorithm B. `changes` must be in causal order and closed under dependencies. Returns the
 // whole chunk (header included). With `compress`, columns of 256 bytes or more are DEFLATEd.
@@ -100,8 +107,21 @@ class ChangeColumns {
                 const ChangeIndex& row_of);
   // Adds the columns to `cw`, which then holds views into them; no rows can follow.
   void finish(ColumnWriter& cw);
+  // Takes up the change columns of a document chunk as it was loaded (every row, in its
+  // order; decode_document does this), instead of encoding its rows again at the first
+  // save: a typed text's 10^5 rows took a third of that save. Their form is the one extend()
+  // writes, as the loader accepts only canonical columns. False, and nothing taken, when a
+  // change has a message or extra bytes (rare: those rows are encoded as usual), or the
+  // columns do not hold `rows` rows and `deps` deps. `actors`: how many the document lists,
+  // which are exactly its changes' authors (checked when it is parsed); an op set of these
+  // changes and later ones has as many only if no actor joined (extend() rewrites the
+  // author column when one did).
+  bool take_loaded(const std::vector<Column>& columns, size_t rows, size_t deps,
+                   size_t actors, std::vector<bool> is_dep);
   // Per row: whether a later change depends on it (the others are the heads).
   const std::vector<bool>& is_dep() const { return is_dep_; }
+  // How many rows it holds.
+  size_t rows() const { return rows_; }
 
  private:
   UintEncoder actor_, deps_group_;

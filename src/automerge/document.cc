@@ -54,10 +54,14 @@ struct Document::OpSetCache {
   size_t ordered = 0;
   const StoredChange* ordered_last = nullptr;
   ChangeAuthors authors;  // of the same changes, as the load's checks found them
+  // Their change columns as loaded (see ChangeColumns::take_loaded; empty if not taken):
+  // the first builder's `columns` start from them.
+  ChangeColumns loaded_columns;
   // Frees what the load left for the first builder (taken, or of no more use).
   void drop_loaded() {
     std::vector<uint32_t>().swap(doc_order);
     authors = ChangeAuthors();
+    loaded_columns = ChangeColumns();
   }
 };
 
@@ -333,8 +337,9 @@ Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i) {
   };
   std::vector<std::unique_ptr<StoredChange>> changes;
   std::vector<uint32_t> doc_order;  // (see OpSetCache)
+  ChangeColumns change_columns;
   Status s = decode_document(parsed, &changes, KnownChange(), check,
-                             lean_ ? nullptr : &doc_order, lean_);
+                             lean_ ? nullptr : &doc_order, lean_, &change_columns);
   if (!s.ok()) {
     ops_.rollback();
     return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
@@ -344,6 +349,7 @@ Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i) {
   if (!doc_order.empty() && op_set_cache_ && !changes_.empty()) {
     OpSetCache& cache = *op_set_cache_;
     cache.doc_order = std::move(doc_order);
+    cache.loaded_columns = std::move(change_columns);
     cache.ordered = changes_.size();
     cache.ordered_last = changes_.back().get();
     cache.authors.actors = std::move(staged.authors);
@@ -552,6 +558,7 @@ Result<R> Document::with_op_set(F&& use) const {
     cache.columns = ChangeColumns();
     if (!cache.doc_order.empty() && cache.ordered <= list.size() &&
         list[cache.ordered - 1] == cache.ordered_last) {
+      cache.columns = std::move(cache.loaded_columns);  // (the rows of list[0, ordered))
       if (Status st = cache.builder->add(list, &cache.doc_order, cache.ordered, &cache.authors);
           !st.ok()) {
         cache.builder.reset();

@@ -134,7 +134,9 @@ class Document {
   // chunk loads without ever holding all its ops decoded (a 1 MB document's load peaks at
   // two thirds of the memory). Not lean, a single document chunk's op order is kept (4
   // bytes an op) until the first save or JSON view, whose op set takes it instead of
-  // ordering every object again.
+  // ordering every object again; so are its change columns when no change has a message or
+  // extra bytes (ChangeColumns::take_loaded), which the first save then extends instead of
+  // encoding every row again.
   static Result<Document> load(ByteView bytes, bool lean = false);
 
   // Merges a concatenation of chunks into this document: the union of both change sets.

@@ -447,6 +447,48 @@ TEST(Corpus, OpSetTakesTheDocumentsOrder) {
   }
 }
 
+// A document loaded from one chunk takes that chunk's change columns up for its first save
+// (ChangeColumns::take_loaded) instead of encoding every row again: its saves must be what
+// encoding every row gives, also after merges that add rows and actors.
+TEST(Corpus, FirstSaveTakesTheLoadedChangeColumns) {
+  size_t taken = 0, merged = 0;
+  for (const fs::path& dir : scenarios()) {
+    SCOPED_TRACE(dir.filename().string());
+    ParsedGolden g;
+    ASSERT_NO_FATAL_FAILURE(parse_golden(dir, &g));
+    std::vector<std::unique_ptr<StoredChange>> changes;
+    std::vector<uint32_t> order;
+    ChangeColumns columns;
+    ASSERT_TRUE(decode_document(g.parsed, &changes, KnownChange(), nullptr, &order, false,
+                                &columns)
+                    .ok());
+    EXPECT_TRUE(columns.rows() == 0 || columns.rows() == changes.size());
+    taken += columns.rows() > 0;
+    auto d = Document::load(g.bytes);
+    ASSERT_TRUE(d.ok()) << d.status().message();
+    for (bool compress : {false, true}) {
+      auto saved = d->save(compress);
+      ASSERT_TRUE(saved.ok()) << saved.status().message();
+      EXPECT_EQ(*saved, *d->change_set().save(compress));
+    }
+    if (!fs::exists(dir / "forks")) continue;
+    for (const auto& e : fs::directory_iterator(dir / "forks")) {
+      auto f = Document::load(g.bytes);
+      ASSERT_TRUE(f.ok());
+      ASSERT_TRUE(f->merge(read_file(e.path())).ok());
+      auto saved = f->save();
+      ASSERT_TRUE(saved.ok()) << saved.status().message();
+      EXPECT_EQ(*saved, *f->change_set().save());
+      ++merged;
+    }
+  }
+  if (!scenarios().empty()) {
+    // (Most scenarios' changes carry messages, whose documents' rows are encoded as usual.)
+    EXPECT_GE(taken, 30u);
+    EXPECT_GT(merged, 100u);
+  }
+}
+
 TEST(Corpus, ForksMergeToTheLibrarysHeads) {
   for (const fs::path& dir : scenarios()) {
     if (!fs::exists(dir / "forks")) continue;
