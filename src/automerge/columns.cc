@@ -316,9 +316,9 @@ const Bytes& RleEncoder<T>::finish() {
 }
 
 template <typename T>
-bool RleEncoder<T>::resume(ByteView encoded, uint64_t* rows, uint64_t* total) {
+bool RleEncoder<T>::resume(ByteView encoded, ResumedColumn* got) {
   reset();
-  *rows = 0;
+  *got = ResumedColumn();
   if constexpr (std::is_same_v<T, std::string_view>) {
     return encoded.empty();
   } else {
@@ -334,7 +334,7 @@ bool RleEncoder<T>::resume(ByteView encoded, uint64_t* rows, uint64_t* total) {
       }
       return true;
     };
-    uint64_t n = 0, sum = 0;
+    uint64_t n = 0, sum = 0, nulls_total = 0;
     size_t last = 0;  // where the last run starts
     bool any = false;
     Reader r(encoded);
@@ -358,6 +358,7 @@ bool RleEncoder<T>::resume(ByteView encoded, uint64_t* rows, uint64_t* total) {
         uint64_t nulls;
         if (!r.uleb(&nulls).ok() || nulls == 0 || nulls > INT64_MAX) return false;
         count = static_cast<int64_t>(nulls);
+        nulls_total += nulls;  // (no overflow: at most n, checked below)
       }
       const uint64_t len = static_cast<uint64_t>(count < 0 ? -count : count);
       if (n + len < n) return false;
@@ -386,8 +387,9 @@ bool RleEncoder<T>::resume(ByteView encoded, uint64_t* rows, uint64_t* total) {
       run_count_ = nulls;
     }
     any_value_ = any;
-    *rows = n;
-    if (total) *total += sum;
+    got->rows = n;
+    got->nulls = nulls_total;
+    got->total = sum;
     return true;
   }
 }

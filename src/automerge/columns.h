@@ -300,6 +300,13 @@ class ValueDecoder {
 
 // ---- encoders (canonical only) ------------------------------------------------------------
 
+// What a column taken up by an encoder's resume() holds.
+struct ResumedColumn {
+  uint64_t rows = 0;   // values, nulls included
+  uint64_t nulls = 0;  // of those, nulls
+  uint64_t total = 0;  // the non-null values added up (wrapping)
+};
+
 // String columns hold views: the strings must stay valid until finish().
 template <typename T>
 class RleEncoder {
@@ -335,11 +342,9 @@ class RleEncoder {
   const Bytes& finish();
   // Takes up a column in the form finish() writes, as if its values had been appended one
   // by one but without encoding them again: the bytes before its last run are kept as they
-  // are, and the last run becomes the run in progress. *rows: how many values (nulls
-  // included) it holds; `total`, if given, gets every non-null value added (wrapping). False
-  // (the encoder reset) if it does not parse. Numbers only: a string run in progress would
-  // be views into `encoded`.
-  bool resume(ByteView encoded, uint64_t* rows, uint64_t* total = nullptr);
+  // are, and the last run becomes the run in progress. False (the encoder reset) if it does
+  // not parse. Numbers only: a string run in progress would be views into `encoded`.
+  bool resume(ByteView encoded, ResumedColumn* got);
   bool any_value() const { return any_value_; }
   // Empties the encoder but keeps its buffers, so reused encoders do not allocate.
   void reset() {
@@ -378,10 +383,9 @@ class DeltaEncoder {
   bool any_value() const { return rle_.any_value(); }
   const Bytes& finish() { return rle_.finish(); }
   // As RleEncoder::resume; the last value is the sum of the deltas.
-  bool resume(ByteView encoded, uint64_t* rows) {
-    uint64_t total = 0;
-    if (!rle_.resume(encoded, rows, &total)) return false;
-    last_ = static_cast<int64_t>(total);
+  bool resume(ByteView encoded, ResumedColumn* got) {
+    if (!rle_.resume(encoded, got)) return false;
+    last_ = static_cast<int64_t>(got->total);
     return true;
   }
   void reset() {
@@ -497,9 +501,9 @@ class ValueEncoder {
   }
   const Bytes& finish_meta() { return meta_.finish(); }
   // Takes up columns in the form finish_meta() and finish_raw() write (see
-  // RleEncoder::resume); the raw bytes are copied. *rows: how many values.
-  bool resume(ByteView meta, ByteView raw, uint64_t* rows) {
-    if (!meta_.resume(meta, rows)) return false;
+  // RleEncoder::resume; `got` is the metadata column's); the raw bytes are copied.
+  bool resume(ByteView meta, ByteView raw, ResumedColumn* got) {
+    if (!meta_.resume(meta, got)) return false;
     raw_.assign(raw.begin(), raw.end());
     used_ = raw_.size();
     return true;

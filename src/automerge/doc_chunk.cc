@@ -1295,17 +1295,33 @@ bool ChangeColumns::take_loaded(const std::vector<Column>& columns, size_t rows,
     left -= std::min(count, left);
   }
   ChangeColumns c;
-  uint64_t n[7];
-  if (!c.actor_.resume(find_column(columns, col::kChangeActor), &n[0]) ||
-      !c.seq_.resume(find_column(columns, col::kChangeSeq), &n[1]) ||
-      !c.max_op_.resume(find_column(columns, col::kChangeMaxOp), &n[2]) ||
-      !c.time_.resume(find_column(columns, col::kChangeTime), &n[3]) ||
-      !c.deps_group_.resume(find_column(columns, col::kChangeDepsGroup), &n[4]) ||
-      !c.deps_index_.resume(find_column(columns, col::kChangeDepsIndex), &n[5]) ||
-      !c.extra_.resume(find_column(columns, col::kChangeExtraMeta), ByteView(), &n[6]))
+  ResumedColumn got[7];
+  if (!c.actor_.resume(find_column(columns, col::kChangeActor), &got[0]) ||
+      !c.seq_.resume(find_column(columns, col::kChangeSeq), &got[1]) ||
+      !c.max_op_.resume(find_column(columns, col::kChangeMaxOp), &got[2]) ||
+      !c.time_.resume(find_column(columns, col::kChangeTime), &got[3]) ||
+      !c.deps_group_.resume(find_column(columns, col::kChangeDepsGroup), &got[4]) ||
+      !c.deps_index_.resume(find_column(columns, col::kChangeDepsIndex), &got[5]) ||
+      !c.extra_.resume(find_column(columns, col::kChangeExtraMeta), ByteView(), &got[6]))
     return false;
+  // extend() writes a value in every row of these columns, where the loader also takes a
+  // null time or deps count (as 0): columns with nulls are not the bytes extend() writes.
   for (int k = 0; k < 7; ++k)
-    if (n[k] != (k == 5 ? deps : rows)) return false;
+    if (got[k].rows != (k == 5 ? deps : rows) || got[k].nulls != 0) return false;
+  // Each extra value must be the empty byte string extend() writes (not, say, an empty
+  // string, which reads back the same).
+  Value empty;
+  empty.type = static_cast<uint8_t>(ValueType::kBytes);
+  uint8_t raw[32];
+  const uint64_t empty_meta = write_value_raw(raw, empty);
+  UintDecoder meta(find_column(columns, col::kChangeExtraMeta));
+  for (uint64_t left = rows; left > 0;) {
+    bool has;
+    uint64_t m, count;
+    if (!meta.next_run(left, &has, &m, &count).ok() || !has || m != empty_meta || count == 0)
+      return false;
+    left -= std::min(count, left);
+  }
   c.message_.append_null_n(rows);
   c.is_dep_ = std::move(is_dep);
   c.rows_ = rows;
