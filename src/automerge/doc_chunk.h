@@ -111,8 +111,9 @@ class ChangeColumns {
   // order; decode_document does this), instead of encoding its rows again at the first
   // save: a typed text's 10^5 rows took a third of that save. Their form is the one extend()
   // writes, as the loader accepts only canonical columns. False, and nothing taken, when a
-  // change has a message or extra bytes (rare: those rows are encoded as usual), or the
-  // columns do not hold `rows` rows and `deps` deps. `actors`: how many the document lists,
+  // change has a message or extra bytes (rare: those rows are encoded as usual), when a
+  // column holds a value in a form extend() does not write (a null time or deps count, which
+  // the loader reads as 0), or when the columns do not hold `rows` rows and `deps` deps. `actors`: how many the document lists,
   // which are exactly its changes' authors (checked when it is parsed); an op set of these
   // changes and later ones has as many only if no actor joined (extend() rewrites the
   // author column when one did).
