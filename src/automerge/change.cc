@@ -334,7 +334,6 @@ void encode_ops(const Change& ch, Bytes& out) {
   w.write_data(out);
 }
 
-// `general`: the op columns through the column encoders whatever the change's shape.
 // The room write_body_head needs for ch: every field before the ops.
 size_t body_head_room(const Change& ch) {
   size_t room = kMaxLebBytes + 32 * ch.deps.size() + 5 * kMaxLebBytes + ch.message().size();
@@ -374,6 +373,7 @@ uint8_t* write_one_op_body(const Change& ch, uint8_t* p) {
   return p + extra.size();
 }
 
+// `general`: the op columns through the column encoders whatever the change's shape.
 void encode_body(const Change& ch, Bytes& out, bool general) {
   const size_t at = out.size();
   if (const size_t one_op = general ? 0 : one_op_room(ch)) {

@@ -90,6 +90,7 @@ Status column_error(const char* message);
 template <typename T>
 class RleDecoder {
  public:
+  using value_type = T;
   explicit RleDecoder(ByteView data) : r_(data), present_(!data.empty()) {}
   // Reads the next row. Returns false in *has_value for null. Rows inside a repeat or null
   // run (most rows) take an inline path.

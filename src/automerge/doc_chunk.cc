@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <unordered_map>
 
 #include "automerge/chunk.h"
@@ -16,6 +17,9 @@ namespace amstore {
 namespace {
 
 constexpr uint64_t kMaxCounter = 0xffffffffu;
+// Rows decoded per column at a time (next_n) where a table is read a block of rows at once:
+// the block's values stay in cache while its rows are checked and made.
+constexpr size_t kColumnBlockRows = 128;
 // Counts the rows of an RLE column without keeping them (a malformed column stops the count:
 // the real decode reports the error). Fails beyond max_rows_for(body).
 Status count_rows(ByteView column, size_t max_rows, size_t* n) {
@@ -239,7 +243,7 @@ class OpRowReader {
   // claims more rows than its columns hold costs no more than the rows it does hold.
   Status read_rows(size_t n, std::vector<Row>* rows, std::vector<OpId>* succ,
                    std::vector<std::string_view>* marks) {
-    constexpr size_t kBlock = 128;
+    constexpr size_t kBlock = kColumnBlockRows;
     struct {
       uint64_t obj_actor[kBlock], obj_ctr[kBlock], key_actor[kBlock], id_actor[kBlock],
           action[kBlock], succ_group[kBlock];
@@ -775,7 +779,7 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
     std::vector<uint64_t> last_seq(num_actors, 0), last_max(num_actors, 0);
     // A block of rows at a time, each column decoded a run at a time (a typed text has 10^5
     // rows, nearly all in runs), then the block's rows checked and made.
-    constexpr size_t kBlock = 128;
+    constexpr size_t kBlock = kColumnBlockRows;
     struct {
       uint64_t actor[kBlock], deps_n[kBlock];
       int64_t seq[kBlock], max_op[kBlock], time[kBlock];
@@ -1286,14 +1290,19 @@ bool ChangeColumns::take_loaded(const std::vector<Column>& columns, size_t rows,
   if (rows == 0 || is_dep.size() != rows) return false;
   // Messages and extra bytes: none, or the rows are encoded as usual.
   if (!find_column(columns, col::kChangeExtraRaw).empty()) return false;
+  // Whether every one of the rows of a column, read a run at a time with `d`, passes `ok`.
+  auto every_row = [rows](auto& d, auto&& ok) {
+    for (uint64_t left = rows; left > 0;) {
+      bool has;
+      typename std::remove_reference_t<decltype(d)>::value_type v{};
+      uint64_t count;
+      if (!d.next_run(left, &has, &v, &count).ok() || count == 0 || !ok(has, v)) return false;
+      left -= std::min(count, left);
+    }
+    return true;
+  };
   StringDecoder message(find_column(columns, col::kChangeMessage));
-  for (uint64_t left = rows; left > 0;) {
-    bool has;
-    std::string_view m;
-    uint64_t count;
-    if (!message.next_run(left, &has, &m, &count).ok() || has || count == 0) return false;
-    left -= std::min(count, left);
-  }
+  if (!every_row(message, [](bool has, std::string_view) { return !has; })) return false;
   ChangeColumns c;
   ResumedColumn got[7];
   if (!c.actor_.resume(find_column(columns, col::kChangeActor), &got[0]) ||
@@ -1308,20 +1317,14 @@ bool ChangeColumns::take_loaded(const std::vector<Column>& columns, size_t rows,
   // null time or deps count (as 0): columns with nulls are not the bytes extend() writes.
   for (int k = 0; k < 7; ++k)
     if (got[k].rows != (k == 5 ? deps : rows) || got[k].nulls != 0) return false;
-  // Each extra value must be the empty byte string extend() writes (not, say, an empty
-  // string, which reads back the same).
+  // Each extra value must be the empty byte string extend() writes.
   Value empty;
   empty.type = static_cast<uint8_t>(ValueType::kBytes);
   uint8_t raw[32];
   const uint64_t empty_meta = write_value_raw(raw, empty);
   UintDecoder meta(find_column(columns, col::kChangeExtraMeta));
-  for (uint64_t left = rows; left > 0;) {
-    bool has;
-    uint64_t m, count;
-    if (!meta.next_run(left, &has, &m, &count).ok() || !has || m != empty_meta || count == 0)
-      return false;
-    left -= std::min(count, left);
-  }
+  if (!every_row(meta, [&](bool has, uint64_t m) { return has && m == empty_meta; }))
+    return false;
   c.message_.append_null_n(rows);
   c.is_dep_ = std::move(is_dep);
   c.rows_ = rows;
