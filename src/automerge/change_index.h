@@ -6,7 +6,9 @@
 // keep its order and outlive the lookups; callers pass `hash_at(i)`: the hash at position i.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "automerge/flat_map.h"
@@ -39,25 +41,37 @@ class ChangeIndex {
       if (s.bits == bits && hash_equal(hash_at(s.pos1 - 1), h)) return s.pos1 - 1;
     }
   }
-  // Starts loading the slot of `h` (for callers inserting many, each a cache miss).
-  void prefetch(const ChangeHash& h) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[mix(h) & (slots_.size() - 1)], 1);
-  }
   // Adds `h` at position `pos` (< kNone) unless it is there already.
   template <typename HashAt>
   void insert(const ChangeHash& h, uint32_t pos, const HashAt& hash_at) {
     if ((size_ + 1) * 2 > slots_.size()) rehash(table_capacity(size_ + 1));
-    const uint32_t bits = mix(h);
+    place(mix(h), pos, [&h]() -> const ChangeHash& { return h; }, hash_at);
+  }
+  // Adds new_hash(k) at position k for each k in [begin, end) (< kNone), as insert() would
+  // one after another: each position taken or not, the same lookups after. The table of a
+  // long history is megabytes, and inserting in the changes' order missed the cache at every
+  // change; here they go in a part of the table at a time (a stable sort by the slot they
+  // start at), so the table is written front to back, and a new hash is read again only
+  // when its mixed bits meet a slot's.
+  template <typename NewHash, typename HashAt>
+  void insert_all(uint32_t begin, uint32_t end, const NewHash& new_hash, const HashAt& hash_at) {
+    if (begin >= end) return;
+    const uint32_t n = end - begin;
+    if ((size_ + n) * 2 > slots_.size()) rehash(table_capacity(size_ + n));
     const size_t mask = slots_.size() - 1;
-    for (size_t i = bits & mask;; i = (i + 1) & mask) {
-      Slot& s = slots_[i];
-      if (s.pos1 == 0) {
-        s = Slot{bits, pos + 1};
-        ++size_;
-        return;
-      }
-      if (s.bits == bits && hash_equal(hash_at(s.pos1 - 1), h)) return;
+    constexpr size_t kPartSlots = 512;  // 4 KiB of the table
+    const size_t part_slots = std::min(kPartSlots, slots_.size());  // (both powers of two)
+    std::vector<uint32_t> part_start(slots_.size() / part_slots + 1, 0);
+    std::vector<std::pair<uint32_t, uint32_t>> mixed(n);  // (bits, position), in `end` order
+    for (uint32_t k = 0; k < n; ++k) {
+      mixed[k] = {mix(new_hash(begin + k)), begin + k};
+      ++part_start[(mixed[k].first & mask) / part_slots + 1];
     }
+    for (size_t p = 1; p < part_start.size(); ++p) part_start[p] += part_start[p - 1];
+    std::vector<std::pair<uint32_t, uint32_t>> by_part(n);
+    for (const auto& m : mixed) by_part[part_start[(m.first & mask) / part_slots]++] = m;
+    for (const auto& [bits, pos] : by_part)
+      place(bits, pos, [&, pos = pos]() -> const ChangeHash& { return new_hash(pos); }, hash_at);
   }
 
  private:
@@ -67,6 +81,21 @@ class ChangeIndex {
   };
   // Keyed as a ChangeHashMap is (see KeyedChangeHash): clients can grind hashes alike.
   uint32_t mix(const ChangeHash& h) const { return static_cast<uint32_t>(key_(h)); }
+  // Puts position `pos` of the hash h() (whose mix is `bits`) in the first free slot from
+  // its own, unless the hash is there already (h() is called only where a slot's bits match).
+  template <typename Hash, typename HashAt>
+  void place(uint32_t bits, uint32_t pos, const Hash& h, const HashAt& hash_at) {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = bits & mask;; i = (i + 1) & mask) {
+      Slot& s = slots_[i];
+      if (s.pos1 == 0) {
+        s = Slot{bits, pos + 1};
+        ++size_;
+        return;
+      }
+      if (s.bits == bits && hash_equal(hash_at(s.pos1 - 1), h())) return;
+    }
+  }
   // The slots keep their mixed bits, so growing needs no hash again.
   void rehash(size_t cap) {
     std::vector<Slot> old(cap);

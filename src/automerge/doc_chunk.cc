@@ -1353,7 +1353,7 @@ Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChan
   if (!positions) {
     own_positions.reserve(changes.size());
     auto hash_at = [&](uint32_t k) -> const ChangeHash& { return changes[k]->hash; };
-    for (uint32_t i = 0; i < changes.size(); ++i) own_positions.insert(changes[i]->hash, i, hash_at);
+    own_positions.insert_all(0, static_cast<uint32_t>(changes.size()), hash_at, hash_at);
     positions = &own_positions;
   }
   // Finished here: a copy of the kept columns (they go on taking rows), or columns of

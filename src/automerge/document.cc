@@ -488,17 +488,11 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     changes_.push_back(std::move(sc));
   }
   if (staged) heads_ = staged->heads;
-  // The index is large (10^5 changes: megabytes) and each insert a cache miss. In a loop of
-  // their own, with slots fetched a few changes ahead, the misses overlap.
-  constexpr size_t kAhead = 16;
-  auto new_hash = [&](size_t k) -> const ChangeHash& {  // (a staged batch is applied in order)
+  auto new_hash = [&](uint32_t k) -> const ChangeHash& {  // (a staged batch is applied in order)
     return staged ? staged->changes[k - first_new].hash : changes_[k]->hash;
   };
-  for (size_t k = first_new; k < changes_.size(); ++k) {
-    if (k + kAhead < changes_.size()) index_.prefetch(new_hash(k + kAhead));
-    index_.insert(new_hash(k), static_cast<uint32_t>(k),
-                  [this](uint32_t i) -> const ChangeHash& { return changes_[i]->hash; });
-  }
+  index_.insert_all(static_cast<uint32_t>(first_new), static_cast<uint32_t>(changes_.size()),
+                    new_hash, [this](uint32_t i) -> const ChangeHash& { return changes_[i]->hash; });
   pending_.clear();
   pending_index_.clear();
   for (size_t i = 0; i < owned.size(); ++i) {

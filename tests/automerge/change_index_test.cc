@@ -59,5 +59,37 @@ TEST(ChangeIndex, HashesThatShareTheirMixedBitsAreStillDifferent) {
   EXPECT_EQ(index.find(absent, hash_at), ChangeIndex::kNone);
 }
 
+// insert_all, which places a batch a part of the table at a time, finds what insert() one
+// by one finds: into a table that already holds changes (and grows), with hashes repeated
+// in the batch (the first position kept, as insert() keeps it) and hashes that share their
+// mixed bits.
+TEST(ChangeIndex, InsertAllFindsWhatInsertingOneByOneFinds) {
+  std::vector<ChangeHash> list = some_hashes(6000);
+  for (size_t i = 4000; i < 4064; ++i)  // alike in the 8 bytes slots are mixed from
+    std::copy(list[4000].begin(), list[4000].begin() + 8, list[i].begin());
+  list[5000] = list[4500];  // a batch's own repeat
+  list[5001] = list[10];    // a hash the table holds before the batch
+  auto hash_at = [&](uint32_t i) -> const ChangeHash& { return list[i]; };
+  ChangeIndex one_by_one, batched;
+  for (uint32_t i = 0; i < 1000; ++i) {
+    one_by_one.insert(list[i], i, hash_at);
+    batched.insert(list[i], i, hash_at);
+  }
+  for (uint32_t i = 1000; i < list.size(); ++i) one_by_one.insert(list[i], i, hash_at);
+  batched.insert_all(1000, static_cast<uint32_t>(list.size()), hash_at, hash_at);
+  EXPECT_EQ(batched.size(), one_by_one.size());
+  EXPECT_EQ(batched.size(), list.size() - 2);
+  for (uint32_t i = 0; i < list.size(); ++i)
+    ASSERT_EQ(batched.find(list[i], hash_at), one_by_one.find(list[i], hash_at)) << i;
+  EXPECT_EQ(batched.find(list[5000], hash_at), 4500u);
+  EXPECT_EQ(batched.find(list[5001], hash_at), 10u);
+  ChangeHash absent = list[4001];
+  absent[31] ^= 1;
+  EXPECT_EQ(batched.find(absent, hash_at), ChangeIndex::kNone);
+  // An empty batch changes nothing.
+  batched.insert_all(7, 7, hash_at, hash_at);
+  EXPECT_EQ(batched.size(), list.size() - 2);
+}
+
 }  // namespace
 }  // namespace amstore
