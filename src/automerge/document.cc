@@ -371,7 +371,45 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     stats.pending = pending_.size();
     return stats;
   }
-  if (!staged) {
+  // The entries of the author of the change applied last: consecutive changes are often one
+  // author's.
+  const std::string* author = nullptr;
+  KnownChanges::Hashes* mine = nullptr;
+  uint64_t* mine_max_op = nullptr;
+  // Notes an applied change (its author, hash, max op and how many ops it has).
+  auto note_applied = [&](std::string_view by, const ChangeHash& hash, uint64_t max_op,
+                          size_t ops) {
+    if (!author || !same_actor(*author, by)) {
+      auto it = try_emplace_view(known_.by_actor, by).first;
+      author = &it->first;  // not the change's own: a lean document drops it
+      mine = &it->second;
+      mine_max_op = &max_op_[*author];
+    }
+    mine->push_back(hash);
+    *mine_max_op = max_op;
+    op_count_ += ops;
+  };
+  auto hash_at = [this](uint32_t i) -> const ChangeHash& { return changes_[i]->hash; };
+  if (staged) {
+    // A whole document into an empty one (load_whole): its changes are distinct, in causal
+    // order, and were checked (their ops staged) as they were made, so all of them apply,
+    // in the order given; none waits.
+    if (!changes_.empty() || !pending_.empty()) {
+      ops_.rollback();
+      return Status::Error("a checked batch goes into an empty document only");
+    }
+    ops_.commit();
+    changes_ = std::move(incoming);
+    for (const Staged::Change& c : staged->changes)
+      note_applied(staged->authors[c.author], c.hash, c.max_op, c.ops);
+    heads_ = staged->heads;
+    index_.insert_all(
+        0, static_cast<uint32_t>(changes_.size()),
+        [staged](uint32_t k) -> const ChangeHash& { return staged->changes[k].hash; }, hash_at);
+    stats.applied = changes_.size();
+    return stats;
+  }
+  {
     size_t ops = 0;  // the index's arrays grow once, not by doubling (a copy each time)
     for (const auto& c : incoming) ops += c->change.ops.size();
     ops_.reserve(incoming.size(), ops);
@@ -394,9 +432,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     order.push_back(i);
     return Status::Ok();
   };
-  if (staged) {
-    for (size_t i = 0; i < pool.size(); ++i) order.push_back(i);
-  } else {
+  {
     // Who waits for whom inside the pool, as flat arrays (a merge may bring 10^5 changes,
     // each waiting for its predecessors): waiters of pool[j] are waiter[first[j] .. first[j+1]).
     ChangeHashMap<uint32_t> in_pool;
@@ -456,43 +492,23 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   std::vector<bool> applied(pool.size(), false);
   index_.reserve(changes_.size() + order.size());
   changes_.reserve(changes_.size() + order.size());
-  // The previous change's author's entries: consecutive changes are often one author's.
-  const std::string* author = nullptr;
-  KnownChanges::Hashes* mine = nullptr;
-  uint64_t* mine_max_op = nullptr;
   const size_t first_new = changes_.size();
   for (size_t k = 0; k < order.size(); ++k) {
     const size_t i = order[k];
     applied[i] = true;
     std::unique_ptr<StoredChange> sc = std::move(owned[i]);
-    if (!staged) {  // (a staged batch's changes hold no deps: its heads come with it)
-      for (const ChangeHash& d : sc->change.deps) {
-        auto h = std::lower_bound(heads_.begin(), heads_.end(), d, hash_less);
-        if (h != heads_.end() && hash_equal(*h, d)) heads_.erase(h);
-      }
-      heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash, hash_less),
-                    sc->hash);
+    for (const ChangeHash& d : sc->change.deps) {
+      auto h = std::lower_bound(heads_.begin(), heads_.end(), d, hash_less);
+      if (h != heads_.end() && hash_equal(*h, d)) heads_.erase(h);
     }
-    const std::string_view by =
-        staged ? std::string_view(staged->authors[staged->changes[i].author]) : sc->change.author();
-    if (!author || !same_actor(*author, by)) {
-      auto it = try_emplace_view(known_.by_actor, by).first;
-      author = &it->first;  // not the change's own: a lean document drops it below
-      mine = &it->second;
-      mine_max_op = &max_op_[*author];
-    }
-    mine->push_back(staged ? staged->changes[i].hash : sc->hash);
-    *mine_max_op = staged ? staged->changes[i].max_op : sc->change.max_op();
-    op_count_ += staged ? staged->changes[i].ops : sc->change.ops.size();
-    if (lean_ && !staged) drop_decoded(sc->change);  // (a staged lean batch holds none)
+    heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash, hash_less),
+                  sc->hash);
+    note_applied(sc->change.author(), sc->hash, sc->change.max_op(), sc->change.ops.size());
+    if (lean_) drop_decoded(sc->change);
     changes_.push_back(std::move(sc));
   }
-  if (staged) heads_ = staged->heads;
-  auto new_hash = [&](uint32_t k) -> const ChangeHash& {  // (a staged batch is applied in order)
-    return staged ? staged->changes[k - first_new].hash : changes_[k]->hash;
-  };
   index_.insert_all(static_cast<uint32_t>(first_new), static_cast<uint32_t>(changes_.size()),
-                    new_hash, [this](uint32_t i) -> const ChangeHash& { return changes_[i]->hash; });
+                    hash_at, hash_at);
   pending_.clear();
   pending_index_.clear();
   for (size_t i = 0; i < owned.size(); ++i) {
