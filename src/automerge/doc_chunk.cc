@@ -736,6 +736,7 @@ const std::vector<ChangeHash>& ParsedDocument::heads() const { return impl_->d.h
 bool ParsedDocument::columns_read() const { return impl_->columns_read; }
 size_t ParsedDocument::op_rows() const { return impl_->op_rows; }
 size_t ParsedDocument::succ_rows() const { return impl_->succ_rows; }
+size_t ParsedDocument::change_rows() const { return impl_->rows.size(); }
 
 Status parse_document_header(ByteView body, ParsedDocument* parsed) {
   parsed->impl_ = std::make_unique<ParsedDocument::Impl>();

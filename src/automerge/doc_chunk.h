@@ -41,6 +41,8 @@ class ParsedDocument {
   // Entries in the successor columns. Decoding makes an op of every row and a delete op for
   // some successors, so op_rows() + succ_rows() bounds the ops it makes.
   size_t succ_rows() const;
+  // Change rows (once the columns are read): the changes decoding makes.
+  size_t change_rows() const;
 
  private:
   friend Status parse_document_header(ByteView body, ParsedDocument* parsed);

@@ -312,14 +312,16 @@ class Document::Checker {
 Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i) {
   const size_t n = upload.items_.size();
   AM_TRY(upload.read_columns(i));
-  // Room for every op the document's changes hold: its op rows and its deletes, which are
-  // not rows (each is one of the rows' successors). Reserving the rows alone, the index
-  // outgrew its arrays at the last few changes and doubled them: a copy, fresh pages, and
-  // twice the memory kept for as long as the document is.
+  // Room for every change and every op the document holds: its op rows and its deletes,
+  // which are not rows (each is one of the rows' successors). Reserving the rows alone, the
+  // index outgrew its arrays at the last few changes and doubled them: a copy, fresh pages,
+  // and twice the memory kept for as long as the document is. (Likewise the batch's
+  // records: 56 bytes a change, copied at each doubling.)
   const ParsedDocument& parsed = upload.items_[i].doc;
-  ops_.reserve(0, parsed.op_rows() + parsed.succ_rows());
+  ops_.reserve(parsed.change_rows(), parsed.op_rows() + parsed.succ_rows());
   Checker checker(*this);
   Staged staged;
+  staged.changes.reserve(parsed.change_rows());
   std::unordered_map<std::string, uint32_t, KnownChanges::ActorHash, std::equal_to<>> author_at;
   uint32_t author = 0;
   ChangeSink check = [&](const StoredChange& sc) -> Status {
