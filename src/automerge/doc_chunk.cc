@@ -892,13 +892,12 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       }
     }
   }
-  // The hash of change row i: the caller's for a known row.
-  auto hash_of = [&](uint32_t i) -> Result<ChangeHash> {
-    if (!is_known[i]) return hashes[i];
-    const ChangeHash* h = known(d.actors[rows[i].actor], rows[i].seq);
-    if (!h) return Status::Error("known changes are not a prefix of their actor's seqs");
-    return *h;
+  // The hash of change row i: the caller's for a known row (null if the caller lacks it).
+  // A pointer, not a Result: it runs for every dep of every change.
+  auto hash_of = [&](uint32_t i) -> const ChangeHash* {
+    return is_known[i] ? known(d.actors[rows[i].actor], rows[i].seq) : &hashes[i];
   };
+  const char* const kKnownGap = "known changes are not a prefix of their actor's seqs";
 
   // ---- op rows, predecessors and deletes (§7.2) ----
   std::vector<Row> ops;  // the rows read (a whole document: a block at a time)
@@ -1196,8 +1195,9 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     if (!row.extra.empty()) ch.mutable_extra().assign(row.extra.begin(), row.extra.end());
     ch.deps.reserve(row.deps_count);
     for (uint32_t k = 0; k < row.deps_count; ++k) {
-      AM_ASSIGN(ChangeHash h, hash_of(deps[row.deps_begin + k]));
-      ch.deps.push_back(h);
+      const ChangeHash* h = hash_of(deps[row.deps_begin + k]);
+      if (!h) return Status::Error(kKnownGap);
+      ch.deps.push_back(*h);
     }
     for (size_t k = 1; k < ch.deps.size(); ++k)
       if (!(ch.deps[k - 1] < ch.deps[k])) return Status::Error("document change deps are not in hash order");
@@ -1221,8 +1221,9 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   std::vector<ChangeHash> heads;
   for (size_t i = 0; i < rows.size(); ++i)
     if (!is_dep[i]) {
-      AM_ASSIGN(ChangeHash h, hash_of(i));
-      heads.push_back(h);
+      const ChangeHash* h = hash_of(i);
+      if (!h) return Status::Error(kKnownGap);
+      heads.push_back(*h);
     }
   std::sort(heads.begin(), heads.end());
   if (heads != d.heads) return Status::Error("mismatching heads");
