@@ -193,11 +193,15 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
   if (bound > sizeof small) large.resize(bound);
   uint8_t* const data = bound > sizeof small ? large.data() : small;
   uint8_t* p = data;
-  std::pair<uint32_t, size_t> cols[14];  // spec, data length
+  // Each column's spec and data length. Left unset until written: a std::pair array is
+  // zeroed whole on every call, for the few entries a change uses.
+  struct ColumnEntry {
+    uint32_t spec, length;
+  } cols[14];
   size_t n = 0;
   const uint8_t* at = data;
   auto end_column = [&](uint32_t spec) {
-    cols[n++] = {spec, static_cast<size_t>(p - at)};
+    cols[n++] = {spec, static_cast<uint32_t>(p - at)};
     at = p;
   };
   constexpr uint8_t kLiteralOfOne = 0x7f;  // sLEB128 −1
@@ -256,8 +260,8 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
   uint8_t* o = out;
   o += write_uleb(o, n);
   for (size_t i = 0; i < n; ++i) {
-    o += write_uleb(o, cols[i].first);
-    o += write_uleb(o, cols[i].second);
+    o += write_uleb(o, cols[i].spec);
+    o += write_uleb(o, cols[i].length);
   }
   std::memcpy(o, data, static_cast<size_t>(p - data));
   return static_cast<size_t>(o + (p - data) - out);
