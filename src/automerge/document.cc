@@ -334,7 +334,13 @@ Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i) {
       if (fresh) staged.authors.emplace_back(a);
       author = it->second;
     }
-    staged.changes.push_back({sc.hash, sc.change.max_op(), sc.change.ops.size(), author});
+    // Field by field, in place: a record built on the stack was copied with loads wider
+    // than its stores (a store-forwarding stall per change).
+    Staged::Change& r = staged.changes.emplace_back();
+    r.hash = sc.hash;
+    r.max_op = sc.change.max_op();
+    r.ops = sc.change.ops.size();
+    r.author = author;
     return Status::Ok();
   };
   std::vector<std::unique_ptr<StoredChange>> changes;
