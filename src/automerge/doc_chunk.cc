@@ -1353,7 +1353,6 @@ Result<Bytes> encode_document(const OpSet& s, const std::vector<const StoredChan
                               ChangeColumns* kept) {
   ChangeIndex own_positions;
   if (!positions) {
-    own_positions.reserve(changes.size());
     auto hash_at = [&](uint32_t k) -> const ChangeHash& { return changes[k]->hash; };
     own_positions.insert_all(0, static_cast<uint32_t>(changes.size()), hash_at, hash_at);
     positions = &own_positions;

@@ -498,7 +498,6 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   for (auto& p : pending_) owned.push_back(std::move(p));
   for (auto& p : incoming) owned.push_back(std::move(p));
   std::vector<bool> applied(pool.size(), false);
-  index_.reserve(changes_.size() + order.size());
   changes_.reserve(changes_.size() + order.size());
   const size_t first_new = changes_.size();
   for (size_t k = 0; k < order.size(); ++k) {
