@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <new>
 #include <type_traits>
 #include <unordered_map>
 
@@ -906,6 +908,47 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   std::vector<Regen> regen;
   std::vector<OpId> preds;  // pred lists of `regen`, document actor indexes
   const size_t num_rows = parsed.impl_->op_rows;
+  // Where the ops go. Counter space: when the actors' counters are about as many as the ops
+  // (a whole document, not a few new changes of a long history), each op goes straight to
+  // the slot of its id (actor a's counter c at counter_base[a] + c − 1), so that a change's
+  // ops lie side by side in counter order, and are read in sequence when it is regenerated.
+  // Otherwise into `regen` in document order, and assigned to their changes after.
+  std::vector<uint64_t> counter_base(num_actors, 0), last_max(num_actors, 0);
+  uint64_t total_counters = 0;
+  for (const ChangeRow& r : rows) last_max[r.actor] = r.max_op;  // non-decreasing per actor
+  for (uint32_t a = 0; a < num_actors; ++a) {
+    counter_base[a] = total_counters;
+    total_counters += last_max[a];
+  }
+  const bool by_counter =
+      num_known == 0 && total_counters <= 2 * (num_rows + parsed.impl_->succ_rows);
+  struct FreeSlots {
+    void operator()(Regen* p) const { ::operator delete[](p, std::align_val_t{alignof(Regen)}); }
+  };
+  std::unique_ptr<Regen[], FreeSlots> slots;  // counter space; only taken slots are written
+  std::vector<uint8_t> taken;                 // which slots hold an op
+  if (by_counter) {
+    slots.reset(static_cast<Regen*>(::operator new[](total_counters * sizeof(Regen),
+                                                     std::align_val_t{alignof(Regen)})));
+    taken.assign(total_counters, 0);
+  }
+  const char* const kNotContiguous = "change ops are not contiguous (missing or duplicate ops)";
+  const char* placed_error = nullptr;  // the first op that could not be placed
+  Regen junk;                          // where such an op goes instead
+  auto place = [&](OpId id) -> Regen& {
+    if (!by_counter) return regen.emplace_back();
+    if (id.counter == 0 || id.counter > last_max[id.actor]) [[unlikely]] {
+      if (!placed_error) placed_error = "op does not belong to any change";
+      return junk;
+    }
+    const uint64_t s = counter_base[id.actor] + id.counter - 1;
+    if (taken[s]) [[unlikely]] {
+      if (!placed_error) placed_error = kNotContiguous;
+      return junk;
+    }
+    taken[s] = 1;
+    return *new (&slots[s]) Regen;
+  };
   if (num_known > 0) {
     AM_TRY(read_new_ops(d, rows, is_known, num_rows, max_rows_for(body.size()), &ops, &succ,
                         &marks, &regen, &preds));
@@ -915,7 +958,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     ops.reserve(std::min(num_rows, kBlockRows));
     succ.reserve(parsed.impl_->succ_rows);
     preds.reserve(parsed.impl_->succ_rows);  // one pred for each successor entry
-    regen.reserve(num_rows + parsed.impl_->succ_rows);
+    if (!by_counter) regen.reserve(num_rows + parsed.impl_->succ_rows);
     {
       // Successor ids named in the current slot and not yet matched by an op row, in
       // first-seen order, each with the rows naming it (a list through `links`, in row
@@ -951,7 +994,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       auto flush = [&]() {
         for (const Pending& p : pending) {
           if (p.id.is_zero()) continue;
-          Regen& g = regen.emplace_back();
+          Regen& g = place(p.id);
           g.id = p.id;
           g.row = slot_index;
           take_op(g, *slot_row, true);
@@ -973,7 +1016,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
           if (!pending.empty() && !same_slot(*slot_row, row)) flush();
           slot_row = &row;
           slot_index = base + li;
-          Regen& g = regen.emplace_back();  // in place, field by field: see take_op
+          Regen& g = place(row.id);  // in place, field by field: see take_op
           g.id = row.id;
           g.row = base + li;
           take_op(g, row, false);
@@ -1028,83 +1071,65 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       }
       if (!reader.done()) return Status::Error("op columns have different numbers of rows");
       if (slot_row) flush();
+      if (placed_error) return Status::Error(placed_error);
     }
   }
 
   // ---- assign ops to changes (§7.3) ----
-  std::vector<std::vector<uint32_t>> by_actor(num_actors);  // change rows per actor
-  for (uint32_t i = 0; i < rows.size(); ++i) by_actor[rows[i].actor].push_back(i);
-  // Each op's change row (kNone: a known change's), then the ops of each change as one flat
-  // array (a counting sort): no list per change.
+  // Counter space: a change's ops are the taken slots at the top of its counters, checked
+  // as it is regenerated. Else each op's change row (kNone: a known change's), then the ops
+  // of each change as one flat array (a counting sort): no list per change.
   constexpr uint32_t kNone = UINT32_MAX;
-  std::vector<uint32_t> owner(regen.size());
   std::vector<uint32_t> op_start(rows.size() + 1, 0);
-  // Consecutive ops mostly belong to the same change (a change's ops on one object are
-  // stored together): try the actor's last change first. Else, when the actors' counters are
-  // about as many as the ops (a whole document, not a few new changes of a long history), a
-  // table maps each counter to its change: text typed out of order jumps between changes at
-  // every op, and a binary search over rows scattered in memory misses the cache per step.
-  std::vector<uint32_t> last_hit(num_actors, 0);  // position in by_actor[actor]
-  std::vector<uint64_t> counter_base(num_actors, 0);  // actor a's counter c: at base + c − 1
-  std::vector<uint32_t> change_at;  // position in by_actor[actor] of the change of a counter
-  {
-    uint64_t total = 0;
-    for (uint32_t a = 0; a < num_actors; ++a) {
-      counter_base[a] = total;
-      if (!by_actor[a].empty()) total += rows[by_actor[a].back()].max_op;
-    }
-    if (total <= 2 * regen.size() + 1024) {
-      change_at.resize(total);
-      for (uint32_t a = 0; a < num_actors; ++a) {
-        uint64_t c = 0;  // maxOp never decreases within an actor (checked when parsed)
-        for (uint32_t pos = 0; pos < by_actor[a].size(); ++pos)
-          for (; c < rows[by_actor[a][pos]].max_op; ++c) change_at[counter_base[a] + c] = pos;
-      }
-    }
-  }
-  for (uint32_t i = 0; i < regen.size(); ++i) {
-    const OpId id = regen[i].id;
-    const auto& list = by_actor[id.actor];
-    uint32_t& hit = last_hit[id.actor];
-    uint32_t pos;
-    if (hit < list.size() && rows[list[hit]].max_op >= id.counter &&
-        (hit == 0 || rows[list[hit - 1]].max_op < id.counter)) {
-      pos = hit;
-    } else if (!change_at.empty() && id.counter > 0 && !list.empty() &&
-               id.counter <= rows[list.back()].max_op) {
-      pos = hit = change_at[counter_base[id.actor] + id.counter - 1];
-    } else {
-      auto it = std::lower_bound(list.begin(), list.end(), id.counter,
-                                 [&](uint32_t row, uint32_t c) { return rows[row].max_op < c; });
-      if (it == list.end()) return Status::Error("op does not belong to any change");
-      pos = hit = static_cast<uint32_t>(it - list.begin());
-    }
-    owner[i] = is_known[list[pos]] ? kNone : list[pos];
-    if (owner[i] != kNone) ++op_start[owner[i] + 1];
-  }
-  for (size_t r = 0; r < rows.size(); ++r) op_start[r + 1] += op_start[r];
-  // Each change's ops in counter order: a change's n ops must have the counters
-  // maxOp − n + 1 .. maxOp, so op `c` goes straight to its place (no sort), and a counter out
-  // of range or taken twice is an error.
   constexpr uint32_t kFree = UINT32_MAX;
-  std::vector<uint32_t> change_ops(op_start.back(), kFree);
+  std::vector<uint32_t> change_ops;
   // Op p of the changes back to back is change_ops' entry p (every row is regenerated).
   if (doc_order) doc_order->clear();
   const bool with_order = doc_order && num_known == 0 && !lean;
   if (with_order) doc_order->resize(num_rows);
-  for (uint32_t i = 0; i < regen.size(); ++i) {
-    const uint32_t r = owner[i];
-    if (r == kNone) continue;
-    const uint64_t n = op_start[r + 1] - op_start[r];
-    // (Wraps around when the row claims fewer counters than it has ops: every op then
-    // fails the range check.)
-    const uint64_t first = rows[r].max_op + 1 - n;
-    const uint64_t c = regen[i].id.counter;
-    if (c < first || c - first >= n || change_ops[op_start[r] + (c - first)] != kFree)
-      return Status::Error("change ops are not contiguous (missing or duplicate ops)");
-    change_ops[op_start[r] + (c - first)] = i;
-    if (with_order && regen[i].action != kDelAction)
-      (*doc_order)[regen[i].row] = op_start[r] + (c - first);
+  if (!by_counter) {
+    std::vector<std::vector<uint32_t>> by_actor(num_actors);  // change rows per actor
+    for (uint32_t i = 0; i < rows.size(); ++i) by_actor[rows[i].actor].push_back(i);
+    std::vector<uint32_t> owner(regen.size());
+    // Consecutive ops mostly belong to the same change (a change's ops on one object are
+    // stored together): try the actor's last change first, else a binary search.
+    std::vector<uint32_t> last_hit(num_actors, 0);  // position in by_actor[actor]
+    for (uint32_t i = 0; i < regen.size(); ++i) {
+      const OpId id = regen[i].id;
+      const auto& list = by_actor[id.actor];
+      uint32_t& hit = last_hit[id.actor];
+      uint32_t pos;
+      if (hit < list.size() && rows[list[hit]].max_op >= id.counter &&
+          (hit == 0 || rows[list[hit - 1]].max_op < id.counter)) {
+        pos = hit;
+      } else {
+        auto it = std::lower_bound(list.begin(), list.end(), id.counter,
+                                   [&](uint32_t row, uint32_t c) { return rows[row].max_op < c; });
+        if (it == list.end()) return Status::Error("op does not belong to any change");
+        pos = hit = static_cast<uint32_t>(it - list.begin());
+      }
+      owner[i] = is_known[list[pos]] ? kNone : list[pos];
+      if (owner[i] != kNone) ++op_start[owner[i] + 1];
+    }
+    for (size_t r = 0; r < rows.size(); ++r) op_start[r + 1] += op_start[r];
+    // Each change's ops in counter order: a change's n ops must have the counters
+    // maxOp − n + 1 .. maxOp, so op `c` goes straight to its place (no sort), and a counter
+    // out of range or taken twice is an error.
+    change_ops.assign(op_start.back(), kFree);
+    for (uint32_t i = 0; i < regen.size(); ++i) {
+      const uint32_t r = owner[i];
+      if (r == kNone) continue;
+      const uint64_t n = op_start[r + 1] - op_start[r];
+      // (Wraps around when the row claims fewer counters than it has ops: every op then
+      // fails the range check.)
+      const uint64_t first = rows[r].max_op + 1 - n;
+      const uint64_t c = regen[i].id.counter;
+      if (c < first || c - first >= n || change_ops[op_start[r] + (c - first)] != kFree)
+        return Status::Error(kNotContiguous);
+      change_ops[op_start[r] + (c - first)] = i;
+      if (with_order && regen[i].action != kDelAction)
+        (*doc_order)[regen[i].row] = op_start[r] + (c - first);
+    }
   }
 
   // ---- regenerate each change (§7.4) ----
@@ -1112,23 +1137,45 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   out->reserve(rows.size() - num_known);
   std::vector<int32_t> to_local(num_actors, -1);
   std::vector<uint32_t> used;
-  // A change's ops are scattered over `regen` (in document order, not change order), a
-  // cache line each. Each is requested kAhead ops before the first pass over its change's
-  // ops reads it (the requests do not depend on each other, so the cache misses overlap):
-  // one request per op read keeps the distance steady, where requesting a whole change at
-  // once left a large change's first ops no time to arrive.
+  // Not in counter space, a change's ops are scattered over `regen` (in document order, not
+  // change order), a cache line each. Each is requested kAhead ops before the first pass
+  // over its change's ops reads it (the requests do not depend on each other, so the cache
+  // misses overlap): one request per op read keeps the distance steady, where requesting a
+  // whole change at once left a large change's first ops no time to arrive.
   constexpr uint32_t kAhead = 64;
   const uint32_t total_ops = op_start.back();
   uint32_t requested = 0;  // change_ops entries requested so far
+  std::vector<uint64_t> prev_max(by_counter ? num_actors : 0, 0);  // counter space: per actor
+  uint32_t placed = 0;  // counter space: ops of the changes before, back to back
   StoredChange scratch;
   for (uint32_t ri = 0; ri < rows.size(); ++ri) {
     if (is_known[ri]) continue;
-    for (const uint32_t until = std::min(op_start[ri] + kAhead, total_ops); requested < until;
-         ++requested)
-      __builtin_prefetch(&regen[change_ops[requested]]);
     const ChangeRow& row = rows[ri];
-    const uint32_t* list = change_ops.data() + op_start[ri];  // the change's ops, in regen
-    const uint32_t list_size = op_start[ri + 1] - op_start[ri];
+    const Regen* side_by_side = nullptr;  // counter space: the change's ops
+    const uint32_t* list = nullptr;       // else: the change's ops, in regen
+    uint32_t list_size;
+    if (by_counter) {
+      // The change's counters (maxOp of the actor's change before, maxOp]: its ops must be
+      // the taken slots at the top of them, without a gap.
+      const uint64_t base = counter_base[row.actor];
+      uint64_t first = base + prev_max[row.actor];
+      const uint64_t end = base + row.max_op;
+      prev_max[row.actor] = row.max_op;
+      while (first < end && !taken[first]) ++first;
+      if (std::find(taken.begin() + first, taken.begin() + end, 0) != taken.begin() + end)
+        return Status::Error(kNotContiguous);
+      side_by_side = slots.get() + first;
+      list_size = static_cast<uint32_t>(end - first);
+    } else {
+      for (const uint32_t until = std::min(op_start[ri] + kAhead, total_ops); requested < until;
+           ++requested)
+        __builtin_prefetch(&regen[change_ops[requested]]);
+      list = change_ops.data() + op_start[ri];
+      list_size = op_start[ri + 1] - op_start[ri];
+    }
+    auto op_at = [&](uint32_t oi) -> const Regen& {
+      return by_counter ? side_by_side[oi] : regen[list[oi]];
+    };
     // Built in place, where the document keeps it: a change is ~200 bytes, and 10^5 of
     // them moved a few times add up. Lean, in `scratch`, whose buffers the next change
     // reuses.
@@ -1152,7 +1199,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     };
     for (uint32_t oi = 0; oi < list_size; ++oi) {
       if (requested < total_ops) __builtin_prefetch(&regen[change_ops[requested++]]);
-      const Regen& x = regen[list[oi]];
+      const Regen& x = op_at(oi);
       note(x.obj);
       if (!x.map_key) note(x.elem);
       for (uint32_t k = 0; k < x.pred_count; ++k) note(preds[x.pred_begin + k]);
@@ -1170,7 +1217,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     };
     ch.ops.reserve(list_size);  // built in place: a bulk resize wrote every op twice
     for (uint32_t oi = 0; oi < list_size; ++oi) {
-      const Regen& g = regen[list[oi]];
+      const Regen& g = op_at(oi);
+      if (by_counter && with_order && g.action != kDelAction) (*doc_order)[g.row] = placed + oi;
       Op& op = ch.ops.emplace_back();
       op.map_key = g.map_key;
       op.key.assign(g.key());
@@ -1187,6 +1235,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       op.pred_count = g.pred_count;
       for (uint32_t k = 0; k < g.pred_count; ++k) ch.preds.push_back(local(preds[g.pred_begin + k]));
     }
+    placed += list_size;
     to_local[row.actor] = -1;
     for (uint32_t a : used) to_local[a] = -1;
     ch.seq = row.seq;

@@ -308,15 +308,19 @@ struct ChangeBody {
   return Rejected(doc_chunk(body));
 }
 
-// DocRejected, for the reason that the ops are not in document order.
-::testing::AssertionResult DocRejectedAsOutOfOrder(const DocBody& d) {
+// DocRejected, for the reason `why` (decode_document's message).
+::testing::AssertionResult DocRejectedFor(const DocBody& d, std::string_view why) {
   ::testing::AssertionResult r = DocRejected(d);
   if (!r) return r;
   std::vector<std::unique_ptr<StoredChange>> changes;
   const std::string message = decode_document(d.body(), &changes).message();
-  if (message != "document ops are not in document order")
-    return ::testing::AssertionFailure() << "rejected for another reason: " << message;
+  if (message != why) return ::testing::AssertionFailure() << "rejected for another reason: " << message;
   return r;
+}
+
+// DocRejected, for the reason that the ops are not in document order.
+::testing::AssertionResult DocRejectedAsOutOfOrder(const DocBody& d) {
+  return DocRejectedFor(d, "document ops are not in document order");
 }
 
 // A change body that decode_change refuses, and that does not load even with its deps.
@@ -1006,12 +1010,18 @@ TEST(RejectDocument, OpsThatDoNotMatchTheirChanges) {
   {
     DocBody d = DocBody::parse(kDoc());  // aa's maxOp 2: op 3@aa belongs to no change
     column(d.change_cols, col::kChangeMaxOp) = delta_col({2, 4});
-    EXPECT_TRUE(DocRejected(d));
+    EXPECT_TRUE(DocRejectedFor(d, "op does not belong to any change"));
   }
   {
     DocBody d = DocBody::parse(kDoc());  // duplicate op id (3@aa twice, 1@aa missing)
     column(d.op_cols, col::kIdCounter) = delta_col({2, 3, 4, 3});
-    EXPECT_TRUE(DocRejected(d));
+    EXPECT_TRUE(DocRejectedFor(d, "change ops are not contiguous (missing or duplicate ops)"));
+  }
+  {
+    DocBody d = DocBody::parse(kDoc());  // a gap: aa's maxOp 4, its ops 1, 2 and 4@aa
+    column(d.change_cols, col::kChangeMaxOp) = delta_col({4, 4});
+    column(d.op_cols, col::kIdCounter) = delta_col({2, 1, 4, 4});
+    EXPECT_TRUE(DocRejectedFor(d, "change ops are not contiguous (missing or duplicate ops)"));
   }
   {
     DocBody d = DocBody::parse(kDoc());  // a successor older than its op
