@@ -1187,7 +1187,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       ch.deps.clear();
       ch.rare.reset();
     }
-    ch.start_op = row.max_op + 1 - list_size;  // counters checked when change_ops was made
+    ch.start_op = row.max_op + 1 - list_size;  // counters checked above, or with change_ops
     if (ch.start_op == 0) return Status::Error("change startOp out of range");
     // Actor table: author, then the other actors the ops refer to, sorted.
     used.clear();
