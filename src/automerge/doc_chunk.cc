@@ -913,12 +913,16 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   // the slot of its id (actor a's counter c at counter_base[a] + c − 1), so that a change's
   // ops lie side by side in counter order, and are read in sequence when it is regenerated.
   // Otherwise into `regen` in document order, and assigned to their changes after.
+  // (Not worked out for a merge with known changes, which never uses it: a pass over all
+  // of a long history's change rows for a few new ones.)
   std::vector<uint64_t> counter_base(num_actors, 0), last_max(num_actors, 0);
   uint64_t total_counters = 0;
-  for (const ChangeRow& r : rows) last_max[r.actor] = r.max_op;  // non-decreasing per actor
-  for (uint32_t a = 0; a < num_actors; ++a) {
-    counter_base[a] = total_counters;
-    total_counters += last_max[a];
+  if (num_known == 0) {
+    for (const ChangeRow& r : rows) last_max[r.actor] = r.max_op;  // non-decreasing per actor
+    for (uint32_t a = 0; a < num_actors; ++a) {
+      counter_base[a] = total_counters;
+      total_counters += last_max[a];
+    }
   }
   const bool by_counter =
       num_known == 0 && total_counters <= 2 * (num_rows + parsed.impl_->succ_rows);
