@@ -1,12 +1,18 @@
 #include "automerge/doc_chunk.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <new>
 #include <type_traits>
 #include <unordered_map>
+
+#if defined(__x86_64__)
+#include <emmintrin.h>  // _mm_stream_si64, _mm_sfence
+#endif
 
 #include "automerge/chunk.h"
 #include "automerge/columns.h"
@@ -176,32 +182,50 @@ struct alignas(64) Regen {
   }
 };
 static_assert(sizeof(Regen) == 64);
+// The layout write_regen writes its words in (little-endian).
+static_assert(std::endian::native == std::endian::little);
+static_assert(offsetof(Regen, id) == 0 && offsetof(Regen, obj) == 8 && offsetof(Regen, elem) == 16 &&
+              offsetof(Regen, key_data) == 16 && offsetof(Regen, value) == 24 &&
+              offsetof(Regen, key_size) == 40 && offsetof(Regen, mark) == 44 &&
+              offsetof(Regen, row) == 48 && offsetof(Regen, pred_begin) == 52 &&
+              offsetof(Regen, pred_count) == 56 && offsetof(Regen, action) == 60 &&
+              offsetof(Regen, map_key) == 61 && offsetof(Regen, insert) == 62 &&
+              offsetof(Regen, expand) == 63);
+static_assert(offsetof(ValueView, type) == 0 && offsetof(ValueView, size) == 4 &&
+              offsetof(ValueView, u) == 8 && sizeof(ValueView) == 16);
+static_assert(std::is_trivially_copyable_v<Regen>);
 
-// Sets g's op from row r: r's own op, or (del) a delete in r's slot. Written in place, field
-// by field: a Regen built on the stack and copied is read back wider than it was written (a
-// store-forwarding stall per op).
-void take_op(Regen& g, const Row& r, bool del) {
-  g.obj = r.obj;
-  g.map_key = r.map_key;
-  if (r.map_key) {
-    g.key_data = r.key_data;
-    g.key_size = r.key_size;
-  } else {
-    g.elem = del && r.insert ? r.id : r.elem;  // an insert's element is the insert itself
-    g.key_size = 0;
+// Writes a whole Regen at `to`: row r's op (del: a delete in r's slot, with r's object and
+// its map key or element) with id `id`, row number `row` and its preds. Made as the eight
+// words of the record, so that it goes out in whole stores: field by field, or a record
+// built on the stack and copied (read back wider than it was written: a store-forwarding
+// stall per op), cost more. `stream`: with non-temporal stores, for counter space, whose
+// slots are written all over a buffer far larger than the cache and read only much later:
+// a whole line written that way is not first read from memory.
+void write_regen(Regen* to, const Row& r, bool del, OpId id, uint32_t row, uint32_t pred_begin,
+                 uint32_t pred_count, bool stream) {
+  auto bits = [](OpId x) { return uint64_t{x.counter} | uint64_t{x.actor} << 32; };
+  uint64_t w[8];
+  w[0] = bits(id);
+  w[1] = bits(r.obj);
+  // An insert's element, for a delete of it, is the insert itself.
+  w[2] = r.map_key ? reinterpret_cast<uintptr_t>(r.key_data) : bits(del && r.insert ? r.id : r.elem);
+  w[3] = del ? 0 : uint64_t{r.value.type} | uint64_t{r.value.size} << 32;
+  w[4] = del ? 0 : r.value.u;
+  w[5] = (r.map_key ? r.key_size : 0) | uint64_t{del ? 0 : r.mark} << 32;
+  w[6] = row | uint64_t{pred_begin} << 32;
+  w[7] = pred_count | uint64_t{del ? kDelAction : r.action} << 32 | uint64_t{r.map_key} << 40 |
+         uint64_t{!del && r.insert} << 48 | uint64_t{!del && r.expand} << 56;
+#if defined(__x86_64__)
+  if (stream) {
+    auto* out = reinterpret_cast<long long*>(to);
+    for (int k = 0; k < 8; ++k) _mm_stream_si64(out + k, static_cast<long long>(w[k]));
+    return;
   }
-  if (del) {
-    g.action = kDelAction;
-    g.insert = g.expand = false;
-    g.mark = 0;
-    g.value = ValueView();
-  } else {
-    g.action = r.action;
-    g.insert = r.insert;
-    g.expand = r.expand;
-    g.mark = r.mark;
-    g.value = r.value;
-  }
+#endif
+  (void)stream;
+  // A word at a time: one memcpy of `w` was compiled to wide loads of it from the stack.
+  for (int k = 0; k < 8; ++k) std::memcpy(reinterpret_cast<char*>(to) + 8 * k, &w[k], 8);
 }
 
 // Reads the op columns of a document row by row, or skips rows a run at a time.
@@ -703,12 +727,8 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
   }
   regen->reserve(regen->size() + new_rows + dels.size());
   auto add = [&](OpId id, uint32_t row, bool del, uint32_t t) {
-    Regen& g = regen->emplace_back();
-    g.id = id;
-    g.row = row;
-    take_op(g, (*ops)[row], del);
-    g.pred_begin = static_cast<uint32_t>(preds->size());
-    g.pred_count = first[t + 1] - first[t];
+    write_regen(&regen->emplace_back(), (*ops)[row], del, id, row,
+                static_cast<uint32_t>(preds->size()), first[t + 1] - first[t], false);
     preds->insert(preds->end(), by_target.begin() + first[t], by_target.begin() + first[t + 1]);
   };
   for (uint32_t i = 0; i < num_ops; ++i)
@@ -939,19 +959,19 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   const char* const kNotContiguous = "change ops are not contiguous (missing or duplicate ops)";
   const char* placed_error = nullptr;  // the first op that could not be placed
   Regen junk;                          // where such an op goes instead
-  auto place = [&](OpId id) -> Regen& {
-    if (!by_counter) return regen.emplace_back();
+  auto place = [&](OpId id) -> Regen* {
+    if (!by_counter) return &regen.emplace_back();
     if (id.counter == 0 || id.counter > last_max[id.actor]) [[unlikely]] {
       if (!placed_error) placed_error = "op does not belong to any change";
-      return junk;
+      return &junk;
     }
     const uint64_t s = counter_base[id.actor] + id.counter - 1;
     if (taken[s]) [[unlikely]] {
       if (!placed_error) placed_error = kNotContiguous;
-      return junk;
+      return &junk;
     }
     taken[s] = 1;
-    return *new (&slots[s]) Regen;
+    return &slots[s];  // written whole by write_regen (Regen is trivially copyable)
   };
   if (num_known > 0) {
     AM_TRY(read_new_ops(d, rows, is_known, num_rows, max_rows_for(body.size()), &ops, &succ,
@@ -998,12 +1018,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       auto flush = [&]() {
         for (const Pending& p : pending) {
           if (p.id.is_zero()) continue;
-          Regen& g = place(p.id);
-          g.id = p.id;
-          g.row = slot_index;
-          take_op(g, *slot_row, true);
-          g.pred_begin = static_cast<uint32_t>(preds.size());
-          g.pred_count = p.count;
+          write_regen(place(p.id), *slot_row, true, p.id, slot_index,
+                      static_cast<uint32_t>(preds.size()), p.count, by_counter);
           take_preds(p);
         }
         pending.clear();
@@ -1020,20 +1036,18 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
           if (!pending.empty() && !same_slot(*slot_row, row)) flush();
           slot_row = &row;
           slot_index = base + li;
-          Regen& g = place(row.id);  // in place, field by field: see take_op
-          g.id = row.id;
-          g.row = base + li;
-          take_op(g, row, false);
-          g.pred_count = 0;
-          g.pred_begin = static_cast<uint32_t>(preds.size());
+          const uint32_t pred_begin = static_cast<uint32_t>(preds.size());
+          uint32_t pred_count = 0;
           if (uint32_t at = find(row.id); at != kEnd) {
             Pending& p = pending[at];
             take_preds(p);
-            g.pred_count = p.count;
+            pred_count = p.count;
             p.id = OpId{};  // consumed: flush skips it, and a later naming starts afresh
             --live;
             if (hashed) pending_at.erase(opid_key(row.id));
           }
+          write_regen(place(row.id), row, false, row.id, base + li, pred_begin, pred_count,
+                      by_counter);
           for (uint32_t k = row.succ_begin, e = succ_end(ops, li, succ); k < e; ++k) {
             const OpId s = succ[k];
             uint32_t at = find(s);
@@ -1075,6 +1089,9 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       }
       if (!reader.done()) return Status::Error("op columns have different numbers of rows");
       if (slot_row) flush();
+#if defined(__x86_64__)
+      if (by_counter) _mm_sfence();  // the slots' streamed stores, before they are read
+#endif
       if (placed_error) return Status::Error(placed_error);
     }
   }
