@@ -523,9 +523,19 @@ StoreStatus FsStore::read_locked(const std::string& id, const std::shared_ptr<Sl
     }
     return StoreStatus::Io(errno_text("stat", snap_name));
   }
-  StoreStatus ls = lock.acquire(dir_fd_, id + std::string(kLockSuffix), false);
+  const std::string lock_name = id + std::string(kLockSuffix);
+  StoreStatus ls = lock.acquire(dir_fd_, lock_name, false);
   if (!ls.ok()) return ls;
-  return refresh(id, *s, false);
+  StoreStatus rs = refresh(id, *s, false);
+  if (!rs.ok() || !s->ident.log_exists || s->ident.log_size == s->log_valid) return rs;
+  // The log ends in a torn tail (a crash mid-append: no writer appends while we hold the
+  // shared lock). Cut it off now, under the exclusive lock, rather than at the next upload:
+  // until then the files on disk would not load as they are (in a backup, say, or in the
+  // JS library). Rare: once per crash that tore an append.
+  lock.release();
+  ls = lock.acquire(dir_fd_, lock_name, true);
+  if (!ls.ok()) return ls;
+  return refresh(id, *s, true);
 }
 
 namespace {

@@ -508,7 +508,7 @@ TEST_F(FsStoreTest, SurvivesReopen) {
   EXPECT_EQ(g.info.changes, 10u);
 }
 
-TEST_F(FsStoreTest, TornLogTailIsIgnoredThenTruncated) {
+TEST_F(FsStoreTest, TornLogTailIsCutOffByTheFirstRead) {
   Author a(1);
   {
     auto store = open();
@@ -521,12 +521,16 @@ TEST_F(FsStoreTest, TornLogTailIsIgnoredThenTruncated) {
   append_file(dir_ / "doc.automerge.log",
               ByteView(lost.chunk.data(), lost.chunk.size() / 2));
 
+  // A reader skips the tail, and cuts it off: the files on disk are whole chunks again.
   auto store = open();
   GetResult g;
-  ASSERT_TRUE(store->get("doc", false, &g).ok());  // readers skip the tail
+  ASSERT_TRUE(store->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{durable});
+  EXPECT_EQ(fs::file_size(dir_ / "doc.automerge.log"), good_size);
+  ASSERT_TRUE(store->get("doc", false, &g).ok());  // and reads on from there
   EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{durable});
 
-  // The next writer cuts the tail off before appending.
+  // The next writer appends after whole chunks.
   Author b(2);
   StoredChange c = b.next();
   MergeResult m;
@@ -541,6 +545,25 @@ TEST_F(FsStoreTest, TornLogTailIsIgnoredThenTruncated) {
   auto fresh = open();
   ASSERT_TRUE(fresh->get("doc", false, &g).ok());
   EXPECT_EQ(g.info.changes, 5u);
+}
+
+TEST_F(FsStoreTest, TornLogTailIsCutOffByAWriter) {
+  Author a(1);
+  {
+    auto store = open();
+    MergeResult m;
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(store->merge("doc", a.next().chunk, &m).ok());
+  }
+  uint64_t good_size = fs::file_size(dir_ / "doc.automerge.log");
+  StoredChange lost = a.next();
+  append_file(dir_ / "doc.automerge.log", ByteView(lost.chunk.data(), 7));
+  auto store = open();
+  StoredChange c = Author(2).next();
+  MergeResult m;
+  ASSERT_TRUE(store->merge("doc", c.chunk, &m).ok());
+  EXPECT_EQ(fs::file_size(dir_ / "doc.automerge.log"), good_size + c.chunk.size());
+  Bytes log = read_all(dir_ / "doc.automerge.log");
+  EXPECT_EQ(valid_log_prefix(log), log.size());
 }
 
 // The data directory's file names other than doc's files and lock files (temporary
