@@ -28,58 +28,66 @@ test(`durability: ${KILLS} kill -9 cycles during concurrent uploads`, async () =
   let totalAcked = 0
   const deadline = Date.now() + 100000
 
-  for (let cycle = 0; cycle < KILLS; cycle++) {
-    assert.ok(Date.now() < deadline, 'durability test ran out of time')
-    const server = await startServer({ dataDir, args })
+  // The server of the current cycle: killed if an assertion fails mid-cycle, or its process
+  // would keep this test file (and the whole suite) waiting.
+  let server = null
+  try {
+    for (let cycle = 0; cycle < KILLS; cycle++) {
+      assert.ok(Date.now() < deadline, 'durability test ran out of time')
+      server = await startServer({ dataDir, args })
 
-    // Check everything acknowledged so far survived the previous kill.
-    for (const id of DOCS) {
-      if (acked[id].size === 0) continue
-      const got = await download(server.url, id)
-      assert.equal(got.status, 200, `cycle ${cycle}: ${id} missing`)
-      const remote = A.load(got.bytes)
-      for (const h of acked[id]) {
-        assert.ok(A.hasHeads(remote, [h]), `cycle ${cycle}: ${id} lost acknowledged change ${h}`)
-      }
-      const files = storedFiles(dataDir, id)
-      const onDisk = A.load(new Uint8Array(Buffer.concat([files.snapshot, files.log])))
-      assert.ok(A.getHeads(onDisk).length > 0)
-    }
-
-    // Concurrent uploads until a random moment, then SIGKILL.
-    let stop = false
-    const loops = clients.map(async (cl, c) => {
-      for (let i = 0; i < 200 && !stop; i++) {
-        const id = cl.rng.pick(DOCS)
-        cl.docs[id] = randomEdit(cl.docs[id], cl.rng, `c${c}k${cycle}i${i}`)
-        // Full documents mostly, sometimes only the latest change (both are valid uploads).
-        const full = cl.rng.chance(0.8)
-        const body = full ? A.save(cl.docs[id]) : A.getLastLocalChange(cl.docs[id])
-        const heads = A.getHeads(cl.docs[id])
-        try {
-          const res = await upload(server.url, id, body, cl.rng.chance(0.5) ? 'POST' : 'PUT')
-          assert.equal(res.status, 200, res.text)
-          totalAcked++
-          // A full document: all of it is acknowledged. A lone change: acknowledged as
-          // applied only if it is now a head (its deps may have died with an earlier kill,
-          // leaving it stored but pending, which the JS library does not report).
-          const serverHeads = JSON.parse(res.text).heads
-          for (const h of heads) if (full || serverHeads.includes(h)) acked[id].add(h)
-        } catch (err) {
-          if (err.code === 'ERR_ASSERTION') throw err
-          return // the server died under us: that upload was never acknowledged
+      // Check everything acknowledged so far survived the previous kill.
+      for (const id of DOCS) {
+        if (acked[id].size === 0) continue
+        const got = await download(server.url, id)
+        assert.equal(got.status, 200, `cycle ${cycle}: ${id} missing`)
+        const remote = A.load(got.bytes)
+        for (const h of acked[id]) {
+          assert.ok(A.hasHeads(remote, [h]), `cycle ${cycle}: ${id} lost acknowledged change ${h}`)
         }
+        const files = storedFiles(dataDir, id)
+        const onDisk = A.load(new Uint8Array(Buffer.concat([files.snapshot, files.log])))
+        assert.ok(A.getHeads(onDisk).length > 0)
       }
-    })
-    await sleep(rng.int(30, 400))
-    stop = true
-    await server.kill9()
-    await Promise.all(loops)
+
+      // Concurrent uploads until a random moment, then SIGKILL.
+      let stop = false
+      const loops = clients.map(async (cl, c) => {
+        for (let i = 0; i < 200 && !stop; i++) {
+          const id = cl.rng.pick(DOCS)
+          cl.docs[id] = randomEdit(cl.docs[id], cl.rng, `c${c}k${cycle}i${i}`)
+          // Full documents mostly, sometimes only the latest change (both are valid uploads).
+          const full = cl.rng.chance(0.8)
+          const body = full ? A.save(cl.docs[id]) : A.getLastLocalChange(cl.docs[id])
+          const heads = A.getHeads(cl.docs[id])
+          try {
+            const res = await upload(server.url, id, body, cl.rng.chance(0.5) ? 'POST' : 'PUT')
+            assert.equal(res.status, 200, res.text)
+            totalAcked++
+            // A full document: all of it is acknowledged. A lone change: acknowledged as
+            // applied only if it is now a head (its deps may have died with an earlier kill,
+            // leaving it stored but pending, which the JS library does not report).
+            const serverHeads = JSON.parse(res.text).heads
+            for (const h of heads) if (full || serverHeads.includes(h)) acked[id].add(h)
+          } catch (err) {
+            if (err.code === 'ERR_ASSERTION') throw err
+            return // the server died under us: that upload was never acknowledged
+          }
+        }
+      })
+      await sleep(rng.int(30, 400))
+      stop = true
+      await server.kill9()
+      server = null
+      await Promise.all(loops)
+    }
+  } finally {
+    if (server) await server.kill9()
   }
 
   if (process.env.AMSTORE_TEST_VERBOSE) console.log("acknowledged uploads:", totalAcked, "acked heads:", DOCS.map((id) => acked[id].size))
   // Final restart: everything acknowledged is there, and the files load.
-  const server = await startServer({ dataDir, args })
+  server = await startServer({ dataDir, args })
   try {
     for (const id of DOCS) {
       const got = await download(server.url, id)
