@@ -25,10 +25,6 @@ class ChangeIndex {
     slots_.clear();
     size_ = 0;
   }
-  // Room for n changes in all.
-  void reserve(size_t n) {
-    if (n * 2 > slots_.size()) rehash(table_capacity(n));
-  }
   // The position of `h`, or kNone.
   template <typename HashAt>
   uint32_t find(const ChangeHash& h, const HashAt& hash_at) const {

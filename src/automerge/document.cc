@@ -417,11 +417,9 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     stats.applied = changes_.size();
     return stats;
   }
-  {
-    size_t ops = 0;  // the index's arrays grow once, not by doubling (a copy each time)
-    for (const auto& c : incoming) ops += c->change.ops.size();
-    ops_.reserve(incoming.size(), ops);
-  }
+  size_t incoming_ops = 0;  // the index's arrays grow once, not by doubling (a copy each time)
+  for (const auto& c : incoming) incoming_ops += c->change.ops.size();
+  ops_.reserve(incoming.size(), incoming_ops);
   // Candidates: changes waiting from earlier merges, then the new ones, in arrival order.
   std::vector<StoredChange*> pool;
   for (auto& p : pending_) pool.push_back(p.get());

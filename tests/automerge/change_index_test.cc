@@ -52,7 +52,6 @@ TEST(ChangeIndex, HashesThatShareTheirMixedBitsAreStillDifferent) {
   absent[31] ^= 1;
   auto hash_at = [&](uint32_t i) -> const ChangeHash& { return list[i]; };
   ChangeIndex index;
-  index.reserve(list.size());
   for (uint32_t i = 0; i < list.size(); ++i) index.insert(list[i], i, hash_at);
   EXPECT_EQ(index.size(), list.size());
   for (uint32_t i = 0; i < list.size(); ++i) EXPECT_EQ(index.find(list[i], hash_at), i);
