@@ -500,6 +500,16 @@ class ValueEncoder {
     used_ += meta >> 4;
     meta_.append(meta);
   }
+  // The two halves of append, for a caller that finds the metadata's runs itself: a value's
+  // raw bytes (returns its metadata), and then n values' metadata.
+  uint64_t append_raw(const Value& v) {
+    const size_t room = value_raw_room(v);
+    if (raw_.size() - used_ < room) raw_.resize(std::max(2 * raw_.size(), used_ + room + 64));
+    const uint64_t meta = write_value_raw(raw_.data() + used_, v);
+    used_ += meta >> 4;
+    return meta;
+  }
+  void append_meta_n(uint64_t meta, uint64_t n) { meta_.append_n(meta, n); }
   const Bytes& finish_meta() { return meta_.finish(); }
   // Takes up columns in the form finish_meta() and finish_raw() write (see
   // RleEncoder::resume; `got` is the metadata column's); the raw bytes are copied.
