@@ -268,10 +268,8 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
   return static_cast<size_t>(o + (p - data) - out);
 }
 
-// Column by column: each column is a pass of its own over the change's ops (in cache: they
-// were just made or read), which finds runs of equal values with the run in locals and hands
-// the encoder whole runs. Op by op, every op went through the run state of a dozen encoders
-// in memory (doc load: a sixth of its time in here).
+// Column by column (append_runs): each column is a pass of its own over the change's ops, in
+// cache (they were just made or read).
 void encode_ops(const Change& ch, Bytes& out) {
   const std::vector<Op>& ops = ch.ops;
   const size_t n = ops.size();
@@ -281,63 +279,18 @@ void encode_ops(const Change& ch, Bytes& out) {
   }
   thread_local OpColumnEncoders e;
   e.reset();
-  // The runs of value(op) over the ops, into `enc`, and of nulls where is_null(op) (nullptr:
-  // a column without nulls).
-  auto runs = [&](auto& enc, auto is_null, auto value) {
-    constexpr bool nullable = !std::is_null_pointer_v<decltype(is_null)>;
-    for (size_t i = 0; i < n;) {
-      size_t j = i + 1;
-      if constexpr (nullable) {
-        if (is_null(ops[i])) {
-          while (j < n && is_null(ops[j])) ++j;
-          enc.append_null_n(j - i);
-          i = j;
-          continue;
-        }
-      }
-      const auto v = value(ops[i]);
-      if constexpr (nullable) {
-        while (j < n && !is_null(ops[j]) && value(ops[j]) == v) ++j;
-      } else {
-        while (j < n && value(ops[j]) == v) ++j;
-      }
-      enc.append_n(v, j - i);
-      i = j;
-    }
-  };
-  // The runs of the deltas between consecutive non-null counter(x) (the first from 0) over
-  // items[0, m), into `enc`, and of nulls where is_null(x).
-  auto delta_runs = [](IntEncoder& enc, const auto* items, size_t m, auto is_null, auto counter) {
-    auto delta = [](int64_t c, int64_t last) {
-      return static_cast<int64_t>(static_cast<uint64_t>(c) - static_cast<uint64_t>(last));
-    };
-    int64_t last = 0;
-    for (size_t i = 0; i < m;) {
-      size_t j = i + 1;
-      if (is_null(items[i])) {
-        while (j < m && is_null(items[j])) ++j;
-        enc.append_null_n(j - i);
-      } else {
-        const int64_t d = delta(counter(items[i]), last);
-        last = counter(items[i]);
-        for (; j < m && !is_null(items[j]) && delta(counter(items[j]), last) == d; ++j)
-          last = counter(items[j]);
-        enc.append_n(d, j - i);
-      }
-      i = j;
-    }
-  };
-  auto root_obj = [](const Op& op) { return op.obj.is_zero(); };
-  runs(e.obj_actor, root_obj, [](const Op& op) { return uint64_t(op.obj.actor); });
-  runs(e.obj_ctr, root_obj, [](const Op& op) { return uint64_t(op.obj.counter); });
-  runs(e.key_actor, [](const Op& op) { return op.map_key || op.elem.is_zero(); },
-       [](const Op& op) { return uint64_t(op.elem.actor); });
-  delta_runs(e.key_ctr, ops.data(), n, [](const Op& op) { return op.map_key; },
-             [](const Op& op) { return int64_t(op.elem.counter); });
-  runs(e.key_str, [](const Op& op) { return !op.map_key; },
-       [](const Op& op) { return op.key.view(); });
-  runs(e.insert, nullptr, [](const Op& op) { return bool(op.insert); });
-  runs(e.action, nullptr, [](const Op& op) { return uint64_t(op.action); });
+  auto root_obj = [&](size_t k) { return ops[k].obj.is_zero(); };
+  append_runs(e.obj_actor, n, root_obj, [&](size_t k) { return uint64_t(ops[k].obj.actor); });
+  append_runs(e.obj_ctr, n, root_obj, [&](size_t k) { return uint64_t(ops[k].obj.counter); });
+  append_runs(e.key_actor, n, [&](size_t k) { return ops[k].map_key || ops[k].elem.is_zero(); },
+              [&](size_t k) { return uint64_t(ops[k].elem.actor); });
+  int64_t last = 0;
+  append_delta_runs(e.key_ctr, &last, n, [&](size_t k) { return ops[k].map_key; },
+                    [&](size_t k) { return int64_t(ops[k].elem.counter); });
+  append_runs(e.key_str, n, [&](size_t k) { return !ops[k].map_key; },
+              [&](size_t k) { return ops[k].key.view(); });
+  append_runs(e.insert, n, nullptr, [&](size_t k) { return bool(ops[k].insert); });
+  append_runs(e.action, n, nullptr, [&](size_t k) { return uint64_t(ops[k].action); });
   {
     uint64_t meta = 0, count = 0;
     for (const Op& op : ops) {
@@ -346,33 +299,27 @@ void encode_ops(const Change& ch, Bytes& out) {
         ++count;
         continue;
       }
-      if (count > 0) e.value.append_meta_n(meta, count);
+      if (count > 0) e.value.append_n(meta, count);
       meta = m;
       count = 1;
     }
-    e.value.append_meta_n(meta, count);
+    e.value.append_n(meta, count);
   }
-  runs(e.pred_group, nullptr, [](const Op& op) { return uint64_t(op.pred_count); });
-  {
-    const OpId* preds = ch.preds.data();
-    const size_t m = ch.preds.size();
-    for (size_t i = 0; i < m;) {
-      size_t j = i + 1;
-      while (j < m && preds[j].actor == preds[i].actor) ++j;
-      e.pred_actor.append_n(preds[i].actor, j - i);
-      i = j;
-    }
-    delta_runs(e.pred_ctr, preds, m, [](const OpId&) { return false; },
-               [](const OpId& p) { return int64_t(p.counter); });
-  }
+  append_runs(e.pred_group, n, nullptr, [&](size_t k) { return uint64_t(ops[k].pred_count); });
+  const OpId* preds = ch.preds.data();
+  append_runs(e.pred_actor, ch.preds.size(), nullptr,
+              [&](size_t k) { return uint64_t(preds[k].actor); });
+  last = 0;
+  append_delta_runs(e.pred_ctr, &last, ch.preds.size(), nullptr,
+                    [&](size_t k) { return int64_t(preds[k].counter); });
   const bool any_expand =
       std::any_of(ops.begin(), ops.end(), [](const Op& op) { return op.expand; });
-  if (any_expand) runs(e.expand, nullptr, [](const Op& op) { return bool(op.expand); });
+  if (any_expand) append_runs(e.expand, n, nullptr, [&](size_t k) { return bool(ops[k].expand); });
   // (Only ops with a mark name have an entry in mark_names.)
   const bool any_mark = !ch.mark_names().empty();
   if (any_mark)
-    runs(e.mark_name, [](const Op& op) { return !op.has_mark_name; },
-         [&](const Op& op) { return ch.mark_name(static_cast<size_t>(&op - ops.data())); });
+    append_runs(e.mark_name, n, [&](size_t k) { return !ops[k].has_mark_name; },
+                [&](size_t k) { return ch.mark_name(k); });
   const bool any_obj = e.obj_actor.any_value(), any_key_actor = e.key_actor.any_value(),
              any_elem = e.key_ctr.any_value(), any_map = e.key_str.any_value();
   ColumnWriter w;

@@ -436,6 +436,69 @@ class BoolEncoder {
   bool any_true_ = false;
 };
 
+// Column at a time: appends value(k) for k in [0, n) to `enc` (an RleEncoder or a
+// BoolEncoder), or a null where is_null(k) (nullptr: a column without nulls). It finds the
+// runs itself, with the run in locals, and hands the encoder each run whole: appended value
+// by value, the encoder's run state goes through memory for every value.
+template <typename Encoder, typename IsNull, typename Get>
+void append_runs(Encoder& enc, size_t n, IsNull is_null, Get value) {
+  constexpr bool nullable = !std::is_null_pointer_v<IsNull>;
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    if constexpr (nullable) {
+      if (is_null(i)) {
+        while (j < n && is_null(j)) ++j;
+        enc.append_null_n(j - i);
+        i = j;
+        continue;
+      }
+    }
+    const auto v = value(i);
+    if constexpr (nullable) {
+      while (j < n && !is_null(j) && value(j) == v) ++j;
+    } else {
+      while (j < n && value(j) == v) ++j;
+    }
+    enc.append_n(v, j - i);
+    i = j;
+  }
+}
+
+// The same for a delta column: appends counter(k) − the last non-null counter before it
+// (*last, which it updates: 0 at a column's start) to `enc`, the column's RLE of deltas.
+template <typename IsNull, typename Counter>
+void append_delta_runs(RleEncoder<int64_t>& enc, int64_t* last, size_t n, IsNull is_null,
+                       Counter counter) {
+  constexpr bool nullable = !std::is_null_pointer_v<IsNull>;
+  auto delta = [](int64_t c, int64_t from) {
+    return static_cast<int64_t>(static_cast<uint64_t>(c) - static_cast<uint64_t>(from));
+  };
+  int64_t at = *last;
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    if constexpr (nullable) {
+      if (is_null(i)) {
+        while (j < n && is_null(j)) ++j;
+        enc.append_null_n(j - i);
+        i = j;
+        continue;
+      }
+    }
+    const int64_t d = delta(counter(i), at);
+    at = counter(i);
+    for (; j < n; ++j) {
+      if constexpr (nullable) {
+        if (is_null(j)) break;
+      }
+      if (delta(counter(j), at) != d) break;
+      at = counter(j);
+    }
+    enc.append_n(d, j - i);
+    i = j;
+  }
+  *last = at;
+}
+
 // The most bytes write_value_raw writes for v: its payload, but at least 12 (a SmallString's inline bytes), so that a short
 // string goes over in one fixed-size move and a LEB128 or float needs no check of its own.
 inline constexpr size_t kShortValue = SmallString::kInlineSize;
@@ -509,7 +572,7 @@ class ValueEncoder {
     used_ += meta >> 4;
     return meta;
   }
-  void append_meta_n(uint64_t meta, uint64_t n) { meta_.append_n(meta, n); }
+  void append_n(uint64_t meta, uint64_t n) { meta_.append_n(meta, n); }
   const Bytes& finish_meta() { return meta_.finish(); }
   // Takes up columns in the form finish_meta() and finish_raw() write (see
   // RleEncoder::resume; `got` is the metadata column's); the raw bytes are copied.

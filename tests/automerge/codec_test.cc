@@ -2,6 +2,9 @@
 // the one-op shortcut of the change encoder against its general column encoders.
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <random>
+
 #include "automerge/change.h"
 #include "automerge/columns.h"
 #include "automerge/hash.h"
@@ -203,6 +206,49 @@ TEST(Delta, SpecExamples) {
   e2.append(6);
   e2.append(7);
   EXPECT_EQ(e2.finish(), hex("7f 05 00 01 02 01"));
+}
+
+// append_runs and append_delta_runs hand encoders whole runs: the bytes must be those of
+// appending the same values one by one, split into calls anywhere (a column built a block at
+// a time), with nulls anywhere, values from a small range (runs) and a large one (literals).
+TEST(Rle, RunsAppendedWholeMatchValueByValue) {
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const size_t n = rng() % 40;
+    const uint64_t range = trial % 3 == 0 ? 3 : trial % 3 == 1 ? 2 : 1000;
+    std::vector<std::optional<uint64_t>> vals(n);
+    for (auto& v : vals)
+      if (rng() % 4 != 0) v = rng() % range;
+    std::vector<bool> bits(n);
+    for (size_t k = 0; k < n; ++k) bits[k] = rng() % range == 0;
+    UintEncoder one, whole;
+    DeltaEncoder one_delta;
+    IntEncoder whole_delta;
+    BoolEncoder one_bool, whole_bool;
+    for (size_t k = 0; k < n; ++k) {
+      if (vals[k]) {
+        one.append(*vals[k]);
+        one_delta.append(static_cast<int64_t>(*vals[k]));
+      } else {
+        one.append_null();
+        one_delta.append_null();
+      }
+      one_bool.append(bits[k]);
+    }
+    int64_t last = 0;
+    for (size_t at = 0; at < n;) {
+      const size_t m = std::min(n - at, size_t(1 + rng() % 12));
+      auto is_null = [&](size_t k) { return !vals[at + k].has_value(); };
+      append_runs(whole, m, is_null, [&](size_t k) { return *vals[at + k]; });
+      append_delta_runs(whole_delta, &last, m, is_null,
+                        [&](size_t k) { return static_cast<int64_t>(*vals[at + k]); });
+      append_runs(whole_bool, m, nullptr, [&](size_t k) { return bool(bits[at + k]); });
+      at += m;
+    }
+    ASSERT_EQ(whole.finish(), one.finish()) << trial;
+    ASSERT_EQ(whole_delta.finish(), one_delta.finish()) << trial;
+    ASSERT_EQ(whole_bool.finish(), one_bool.finish()) << trial;
+  }
 }
 
 TEST(Boolean, SpecExamples) {
