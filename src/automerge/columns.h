@@ -506,13 +506,24 @@ inline size_t value_raw_room(const Value& v) {
   return v.bytes.size() > kShortValue ? v.bytes.size() : kShortValue;
 }
 
+// Copies the bytes of v (a string or bytes value) to p, which has value_raw_room(v) bytes of
+// room. Most are a character or two: those go over as the 12 inline bytes, in one move of a
+// fixed size. (One size picked between 12 and the length is a variable one: a memcpy call.)
+inline void copy_value_bytes(uint8_t* p, const Value& v) {
+  const size_t n = v.bytes.size();
+  if (n <= kShortValue) [[likely]]
+    std::memcpy(p, v.bytes.data(), kShortValue);
+  else
+    std::memcpy(p, v.bytes.data(), n);
+}
+
 // Writes v's raw bytes (value raw column) at p, which has value_raw_room(v) bytes of room;
 // returns its value metadata (length << 4 | type). Inline: it runs for every op encoded.
 inline uint64_t write_value_raw(uint8_t* p, const Value& v) {
   size_t n = 0;
   if (v.kind() == ValueType::kString) [[likely]] {  // text: one op per character
     n = v.bytes.size();
-    std::memcpy(p, v.bytes.data(), n <= kShortValue ? kShortValue : n);
+    copy_value_bytes(p, v);
     return uint64_t(n) << 4 | v.type;
   }
   switch (v.kind()) {
@@ -533,10 +544,8 @@ inline uint64_t write_value_raw(uint8_t* p, const Value& v) {
       n = 8;
       break;
     default:
-      // (Most strings are a character or two: a fixed-size move of the inline bytes, and the
-      // length taken of it, costs less than a variable one.)
       n = v.bytes.size();
-      std::memcpy(p, v.bytes.data(), n <= kShortValue ? kShortValue : n);
+      copy_value_bytes(p, v);
       break;
   }
   return uint64_t(n) << 4 | v.type;
