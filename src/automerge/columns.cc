@@ -105,7 +105,7 @@ Status RleDecoder<T>::next_n(size_t n, T* values, bool* has) {
   for (size_t i = 0; i < n;) {
     bool h;
     T v{};
-    uint64_t k;
+    uint64_t k = 0;
     AM_TRY(next_run(n - i, &h, &v, &k));
     if (!h) v = T{};
     for (const size_t end = i + k; i < end; ++i) {
@@ -236,6 +236,66 @@ Status ValueDecoder::next(ValueView* value) {
   return Status::Ok();
 }
 
+Status ValueDecoder::next_n(size_t n, ValueView* values) {
+  for (size_t i = 0; i < n;) {
+    bool has;
+    uint64_t meta = 0, k = 0;
+    AM_TRY(meta_.next_run(n - i, &has, &meta, &k));
+    if (!has) return Status::Error("null in the value metadata column");
+    const uint64_t len = meta >> 4;
+    const uint8_t type = meta & 15;
+    if (len != 0 && k > raw_.remaining() / len)
+      return Status::Error("value exceeds the raw value column");
+    ValueView* v = values + i;
+    i += k;
+    if (ValueView::has_bytes(type)) {  // strings (a character typed: most values), bytes
+      if (len > UINT32_MAX) return Status::Error("value longer than 4 GiB");
+      ByteView raw;
+      AM_TRY(raw_.take(static_cast<size_t>(len * k), &raw));
+      const char* data = reinterpret_cast<const char*>(raw.data());
+      for (uint64_t j = 0; j < k; ++j, data += len) {
+        v[j].type = type;
+        v[j].size = static_cast<uint32_t>(len);
+        v[j].data = data;
+      }
+      continue;
+    }
+    // The other types one by one, as next() reads them.
+    for (uint64_t j = 0; j < k; ++j) {
+      ByteView raw;
+      AM_TRY(raw_.take(static_cast<size_t>(len), &raw));
+      ValueView& x = v[j];
+      x.type = type;
+      x.size = 0;
+      x.u = 0;
+      Reader vr(raw);
+      switch (static_cast<ValueType>(type)) {
+        case ValueType::kNull:
+        case ValueType::kFalse:
+        case ValueType::kTrue:
+          if (len != 0) return Status::Error("null or boolean value with a non-empty payload");
+          continue;
+        case ValueType::kUint:
+          AM_TRY(vr.uleb(&x.u));
+          break;
+        case ValueType::kInt:
+        case ValueType::kCounter:
+        case ValueType::kTimestamp:
+          AM_TRY(vr.sleb(&x.i));
+          break;
+        case ValueType::kF64:
+          if (len != 8) return Status::Error("float value whose length is not 8");
+          std::memcpy(&x.f, raw.data(), 8);  // little-endian hosts only
+          continue;
+        default:
+          break;  // (types with bytes: above)
+      }
+      if (!vr.done()) return Status::Error("value length does not match its LEB128 payload");
+    }
+  }
+  return Status::Ok();
+}
+
 Status ValueDecoder::next(Value* value) {
   ValueView v;
   AM_TRY(next(&v));
@@ -245,7 +305,7 @@ Status ValueDecoder::next(Value* value) {
 
 Status ValueDecoder::skip(uint64_t n) {
   bool has;
-  uint64_t meta, k;
+  uint64_t meta = 0, k = 0;
   while (n > 0) {
     AM_TRY(meta_.next_run(n, &has, &meta, &k));
     if (!has) return Status::Error("null in the value metadata column");

@@ -290,6 +290,8 @@ class ValueDecoder {
   ValueDecoder(ByteView meta, ByteView raw) : meta_(meta), raw_(raw) {}
   Status next(Value* value);
   Status next(ValueView* value);
+  // Reads the next n values into values[0, n), a run of the metadata column at a time.
+  Status next_n(size_t n, ValueView* values);
   // Skips n values (their raw bytes unread).
   Status skip(uint64_t n);
   bool done() const { return meta_.done() && raw_.done(); }

@@ -259,6 +259,7 @@ class OpRowReader {
     AM_TRY(succ_group_.next(&f.h_succ_group, &f.succ_group));
     AM_TRY(expand_.next(&f.expand));
     AM_TRY(mark_name_.next(&f.h_mark, &f.mark));
+    AM_TRY(value_.next(&f.value));
     return assemble(f, row, succ, marks);
   }
 
@@ -275,6 +276,7 @@ class OpRowReader {
           action[kBlock], succ_group[kBlock];
       int64_t key_ctr[kBlock], id_ctr[kBlock];
       std::string_view key_str[kBlock], mark[kBlock];
+      ValueView value[kBlock];
       bool h_obj_actor[kBlock], h_obj_ctr[kBlock], h_key_actor[kBlock], h_id_actor[kBlock],
           h_action[kBlock], h_succ_group[kBlock], h_key_ctr[kBlock], h_id_ctr[kBlock],
           h_key_str[kBlock], h_mark[kBlock], insert[kBlock], expand[kBlock];
@@ -293,6 +295,7 @@ class OpRowReader {
       AM_TRY(succ_group_.next_n(m, b.succ_group, b.h_succ_group));
       AM_TRY(expand_.next_n(m, b.expand));
       AM_TRY(mark_name_.next_n(m, b.mark, b.h_mark));
+      AM_TRY(value_.next_n(m, b.value));
       const size_t base = rows->size();
       rows->resize(base + m);
       for (size_t j = 0; j < m; ++j) {
@@ -300,7 +303,7 @@ class OpRowReader {
                        .key_actor = b.key_actor[j], .id_actor = b.id_actor[j],
                        .action = b.action[j], .succ_group = b.succ_group[j],
                        .key_ctr = b.key_ctr[j], .id_ctr = b.id_ctr[j],
-                       .key_str = b.key_str[j], .mark = b.mark[j],
+                       .key_str = b.key_str[j], .mark = b.mark[j], .value = b.value[j],
                        .h_obj_actor = b.h_obj_actor[j], .h_obj_ctr = b.h_obj_ctr[j],
                        .h_key_actor = b.h_key_actor[j], .h_id_actor = b.h_id_actor[j],
                        .h_action = b.h_action[j], .h_succ_group = b.h_succ_group[j],
@@ -319,12 +322,13 @@ class OpRowReader {
              succ_group = 0;
     int64_t key_ctr = 0, id_ctr = 0;
     std::string_view key_str, mark;
+    ValueView value;
     bool h_obj_actor = false, h_obj_ctr = false, h_key_actor = false, h_id_actor = false,
          h_action = false, h_succ_group = false, h_key_ctr = false, h_id_ctr = false,
          h_key_str = false, h_mark = false, insert = false, expand = false;
   };
 
-  // Checks a row's values and makes the row; reads its successors and the value.
+  // Checks a row's values and makes the row; reads its successors.
   Status assemble(const Fields& f, Row* row, std::vector<OpId>* succ,
                   std::vector<std::string_view>* marks) {
     if (f.h_obj_ctr && f.obj_ctr > kMaxCounter) return Status::Error("object counter out of range");
@@ -351,7 +355,7 @@ class OpRowReader {
     if (f.action > kMaxAction || f.action == static_cast<uint64_t>(Action::kDel))
       return Status::Error("unrecognized action index " + std::to_string(f.action));
     row->action = static_cast<uint8_t>(f.action);
-    AM_TRY(value_.next(&row->value));
+    row->value = f.value;
     if (row->action == static_cast<uint8_t>(Action::kInc) &&
         row->value.kind() != ValueType::kInt && row->value.kind() != ValueType::kUint)
       return Status::Error("increment with a non-numeric value");

@@ -298,6 +298,67 @@ TEST(Values, SpecExamples) {
   }
 }
 
+// next_n reads a run of the metadata column at a time: the values must be next()'s, in
+// blocks of any size, runs of each type included; and a raw column too short for a run, or
+// a null, a bad payload length, must be refused as next() refuses them.
+TEST(Values, ReadInBlocksAsOneByOne) {
+  std::vector<Value> vals;
+  std::mt19937_64 rng(11);
+  for (int k = 0; k < 600; ++k) {
+    Value v;
+    const int kind = static_cast<int>(rng() % 7);
+    const int repeat = 1 + static_cast<int>(rng() % 4);  // runs of equal metadata
+    for (int r = 0; r < repeat; ++r) {
+      v = Value();
+      switch (kind) {
+        case 0: v.type = 0; break;
+        case 1: v.type = 2; break;
+        case 2: v.type = 3; v.u = rng() % 100; break;
+        case 3: v.type = 4; v.i = -static_cast<int64_t>(rng() % 50); break;
+        case 4: v.type = 5; v.f = static_cast<double>(rng() % 1000) / 8; break;
+        case 5: v.type = 6; v.bytes = std::string(1 + kind % 3, static_cast<char>('a' + rng() % 26)); break;
+        default: v.type = 7; v.bytes = std::string(20, static_cast<char>(rng())); break;
+      }
+      vals.push_back(v);
+    }
+  }
+  ValueEncoder e;
+  for (const Value& v : vals) e.append(v);
+  const Bytes meta = e.finish_meta(), raw = e.finish_raw();
+  ValueDecoder one(meta, raw), blocks(meta, raw);
+  std::vector<ValueView> got(vals.size());
+  for (size_t at = 0; at < vals.size();) {
+    const size_t m = std::min(vals.size() - at, size_t(1 + rng() % 30));
+    ASSERT_TRUE(blocks.next_n(m, got.data() + at).ok());
+    at += m;
+  }
+  EXPECT_TRUE(blocks.done());
+  for (size_t k = 0; k < vals.size(); ++k) {
+    ValueView want;
+    ASSERT_TRUE(one.next(&want).ok());
+    ASSERT_EQ(got[k].type, want.type) << k;
+    ASSERT_EQ(got[k].bytes(), want.bytes()) << k;
+    if (!ValueView::has_bytes(want.type)) {
+      ASSERT_EQ(got[k].u, want.u) << k;
+    }
+    Value copied;
+    got[k].copy_to(&copied);
+    ASSERT_TRUE(copied == vals[k]) << k;
+  }
+  // Refused: a run of three 2-byte strings with 5 raw bytes; a null; a uint whose payload
+  // is longer than its LEB128; a boolean with a payload.
+  for (const auto& [m, r] : std::vector<std::pair<std::string, std::string>>{
+           {"03 26", "6162636465"}, {"00 01", ""}, {"7f 23", "0100"}, {"7f 12", "00"}}) {
+    Bytes mb = hex(m), rb = hex(r);
+    ValueDecoder d(mb, rb), d1(mb, rb);
+    ValueView v[3];
+    EXPECT_FALSE(d.next_n(m == "03 26" ? 3 : 1, v).ok()) << m;
+    Status s1 = d1.next(&v[0]);
+    for (int k = 1; k < 3 && s1.ok() && m == "03 26"; ++k) s1 = d1.next(&v[k]);
+    EXPECT_FALSE(s1.ok()) << m;
+  }
+}
+
 TEST(Hash, HexRoundTrip) {
   ChangeHash h = sha256(as_bytes("abc"));
   EXPECT_EQ(to_hex(h), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
