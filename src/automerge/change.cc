@@ -219,7 +219,7 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
   auto string_column = [&](uint32_t spec, std::string_view v) {
     *p++ = kLiteralOfOne;
     p += write_uleb(p, v.size());
-    std::memcpy(p, v.data(), v.size());
+    copy_bytes(p, v.data(), v.size());
     p += v.size();
     end_column(spec);
   };
@@ -246,7 +246,7 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
   const uint64_t meta = write_value_raw(raw, op.value);
   uint_column(col::kValueMeta, meta);
   if (meta >> 4 > 0) {
-    std::memmove(p, raw, meta >> 4);
+    copy_bytes(p, raw, meta >> 4);
     p += meta >> 4;
     end_column(col::kValueRaw);
   }
@@ -264,7 +264,7 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
     o += write_uleb(o, cols[i].spec);
     o += write_uleb(o, cols[i].length);
   }
-  std::memcpy(o, data, static_cast<size_t>(p - data));
+  copy_bytes(o, data, static_cast<size_t>(p - data));
   return static_cast<size_t>(o + (p - data) - out);
 }
 
@@ -354,7 +354,7 @@ size_t body_head_room(const Change& ch) {
 uint8_t* write_body_head(const Change& ch, uint8_t* p) {
   auto prefixed = [&p](std::string_view s) {
     p += write_uleb(p, s.size());
-    std::memcpy(p, s.data(), s.size());
+    copy_bytes(p, s.data(), s.size());
     p += s.size();
   };
   p += write_uleb(p, ch.deps.size());

@@ -13,6 +13,40 @@
 
 namespace amstore {
 
+// Copies n bytes from src to dst, which may overlap if dst comes first (a move down). Up to
+// 32 bytes, with at most two overlapping fixed-size moves: a memcpy of variable size is a
+// call (or `rep movsb`, whose start-up costs dozens of cycles), and most of what a change or
+// an op holds (a character typed, an actor id, a map key) is a byte or two, or 16.
+inline void copy_bytes(void* dst_, const void* src_, size_t n) {
+  char* dst = static_cast<char*>(dst_);
+  const char* src = static_cast<const char*>(src_);
+  if (n > 32) [[unlikely]] {
+    std::memmove(dst, src, n);
+  } else if (n >= 16) {
+    char a[16], b[16];
+    std::memcpy(a, src, 16);
+    std::memcpy(b, src + n - 16, 16);
+    std::memcpy(dst, a, 16);
+    std::memcpy(dst + n - 16, b, 16);
+  } else if (n >= 8) {
+    uint64_t a, b;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + n - 8, 8);
+    std::memcpy(dst, &a, 8);
+    std::memcpy(dst + n - 8, &b, 8);
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + n - 4, 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + n - 4, &b, 4);
+  } else if (n > 0) {  // in ascending order: a move down stays correct
+    dst[0] = src[0];
+    dst[n / 2] = src[n / 2];
+    dst[n - 1] = src[n - 1];
+  }
+}
+
 template <uint32_t kInline>
 class BasicSmallString {
  public:
@@ -90,39 +124,11 @@ class BasicSmallString {
   void set(std::string_view s) {
     size_ = static_cast<uint32_t>(s.size());
     if (s.size() <= kInline) {
-      copy_small(buf_, s.data(), s.size());
+      copy_bytes(buf_, s.data(), s.size());
     } else {
       char* p = new char[s.size()];
       std::memcpy(p, s.data(), s.size());
       std::memcpy(buf_, &p, sizeof(p));
-    }
-  }
-  // Copies n ≤ 12 bytes with at most two overlapping fixed-size moves: a memcpy of variable
-  // size compiles to `rep movsb` here, whose start-up costs dozens of cycles, and most
-  // strings of a document (one character typed) are a byte or two.
-  static void copy_small(char* dst, const char* src, size_t n) {
-    if (kInline >= 16 && n >= 16) {
-      char a[16], b[16];
-      std::memcpy(a, src, 16);
-      std::memcpy(b, src + n - 16, 16);
-      std::memcpy(dst, a, 16);
-      std::memcpy(dst + n - 16, b, 16);
-    } else if (n >= 8) {
-      uint64_t a, b;
-      std::memcpy(&a, src, 8);
-      std::memcpy(&b, src + n - 8, 8);
-      std::memcpy(dst, &a, 8);
-      std::memcpy(dst + n - 8, &b, 8);
-    } else if (n >= 4) {
-      uint32_t a, b;
-      std::memcpy(&a, src, 4);
-      std::memcpy(&b, src + n - 4, 4);
-      std::memcpy(dst, &a, 4);
-      std::memcpy(dst + n - 4, &b, 4);
-    } else if (n > 0) {
-      dst[0] = src[0];
-      dst[n / 2] = src[n / 2];
-      dst[n - 1] = src[n - 1];
     }
   }
   void release() {

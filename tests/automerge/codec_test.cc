@@ -437,6 +437,20 @@ TEST(SmallString, EveryLengthInlineOrOnTheHeap) {
   static_assert(sizeof(SmallString) == 16 && sizeof(ActorId) == 32);
 }
 
+// copy_bytes copies every length, apart or moved down over itself, as memmove does.
+TEST(SmallString, CopyBytesAsMemmove) {
+  for (size_t n = 0; n <= 48; ++n) {
+    for (size_t shift = 0; shift <= 20; ++shift) {  // 0: apart; else dst = src − shift
+      char got[160], want[160];
+      for (size_t k = 0; k < sizeof got; ++k) got[k] = want[k] = static_cast<char>(k * 7 + 1);
+      const size_t src = 40, dst = shift == 0 ? 100 : src - shift;
+      copy_bytes(got + dst, got + src, n);
+      std::memmove(want + dst, want + src, n);
+      ASSERT_EQ(std::memcmp(got, want, sizeof got), 0) << n << " " << shift;
+    }
+  }
+}
+
 // same_actor agrees with string equality, at 16 bytes (compared as two words) and others.
 TEST(Change, SameActorAgreesWithStringEquality) {
   for (size_t n : {0, 1, 15, 16, 17, 32}) {
