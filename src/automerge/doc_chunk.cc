@@ -811,6 +811,7 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
       uint64_t actor[kBlock], deps_n[kBlock];
       int64_t seq[kBlock], max_op[kBlock], time[kBlock];
       std::string_view message[kBlock];
+      ValueView extra[kBlock];
       bool h_actor[kBlock], h_seq[kBlock], h_max_op[kBlock], h_time[kBlock],
           h_message[kBlock], h_deps_n[kBlock];
     } b;
@@ -822,6 +823,7 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
       AM_TRY(time.next_n(m, b.time, b.h_time));
       AM_TRY(message.next_n(m, b.message, b.h_message));
       AM_TRY(deps_group.next_n(m, b.deps_n, b.h_deps_n));
+      if (!extra_meta.empty()) AM_TRY(extra.next_n(m, b.extra));  // (nearly always empty)
       for (size_t j = 0; j < m; ++j) {
         ChangeRow& row = rows.emplace_back();
         if (!b.h_actor[j] || b.actor[j] >= num_actors)
@@ -854,8 +856,7 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
           deps.push_back(static_cast<uint32_t>(i));
         }
         if (!extra_meta.empty()) {
-          ValueView v;  // a view: nearly every change's extra data is empty
-          AM_TRY(extra.next(&v));
+          const ValueView& v = b.extra[j];
           if (v.kind() != ValueType::kBytes) return Status::Error("change extra data is not bytes");
           row.extra = as_bytes(std::string_view(v.data, v.size));
         }
