@@ -1216,7 +1216,9 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     }
     ch.start_op = row.max_op + 1 - list_size;  // counters checked above, or with change_ops
     if (ch.start_op == 0) return Status::Error("change startOp out of range");
-    // Actor table: author, then the other actors the ops refer to, sorted.
+    // The ops, with document actor indexes at first, noting the actors they refer to; then
+    // the actor table (author, then those others, sorted), and the indexes made local to
+    // it, in a pass over the ops just made (in cache): the slots are read once.
     used.clear();
     auto note = [&](OpId id) {
       if (!id.is_zero() && id.actor != row.actor && to_local[id.actor] == -1) {
@@ -1224,26 +1226,9 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         used.push_back(id.actor);
       }
     };
-    for (uint32_t oi = 0; oi < list_size; ++oi) {
-      if (requested < total_ops) __builtin_prefetch(&regen[change_ops[requested++]]);
-      const Regen& x = op_at(oi);
-      note(x.obj);
-      if (!x.map_key) note(x.elem);
-      for (uint32_t k = 0; k < x.pred_count; ++k) note(preds[x.pred_begin + k]);
-    }
-    std::sort(used.begin(), used.end());
-    ch.actors.resize(used.size() + 1);  // assigned, not pushed: a scratch change's strings
-    ch.actors[0].assign(d.actors[row.actor]);  // keep their buffers
-    to_local[row.actor] = 0;
-    for (size_t k = 0; k < used.size(); ++k) {
-      to_local[used[k]] = static_cast<int32_t>(k + 1);
-      ch.actors[k + 1].assign(d.actors[used[k]]);
-    }
-    auto local = [&](OpId id) {
-      return id.is_zero() ? OpId{} : OpId{id.counter, static_cast<uint32_t>(to_local[id.actor])};
-    };
     ch.ops.reserve(list_size);  // built in place: a bulk resize wrote every op twice
     for (uint32_t oi = 0; oi < list_size; ++oi) {
+      if (requested < total_ops) __builtin_prefetch(&regen[change_ops[requested++]]);
       const Regen& g = op_at(oi);
       if (by_counter && with_order && g.action != kDelAction) (*doc_order)[g.row] = placed + oi;
       Op& op = ch.ops.emplace_back();
@@ -1257,11 +1242,34 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         op.has_mark_name = g.mark != 0;
         if (g.mark != 0) ch.mutable_mark_names().emplace_back(static_cast<uint32_t>(oi), marks[g.mark - 1]);
       }
-      op.obj = local(g.obj);
-      op.elem = op.map_key ? OpId{} : local(g.elem);
+      note(g.obj);
+      op.obj = g.obj;
+      if (!g.map_key) {
+        note(g.elem);
+        op.elem = g.elem;
+      }
       op.pred_count = g.pred_count;
-      for (uint32_t k = 0; k < g.pred_count; ++k) ch.preds.push_back(local(preds[g.pred_begin + k]));
+      for (uint32_t k = 0; k < g.pred_count; ++k) {
+        note(preds[g.pred_begin + k]);
+        ch.preds.push_back(preds[g.pred_begin + k]);
+      }
     }
+    std::sort(used.begin(), used.end());
+    ch.actors.resize(used.size() + 1);  // assigned, not pushed: a scratch change's strings
+    ch.actors[0].assign(d.actors[row.actor]);  // keep their buffers
+    to_local[row.actor] = 0;
+    for (size_t k = 0; k < used.size(); ++k) {
+      to_local[used[k]] = static_cast<int32_t>(k + 1);
+      ch.actors[k + 1].assign(d.actors[used[k]]);
+    }
+    auto make_local = [&](OpId& id) {
+      if (!id.is_zero()) id.actor = static_cast<uint32_t>(to_local[id.actor]);
+    };
+    for (Op& op : ch.ops) {
+      make_local(op.obj);
+      make_local(op.elem);  // (zero for map ops)
+    }
+    for (OpId& p : ch.preds) make_local(p);
     placed += list_size;
     to_local[row.actor] = -1;
     for (uint32_t a : used) to_local[a] = -1;
