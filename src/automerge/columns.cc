@@ -194,48 +194,6 @@ Status BoolDecoder::skip(uint64_t n) {
   return Status::Ok();
 }
 
-Status ValueDecoder::next(ValueView* value) {
-  bool has;
-  uint64_t meta;
-  AM_TRY(meta_.next(&has, &meta));
-  if (!has) return Status::Error("null in the value metadata column");
-  uint64_t len = meta >> 4;
-  uint8_t type = meta & 15;
-  ByteView raw;
-  if (len > raw_.remaining()) return Status::Error("value exceeds the raw value column");
-  AM_TRY(raw_.take(static_cast<size_t>(len), &raw));
-  value->type = type;
-  value->u = 0;
-  value->size = 0;
-  Reader vr(raw);
-  switch (static_cast<ValueType>(type)) {
-    case ValueType::kNull:
-    case ValueType::kFalse:
-    case ValueType::kTrue:
-      if (len != 0) return Status::Error("null or boolean value with a non-empty payload");
-      return Status::Ok();
-    case ValueType::kUint:
-      AM_TRY(vr.uleb(&value->u));
-      break;
-    case ValueType::kInt:
-    case ValueType::kCounter:
-    case ValueType::kTimestamp:
-      AM_TRY(vr.sleb(&value->i));
-      break;
-    case ValueType::kF64:
-      if (len != 8) return Status::Error("float value whose length is not 8");
-      std::memcpy(&value->f, raw.data(), 8);  // little-endian hosts only
-      return Status::Ok();
-    default:  // string, bytes, unknown types
-      if (raw.size() > UINT32_MAX) return Status::Error("value longer than 4 GiB");
-      value->data = reinterpret_cast<const char*>(raw.data());
-      value->size = static_cast<uint32_t>(raw.size());
-      return Status::Ok();
-  }
-  if (!vr.done()) return Status::Error("value length does not match its LEB128 payload");
-  return Status::Ok();
-}
-
 Status ValueDecoder::next_n(size_t n, ValueView* values) {
   for (size_t i = 0; i < n;) {
     bool has;
@@ -295,6 +253,8 @@ Status ValueDecoder::next_n(size_t n, ValueView* values) {
   }
   return Status::Ok();
 }
+
+Status ValueDecoder::next(ValueView* value) { return next_n(1, value); }
 
 Status ValueDecoder::next(Value* value) {
   ValueView v;

@@ -290,7 +290,8 @@ class ValueDecoder {
   ValueDecoder(ByteView meta, ByteView raw) : meta_(meta), raw_(raw) {}
   Status next(Value* value);
   Status next(ValueView* value);
-  // Reads the next n values into values[0, n), a run of the metadata column at a time.
+  // Reads the next n values into values[0, n), a run of the metadata column at a time
+  // (next() is the same for one).
   Status next_n(size_t n, ValueView* values);
   // Skips n values (their raw bytes unread).
   Status skip(uint64_t n);
@@ -567,13 +568,7 @@ inline uint64_t put_value_raw(Bytes& raw, const Value& v) {
 // few moves: it runs for every op of a saved document.
 class ValueEncoder {
  public:
-  void append(const Value& v) {
-    const size_t room = value_raw_room(v);
-    if (raw_.size() - used_ < room) raw_.resize(std::max(2 * raw_.size(), used_ + room + 64));
-    const uint64_t meta = write_value_raw(raw_.data() + used_, v);
-    used_ += meta >> 4;
-    meta_.append(meta);
-  }
+  void append(const Value& v) { meta_.append(append_raw(v)); }
   // The two halves of append, for a caller that finds the metadata's runs itself: a value's
   // raw bytes (returns its metadata), and then n values' metadata.
   uint64_t append_raw(const Value& v) {

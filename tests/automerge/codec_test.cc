@@ -298,9 +298,9 @@ TEST(Values, SpecExamples) {
   }
 }
 
-// next_n reads a run of the metadata column at a time: the values must be next()'s, in
-// blocks of any size, runs of each type included; and a raw column too short for a run, or
-// a null, a bad payload length, must be refused as next() refuses them.
+// next_n reads a run of the metadata column at a time: the values must be those encoded, in
+// blocks of any size as one at a time (next()), runs of each type included; and a raw column
+// too short for a run, a null, or a bad payload length must be refused either way.
 TEST(Values, ReadInBlocksAsOneByOne) {
   std::vector<Value> vals;
   std::mt19937_64 rng(11);
