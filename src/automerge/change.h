@@ -132,7 +132,9 @@ Bytes encode_change_body_general(const Change& change);
 
 namespace amstore {
 
-// A change together with its hash and canonical type-1 chunk bytes.
+// A change together with its hash and canonical type-1 chunk bytes. Every member, and every
+// member of Change, is initialized by its own declaration: a load makes 10^5 of them with
+// make_unique_for_overwrite, without first zeroing the whole (value-initialization did).
 struct StoredChange {
   Change change;
   ChangeHash hash{};

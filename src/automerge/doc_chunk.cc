@@ -1206,7 +1206,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     // Built in place, where the document keeps it: a change is ~200 bytes, and 10^5 of
     // them moved a few times add up. Lean, in `scratch`, whose buffers the next change
     // reuses.
-    StoredChange& sc = lean ? scratch : *out->emplace_back(std::make_unique<StoredChange>());
+    StoredChange& sc =
+        lean ? scratch : *out->emplace_back(std::make_unique_for_overwrite<StoredChange>());
     Change& ch = sc.change;
     if (lean) {
       ch.ops.clear();
@@ -1289,7 +1290,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     hashes[ri] = sc.hash;
     if (sink) AM_TRY(sink(sc));
     if (lean) {
-      StoredChange& kept = *out->emplace_back(std::make_unique<StoredChange>());
+      StoredChange& kept = *out->emplace_back(std::make_unique_for_overwrite<StoredChange>());
       kept.hash = sc.hash;
       kept.chunk = std::move(sc.chunk);
       kept.change.seq = ch.seq;
