@@ -73,7 +73,9 @@ Document& Document::operator=(Document&&) noexcept = default;
 Result<Document> Document::load(ByteView bytes, bool lean) {
   Document d;
   d.set_lean(lean);
-  auto r = d.merge(bytes);
+  AM_ASSIGN(PreparedUpload upload, prepare(bytes));
+  // No stats to return: not listing what was added spares copying every change's hash.
+  auto r = d.merge_upload(std::move(upload), false);
   if (!r.ok()) return r.status();
   return d;
 }
@@ -207,6 +209,10 @@ std::shared_ptr<const KnownChanges> Document::known_changes() const {
 }
 
 Result<MergeStats> Document::merge(PreparedUpload&& upload) {
+  return merge_upload(std::move(upload), true);
+}
+
+Result<MergeStats> Document::merge_upload(PreparedUpload&& upload, bool list_added) {
   // Changes decoded against a snapshot are trusted if this document still holds every
   // actor's last change of it: a document is closed under dependencies, and each change
   // depends on its author's previous one, so it then holds all of the snapshot.
@@ -220,7 +226,7 @@ Result<MergeStats> Document::merge(PreparedUpload&& upload) {
   // and closed under dependencies (deps are indexes of earlier rows).
   if (n == 1 && upload.items_[0].type == ChunkType::kDocument && !upload.items_[0].decoded &&
       changes_.empty() && pending_.empty())
-    return load_whole(upload, 0);
+    return load_whole(upload, 0, list_added);
   ChangeHashMap<bool> seen;  // across chunks, which may repeat changes
   auto take = [&](std::unique_ptr<StoredChange>&& sc) {
     if (has_change(sc->hash) || !seen.emplace(sc->hash, true).second) return;
@@ -309,7 +315,7 @@ class Document::Checker {
   std::pair<uint64_t, uint64_t>* state_ = nullptr;
 };
 
-Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i) {
+Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i, bool list_added) {
   const size_t n = upload.items_.size();
   AM_TRY(upload.read_columns(i));
   // Room for every change and every op the document holds: its op rows and its deletes,
@@ -321,6 +327,7 @@ Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i) {
   ops_.reserve(parsed.change_rows(), parsed.op_rows() + parsed.succ_rows());
   Checker checker(*this);
   Staged staged;
+  staged.list_added = list_added;
   staged.changes.reserve(parsed.change_rows());
   std::unordered_map<std::string, uint32_t, KnownChanges::ActorHash, std::equal_to<>> author_at;
   uint32_t author = 0;
@@ -372,9 +379,11 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
                                        const Staged* staged) {
   MergeStats stats;
   stats.new_changes = incoming.size();
-  stats.added.reserve(incoming.size());
-  for (size_t i = 0; i < incoming.size(); ++i)
-    stats.added.push_back(staged ? staged->changes[i].hash : incoming[i]->hash);
+  if (!staged || staged->list_added) {
+    stats.added.reserve(incoming.size());
+    for (size_t i = 0; i < incoming.size(); ++i)
+      stats.added.push_back(staged ? staged->changes[i].hash : incoming[i]->hash);
+  }
   if (incoming.empty()) {
     stats.pending = pending_.size();
     return stats;

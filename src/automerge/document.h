@@ -211,6 +211,7 @@ class Document {
     std::vector<Change> changes;
     std::vector<std::string> authors;
     std::vector<ChangeHash> heads;
+    bool list_added = true;  // false: MergeStats::added is left empty (see merge_upload)
   };
   // Validates and applies a batch of new changes; all-or-nothing. `staged` (in causal order,
   // into an empty document, only): the batch was checked already.
@@ -223,7 +224,10 @@ class Document {
   // checked as soon as it is made, while it is in cache, rather than in a later pass over
   // them all. Lean, each is made in one scratch change, and only what a lean document keeps
   // of it is kept: its ops are never all held together (see decode_document).
-  Result<MergeStats> load_whole(PreparedUpload& upload, size_t i);
+  Result<MergeStats> load_whole(PreparedUpload& upload, size_t i, bool list_added);
+  // merge(upload); with !list_added, a whole document into an empty one leaves the stats'
+  // `added` empty (load(), which returns no stats: 10^5 hashes not copied).
+  Result<MergeStats> merge_upload(PreparedUpload&& upload, bool list_added);
   // The applied changes with their ops decoded (decoded again if lean; `scratch` holds them).
   Status decoded_changes(std::vector<StoredChange>* scratch,
                          std::vector<const StoredChange*>* list) const;

@@ -646,6 +646,22 @@ TEST(Document, MergingADocumentRegeneratesOnlyNewChanges) {
   EXPECT_EQ(*d->to_json(), "{\"l\":[true],\"x\":2}");
 }
 
+// A whole document merged into an empty one (load's path) lists every change it added, in
+// the order applied: the store appends exactly those to its log. (Only load() itself, which
+// returns no stats, skips the list.)
+TEST(Document, MergeIntoAnEmptyDocumentListsEveryChangeAdded) {
+  for (bool lean : {false, true}) {
+    Document d;
+    d.set_lean(lean);
+    auto r = d.merge(hex_bytes(kDoc111));
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    ASSERT_EQ(r->added.size(), 2u);
+    ASSERT_EQ(d.changes().size(), 2u);
+    for (size_t i = 0; i < 2; ++i) EXPECT_EQ(r->added[i], d.changes()[i]->hash);
+    EXPECT_EQ(to_hex(r->added[1]), "c9e1808691a3e584025864d2a5218a8bf9c4a8c4453c39dd81dcedc44eed287e");
+  }
+}
+
 // A lean document drops the decoded ops of applied changes and decodes them again for save
 // and the JSON view: same bytes, same JSON, before and after further merges.
 TEST(Document, LeanDocumentSavesAndRendersTheSame) {
