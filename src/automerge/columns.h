@@ -439,29 +439,44 @@ class BoolEncoder {
   bool any_true_ = false;
 };
 
+// For append_runs and append_delta_runs: where row i begins a run of nulls, appends that
+// run to `enc` and returns its end, else returns i; and whether row k holds a value.
+// `is_null`: nullptr for a column without nulls (then never a null).
+template <typename Encoder, typename IsNull>
+size_t append_null_run(Encoder& enc, size_t i, size_t n, const IsNull& is_null) {
+  if constexpr (!std::is_null_pointer_v<IsNull>) {
+    if (is_null(i)) {
+      size_t j = i + 1;
+      while (j < n && is_null(j)) ++j;
+      enc.append_null_n(j - i);
+      return j;
+    }
+  }
+  return i;
+}
+template <typename IsNull>
+bool has_value_at(const IsNull& is_null, size_t k) {
+  if constexpr (std::is_null_pointer_v<IsNull>) {
+    return true;
+  } else {
+    return !is_null(k);
+  }
+}
+
 // Column at a time: appends value(k) for k in [0, n) to `enc` (an RleEncoder or a
 // BoolEncoder), or a null where is_null(k) (nullptr: a column without nulls). It finds the
 // runs itself, with the run in locals, and hands the encoder each run whole: appended value
 // by value, the encoder's run state goes through memory for every value.
 template <typename Encoder, typename IsNull, typename Get>
 void append_runs(Encoder& enc, size_t n, IsNull is_null, Get value) {
-  constexpr bool nullable = !std::is_null_pointer_v<IsNull>;
   for (size_t i = 0; i < n;) {
-    size_t j = i + 1;
-    if constexpr (nullable) {
-      if (is_null(i)) {
-        while (j < n && is_null(j)) ++j;
-        enc.append_null_n(j - i);
-        i = j;
-        continue;
-      }
+    if (const size_t end = append_null_run(enc, i, n, is_null); end != i) {
+      i = end;
+      continue;
     }
     const auto v = value(i);
-    if constexpr (nullable) {
-      while (j < n && !is_null(j) && value(j) == v) ++j;
-    } else {
-      while (j < n && value(j) == v) ++j;
-    }
+    size_t j = i + 1;
+    while (j < n && has_value_at(is_null, j) && value(j) == v) ++j;
     enc.append_n(v, j - i);
     i = j;
   }
@@ -472,30 +487,19 @@ void append_runs(Encoder& enc, size_t n, IsNull is_null, Get value) {
 template <typename IsNull, typename Counter>
 void append_delta_runs(RleEncoder<int64_t>& enc, int64_t* last, size_t n, IsNull is_null,
                        Counter counter) {
-  constexpr bool nullable = !std::is_null_pointer_v<IsNull>;
   auto delta = [](int64_t c, int64_t from) {
     return static_cast<int64_t>(static_cast<uint64_t>(c) - static_cast<uint64_t>(from));
   };
   int64_t at = *last;
   for (size_t i = 0; i < n;) {
-    size_t j = i + 1;
-    if constexpr (nullable) {
-      if (is_null(i)) {
-        while (j < n && is_null(j)) ++j;
-        enc.append_null_n(j - i);
-        i = j;
-        continue;
-      }
+    if (const size_t end = append_null_run(enc, i, n, is_null); end != i) {
+      i = end;
+      continue;
     }
     const int64_t d = delta(counter(i), at);
     at = counter(i);
-    for (; j < n; ++j) {
-      if constexpr (nullable) {
-        if (is_null(j)) break;
-      }
-      if (delta(counter(j), at) != d) break;
-      at = counter(j);
-    }
+    size_t j = i + 1;
+    for (; j < n && has_value_at(is_null, j) && delta(counter(j), at) == d; ++j) at = counter(j);
     enc.append_n(d, j - i);
     i = j;
   }

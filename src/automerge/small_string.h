@@ -13,6 +13,17 @@
 
 namespace amstore {
 
+// Copies n bytes (k ≤ n ≤ 2k) from src to dst as two moves of k bytes, the first k and the
+// last k, both read before either is written (so src and dst may overlap).
+template <size_t k>
+inline void copy_ends(char* dst, const char* src, size_t n) {
+  char a[k], b[k];
+  std::memcpy(a, src, k);
+  std::memcpy(b, src + n - k, k);
+  std::memcpy(dst, a, k);
+  std::memcpy(dst + n - k, b, k);
+}
+
 // Copies n bytes from src to dst, which may overlap if dst comes first (a move down). Up to
 // 32 bytes, with at most two overlapping fixed-size moves: a memcpy of variable size is a
 // call (or `rep movsb`, whose start-up costs dozens of cycles), and most of what a change or
@@ -23,23 +34,11 @@ inline void copy_bytes(void* dst_, const void* src_, size_t n) {
   if (n > 32) [[unlikely]] {
     std::memmove(dst, src, n);
   } else if (n >= 16) {
-    char a[16], b[16];
-    std::memcpy(a, src, 16);
-    std::memcpy(b, src + n - 16, 16);
-    std::memcpy(dst, a, 16);
-    std::memcpy(dst + n - 16, b, 16);
+    copy_ends<16>(dst, src, n);
   } else if (n >= 8) {
-    uint64_t a, b;
-    std::memcpy(&a, src, 8);
-    std::memcpy(&b, src + n - 8, 8);
-    std::memcpy(dst, &a, 8);
-    std::memcpy(dst + n - 8, &b, 8);
+    copy_ends<8>(dst, src, n);
   } else if (n >= 4) {
-    uint32_t a, b;
-    std::memcpy(&a, src, 4);
-    std::memcpy(&b, src + n - 4, 4);
-    std::memcpy(dst, &a, 4);
-    std::memcpy(dst + n - 4, &b, 4);
+    copy_ends<4>(dst, src, n);
   } else if (n > 0) {  // in ascending order: a move down stays correct
     dst[0] = src[0];
     dst[n / 2] = src[n / 2];
