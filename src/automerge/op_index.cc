@@ -52,8 +52,8 @@ void OpIndex::rollback() {
       a.starts.pop_back();
     }
   }
-  if (committed_ < blocks_.size()) truncate_ops(blocks_[committed_].begin);
   blocks_.resize(committed_);
+  truncate_ops(committed_ops_);  // (staged ops may have joined the last committed block)
 }
 
 bool OpIndex::older(uint64_t a, uint64_t b) const {
@@ -68,39 +68,50 @@ Status OpIndex::stage(const Change& c) {
   for (size_t i = 0; i < c.actors.size(); ++i) ids[i] = actor_id(c.actors[i]);
   if (c.ops.empty()) return Status::Ok();
   if (meta_.size() + c.ops.size() > kMaxOps) return Status::Error("document has too many ops");
-  // The change's block is staged first and filled as ops pass, since later ops of the change
-  // may refer to earlier ones; on error it is taken out again.
+  // The change's ops join its author's block when that is the last block of all and the
+  // change's counters follow on from it (text typed a change at a time: one block, not one
+  // per change). Otherwise they make a block of their own, staged first and filled as ops
+  // pass, since later ops of the change may refer to earlier ones; on error it is taken
+  // out again.
   ActorBlocks& mine = by_actor_[ids[0]];
+  bool join = false;
   if (!mine.starts.empty()) {
     const uint32_t bi = mine.blocks.back();
-    if (c.start_op < uint64_t(blocks_[bi].start) + block_size(bi))
-      return Status::Error("op id is already used by another change");
-    // The author's previous change, which its new ops refer to most (typing on): looked
-    // up first (no longer the last block once this change's block is added below).
-    last_block_ = {ids[0], blocks_[bi].start, static_cast<uint32_t>(block_size(bi)),
-                   blocks_[bi].begin};
+    const uint64_t end = uint64_t(blocks_[bi].start) + block_size(bi);
+    if (c.start_op < end) return Status::Error("op id is already used by another change");
+    join = bi + 1 == blocks_.size() && c.start_op == end;
+    // Else the author's previous change, which its new ops refer to most (typing on):
+    // looked up first (no longer the last block once this change's block is added below).
+    if (!join)
+      last_block_ = {ids[0], blocks_[bi].start, static_cast<uint32_t>(block_size(bi)),
+                     blocks_[bi].begin};
   }
-  mine.starts.push_back(static_cast<uint32_t>(c.start_op));
-  mine.blocks.push_back(static_cast<uint32_t>(blocks_.size()));
   const size_t begin = meta_.size();
-  blocks_.push_back(Block{static_cast<uint32_t>(c.start_op), static_cast<uint32_t>(begin)});
-  Status s = stage_ops(c, ids);
+  if (!join) {
+    mine.starts.push_back(static_cast<uint32_t>(c.start_op));
+    mine.blocks.push_back(static_cast<uint32_t>(blocks_.size()));
+    blocks_.push_back(Block{static_cast<uint32_t>(c.start_op), static_cast<uint32_t>(begin)});
+  }
+  Status s = stage_ops(c, ids, blocks_.back());
   if (!s.ok()) {
     last_obj_ = 0;  // may be an object this change made
-    mine.starts.pop_back();
-    mine.blocks.pop_back();
-    blocks_.pop_back();
+    if (!join) {
+      mine.starts.pop_back();
+      mine.blocks.pop_back();
+      blocks_.pop_back();
+    }
     truncate_ops(begin);
   }
   return s;
 }
 
-Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids) {
+Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Block block) {
   auto global = [&](OpId id) { return key_of(id.counter, ids[id.actor]); };
-  // Ops refer to earlier ops of their own change most often of all (text typed in a run).
+  // Ops refer to earlier ops of their own block most often of all (text typed in a run):
+  // those of the change, and of the author's changes before it that the block holds.
   const uint32_t author = ids[0];
-  const uint64_t start = c.start_op;
-  const size_t begin = meta_.size();
+  const uint64_t start = block.start;
+  const size_t begin = block.begin;
   auto find_op = [&](uint64_t key) -> uint32_t {
     if (static_cast<uint32_t>(key) == author && (key >> 32) - start < meta_.size() - begin)
       return static_cast<uint32_t>(begin + ((key >> 32) - start));

@@ -25,6 +25,7 @@ class OpIndex {
   Status stage(const Change& change);
   void commit() {
     committed_ = blocks_.size();
+    committed_ops_ = meta_.size();
     keys_.commit();
   }
   // Room for `changes` more changes holding `ops` ops in all (growing by at least a quarter,
@@ -65,7 +66,9 @@ class OpIndex {
   static void grow(V& v, size_t need) {
     if (need > v.capacity()) v.reserve(std::max(need, v.capacity() + v.capacity() / 4));
   }
-  Status stage_ops(const Change& change, const std::vector<uint32_t>& ids);
+  struct Block;
+  // Stages the change's ops, the last of `block`'s.
+  Status stage_ops(const Change& change, const std::vector<uint32_t>& ids, Block block);
   // The index here of op `key` (counter << 32 | actor index), or kNotFound.
   uint32_t find(uint64_t key) const;
   bool older(uint64_t a, uint64_t b) const;  // Lamport order on (counter, actor bytes)
@@ -74,10 +77,11 @@ class OpIndex {
   KeyNumbers keys_;  // map keys by number (target_ of map ops)
   std::vector<std::string> actors_;
   uint32_t last_actor_ = 0;  // the actor actor_id() returned last
-  // The ops of each change form a block of consecutive counters. Per actor, the blocks'
-  // first counters in ascending order (an actor's changes never reuse counters), so an op
-  // is found by a binary search over a small array and one index: no hash table over
-  // millions of ops, and recent ops (what new ops refer to) stay in cache.
+  // The ops of each change form a block of consecutive counters, or join the block of the
+  // author's change before (see stage). Per actor, the blocks' first counters in ascending
+  // order (an actor's changes never reuse counters), so an op is found by a binary search
+  // over a small array and one index: no hash table over millions of ops, and recent ops
+  // (what new ops refer to) stay in cache.
   struct Block {
     uint32_t start;  // first counter
     uint32_t begin;  // its ops are [begin, next block's begin or size()) in target_ and meta_
@@ -94,7 +98,8 @@ class OpIndex {
   std::vector<uint32_t> target_;  // the ops of all blocks, block after block
   std::vector<uint32_t> meta_;
   std::vector<ActorBlocks> by_actor_;
-  size_t committed_ = 0;  // blocks_[committed_..] are staged
+  size_t committed_ = 0;      // blocks_[committed_..] are staged
+  size_t committed_ops_ = 0;  // and so are the ops from this index on
   std::vector<uint32_t> ids_;  // scratch: the staged change's actors as indexes here
   // The block find() found last (not the last block): new ops mostly refer to the ops of a few recent
   // changes (the text typed just before), so most lookups skip the binary search.

@@ -191,6 +191,37 @@ TEST(Document, ARefusedBatchLeavesNothingStagedBehind) {
   EXPECT_TRUE(e->save().ok());
 }
 
+// A change whose counters follow on from its author's change before joins that change's
+// block of the op index (one block for text typed a change at a time). Refused with its
+// batch, its ops are taken out of the block again: no later change may name them, and the
+// change can still come on its own.
+TEST(Document, OpsThatJoinedTheirAuthorsBlockAreTakenBackWithARefusedBatch) {
+  auto d = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(d.ok());
+  const std::string cc("\xcc", 1);
+  StoredChange first = one_op_change(cc, 1, 10, aa_hash(), set_true("a"));
+  ASSERT_TRUE(d->merge(first.chunk).ok());
+  StoredChange next = one_op_change(cc, 2, 11, first.hash, set_true("b"));  // joins op 10's
+  Bytes refused = next.chunk;
+  put_bytes(refused,  // seq gap
+            one_op_change(std::string("\xdd", 1), 2, 20, aa_hash(), set_true("gap")).chunk);
+  ASSERT_FALSE(d->merge(refused).ok());
+  // A write to "b" over cc's op 11 (actor 1 of its table), which is not in the document.
+  auto r = d->merge(
+      one_op_change(std::string("\xee", 1), 1, 30, first.hash, set_true("b"), {OpId{11, 1}}, {cc})
+          .chunk);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("op's predecessor does not exist"), std::string::npos)
+      << r.status().message();
+  r = d->merge(next.chunk);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  r = d->merge(
+      one_op_change(std::string("\xee", 1), 1, 30, next.hash, set_true("b"), {OpId{11, 1}}, {cc})
+          .chunk);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(d->save().ok());
+}
+
 // Map keys first seen in a refused batch are forgotten with it, and their numbers given
 // out again: a key of a later change must not share a number with a key still known.
 TEST(Document, KeysOfARefusedBatchAreForgotten) {
