@@ -414,15 +414,13 @@ Status check_actor_table(const Change& ch) {
 }
 
 // A change body's deps (its first field).
-Status read_deps(Reader& r, std::vector<ChangeHash>* deps) {
+Status read_deps(Reader& r, Deps* deps) {
   uint64_t n;
   AM_TRY(r.count(&n, 32));
-  deps->resize(n);
-  for (ChangeHash& d : *deps) {
-    ByteView h;
-    AM_TRY(r.take(32, &h));
-    std::memcpy(d.data(), h.data(), 32);
-  }
+  ByteView hashes;
+  AM_TRY(r.take(32 * n, &hashes));
+  const auto* first = reinterpret_cast<const ChangeHash*>(hashes.data());
+  deps->assign(first, first + n);
   return Status::Ok();
 }
 
@@ -567,7 +565,7 @@ Result<Change> decode_stored_change(ByteView chunk) {
   return decode_change(body, false);
 }
 
-Status stored_change_deps(ByteView chunk, std::vector<ChangeHash>* deps) {
+Status stored_change_deps(ByteView chunk, Deps* deps) {
   ByteView body;
   AM_TRY(stored_change_body(chunk, &body));
   Reader r(body);

@@ -82,7 +82,7 @@ class DeepPtr {
 };
 
 struct Change {
-  std::vector<ChangeHash> deps;     // sorted ascending
+  Deps deps;                        // sorted ascending
   std::vector<ActorId> actors;      // [author, other actors sorted ascending]
   uint64_t seq = 0;
   uint64_t start_op = 0;
@@ -167,6 +167,6 @@ void seal_change(StoredChange* sc);
 // store_change from a validated change, so the canonical re-encoding check is skipped).
 Result<Change> decode_stored_change(ByteView chunk);
 // Only the deps of a StoredChange's chunk (they lead its body): no ops decoded.
-Status stored_change_deps(ByteView chunk, std::vector<ChangeHash>* deps);
+Status stored_change_deps(ByteView chunk, Deps* deps);
 
 }  // namespace amstore

@@ -24,7 +24,7 @@ void drop_decoded(Change& c) {
   std::vector<Op>().swap(c.ops);
   std::vector<OpId>().swap(c.preds);
   c.rare.reset();
-  std::vector<ChangeHash>().swap(c.deps);
+  c.deps.release();
   std::vector<ActorId>().swap(c.actors);
 }
 
@@ -634,12 +634,12 @@ Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
       stack.push_back(i);
     }
   }
-  std::vector<ChangeHash> chunk_deps;
+  Deps chunk_deps;
   while (!stack.empty()) {
     size_t i = stack.back();
     stack.pop_back();
     // A lean document's changes hold their deps only in their chunks.
-    const std::vector<ChangeHash>* deps = &changes_[i]->change.deps;
+    const Deps* deps = &changes_[i]->change.deps;
     if (lean_) {
       if (!stored_change_deps(changes_[i]->chunk, &chunk_deps).ok()) continue;  // (never: checked when stored)
       deps = &chunk_deps;

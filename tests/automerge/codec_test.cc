@@ -1,5 +1,8 @@
 // Primitive and column codecs against the byte examples of the format spec (§2, §4), and
 // the one-op shortcut of the change encoder against its general column encoders.
+#include <cstring>
+#include <new>
+
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -449,6 +452,74 @@ TEST(SmallString, CopyBytesAsMemmove) {
       ASSERT_EQ(std::memcmp(got, want, sizeof got), 0) << n << " " << shift;
     }
   }
+}
+
+// Deps holds what a std::vector of the same hashes holds, through every way it is filled,
+// copied and moved, inline (one) and on the heap (more).
+TEST(Deps, HoldsWhatAVectorHolds) {
+  auto hash = [](int i) {
+    ChangeHash h{};
+    for (size_t k = 0; k < h.size(); ++k) h[k] = static_cast<uint8_t>(i * 31 + k);
+    return h;
+  };
+  auto same = [](const Deps& d, const std::vector<ChangeHash>& v) {
+    if (d.size() != v.size() || d.empty() != v.empty()) return false;
+    size_t i = 0;
+    for (const ChangeHash& h : d)
+      if (!hash_equal(h, v[i++])) return false;
+    for (size_t k = 0; k < v.size(); ++k)
+      if (!hash_equal(d[k], v[k]) || !hash_equal(d.data()[k], v[k])) return false;
+    return true;
+  };
+  for (int n = 0; n <= 9; ++n) {
+    Deps d;
+    std::vector<ChangeHash> v;
+    for (int i = 0; i < n; ++i) {
+      d.push_back(hash(i));
+      v.push_back(hash(i));
+      ASSERT_TRUE(same(d, v)) << n << " " << i;
+    }
+    if (n > 0) {  // a push_back of one of its own hashes, as the list grows
+      Deps grown = d;
+      std::vector<ChangeHash> w = v;
+      grown.push_back(grown[0]);
+      w.push_back(w[0]);
+      ASSERT_TRUE(same(grown, w)) << n;
+    }
+    Deps copy(d);
+    EXPECT_TRUE(same(copy, v)) << n;
+    Deps assigned;
+    assigned.push_back(hash(99));
+    assigned = d;
+    EXPECT_TRUE(same(assigned, v)) << n;
+    // Made in memory full of other bytes, so that a hash not moved cannot pass for one.
+    alignas(Deps) unsigned char room[sizeof(Deps)];
+    std::memset(room, 0xab, sizeof room);
+    Deps& moved = *new (room) Deps(std::move(copy));
+    EXPECT_TRUE(same(moved, v)) << n;
+    EXPECT_TRUE(copy.empty()) << n;  // NOLINT(bugprone-use-after-move): moved from, empty
+    Deps move_assigned = {hash(7), hash(8), hash(9)};
+    move_assigned = std::move(moved);
+    moved.~Deps();
+    EXPECT_TRUE(same(move_assigned, v)) << n;
+    Deps ranged;
+    ranged.assign(v.data(), v.data() + v.size());
+    EXPECT_TRUE(same(ranged, v)) << n;
+    ranged.assign(ranged.begin() + (n > 1 ? 1 : 0), ranged.end());  // a range of its own
+    EXPECT_TRUE(same(ranged, std::vector<ChangeHash>(v.begin() + (n > 1 ? 1 : 0), v.end()))) << n;
+    ranged.clear();
+    EXPECT_TRUE(same(ranged, {})) << n;
+    ranged.push_back(hash(5));  // reused after clear
+    EXPECT_TRUE(same(ranged, {hash(5)})) << n;
+    ranged.release();
+    EXPECT_TRUE(same(ranged, {})) << n;
+  }
+  Deps listed = {hash(1)};
+  EXPECT_TRUE(same(listed, {hash(1)}));
+  listed = {hash(2), hash(3)};
+  EXPECT_TRUE(same(listed, {hash(2), hash(3)}));
+  listed = {};
+  EXPECT_TRUE(same(listed, {}));
 }
 
 // same_actor agrees with string equality, at 16 bytes (compared as two words) and others.

@@ -106,7 +106,7 @@ Bytes empty_change(const std::string& actor, uint64_t seq, uint64_t start_op,
   c.seq = seq;
   c.start_op = start_op;
   std::sort(deps.begin(), deps.end());
-  c.deps = std::move(deps);
+  c.deps.assign(deps.data(), deps.data() + deps.size());
   return encoded(c);
 }
 
