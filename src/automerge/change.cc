@@ -414,7 +414,7 @@ Status check_actor_table(const Change& ch) {
 }
 
 // A change body's deps (its first field).
-Status read_deps(Reader& r, Deps* deps) {
+Status read_deps(Reader& r, SmallVector<ChangeHash>* deps) {
   uint64_t n;
   AM_TRY(r.count(&n, 32));
   ByteView hashes;
@@ -565,7 +565,7 @@ Result<Change> decode_stored_change(ByteView chunk) {
   return decode_change(body, false);
 }
 
-Status stored_change_deps(ByteView chunk, Deps* deps) {
+Status stored_change_deps(ByteView chunk, SmallVector<ChangeHash>* deps) {
   ByteView body;
   AM_TRY(stored_change_body(chunk, &body));
   Reader r(body);

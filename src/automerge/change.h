@@ -12,6 +12,7 @@
 #include "automerge/hash.h"
 #include "automerge/leb128.h"
 #include "automerge/small_string.h"
+#include "automerge/small_vector.h"
 #include "automerge/value.h"
 
 namespace amstore {
@@ -82,14 +83,16 @@ class DeepPtr {
 };
 
 struct Change {
-  Deps deps;                        // sorted ascending
-  std::vector<ActorId> actors;      // [author, other actors sorted ascending]
   uint64_t seq = 0;
   uint64_t start_op = 0;
   int64_t time = 0;
   std::vector<Op> ops;              // op i has id (start_op + i, author)
   std::vector<OpId> preds;          // every op's preds, op by op (Op::pred_count)
   DeepPtr<ChangeRare> rare;         // null: no message, no extra bytes, no mark names
+  // Last: the room of each for its one item inline is left untouched by a change that
+  // keeps neither (a lean document's, see StoredChange).
+  SmallVector<ChangeHash> deps;     // sorted ascending
+  SmallVector<ActorId> actors;      // [author, other actors sorted ascending]
 
   // Empty: no message.
   const std::string& message() const { return rare.get() ? rare.get()->message : kNoString; }
@@ -135,10 +138,12 @@ namespace amstore {
 // A change together with its hash and canonical type-1 chunk bytes. Every member, and every
 // member of Change, is initialized by its own declaration: a load makes 10^5 of them with
 // make_unique_for_overwrite, without first zeroing the whole (value-initialization did).
+// What a lean document keeps (hash, chunk, seq, startOp, time) comes first, in the fewest
+// cache lines.
 struct StoredChange {
-  Change change;
   ChangeHash hash{};
   Bytes chunk;
+  Change change;
 };
 
 // Whether two actor ids are the same, without a memcmp call for the usual 16 bytes: loops
@@ -167,6 +172,6 @@ void seal_change(StoredChange* sc);
 // store_change from a validated change, so the canonical re-encoding check is skipped).
 Result<Change> decode_stored_change(ByteView chunk);
 // Only the deps of a StoredChange's chunk (they lead its body): no ops decoded.
-Status stored_change_deps(ByteView chunk, Deps* deps);
+Status stored_change_deps(ByteView chunk, SmallVector<ChangeHash>* deps);
 
 }  // namespace amstore

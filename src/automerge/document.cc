@@ -25,7 +25,7 @@ void drop_decoded(Change& c) {
   std::vector<OpId>().swap(c.preds);
   c.rare.reset();
   c.deps.release();
-  std::vector<ActorId>().swap(c.actors);
+  c.actors.release();
 }
 
 // A stored change decoded again from its chunk, for saving or rendering (lean documents
@@ -634,12 +634,12 @@ Bytes Document::changes_since(const std::vector<ChangeHash>& have) const {
       stack.push_back(i);
     }
   }
-  Deps chunk_deps;
+  SmallVector<ChangeHash> chunk_deps;
   while (!stack.empty()) {
     size_t i = stack.back();
     stack.pop_back();
     // A lean document's changes hold their deps only in their chunks.
-    const Deps* deps = &changes_[i]->change.deps;
+    const SmallVector<ChangeHash>* deps = &changes_[i]->change.deps;
     if (lean_) {
       if (!stored_change_deps(changes_[i]->chunk, &chunk_deps).ok()) continue;  // (never: checked when stored)
       deps = &chunk_deps;

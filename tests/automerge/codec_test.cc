@@ -13,6 +13,7 @@
 #include "automerge/hash.h"
 #include "automerge/leb128.h"
 #include "automerge/small_string.h"
+#include "automerge/small_vector.h"
 
 namespace amstore {
 namespace {
@@ -454,72 +455,104 @@ TEST(SmallString, CopyBytesAsMemmove) {
   }
 }
 
-// Deps holds what a std::vector of the same hashes holds, through every way it is filled,
-// copied and moved, inline (one) and on the heap (more).
-TEST(Deps, HoldsWhatAVectorHolds) {
-  auto hash = [](int i) {
-    ChangeHash h{};
-    for (size_t k = 0; k < h.size(); ++k) h[k] = static_cast<uint8_t>(i * 31 + k);
-    return h;
-  };
-  auto same = [](const Deps& d, const std::vector<ChangeHash>& v) {
+// A SmallVector holds what a std::vector of the same items holds, through every way it is
+// filled, copied and moved, inline (one) and on the heap (more); `make(i)` makes item i.
+template <typename T, typename Make>
+void check_small_vector(Make make) {
+  using V = SmallVector<T>;
+  auto same = [](const V& d, const std::vector<T>& v) {
     if (d.size() != v.size() || d.empty() != v.empty()) return false;
-    size_t i = 0;
-    for (const ChangeHash& h : d)
-      if (!hash_equal(h, v[i++])) return false;
+    if (!std::equal(d.begin(), d.end(), v.begin(), v.end())) return false;
     for (size_t k = 0; k < v.size(); ++k)
-      if (!hash_equal(d[k], v[k]) || !hash_equal(d.data()[k], v[k])) return false;
+      if (!(d[k] == v[k]) || !(d.data()[k] == v[k])) return false;
     return true;
   };
   for (int n = 0; n <= 9; ++n) {
-    Deps d;
-    std::vector<ChangeHash> v;
+    V d;
+    std::vector<T> v;
     for (int i = 0; i < n; ++i) {
-      d.push_back(hash(i));
-      v.push_back(hash(i));
+      if (i % 2) d.push_back(make(i)); else d.emplace_back(make(i));
+      v.push_back(make(i));
       ASSERT_TRUE(same(d, v)) << n << " " << i;
     }
-    if (n > 0) {  // a push_back of one of its own hashes, as the list grows
-      Deps grown = d;
-      std::vector<ChangeHash> w = v;
+    if (n > 0) {  // a push_back of one of its own items, as the list grows
+      V grown = d;
+      std::vector<T> w = v;
       grown.push_back(grown[0]);
       w.push_back(w[0]);
       ASSERT_TRUE(same(grown, w)) << n;
+      grown.pop_back();
+      w.pop_back();
+      ASSERT_TRUE(same(grown, w)) << n;
     }
-    Deps copy(d);
+    V copy(d);
     EXPECT_TRUE(same(copy, v)) << n;
-    Deps assigned;
-    assigned.push_back(hash(99));
+    V assigned = {make(99)};
     assigned = d;
     EXPECT_TRUE(same(assigned, v)) << n;
-    // Made in memory full of other bytes, so that a hash not moved cannot pass for one.
-    alignas(Deps) unsigned char room[sizeof(Deps)];
+    // Made in memory full of other bytes, so that an item not moved cannot pass for one.
+    alignas(V) unsigned char room[sizeof(V)];
     std::memset(room, 0xab, sizeof room);
-    Deps& moved = *new (room) Deps(std::move(copy));
+    V& moved = *new (room) V(std::move(copy));
     EXPECT_TRUE(same(moved, v)) << n;
     EXPECT_TRUE(copy.empty()) << n;  // NOLINT(bugprone-use-after-move): moved from, empty
-    Deps move_assigned = {hash(7), hash(8), hash(9)};
+    V move_assigned = {make(7), make(8), make(9)};
     move_assigned = std::move(moved);
-    moved.~Deps();
+    moved.~V();
     EXPECT_TRUE(same(move_assigned, v)) << n;
-    Deps ranged;
+    V ranged;
     ranged.assign(v.data(), v.data() + v.size());
     EXPECT_TRUE(same(ranged, v)) << n;
-    ranged.assign(ranged.begin() + (n > 1 ? 1 : 0), ranged.end());  // a range of its own
-    EXPECT_TRUE(same(ranged, std::vector<ChangeHash>(v.begin() + (n > 1 ? 1 : 0), v.end()))) << n;
+    const size_t skip = n > 1 ? 1 : 0;
+    ranged.assign(ranged.begin() + skip, ranged.end());  // a range of its own
+    EXPECT_TRUE(same(ranged, std::vector<T>(v.begin() + skip, v.end()))) << n;
+    ranged.resize(n + 2);
+    std::vector<T> resized(v.begin() + skip, v.end());
+    resized.resize(n + 2);
+    EXPECT_TRUE(same(ranged, resized)) << n;
+    ranged.resize(1);
+    resized.resize(1);
+    EXPECT_TRUE(same(ranged, resized)) << n;
     ranged.clear();
     EXPECT_TRUE(same(ranged, {})) << n;
-    ranged.push_back(hash(5));  // reused after clear
-    EXPECT_TRUE(same(ranged, {hash(5)})) << n;
+    ranged.push_back(make(5));  // reused after clear
+    EXPECT_TRUE(same(ranged, {make(5)})) << n;
     ranged.release();
     EXPECT_TRUE(same(ranged, {})) << n;
   }
-  Deps listed = {hash(1)};
-  EXPECT_TRUE(same(listed, {hash(1)}));
-  listed = {hash(2), hash(3)};
-  EXPECT_TRUE(same(listed, {hash(2), hash(3)}));
+  V listed = {make(1)};
+  EXPECT_TRUE(same(listed, {make(1)}));
+  listed = {make(2), make(3)};
+  EXPECT_TRUE(same(listed, {make(2), make(3)}));
   listed = {};
   EXPECT_TRUE(same(listed, {}));
+}
+
+// Counts its instances alive: a SmallVector destroys every item it made, once.
+struct Counted {
+  static inline int alive = 0;
+  int value = 0;
+  Counted() { ++alive; }
+  Counted(int v) : value(v) { ++alive; }  // NOLINT: implicit, as the test makes them
+  Counted(const Counted& o) : value(o.value) { ++alive; }
+  Counted(Counted&& o) noexcept : value(o.value) { ++alive; }
+  Counted& operator=(const Counted&) = default;
+  Counted& operator=(Counted&&) = default;
+  ~Counted() { --alive; }
+  bool operator==(const Counted& o) const { return value == o.value; }
+};
+
+TEST(SmallVector, HoldsWhatAVectorHolds) {
+  check_small_vector<ChangeHash>([](int i) {
+    ChangeHash h{};
+    for (size_t k = 0; k < h.size(); ++k) h[k] = static_cast<uint8_t>(i * 31 + k);
+    return h;
+  });
+  // Actor ids inline in the string (16 bytes) and on the heap (40).
+  for (size_t length : {16, 40})
+    check_small_vector<ActorId>([length](int i) { return ActorId(std::string(length, char('a' + i))); });
+  check_small_vector<Counted>([](int i) { return Counted(i); });
+  EXPECT_EQ(Counted::alive, 0);
 }
 
 // same_actor agrees with string equality, at 16 bytes (compared as two words) and others.

@@ -215,7 +215,7 @@ TEST(Corpus, AlgorithmBRebuildsTheLibrarysDocument) {
       ASSERT_TRUE(read_chunk(g, &c, &n).ok());
       auto ch = decode_change(c.body);
       ASSERT_TRUE(ch.ok()) << ch.status().message();
-      golden[c.hash] = StoredChange{std::move(ch).value(), c.hash, g};
+      golden[c.hash] = StoredChange{c.hash, g, std::move(ch).value()};
     }
     std::vector<const StoredChange*> list;
     for (const auto& sc : order) list.push_back(&golden.at(sc->hash));

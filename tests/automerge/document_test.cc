@@ -42,7 +42,7 @@ StoredChange one_op_change(std::string actor, uint64_t seq, uint64_t start, Chan
                            Op op, std::vector<OpId> preds = {},
                            std::vector<std::string> others = {}) {
   Change c = first_change(std::move(actor));
-  c.actors.insert(c.actors.end(), others.begin(), others.end());
+  for (const std::string& a : others) c.actors.push_back(a);
   c.deps = {dep};
   c.seq = seq;
   c.start_op = start;

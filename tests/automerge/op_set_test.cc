@@ -33,7 +33,7 @@ StoredChange change_of(const std::string& author, uint64_t start_op, std::vector
                        std::vector<std::string> others = {}) {
   Change c;
   c.actors = {author};
-  c.actors.insert(c.actors.end(), others.begin(), others.end());
+  for (const std::string& a : others) c.actors.push_back(a);
   c.seq = 1;
   c.start_op = start_op;
   c.ops = std::move(ops);
