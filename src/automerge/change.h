@@ -142,7 +142,9 @@ namespace amstore {
 // cache lines.
 struct StoredChange {
   ChangeHash hash{};
-  Bytes chunk;
+  // Inline up to 120 bytes: a one-op change's chunk takes 100–120 (its dep and author take
+  // 50), and each was an allocation of its own.
+  SmallVector<uint8_t, 120> chunk;
   Change change;
 };
 

@@ -115,11 +115,5 @@ ChangeHash finish_chunk(Bytes& out, size_t start) {
   return seal_chunk(out.data() + start, out.size() - start);
 }
 
-ChangeHash write_chunk(Bytes& out, ChunkType type, ByteView body) {
-  const size_t start = out.size();
-  begin_chunk(out, type, body.size());
-  put_bytes(out, body);
-  return finish_chunk(out, start);
-}
 
 }  // namespace amstore

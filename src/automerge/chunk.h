@@ -1,6 +1,7 @@
 // The chunk container (spec §3): magic, checksum, type, length, body.
 #pragma once
 
+#include <cstring>
 #include <vector>
 
 #include "automerge/hash.h"
@@ -36,19 +37,29 @@ Status read_chunks(ByteView data, std::vector<Chunk>* chunks, size_t* inflate_bu
 // length; the checksum is not verified): for callers that have already loaded it.
 bool is_single_document_chunk(ByteView data);
 
-// Builds a chunk around `body`; returns the SHA-256 (the change hash for type 1).
-ChangeHash write_chunk(Bytes& out, ChunkType type, ByteView body);
+// A chunk through a pointer, for one built in a buffer of the caller's: the header's size,
+// the header written at p (its checksum left zero), and the checksum set in a whole chunk
+// of `size` bytes at p (returns the hash).
+size_t chunk_header_size(size_t body_size);
+void write_chunk_header(uint8_t* p, ChunkType type, size_t body_size);
+ChangeHash seal_chunk(uint8_t* p, size_t size);
+
+// Appends a chunk around `body` to `out` (Bytes, or a StoredChange's chunk); returns the
+// SHA-256 (the change hash for type 1).
+template <typename Out>
+ChangeHash write_chunk(Out& out, ChunkType type, ByteView body) {
+  const size_t start = out.size(), head = chunk_header_size(body.size());
+  out.resize(start + head + body.size());
+  write_chunk_header(out.data() + start, type, body.size());
+  if (!body.empty()) std::memcpy(out.data() + start + head, body.data(), body.size());
+  return seal_chunk(out.data() + start, head + body.size());
+}
+
 // The same with the body written in place (a large one need not be built apart and copied):
 // begin_chunk appends the header of a chunk whose body will be `body_size` bytes, the
 // caller appends exactly that body, and finish_chunk sets the checksum and returns the
 // hash. `start`: out.size() before begin_chunk.
 void begin_chunk(Bytes& out, ChunkType type, size_t body_size);
 ChangeHash finish_chunk(Bytes& out, size_t start);
-// The same through a pointer, for a small chunk built in a buffer of the caller's: the
-// header's size, the header written at p (its checksum left zero), and the checksum set in
-// a whole chunk of `size` bytes at p (returns the hash).
-size_t chunk_header_size(size_t body_size);
-void write_chunk_header(uint8_t* p, ChunkType type, size_t body_size);
-ChangeHash seal_chunk(uint8_t* p, size_t size);
 
 }  // namespace amstore

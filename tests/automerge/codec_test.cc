@@ -456,10 +456,10 @@ TEST(SmallString, CopyBytesAsMemmove) {
 }
 
 // A SmallVector holds what a std::vector of the same items holds, through every way it is
-// filled, copied and moved, inline (one) and on the heap (more); `make(i)` makes item i.
-template <typename T, typename Make>
+// filled, copied and moved, inline (up to N) and on the heap (more); `make(i)` makes item i.
+template <typename T, size_t N = 1, typename Make>
 void check_small_vector(Make make) {
-  using V = SmallVector<T>;
+  using V = SmallVector<T, N>;
   auto same = [](const V& d, const std::vector<T>& v) {
     if (d.size() != v.size() || d.empty() != v.empty()) return false;
     if (!std::equal(d.begin(), d.end(), v.begin(), v.end())) return false;
@@ -467,7 +467,7 @@ void check_small_vector(Make make) {
       if (!(d[k] == v[k]) || !(d.data()[k] == v[k])) return false;
     return true;
   };
-  for (int n = 0; n <= 9; ++n) {
+  for (int n = 0; n <= static_cast<int>(N) + 8; ++n) {
     V d;
     std::vector<T> v;
     for (int i = 0; i < n; ++i) {
@@ -552,7 +552,10 @@ TEST(SmallVector, HoldsWhatAVectorHolds) {
   for (size_t length : {16, 40})
     check_small_vector<ActorId>([length](int i) { return ActorId(std::string(length, char('a' + i))); });
   check_small_vector<Counted>([](int i) { return Counted(i); });
+  check_small_vector<Counted, 3>([](int i) { return Counted(i); });
   EXPECT_EQ(Counted::alive, 0);
+  // A change's chunk: bytes, 120 inline.
+  check_small_vector<uint8_t, 120>([](int i) { return static_cast<uint8_t>(i * 7 + 1); });
 }
 
 // same_actor agrees with string equality, at 16 bytes (compared as two words) and others.

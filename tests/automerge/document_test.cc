@@ -166,7 +166,7 @@ TEST(Document, ARefusedBatchLeavesNothingStagedBehind) {
   // Its seq 1 was never seen.
   StoredChange sz = one_op_change(std::string("\xdd", 1), 2, 20, aa_hash(),
                                   root_op("z", Action::kMakeMap));
-  Bytes batch = sx.chunk;
+  Bytes batch = sx.chunk.to_vector();
   put_bytes(batch, sz.chunk);
   auto r = d->merge(batch);
   ASSERT_FALSE(r.ok());
@@ -202,7 +202,7 @@ TEST(Document, OpsThatJoinedTheirAuthorsBlockAreTakenBackWithARefusedBatch) {
   StoredChange first = one_op_change(cc, 1, 10, aa_hash(), set_true("a"));
   ASSERT_TRUE(d->merge(first.chunk).ok());
   StoredChange next = one_op_change(cc, 2, 11, first.hash, set_true("b"));  // joins op 10's
-  Bytes refused = next.chunk;
+  Bytes refused = next.chunk.to_vector();
   put_bytes(refused,  // seq gap
             one_op_change(std::string("\xdd", 1), 2, 20, aa_hash(), set_true("gap")).chunk);
   ASSERT_FALSE(d->merge(refused).ok());
@@ -227,7 +227,7 @@ TEST(Document, OpsThatJoinedTheirAuthorsBlockAreTakenBackWithARefusedBatch) {
 TEST(Document, KeysOfARefusedBatchAreForgotten) {
   auto d = Document::load(hex_bytes(kChangeAa));
   ASSERT_TRUE(d.ok());
-  Bytes refused = one_op_change(std::string("\xcc", 1), 1, 10, aa_hash(), set_true("first")).chunk;
+  Bytes refused = one_op_change(std::string("\xcc", 1), 1, 10, aa_hash(), set_true("first")).chunk.to_vector();
   put_bytes(refused,  // seq gap
             one_op_change(std::string("\xdd", 1), 2, 20, aa_hash(), set_true("gap")).chunk);
   ASSERT_FALSE(d->merge(refused).ok());
@@ -273,7 +273,7 @@ TEST(Document, AnInvalidPendingChangeDoesNotBlockTheChangeItWaitedFor) {
   // The upload's own changes are still all or nothing: an invalid one refuses the upload.
   StoredChange l3 = one_op_change(bb, 3, 12, l2.hash, set);
   StoredChange bad2 = one_op_change(std::string("\xdd", 1), 1, 30, l3.hash, nowhere);
-  Bytes both = l3.chunk;
+  Bytes both = l3.chunk.to_vector();
   put_bytes(both, bad2.chunk);
   EXPECT_FALSE(d->merge(both).ok());
   EXPECT_FALSE(d->has_change(l3.hash));
@@ -673,7 +673,7 @@ TEST(Document, MergingADocumentRegeneratesOnlyNewChanges) {
   EXPECT_EQ(r->new_changes, 1u);
   ASSERT_EQ(r->added.size(), 1u);
   EXPECT_EQ(to_hex(r->added[0]), "c9e1808691a3e584025864d2a5218a8bf9c4a8c4453c39dd81dcedc44eed287e");
-  EXPECT_EQ(d->find(r->added[0])->chunk, hex_bytes(kChangeBb));
+  EXPECT_EQ(d->find(r->added[0])->chunk.to_vector(), hex_bytes(kChangeBb));
   EXPECT_EQ(*d->to_json(), "{\"l\":[true],\"x\":2}");
 }
 
@@ -901,7 +901,7 @@ Bytes many_sets(char who, uint32_t n) {
   Op op = root_op("k", Action::kSet);
   op.value.type = static_cast<uint8_t>(ValueType::kNull);  // no raw bytes per op
   c.ops.assign(n, op);
-  return store_change(std::move(c)).chunk;
+  return store_change(std::move(c)).chunk.to_vector();
 }
 
 TEST(Document, UploadsAreHeldToTheirLimitOnOps) {

@@ -143,7 +143,7 @@ TEST(LogPrefixTest, StopsAtTornTail) {
   for (int i = 0; i < 3; ++i) put_bytes(log, a.next().chunk);
   size_t whole = log.size();
   EXPECT_EQ(valid_log_prefix(log), whole);
-  Bytes next = a.next().chunk;
+  Bytes next = a.next().chunk.to_vector();
   for (size_t cut = 1; cut < next.size(); cut += 3) {
     Bytes torn = log;
     torn.insert(torn.end(), next.begin(), next.begin() + static_cast<long>(cut));
@@ -410,10 +410,10 @@ TEST_F(FsStoreTest, InvalidInputChangesNothing) {
   bad.push_back(Bytes{});
   bad.push_back(Bytes{1, 2, 3, 4, 5, 6, 7, 8, 9});
   bad.push_back(Bytes(good.chunk.begin(), good.chunk.end() - 3));  // truncated
-  Bytes flipped = good.chunk;
+  Bytes flipped = good.chunk.to_vector();
   flipped[flipped.size() / 2] ^= 0x10;
   bad.push_back(flipped);
-  Bytes trailing = good.chunk;
+  Bytes trailing = good.chunk.to_vector();
   trailing.push_back(0x85);  // a valid chunk then garbage: all-or-nothing
   bad.push_back(trailing);
   for (const Bytes& b : bad) {
@@ -451,7 +451,7 @@ TEST_F(FsStoreTest, ARefusedUploadDoesNotBlockItsValidPart) {
   op.key = "gap";
   op.action = 1;  // set
   gap.ops.push_back(op);
-  Bytes both = x.chunk;
+  Bytes both = x.chunk.to_vector();
   put_bytes(both, store_change(std::move(gap)).chunk);
   StoreStatus st = store->merge("doc", both, &m);
   ASSERT_EQ(st.code, StoreCode::kInvalid);
@@ -724,7 +724,7 @@ TEST_F(FsStoreTest, CompactionSavesOutsideTheDocumentsLocks) {
   ASSERT_TRUE(snap.ok());
   EXPECT_EQ(snap->heads(), std::vector{c2.hash});
   EXPECT_EQ(snap->changes().size(), 2u);
-  EXPECT_EQ(read_all(dir_ / "doc.automerge.log"), c3.chunk);
+  EXPECT_EQ(read_all(dir_ / "doc.automerge.log"), c3.chunk.to_vector());
   // Both instances (as two processes would) read the whole document.
   auto other = open();
   for (FsStore* st : {store.get(), other.get()}) {
@@ -833,7 +833,7 @@ TEST_F(FsStoreTest, ConcurrentMergesFromThreadsAndInstances) {
         if (rng() % 4 == 0)
           for (int j = 0; j <= i; ++j) put_bytes(body, chains[t][j].chunk);
         else
-          body = chains[t][i].chunk;
+          body = chains[t][i].chunk.to_vector();
         MergeResult m;
         if (!s.merge("doc", body, &m).ok()) ++failures;
         if (rng() % 3 == 0) {
@@ -939,7 +939,7 @@ TEST_F(FsStoreTest, ChangesSinceAndJson) {
   Bytes out;
   DocInfo info;
   ASSERT_TRUE(store->changes_since("doc", {c1.hash}, &out, &info).ok());
-  Bytes want = c2.chunk;
+  Bytes want = c2.chunk.to_vector();
   put_bytes(want, c3.chunk);
   EXPECT_EQ(out, want);
   std::string json;
