@@ -62,7 +62,7 @@ class SmallVector {
     const size_t n = static_cast<size_t>(std::distance(first, last));
     if constexpr (std::is_trivially_copyable_v<T> && std::is_pointer_v<It>) {
       if (n <= capacity_) {
-        std::memmove(static_cast<void*>(data()), first, sizeof(T) * n);
+        if (n > 0) std::memmove(static_cast<void*>(data()), first, sizeof(T) * n);
         size_ = static_cast<uint32_t>(n);
         return;
       }
