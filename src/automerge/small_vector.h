@@ -20,6 +20,7 @@ namespace amstore {
 template <typename T, size_t N = 1>
 class SmallVector {
   static_assert(N >= 1 && N < UINT32_MAX);
+  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);  // (plain operator new)
 
  public:
   SmallVector() noexcept {}
@@ -74,13 +75,13 @@ class SmallVector {
   }
   void reserve(size_t n) {
     if (n <= capacity_) return;
-    T* p = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{alignof(T)}));
+    T* p = static_cast<T*>(::operator new(n * sizeof(T)));
     T* old = data();
     for (size_t i = 0; i < size_; ++i) {
       new (p + i) T(std::move(old[i]));
       old[i].~T();
     }
-    if (capacity_ > N) ::operator delete(u_.heap, std::align_val_t{alignof(T)});
+    if (capacity_ > N) ::operator delete(u_.heap);
     u_.heap = p;
     capacity_ = static_cast<uint32_t>(n);
   }
@@ -116,7 +117,7 @@ class SmallVector {
   // Empty, with what was on the heap freed.
   void release() {
     clear();
-    if (capacity_ > N) ::operator delete(u_.heap, std::align_val_t{alignof(T)});
+    if (capacity_ > N) ::operator delete(u_.heap);
     capacity_ = N;
   }
 
