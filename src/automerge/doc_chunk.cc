@@ -1345,8 +1345,8 @@ Status ChangeColumns::extend(const std::vector<const StoredChange*>& changes,
   actors_ = s.actors.size();
   is_dep_.resize(changes.size(), false);
   for (uint32_t i = static_cast<uint32_t>(rows_); i < changes.size(); ++i) {
-    // A change's deps lie behind a pointer of its own, and its hash at the far end of the
-    // change (compared with the next change's first dep): fetched changes ahead.
+    // A change lies apart from the next, and its deps beyond one behind a pointer of their
+    // own (its hash is compared with the next change's first dep): fetched changes ahead.
     if (i + 32 < changes.size()) prefetch_change(changes[i + 32]);
     if (i + 16 < changes.size()) __builtin_prefetch(changes[i + 16]->change.deps.data());
     const Change& c = changes[i]->change;
