@@ -537,9 +537,8 @@ void seal_change(StoredChange* sc) {
   body.clear();
   encode_change_body(sc->change, body);
   sc->chunk.clear();
-  // Exactly: the header, then the body. Kept for as long as the document is (a text of
-  // 10^5 changes: 10 bytes of slack each added a megabyte).
-  sc->chunk.reserve(chunk_header_size(body.size()) + body.size());
+  // Sized exactly, the header and then the body (write_chunk resizes it once): kept for as
+  // long as the document is (a text of 10^5 changes: 10 bytes of slack each added a megabyte).
   sc->hash = write_chunk(sc->chunk, ChunkType::kChange, body);
 }
 

@@ -115,5 +115,4 @@ ChangeHash finish_chunk(Bytes& out, size_t start) {
   return seal_chunk(out.data() + start, out.size() - start);
 }
 
-
 }  // namespace amstore

@@ -1,6 +1,6 @@
 // SmallVector: a vector that keeps its first N items inline, for the parts of a change that
 // are mostly small: its deps (most changes depend on one change), its actors (its author;
-// most changes refer to no other) and its chunk (a one-op change's is 60–90 bytes). A load
+// most changes refer to no other) and its chunk (a one-op change's is 100–120 bytes). A load
 // makes 10^5 changes, and std::vector made an allocation for each of those of each of them.
 #pragma once
 
