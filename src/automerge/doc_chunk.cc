@@ -751,6 +751,12 @@ struct ParsedDocument::Impl {
   size_t succ_rows = 0;
   std::vector<ChangeRow> rows;
   std::vector<uint32_t> deps;  // dep lists of `rows`: indexes of earlier rows
+  // Found as the rows are read, while they are in cache (a typed text's 10^5 rows are
+  // 7 MB, and a pass of its own over them for each cost a few percent of its load): per
+  // row, whether a later row depends on it (the others are the heads); per actor, the
+  // maxOp of its last row.
+  std::vector<bool> is_dep;
+  std::vector<uint64_t> last_max;
 };
 
 ParsedDocument::ParsedDocument() = default;
@@ -794,6 +800,8 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
     rows.clear();  // (of a try that failed part way)
     deps.clear();
     rows.reserve(n);
+    std::vector<bool>& is_dep = p.is_dep;
+    is_dep.assign(n, false);
     UintDecoder actor(find_column(cc, col::kChangeActor));
     DeltaDecoder seq(find_column(cc, col::kChangeSeq));
     DeltaDecoder max_op(find_column(cc, col::kChangeMaxOp));
@@ -803,7 +811,9 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
     DeltaDecoder deps_index(find_column(cc, col::kChangeDepsIndex));
     ByteView extra_meta = find_column(cc, col::kChangeExtraMeta);
     ValueDecoder extra(extra_meta, find_column(cc, col::kChangeExtraRaw));
-    std::vector<uint64_t> last_seq(num_actors, 0), last_max(num_actors, 0);
+    std::vector<uint64_t> last_seq(num_actors, 0);
+    std::vector<uint64_t>& last_max = p.last_max;
+    last_max.assign(num_actors, 0);
     // A block of rows at a time, each column decoded a run at a time (a typed text has 10^5
     // rows, nearly all in runs), then the block's rows checked and made.
     constexpr size_t kBlock = kColumnBlockRows;
@@ -854,6 +864,7 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
           if (!has || i < 0 || static_cast<uint64_t>(i) >= rows.size() - 1)
             return Status::Error("change dep index does not point to an earlier change");
           deps.push_back(static_cast<uint32_t>(i));
+          is_dep[static_cast<size_t>(i)] = true;
         }
         if (!extra_meta.empty()) {
           const ValueView& v = b.extra[j];
@@ -942,10 +953,10 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   // Otherwise into `regen` in document order, and assigned to their changes after.
   // (Not worked out for a merge with known changes, which never uses it: a pass over all
   // of a long history's change rows for a few new ones.)
-  std::vector<uint64_t> counter_base(num_actors, 0), last_max(num_actors, 0);
+  std::vector<uint64_t> counter_base(num_actors, 0);
+  const std::vector<uint64_t>& last_max = parsed.impl_->last_max;  // per actor
   uint64_t total_counters = 0;
   if (num_known == 0) {
-    for (const ChangeRow& r : rows) last_max[r.actor] = r.max_op;  // non-decreasing per actor
     for (uint32_t a = 0; a < num_actors; ++a) {
       counter_base[a] = total_counters;
       total_counters += last_max[a];
@@ -1309,9 +1320,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   if (by_counter && num_placed != placed) return Status::Error(kNotContiguous);
 
   // ---- heads (§7.5, §7.6) ----
-  std::vector<bool> is_dep(rows.size(), false);
-  for (const auto& row : rows)
-    for (uint32_t k = 0; k < row.deps_count; ++k) is_dep[deps[row.deps_begin + k]] = true;
+  const std::vector<bool>& is_dep = parsed.impl_->is_dep;
   std::vector<ChangeHash> heads;
   for (size_t i = 0; i < rows.size(); ++i)
     if (!is_dep[i]) {
@@ -1323,7 +1332,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   if (heads != d.heads) return Status::Error("mismatching heads");
   if (change_columns && num_known == 0 && !lean)
     change_columns->take_loaded(d.change_cols, rows.size(), deps.size(), num_actors,
-                                std::move(is_dep));
+                                is_dep);
   return Status::Ok();
 }
 
