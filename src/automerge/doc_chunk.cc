@@ -951,8 +951,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   // the slot of its id (actor a's counter c at counter_base[a] + c − 1), so that a change's
   // ops lie side by side in counter order, and are read in sequence when it is regenerated.
   // Otherwise into `regen` in document order, and assigned to their changes after.
-  // (Not worked out for a merge with known changes, which never uses it: a pass over all
-  // of a long history's change rows for a few new ones.)
+  // (Never with known changes: the new ops are few, and counter space would span every
+  // counter of a long history.)
   std::vector<uint64_t> counter_base(num_actors, 0);
   const std::vector<uint64_t>& last_max = parsed.impl_->last_max;  // per actor
   uint64_t total_counters = 0;
