@@ -1391,7 +1391,7 @@ Status ChangeColumns::extend(const std::vector<const StoredChange*>& changes,
 }
 
 bool ChangeColumns::take_loaded(const std::vector<Column>& columns, size_t rows, size_t deps,
-                               size_t actors, std::vector<bool> is_dep) {
+                               size_t actors, const std::vector<bool>& is_dep) {
   if (rows == 0 || is_dep.size() != rows) return false;
   // Messages and extra bytes: none, or the rows are encoded as usual.
   if (!find_column(columns, col::kChangeExtraRaw).empty()) return false;
@@ -1431,7 +1431,7 @@ bool ChangeColumns::take_loaded(const std::vector<Column>& columns, size_t rows,
   if (!every_row(meta, [&](bool has, uint64_t m) { return has && m == empty_meta; }))
     return false;
   c.message_.append_null_n(rows);
-  c.is_dep_ = std::move(is_dep);
+  c.is_dep_ = is_dep;
   c.rows_ = rows;
   c.actors_ = actors;
   *this = std::move(c);

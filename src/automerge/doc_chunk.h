@@ -120,7 +120,7 @@ class ChangeColumns {
   // changes and later ones has as many only if no actor joined (extend() rewrites the
   // author column when one did).
   bool take_loaded(const std::vector<Column>& columns, size_t rows, size_t deps,
-                   size_t actors, std::vector<bool> is_dep);
+                   size_t actors, const std::vector<bool>& is_dep);
   // Per row: whether a later change depends on it (the others are the heads).
   const std::vector<bool>& is_dep() const { return is_dep_; }
   // How many rows it holds.
