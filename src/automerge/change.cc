@@ -187,22 +187,22 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
   const Op& op = ch.ops[0];
   const std::string_view mark = op.has_mark_name ? ch.mark_name(0) : std::string_view();
   // The columns' data, written through a pointer into a buffer sized beforehand: on the
-  // stack for the usual change of a few bytes; then the metadata at `out`, then the data.
+  // stack for the usual change of a few bytes. Each column's spec and data length go to
+  // `specs` as the column ends; at `out` then the column count, the metadata and the data.
   const size_t bound = one_op_data_room(op, mark);
   uint8_t small[256];
   thread_local Bytes large;
   if (bound > sizeof small) large.resize(bound);
   uint8_t* const data = bound > sizeof small ? large.data() : small;
   uint8_t* p = data;
-  // Each column's spec and data length. Left unset until written: a std::pair array is
-  // zeroed whole on every call, for the few entries a change uses.
-  struct ColumnEntry {
-    uint32_t spec, length;
-  } cols[14];
+  uint8_t specs[14 * 2 * kMaxLebBytes];
+  uint8_t* m = specs;
   size_t n = 0;
   const uint8_t* at = data;
   auto end_column = [&](uint32_t spec) {
-    cols[n++] = {spec, static_cast<uint32_t>(p - at)};
+    m += write_uleb(m, spec);
+    m += write_uleb(m, static_cast<uint64_t>(p - at));
+    ++n;
     at = p;
   };
   constexpr uint8_t kLiteralOfOne = 0x7f;  // sLEB128 −1
@@ -260,10 +260,8 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
   if (op.has_mark_name) string_column(col::kMarkName, mark);
   uint8_t* o = out;
   o += write_uleb(o, n);
-  for (size_t i = 0; i < n; ++i) {
-    o += write_uleb(o, cols[i].spec);
-    o += write_uleb(o, cols[i].length);
-  }
+  copy_bytes(o, specs, static_cast<size_t>(m - specs));
+  o += m - specs;
   copy_bytes(o, data, static_cast<size_t>(p - data));
   return static_cast<size_t>(o + (p - data) - out);
 }
