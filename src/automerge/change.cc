@@ -510,12 +510,11 @@ std::string_view Change::mark_name(size_t i) const {
 StoredChange store_change(Change change) {
   StoredChange sc;
   sc.change = std::move(change);
-  seal_change(&sc);
+  seal_change(sc.change, &sc);
   return sc;
 }
 
-void seal_change(StoredChange* sc) {
-  const Change& ch = sc->change;
+void seal_change(const Change& ch, StoredChange* sc) {
   // A one-op change (most of them) is written whole into a buffer on the stack, its body
   // after room for the longest header, and copied once into its chunk: no growing vectors.
   constexpr size_t kRoom = 1024, kHeadRoom = 9 + kMaxLebBytes;  // (the longest chunk header)
@@ -533,7 +532,7 @@ void seal_change(StoredChange* sc) {
   }
   thread_local Bytes body;
   body.clear();
-  encode_change_body(sc->change, body);
+  encode_change_body(ch, body);
   sc->chunk.clear();
   // Sized exactly, the header and then the body (write_chunk resizes it once): kept for as
   // long as the document is (a text of 10^5 changes: 10 bytes of slack each added a megabyte).

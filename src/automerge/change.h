@@ -168,8 +168,9 @@ inline void prefetch_change(const StoredChange* sc) {
 
 // Encodes `change` into a StoredChange (chunk bytes and hash).
 StoredChange store_change(Change change);
-// The same in place: sets sc->chunk and sc->hash from sc->change.
-void seal_change(StoredChange* sc);
+// Sets sc->chunk and sc->hash to those of `change`, which may be sc->change or another's
+// (a lean load seals its scratch change straight into the change it keeps).
+void seal_change(const Change& change, StoredChange* sc);
 // Decodes the change of a StoredChange's chunk again (the chunk was written by
 // store_change from a validated change, so the canonical re-encoding check is skipped).
 Result<Change> decode_stored_change(ByteView chunk);
