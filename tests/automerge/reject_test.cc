@@ -291,6 +291,17 @@ struct ChangeBody {
   auto lean = Document::load(bytes, true);
   if (lean.ok()) return ::testing::AssertionFailure() << "a lean load accepted it";
   if (lean.status().message().empty()) return ::testing::AssertionFailure() << "lean: error without a message";
+  // Merged into an empty document (an id's first upload): refused, and nothing of it kept,
+  // though a whole document's changes are noted as they are checked: a valid document
+  // merged next loads as it loads alone.
+  Document d;
+  if (d.merge(bytes).ok()) return ::testing::AssertionFailure() << "a merge into an empty document accepted it";
+  if (!d.changes().empty() || !d.pending().empty() || !d.heads().empty() || d.op_count() != 0)
+    return ::testing::AssertionFailure() << "a refused merge left changes or ops behind";
+  if (auto next = d.merge(kDoc()); !next.ok())
+    return ::testing::AssertionFailure() << "after a refused merge: " << next.status().message();
+  if (d.heads() != Document::load(kDoc())->heads())
+    return ::testing::AssertionFailure() << "after a refused merge, a valid document merged to other heads";
   // AMSTORE_REJECT_VERBOSE=1 shows why each variant was refused.
   if (std::getenv("AMSTORE_REJECT_VERBOSE"))
     std::cerr << ::testing::UnitTest::GetInstance()->current_test_info()->name() << ": "
