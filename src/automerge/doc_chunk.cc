@@ -1256,14 +1256,18 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       const Regen& g = op_at(oi);
       if (by_counter && with_order && g.action != kDelAction) (*doc_order)[g.row] = placed + oi;
       Op& op = ch.ops.emplace_back();
+      // The flags one after another, before any other store to the op: they share a byte,
+      // and the key's and the value's stores between them kept the compiler from merging
+      // them (a read-modify-write of the byte for each, each waiting on the one before). A
+      // delete's slot has none of them set but map_key (write_regen).
       op.map_key = g.map_key;
-      op.key.assign(g.key());
+      op.insert = g.insert;
+      op.expand = g.expand;
+      op.has_mark_name = g.mark != 0;
       op.action = g.action;
+      op.key.assign(g.key());
       if (g.action != kDelAction) {
-        op.insert = g.insert;
         g.value.copy_to(&op.value);
-        op.expand = g.expand;
-        op.has_mark_name = g.mark != 0;
         if (g.mark != 0) ch.mutable_mark_names().emplace_back(static_cast<uint32_t>(oi), marks[g.mark - 1]);
       }
       note(g.obj);
