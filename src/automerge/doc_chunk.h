@@ -79,7 +79,8 @@ Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>
 // The rows were checked to be in document order, so an op set of exactly these changes
 // can take it instead of ordering every object again (OpSetBuilder::add).
 // `lean`: the changes returned hold only their hash, chunk, seq, startOp and
-// time, and each is made in one scratch change (which the sink sees). A caller that keeps
+// time, and each is made in one scratch change (which the sink sees: its change and hash,
+// not its chunk, which is sealed straight into the change returned). A caller that keeps
 // only chunks (a lean document) then neither holds every op of a large document at once nor
 // allocates and frees the rest of every change. `change_columns`, if given, receives the
 // chunk's change columns as a first save takes them up (ChangeColumns::take_loaded) when

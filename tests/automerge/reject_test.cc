@@ -292,8 +292,8 @@ struct ChangeBody {
   if (lean.ok()) return ::testing::AssertionFailure() << "a lean load accepted it";
   if (lean.status().message().empty()) return ::testing::AssertionFailure() << "lean: error without a message";
   // Merged into an empty document (an id's first upload): refused, and nothing of it kept,
-  // though a whole document's changes are noted as they are checked: a valid document
-  // merged next loads as it loads alone.
+  // though a whole document's ops are staged in the op index as each change is checked: a
+  // valid document merged next loads as it loads alone.
   Document d;
   if (d.merge(bytes).ok()) return ::testing::AssertionFailure() << "a merge into an empty document accepted it";
   if (!d.changes().empty() || !d.pending().empty() || !d.heads().empty() || d.op_count() != 0)
