@@ -1,6 +1,7 @@
 #include "automerge/change.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "automerge/columns.h"
@@ -542,6 +543,63 @@ void seal_change(const Change& ch, StoredChange* sc) {
 }  // namespace amstore
 
 namespace amstore {
+
+// Every StoredChange is preceded by a header naming its block (null: made on its own), so
+// that `delete` can tell the two kinds apart. 16 bytes keep the change 16-byte aligned.
+struct alignas(16) ChangeHeader {
+  ChangeArena::Block* block;
+};
+static_assert(sizeof(ChangeHeader) == 16);
+
+struct ChangeArena::Block {
+  // Its slots, less those freed: set to all of them when it is made, so that handing one
+  // out costs no atomic operation; those never handed out are given up by retire().
+  std::atomic<size_t> refs;
+};
+
+namespace {
+constexpr size_t kSlot = sizeof(ChangeHeader) + (sizeof(StoredChange) + 15) / 16 * 16;
+constexpr size_t kFirstSlot = (sizeof(ChangeArena::Block) + 15) / 16 * 16;
+constexpr size_t kMaxSlots = (64 * 1024 - kFirstSlot) / kSlot;
+static_assert(kMaxSlots >= 16);
+
+void release(ChangeArena::Block* b, size_t n) {
+  if (n > 0 && b->refs.fetch_sub(n, std::memory_order_acq_rel) == n) {
+    b->~Block();
+    ::operator delete(b);
+  }
+}
+}  // namespace
+
+void* StoredChange::operator new(size_t size) {
+  auto* h = static_cast<ChangeHeader*>(::operator new(sizeof(ChangeHeader) + size));
+  h->block = nullptr;
+  return h + 1;
+}
+
+void StoredChange::operator delete(void* p) noexcept {
+  if (!p) return;
+  ChangeHeader* h = static_cast<ChangeHeader*>(p) - 1;
+  if (h->block) release(h->block, 1); else ::operator delete(h);
+}
+
+void ChangeArena::retire() {
+  if (block_) release(block_, slots_ - used_);
+  block_ = nullptr;
+}
+
+void ChangeArena::next_block() {
+  retire();
+  slots_ = std::clamp<size_t>(left_, 1, kMaxSlots);
+  block_ = new (::operator new(kFirstSlot + slots_ * kSlot)) Block{slots_};
+  used_ = 0;
+}
+
+StoredChange* ChangeArena::make_in(Block* b, size_t slot) {
+  auto* h = reinterpret_cast<ChangeHeader*>(reinterpret_cast<char*>(b) + kFirstSlot + slot * kSlot);
+  h->block = b;
+  return ::new (static_cast<void*>(h + 1)) StoredChange;
+}
 
 namespace {
 // The body of a StoredChange's chunk: after magic (4), checksum (4), type (1), uLEB length.

@@ -1191,6 +1191,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   std::vector<uint64_t> prev_max(by_counter ? num_actors : 0, 0);  // counter space: per actor
   uint32_t placed = 0;  // counter space: ops of the changes before, back to back
   StoredChange scratch;
+  ChangeArena arena(rows.size() - num_known);
   for (uint32_t ri = 0; ri < rows.size(); ++ri) {
     if (is_known[ri]) continue;
     const ChangeRow& row = rows[ri];
@@ -1223,7 +1224,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     // them moved a few times add up. Lean, in `scratch`, whose buffers the next change
     // reuses.
     StoredChange& sc =
-        lean ? scratch : *out->emplace_back(std::make_unique_for_overwrite<StoredChange>());
+        lean ? scratch : *out->emplace_back(arena.make());
     Change& ch = sc.change;
     if (lean) {
       ch.ops.clear();
@@ -1316,7 +1317,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     // Lean, sealed straight into the change kept, with the few fields a lean document keeps
     // of it (its chunk was sealed in the scratch change and copied: 100–120 bytes a change).
     StoredChange& sealed =
-        lean ? *out->emplace_back(std::make_unique_for_overwrite<StoredChange>()) : sc;
+        lean ? *out->emplace_back(arena.make()) : sc;
     seal_change(ch, &sealed);
     hashes[ri] = sealed.hash;
     if (lean) {
