@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <span>
 
 #include "automerge/columns.h"
 
@@ -270,7 +271,7 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
 // Column by column (append_runs): each column is a pass of its own over the change's ops, in
 // cache (they were just made or read).
 void encode_ops(const Change& ch, Bytes& out) {
-  const std::vector<Op>& ops = ch.ops;
+  const std::span<const Op> ops(ch.ops.data(), ch.ops.size());  // (data() looked up once)
   const size_t n = ops.size();
   if (n == 0) {
     put_uleb(out, 0);

@@ -21,7 +21,7 @@ namespace {
 // hash and chunk. The rest is in the chunk: its ops (~100 bytes each decoded), and its deps
 // and actors (~130 bytes a change, on the heap: a third of a typed text's memory).
 void drop_decoded(Change& c) {
-  std::vector<Op>().swap(c.ops);
+  c.ops.release();
   std::vector<OpId>().swap(c.preds);
   c.rare.reset();
   c.deps.release();

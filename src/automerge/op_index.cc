@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <span>
 #include <string_view>
 
 #include "automerge/keyed_hash.h"
@@ -120,8 +121,9 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
   // Consecutive ops, and consecutive changes, mostly share their object: its kind is looked
   // up once (last_obj_ and the rest: what is staged never changes; rollback() forgets it).
   const OpId* pred = c.preds.data();  // the op's preds: the ops before it have theirs first
-  for (size_t i = 0; i < c.ops.size(); ++i) {
-    const Op& op = c.ops[i];
+  const std::span<const Op> ops(c.ops.data(), c.ops.size());  // (data() looked up once)
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = ops[i];
     uint64_t id = key_of(static_cast<uint32_t>(c.start_op + i), ids[0]);
     uint32_t obj_kind = kMap;
     uint32_t obj_ref = 0;  // meta_'s object field

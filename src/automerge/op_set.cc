@@ -1,6 +1,7 @@
 #include "automerge/op_set.h"
 
 #include <algorithm>
+#include <span>
 #include <tuple>
 
 #include "automerge/flat_map.h"
@@ -572,9 +573,10 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
                     static_cast<uint32_t>(all.size()), static_cast<uint32_t>(c.ops.size())))
       return Status::Error("duplicate op id");
     const OpId* pred = c.preds.data();  // the op's preds: the ops before it have theirs first
-    for (size_t i = 0; i < c.ops.size(); ++i) {
-      if (i + 4 < c.ops.size()) __builtin_prefetch(&c.ops[i + 4]);
-      const Op& op = c.ops[i];
+    const std::span<const Op> ops(c.ops.data(), c.ops.size());  // (data() looked up once)
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (i + 4 < ops.size()) __builtin_prefetch(&ops[i + 4]);
+      const Op& op = ops[i];
       DocOp d;
       d.id = OpId{static_cast<uint32_t>(c.start_op + i), local_to_global[0]};
       const OpId obj = global(op.obj);

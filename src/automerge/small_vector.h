@@ -1,7 +1,9 @@
 // SmallVector: a vector that keeps its first N items inline, for the parts of a change that
 // are mostly small: its deps (most changes depend on one change), its actors (its author;
-// most changes refer to no other) and its chunk (a one-op change's is 100–120 bytes). A load
-// makes 10^5 changes, and std::vector made an allocation for each of those of each of them.
+// most changes refer to no other), its ops (a typed text's changes have one each) and its
+// chunk (a one-op change's is 100–120 bytes). A load makes 10^5 changes, and std::vector
+// made an allocation for each of those of each of them. (data() tests where the items are:
+// a loop over them takes it once, not at each item.)
 #pragma once
 
 #include <algorithm>

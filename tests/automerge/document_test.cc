@@ -900,7 +900,8 @@ Bytes many_sets(char who, uint32_t n) {
   Change c = first_change(std::string(16, who));
   Op op = root_op("k", Action::kSet);
   op.value.type = static_cast<uint8_t>(ValueType::kNull);  // no raw bytes per op
-  c.ops.assign(n, op);
+  c.ops.resize(n);
+  for (Op& o : c.ops) o = op;
   return store_change(std::move(c)).chunk.to_vector();
 }
 

@@ -36,7 +36,7 @@ StoredChange change_of(const std::string& author, uint64_t start_op, std::vector
   for (const std::string& a : others) c.actors.push_back(a);
   c.seq = 1;
   c.start_op = start_op;
-  c.ops = std::move(ops);
+  c.ops.assign(ops.begin(), ops.end());
   return store_change(std::move(c));
 }
 
