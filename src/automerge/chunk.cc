@@ -20,12 +20,17 @@ ChangeHash hash_of(uint8_t type, ByteView body) {
 }
 }  // namespace
 
-bool is_single_document_chunk(ByteView data) {
-  if (data.size() < 10 || std::memcmp(data.data(), kMagic, 4) != 0) return false;
-  if (data[8] != static_cast<uint8_t>(ChunkType::kDocument)) return false;
+size_t chunk_extent(ByteView data) {
+  if (data.size() < 10 || std::memcmp(data.data(), kMagic, 4) != 0) return 0;
   Reader r(data.subspan(9));
   uint64_t len;
-  return r.uleb(&len).ok() && len == r.remaining();
+  if (!r.uleb(&len).ok() || len > r.remaining()) return 0;
+  return 9 + r.pos() + static_cast<size_t>(len);
+}
+
+bool is_single_document_chunk(ByteView data) {
+  return data.size() >= 10 && data[8] == static_cast<uint8_t>(ChunkType::kDocument) &&
+         chunk_extent(data) == data.size();
 }
 
 Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed, size_t* inflate_budget) {

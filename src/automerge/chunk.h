@@ -33,6 +33,10 @@ Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed, size_t* inflate
 // share one budget (without one: inflate_budget_for all of `data`).
 Status read_chunks(ByteView data, std::vector<Chunk>* chunks, size_t* inflate_budget = nullptr);
 
+// The whole length (header and body) of the chunk whose header starts `data`, if its magic
+// is right and its body lies within `data`; nothing else is checked (0 otherwise).
+size_t chunk_extent(ByteView data);
+
 // True if `data` is exactly one document chunk, judged by its header alone (magic, type,
 // length; the checksum is not verified): for callers that have already loaded it.
 bool is_single_document_chunk(ByteView data);

@@ -13,9 +13,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <optional>
 
 #include "automerge/chunk.h"
+#include "automerge/deflate.h"
 #include "automerge/document.h"
 #include "storage/files.h"
 
@@ -141,6 +143,39 @@ size_t valid_log_prefix(ByteView log) {
     pos += consumed;
   }
   return pos;
+}
+
+std::vector<ByteView> chunks_after_damage(ByteView rest) {
+  // What candidates that turn out not to be chunks may cost: bytes made to hold many magic
+  // numbers and plausible lengths (a client's string values, say) would otherwise each
+  // cost a hash over up to the rest of the bytes, or an inflation. The scan stops when it
+  // runs out; the bytes it did not reach are set aside all the same (recover_damaged_log).
+  uint64_t budget = 4 * uint64_t{rest.size()} + (uint64_t{1} << 20);
+  std::vector<ByteView> found;
+  size_t pos = 1;  // rest[0] starts the bad bytes
+  while (pos < rest.size()) {
+    const void* hit = ::memmem(rest.data() + pos, rest.size() - pos, kMagic, sizeof kMagic);
+    if (!hit) break;
+    const size_t at = static_cast<size_t>(static_cast<const uint8_t*>(hit) - rest.data());
+    pos = at + 1;
+    const ByteView candidate = rest.subspan(at);
+    const size_t extent = chunk_extent(candidate);
+    if (extent == 0) continue;  // no whole chunk could start here: nothing is hashed
+    size_t inflate_cap = static_cast<size_t>(
+        std::min<uint64_t>(inflate_budget_for(extent), budget));
+    const uint64_t cost = extent + (candidate[8] == 2 ? inflate_cap : 0);
+    Chunk chunk;
+    size_t consumed = 0;
+    if (read_chunk(candidate, &chunk, &consumed, &inflate_cap).ok()) {
+      found.push_back(rest.subspan(at, consumed));
+      pos = at + consumed;
+    } else if (cost >= budget) {
+      break;
+    } else {
+      budget -= cost;
+    }
+  }
+  return found;
 }
 
 // An upload waiting to be merged into its document (group commit: see merge()).
@@ -481,6 +516,12 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
     }
     s.log_valid += valid;
     if (valid < tail.size() && exclusive) {
+      const ByteView rest = ByteView(tail).subspan(valid);
+      if (std::vector<ByteView> found = chunks_after_damage(rest); !found.empty()) {
+        ::close(fd);
+        s.ident = now;
+        return recover_damaged_log(id, s, s.log_valid, rest, found);
+      }
       // A torn tail from a crash mid-append: that upload never got its 200. Cut it off so
       // later appends land after whole chunks.
       if (::ftruncate(fd, static_cast<off_t>(s.log_valid)) != 0 || ::fsync(fd) != 0) {
@@ -496,6 +537,42 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
   s.ident = now;
   account(id, s);
   return StoreStatus::Ok();
+}
+
+// Bad bytes with whole chunks after them are not a crash's doing (a crash tears only the
+// last append) but damage on disk. Cutting the log back to its whole-chunk prefix, as for a
+// torn tail, would throw away acknowledged uploads after the damage; instead their chunks
+// join the document (those whose dependencies were in the damaged bytes wait for them, as
+// any change with missing dependencies does), the document becomes the new snapshot, and
+// the log's bytes from the damage on are kept beside it, for whoever can mend them.
+StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, uint64_t damaged_at,
+                                         ByteView rest, const std::vector<ByteView>& found) {
+  const std::string log_name = id + std::string(kLogSuffix);
+  const std::string aside = log_name + ".damaged." + std::to_string(::time(nullptr)) + "." +
+                            std::to_string(::getpid());
+  StoreStatus st = replace_file(id, aside.substr(id.size()), rest);
+  if (!st.ok()) {
+    forget(s);
+    return st;
+  }
+  size_t kept = 0;
+  {
+    CpuSlot cpu(*this);
+    for (ByteView chunk : found)
+      if (s.doc->merge(chunk).ok()) ++kept;  // (one that does not merge changes nothing)
+  }
+  s.doc_mem = doc_memory(*s.doc);
+  s.saved.reset();
+  // compact_locked truncates the log: everything in it is now in the document.
+  s.log_valid = s.ident.log_size;
+  std::fprintf(stderr,
+               "amstore: %s is damaged from byte %llu on: %zu of %zu whole chunks after the "
+               "damage kept; its bytes from there on saved as %s\n",
+               log_name.c_str(), static_cast<unsigned long long>(damaged_at), kept, found.size(),
+               aside.c_str());
+  st = compact_locked(id, s);
+  if (!st.ok()) forget(s);
+  return st;
 }
 
 void FsStore::fill_info(const Slot& s, DocInfo* info) const {

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "automerge/keyed_hash.h"
 #include "storage/store.h"
@@ -75,8 +76,13 @@ struct FileIdentity {
 };
 
 // Length of the longest prefix of `log` made of whole, checksummed chunks. Anything after it
-// is a torn tail left by a crash mid-append.
+// is a torn tail left by a crash mid-append, or, if whole chunks follow it
+// (chunks_after_damage), bytes damaged on disk.
 size_t valid_log_prefix(ByteView log);
+// The whole, checksummed chunks in `rest`, the bytes of a log from its first bad one on,
+// found by their magic number after the bad bytes. A crash only ever tears a log's last
+// chunk, so none are found after a torn tail.
+std::vector<ByteView> chunks_after_damage(ByteView rest);
 
 class FsStore : public DocumentStore {
  public:
@@ -116,6 +122,11 @@ class FsStore : public DocumentStore {
   // With the slot mutex and the file lock held: brings the slot's document in line with the
   // files. `exclusive` allows repairing a torn log tail.
   StoreStatus refresh(const std::string& id, Slot& s, bool exclusive);
+  // The log's bytes from `damaged_at` on (`rest`) are not whole chunks, but whole chunks
+  // follow them (`found`): kept in a new snapshot, the bytes set aside (under the
+  // exclusive lock, from refresh).
+  StoreStatus recover_damaged_log(const std::string& id, Slot& s, uint64_t damaged_at,
+                                  ByteView rest, const std::vector<ByteView>& found);
   // Identity (inode, size, times) of a document's snapshot and log, as they are now.
   StoreStatus read_identity(const std::string& id, FileIdentity* now) const;
   StoreStatus read_locked(const std::string& id, const std::shared_ptr<Slot>& s, Lock& lock);

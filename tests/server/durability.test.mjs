@@ -3,6 +3,8 @@
 // stored document (as served, and as the files on disk) must load in the JS library.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
 import {
   Automerge as A, Rng, baseDoc, download, forkFor, randomEdit, sleep, startServer, storedFiles,
   tempDir, upload
@@ -101,6 +103,57 @@ test(`durability: ${KILLS} kill -9 cycles during concurrent uploads`, async () =
       }
     }
     assert.ok(totalAcked > KILLS, `too few acknowledged uploads (${totalAcked}) to mean anything`)
+  } finally {
+    assert.equal((await server.stop()).code, 0)
+  }
+})
+
+// Damage on disk in the middle of a log (a crash only tears its end): the uploads
+// acknowledged after the damaged chunk are kept, and the damaged bytes are set aside.
+test('a log damaged in the middle keeps the uploads after the damage', async () => {
+  const dataDir = tempDir('damaged')
+  const id = 'damaged'
+  let a = forkFor(baseDoc(), 0)
+  let b = forkFor(baseDoc(), 1)
+  let server = await startServer({ dataDir, args: ['--quiet'] })
+  const logSizes = []
+  try {
+    assert.equal((await upload(server.url, id, A.save(a))).status, 200)
+    for (let i = 0; i < 3; i++) {
+      a = A.change(a, { time: 0 }, (d) => { d[`a${i}`] = i })
+      assert.equal((await upload(server.url, id, A.getLastLocalChange(a))).status, 200)
+      logSizes.push(storedFiles(dataDir, id).log.length)
+    }
+    b = A.change(b, { time: 0 }, (d) => { d.b = 'kept' })
+    assert.equal((await upload(server.url, id, A.getLastLocalChange(b))).status, 200)
+  } finally {
+    assert.equal((await server.stop()).code, 0)
+  }
+  // A bit flipped inside a's second change (the log's second chunk).
+  const logPath = path.join(dataDir, `${id}.automerge.log`)
+  const log = fs.readFileSync(logPath)
+  log[Math.floor((logSizes[0] + logSizes[1]) / 2)] ^= 0x08
+  fs.writeFileSync(logPath, log)
+
+  server = await startServer({ dataDir, args: ['--quiet'] })
+  try {
+    const got = await download(server.url, id)
+    assert.equal(got.status, 200)
+    const remote = A.load(got.bytes)
+    assert.equal(A.toJS(remote).b, 'kept')           // after the damage: kept
+    assert.equal(A.toJS(remote).a0, 0)               // before it: kept
+    assert.equal(A.toJS(remote).a1, undefined)       // in it: lost on the server
+    assert.match(server.log(), /is damaged from byte \d+ on/)
+    const aside = fs.readdirSync(dataDir).filter((n) => n.startsWith(`${id}.automerge.log.damaged.`))
+    assert.equal(aside.length, 1)
+    assert.deepEqual(fs.readFileSync(path.join(dataDir, aside[0])), log.subarray(logSizes[0]))
+    // The files load as they are, in the library too.
+    const files = storedFiles(dataDir, id)
+    A.load(new Uint8Array(Buffer.concat([files.snapshot, files.log])))
+    // a's client uploads its document: what was lost (and a2, which waited for it) is back.
+    assert.equal((await upload(server.url, id, A.save(a))).status, 200)
+    const merged = A.load((await download(server.url, id)).bytes)
+    assert.deepEqual([A.toJS(merged).a1, A.toJS(merged).a2, A.toJS(merged).b], [1, 2, 'kept'])
   } finally {
     assert.equal((await server.stop()).code, 0)
   }

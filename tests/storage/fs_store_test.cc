@@ -158,6 +158,51 @@ TEST(LogPrefixTest, StopsAtTornTail) {
   EXPECT_EQ(valid_log_prefix(zeros), whole);
 }
 
+TEST(LogPrefixTest, ChunksAfterDamageAreFoundOnlyAfterDamage) {
+  Author a(1);
+  std::vector<Bytes> chunks;
+  for (int i = 0; i < 4; ++i) chunks.push_back(a.next().chunk.to_vector());
+  // A torn chunk at the end (every cut): nothing follows it.
+  for (size_t cut = 1; cut < chunks[0].size(); cut += 3) {
+    Bytes torn(chunks[0].begin(), chunks[0].begin() + static_cast<long>(cut));
+    EXPECT_TRUE(chunks_after_damage(torn).empty()) << cut;
+  }
+  // A damaged chunk (a byte of its body flipped, or cut short), then whole ones: those,
+  // in order, whatever the damage.
+  for (size_t at = 0; at < chunks[1].size(); ++at) {
+    for (bool cut_short : {false, true}) {
+      Bytes rest = chunks[1];
+      if (cut_short && at == 0) continue;  // (no bad bytes at all)
+      if (cut_short) rest.resize(at); else rest[at] ^= 0x40;
+      const size_t whole_from = rest.size();
+      put_bytes(rest, chunks[2]);
+      put_bytes(rest, chunks[3]);
+      std::vector<ByteView> found = chunks_after_damage(rest);
+      ASSERT_EQ(found.size(), 2u) << at << " " << cut_short;
+      EXPECT_EQ(found[0].data(), rest.data() + whole_from);
+      EXPECT_TRUE(std::equal(found[1].begin(), found[1].end(), chunks[3].begin(),
+                             chunks[3].end()));
+    }
+  }
+  // Magic numbers that do not start chunks (inside a client's string value, say) are passed
+  // over; those that claim more than the bytes that follow cost nothing to refuse.
+  Bytes planted{0};
+  for (int i = 0; i < 1000; ++i) {
+    put_bytes(planted, ByteView(kMagic, 4));
+    const uint8_t fake[] = {1, 2, 3, 4, 1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    put_bytes(planted, ByteView(fake, sizeof fake));
+  }
+  for (int i = 0; i < 1000; ++i) {  // each claims 1 GiB
+    put_bytes(planted, ByteView(kMagic, 4));
+    const uint8_t fake[] = {1, 2, 3, 4, 1, 0x80, 0x80, 0x80, 0x80, 0x04};
+    put_bytes(planted, ByteView(fake, sizeof fake));
+  }
+  put_bytes(planted, chunks[0]);
+  std::vector<ByteView> found = chunks_after_damage(planted);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].data(), planted.data() + planted.size() - chunks[0].size());
+}
+
 TEST_F(FsStoreTest, CreateGetAndMerge) {
   auto store = open();
   Author a(1);
@@ -564,6 +609,74 @@ TEST_F(FsStoreTest, TornLogTailIsCutOffByAWriter) {
   EXPECT_EQ(fs::file_size(dir_ / "doc.automerge.log"), good_size + c.chunk.size());
   Bytes log = read_all(dir_ / "doc.automerge.log");
   EXPECT_EQ(valid_log_prefix(log), log.size());
+}
+
+// Bytes damaged in the middle of a log (not a crash's torn tail, which has nothing after
+// it) cost only the chunk they are in: the whole chunks after them are kept, the document
+// is rewritten as a snapshot, and the log's bytes from the damage on are set aside.
+TEST_F(FsStoreTest, DamagedLogKeepsTheChunksAfterTheDamage) {
+  Author a(1), b(2);
+  StoredChange a1 = a.next(), a2 = a.next(), a3 = a.next(), b1 = b.next(), a4 = a.next();
+  {
+    auto store = open();
+    MergeResult m;
+    for (const StoredChange* c : {&a1, &a2, &a3, &b1, &a4})
+      ASSERT_TRUE(store->merge("doc", c->chunk, &m).ok());
+  }
+  const fs::path log_path = dir_ / "doc.automerge.log";
+  Bytes log = read_all(log_path);
+  ASSERT_EQ(log.size(), a2.chunk.size() + a3.chunk.size() + b1.chunk.size() + a4.chunk.size());
+  const size_t damaged_at = a2.chunk.size();
+  log[damaged_at + a3.chunk.size() / 2] ^= 0x10;  // inside a3's body: its checksum fails
+  {
+    std::ofstream out(log_path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(log.data()), static_cast<std::streamsize>(log.size()));
+  }
+  auto damaged_files = [&] {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::directory_iterator(dir_))
+      if (e.path().filename().string().starts_with("doc.automerge.log.damaged."))
+        out.push_back(e.path());
+    return out;
+  };
+
+  // The first read keeps b1 (a4 waits for a3), and rewrites the files.
+  auto store = open();
+  GetResult g;
+  ASSERT_TRUE(store->get("doc", false, &g).ok());
+  std::vector<ChangeHash> want{a2.hash, b1.hash};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(g.info.heads, want);
+  EXPECT_EQ(g.info.changes, 3u);
+  EXPECT_EQ(g.info.pending, 1u);
+  EXPECT_EQ(fs::file_size(log_path), 0u);
+  std::vector<fs::path> aside = damaged_files();
+  ASSERT_EQ(aside.size(), 1u);
+  EXPECT_EQ(read_all(aside[0]), Bytes(log.begin() + static_cast<long>(damaged_at), log.end()));
+  {
+    auto other = open();  // what the files hold now, read afresh
+    ASSERT_TRUE(other->get("doc", false, &g).ok());
+    EXPECT_EQ(g.info.heads, want);
+    EXPECT_EQ(g.info.pending, 1u);
+  }
+
+  // A client that still has a3 uploads it: a4 goes in with it.
+  MergeResult m;
+  ASSERT_TRUE(store->merge("doc", a3.chunk, &m).ok());
+  want = {a4.hash, b1.hash};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(m.info.heads, want);
+  EXPECT_EQ(m.info.pending, 0u);
+
+  // A torn tail after that is cut off as always: nothing more is set aside.
+  append_file(log_path, ByteView(a1.chunk.data(), a1.chunk.size() / 2));
+  auto fresh = open();
+  ASSERT_TRUE(fresh->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.heads, want);
+  EXPECT_EQ(g.info.changes, 5u);
+  EXPECT_EQ(damaged_files().size(), 1u);
+  Bytes now = read_all(log_path);
+  EXPECT_EQ(valid_log_prefix(now), now.size());
 }
 
 // The data directory's file names other than doc's files and lock files (temporary
