@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <optional>
 
 #include "automerge/chunk.h"
@@ -548,8 +547,10 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
 StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, uint64_t damaged_at,
                                          ByteView rest, const std::vector<ByteView>& found) {
   const std::string log_name = id + std::string(kLogSuffix);
-  const std::string aside = log_name + ".damaged." + std::to_string(::time(nullptr)) + "." +
-                            std::to_string(::getpid());
+  // Named by what it holds: a recovery that fails further on (the snapshot cannot be
+  // written) and is tried again by the next request writes the same file again.
+  const ChangeHash digest = sha256(rest);
+  const std::string aside = log_name + ".damaged." + to_hex(ByteView(digest.data(), 8));
   StoreStatus st = replace_file(id, aside.substr(id.size()), rest);
   if (!st.ok()) {
     forget(s);

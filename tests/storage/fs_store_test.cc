@@ -652,7 +652,11 @@ TEST_F(FsStoreTest, DamagedLogKeepsTheChunksAfterTheDamage) {
   EXPECT_EQ(fs::file_size(log_path), 0u);
   std::vector<fs::path> aside = damaged_files();
   ASSERT_EQ(aside.size(), 1u);
-  EXPECT_EQ(read_all(aside[0]), Bytes(log.begin() + static_cast<long>(damaged_at), log.end()));
+  const Bytes rest(log.begin() + static_cast<long>(damaged_at), log.end());
+  EXPECT_EQ(read_all(aside[0]), rest);
+  const ChangeHash digest = sha256(rest);  // named by what it holds
+  EXPECT_EQ(aside[0].filename().string(),
+            "doc.automerge.log.damaged." + to_hex(ByteView(digest.data(), 8)));
   {
     auto other = open();  // what the files hold now, read afresh
     ASSERT_TRUE(other->get("doc", false, &g).ok());
