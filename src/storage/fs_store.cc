@@ -519,7 +519,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
       if (std::vector<ByteView> found = chunks_after_damage(rest); !found.empty()) {
         ::close(fd);
         s.ident = now;
-        return recover_damaged_log(id, s, s.log_valid, rest, found);
+        return recover_damaged_log(id, s, rest, found);
       }
       // A torn tail from a crash mid-append: that upload never got its 200. Cut it off so
       // later appends land after whole chunks.
@@ -544,8 +544,9 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
 // join the document (those whose dependencies were in the damaged bytes wait for them, as
 // any change with missing dependencies does), the document becomes the new snapshot, and
 // the log's bytes from the damage on are kept beside it, for whoever can mend them.
-StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, uint64_t damaged_at,
-                                         ByteView rest, const std::vector<ByteView>& found) {
+StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, ByteView rest,
+                                         const std::vector<ByteView>& found) {
+  const uint64_t damaged_at = s.log_valid;  // (the whole chunks before the damage)
   const std::string log_name = id + std::string(kLogSuffix);
   // Named by what it holds: a recovery that fails further on (the snapshot cannot be
   // written) and is tried again by the next request writes the same file again.

@@ -122,11 +122,11 @@ class FsStore : public DocumentStore {
   // With the slot mutex and the file lock held: brings the slot's document in line with the
   // files. `exclusive` allows repairing a torn log tail.
   StoreStatus refresh(const std::string& id, Slot& s, bool exclusive);
-  // The log's bytes from `damaged_at` on (`rest`) are not whole chunks, but whole chunks
+  // The log's bytes from s.log_valid on (`rest`) are not whole chunks, but whole chunks
   // follow them (`found`): kept in a new snapshot, the bytes set aside (under the
   // exclusive lock, from refresh).
-  StoreStatus recover_damaged_log(const std::string& id, Slot& s, uint64_t damaged_at,
-                                  ByteView rest, const std::vector<ByteView>& found);
+  StoreStatus recover_damaged_log(const std::string& id, Slot& s, ByteView rest,
+                                  const std::vector<ByteView>& found);
   // Identity (inode, size, times) of a document's snapshot and log, as they are now.
   StoreStatus read_identity(const std::string& id, FileIdentity* now) const;
   StoreStatus read_locked(const std::string& id, const std::shared_ptr<Slot>& s, Lock& lock);
