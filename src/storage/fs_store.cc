@@ -448,7 +448,8 @@ StoreStatus FsStore::read_identity(const std::string& id, FileIdentity* now) con
   return StoreStatus::Ok();
 }
 
-StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
+StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
+                             bool* needs_exclusive) {
   const std::string snap_name = id + std::string(kSnapSuffix);
   const std::string log_name = id + std::string(kLogSuffix);
   FileIdentity now;
@@ -459,6 +460,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
     return StoreStatus::NotFound();
   }
 
+  bool salvaged = false;  // the document is what a damaged snapshot kept: rewrite it below
   // Cached and the log only grew (or nothing changed): merge just the new log bytes.
   bool incremental = s.doc && s.ident.same_snapshot(now) &&
                      (!s.ident.log_exists || (now.log_exists && now.log_ino == s.ident.log_ino &&
@@ -471,8 +473,20 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
     bool ok = read_range(fd, 0, now.snap_size, &snap);
     ::close(fd);
     if (!ok) return StoreStatus::Io(errno_text("read", snap_name));
-    CpuSlot cpu(*this);
+    std::optional<CpuSlot> cpu(std::in_place, *this);
     auto loaded = Document::load(snap, true);
+    cpu.reset();
+    // Bytes that fail their own checksums are damage on disk: a snapshot is written whole
+    // and fsync'd before it is renamed into place. A snapshot whose chunks are all whole
+    // and still does not load is not damage; nothing is guessed at then.
+    if (!loaded.ok() && valid_log_prefix(snap) < snap.size()) {
+      if (!exclusive) {
+        if (needs_exclusive) *needs_exclusive = true;
+        return StoreStatus::Io("stored snapshot " + snap_name + " is damaged");
+      }
+      loaded = salvage_damaged_snapshot(id, snap);
+      salvaged = loaded.ok();
+    }
     if (!loaded.ok())
       return StoreStatus::Io("stored snapshot " + snap_name + " is unreadable: " +
                              loaded.status().message());
@@ -534,8 +548,54 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive) {
     ::close(fd);
   }
   s.ident = now;
+  if (salvaged) {
+    // Until it is replaced, every process that reads the snapshot would salvage it again.
+    s.log_valid = now.log_exists ? now.log_size : 0;  // (compact_locked empties the log)
+    StoreStatus st = compact_locked(id, s);
+    if (!st.ok()) forget(s);
+    return st;
+  }
   account(id, s);
   return StoreStatus::Ok();
+}
+
+// A snapshot is one document chunk, then the chunks of any changes waiting for their
+// dependencies. Those that are whole and checksummed are kept, as in a damaged log; what
+// the damage hit is lost on the server until a client that has it uploads it again
+// (changes of the log that depend on it wait for it meanwhile). The damaged file itself
+// stays, under a second name (a hard link: the bytes on disk, not what this read of them
+// returned).
+Result<Document> FsStore::salvage_damaged_snapshot(const std::string& id, ByteView snap) {
+  const std::string snap_name = id + std::string(kSnapSuffix);
+  const ChangeHash digest = sha256(snap);
+  const std::string aside = snap_name + ".damaged." + to_hex(ByteView(digest.data(), 8));
+  if (::linkat(dir_fd_, snap_name.c_str(), dir_fd_, aside.c_str(), 0) != 0 && errno != EEXIST)
+    return Status::Error(errno_text("link", aside));
+  if (::fsync(dir_fd_) != 0) return Status::Error(errno_text("fsync", "the data directory"));
+  const size_t whole = valid_log_prefix(snap);
+  std::vector<ByteView> chunks;
+  for (size_t pos = 0; pos < whole;) {
+    Chunk c;
+    size_t n = 0;
+    if (!read_chunk(snap.subspan(pos), &c, &n).ok()) break;  // (cannot fail: checked)
+    chunks.push_back(snap.subspan(pos, n));
+    pos += n;
+  }
+  const size_t before = chunks.size();
+  for (ByteView c : chunks_after_damage(snap.subspan(whole))) chunks.push_back(c);
+  Result<Document> doc = Document::load(ByteView{}, true);
+  if (!doc.ok()) return doc;
+  size_t kept = 0;
+  {
+    CpuSlot cpu(*this);
+    for (ByteView chunk : chunks)
+      if (doc->merge(chunk).ok()) ++kept;  // (one that does not merge changes nothing)
+  }
+  std::fprintf(stderr,
+               "amstore: %s is damaged from byte %zu on: %zu of %zu whole chunks kept (%zu "
+               "before the damage); the damaged file kept as %s\n",
+               snap_name.c_str(), whole, kept, chunks.size(), before, aside.c_str());
+  return doc;
 }
 
 // Bad bytes with whole chunks after them are not a crash's doing (a crash tears only the
@@ -605,12 +665,15 @@ StoreStatus FsStore::read_locked(const std::string& id, const std::shared_ptr<Sl
   const std::string lock_name = id + std::string(kLockSuffix);
   StoreStatus ls = lock.acquire(dir_fd_, lock_name, false);
   if (!ls.ok()) return ls;
-  StoreStatus rs = refresh(id, *s, false);
-  if (!rs.ok() || !s->ident.log_exists || s->ident.log_size == s->log_valid) return rs;
+  bool needs_exclusive = false;  // a damaged snapshot
+  StoreStatus rs = refresh(id, *s, false, &needs_exclusive);
+  if (!needs_exclusive &&
+      (!rs.ok() || !s->ident.log_exists || s->ident.log_size == s->log_valid))
+    return rs;
   // The log ends in a torn tail (a crash mid-append: no writer appends while we hold the
-  // shared lock). Cut it off now, under the exclusive lock, rather than at the next upload:
-  // until then the files on disk would not load as they are (in a backup, say, or in the
-  // JS library). Rare: once per crash that tore an append.
+  // shared lock), or the snapshot is damaged. Mend it now, under the exclusive lock, rather
+  // than at the next upload: until then the files on disk would not load as they are (in a
+  // backup, say, or in the JS library). Rare: once per crash that tore an append.
   lock.release();
   ls = lock.acquire(dir_fd_, lock_name, true);
   if (!ls.ok()) return ls;

@@ -120,8 +120,13 @@ class FsStore : public DocumentStore {
 
   std::shared_ptr<Slot> slot(const std::string& id);
   // With the slot mutex and the file lock held: brings the slot's document in line with the
-  // files. `exclusive` allows repairing a torn log tail.
-  StoreStatus refresh(const std::string& id, Slot& s, bool exclusive);
+  // files. `exclusive` allows repairing a torn log tail or a damaged snapshot; without it,
+  // *needs_exclusive is set when the snapshot is damaged.
+  StoreStatus refresh(const std::string& id, Slot& s, bool exclusive,
+                      bool* needs_exclusive = nullptr);
+  // The snapshot's bytes `snap` fail their checksums: a lean document of the whole chunks
+  // in them, the file kept as <id>.automerge.damaged.<hash> (under the exclusive lock).
+  Result<Document> salvage_damaged_snapshot(const std::string& id, ByteView snap);
   // The log's bytes from s.log_valid on (`rest`) are not whole chunks, but whole chunks
   // follow them (`found`): kept in a new snapshot, the bytes set aside (under the
   // exclusive lock, from refresh).

@@ -158,3 +158,49 @@ test('a log damaged in the middle keeps the uploads after the damage', async () 
     assert.equal((await server.stop()).code, 0)
   }
 })
+
+test('a damaged snapshot keeps the log and serves again', async () => {
+  const dataDir = tempDir('damaged-snapshot')
+  const id = 'damaged-snapshot'
+  let a = forkFor(baseDoc(), 0)
+  a = A.change(a, { time: 0 }, (d) => { d.a = 'in the snapshot' })
+  let b = forkFor(baseDoc(), 1)
+  // A document of its own (no dependencies on the snapshot's changes).
+  let c = A.change(A.init({ actor: 'cc'.repeat(16) }), { time: 0 }, (d) => { d.c = 'own' })
+  let server = await startServer({ dataDir, args: ['--quiet'] })
+  try {
+    assert.equal((await upload(server.url, id, A.save(a))).status, 200)
+    b = A.change(b, { time: 0 }, (d) => { d.b = 'waits' })
+    assert.equal((await upload(server.url, id, A.getLastLocalChange(b))).status, 200)
+    assert.equal((await upload(server.url, id, A.save(c))).status, 200)
+  } finally {
+    assert.equal((await server.stop()).code, 0)
+  }
+  const snapPath = path.join(dataDir, `${id}.automerge`)
+  const snap = fs.readFileSync(snapPath)
+  snap[Math.floor(snap.length / 2)] ^= 0x20
+  fs.writeFileSync(snapPath, snap)
+
+  server = await startServer({ dataDir, args: ['--quiet'] })
+  try {
+    const got = await download(server.url, id)
+    assert.equal(got.status, 200)
+    const remote = A.load(got.bytes)
+    assert.equal(A.toJS(remote).c, 'own')          // in the log, needing nothing: kept
+    assert.equal(A.toJS(remote).a, undefined)      // in the snapshot: lost on the server
+    assert.equal(A.toJS(remote).b, undefined)      // waits for the base it was made on
+    assert.match(server.log(), /automerge is damaged from byte \d+ on/)
+    const aside = fs.readdirSync(dataDir).filter((n) => n.startsWith(`${id}.automerge.damaged.`))
+    assert.equal(aside.length, 1)
+    assert.deepEqual(fs.readFileSync(path.join(dataDir, aside[0])), snap)
+    // The files load as they are, in the library too.
+    const files = storedFiles(dataDir, id)
+    A.load(new Uint8Array(Buffer.concat([files.snapshot, files.log])))
+    // a's client uploads its document: the base, a's change and b's (which waited) are back.
+    assert.equal((await upload(server.url, id, A.save(a))).status, 200)
+    const merged = A.toJS(A.load((await download(server.url, id)).bytes))
+    assert.deepEqual([merged.a, merged.b, merged.c, merged.shared], ['in the snapshot', 'waits', 'own', 'base'])
+  } finally {
+    assert.equal((await server.stop()).code, 0)
+  }
+})

@@ -32,9 +32,20 @@ Bytes read_all(const fs::path& p) {
   return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-void append_file(const fs::path& p, ByteView b) {
-  std::ofstream out(p, std::ios::binary | std::ios::app);
+// Writes `b` as the whole file `p`, or (with std::ios::app) after what it holds.
+void write_file(const fs::path& p, ByteView b, std::ios::openmode how = std::ios::trunc) {
+  std::ofstream out(p, std::ios::binary | how);
   out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+void append_file(const fs::path& p, ByteView b) { write_file(p, b, std::ios::app); }
+
+// The files in `dir` whose names start with `prefix`.
+std::vector<fs::path> files_named(const fs::path& dir, std::string_view prefix) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().starts_with(prefix)) out.push_back(e.path());
+  return out;
 }
 
 // A chain of changes by one actor, each setting root key "<tag><seq>" to seq.
@@ -628,17 +639,8 @@ TEST_F(FsStoreTest, DamagedLogKeepsTheChunksAfterTheDamage) {
   ASSERT_EQ(log.size(), a2.chunk.size() + a3.chunk.size() + b1.chunk.size() + a4.chunk.size());
   const size_t damaged_at = a2.chunk.size();
   log[damaged_at + a3.chunk.size() / 2] ^= 0x10;  // inside a3's body: its checksum fails
-  {
-    std::ofstream out(log_path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(log.data()), static_cast<std::streamsize>(log.size()));
-  }
-  auto damaged_files = [&] {
-    std::vector<fs::path> out;
-    for (const auto& e : fs::directory_iterator(dir_))
-      if (e.path().filename().string().starts_with("doc.automerge.log.damaged."))
-        out.push_back(e.path());
-    return out;
-  };
+  write_file(log_path, log);
+  auto damaged_files = [&] { return files_named(dir_, "doc.automerge.log.damaged."); };
 
   // The first read keeps b1 (a4 waits for a3), and rewrites the files.
   auto store = open();
@@ -681,6 +683,96 @@ TEST_F(FsStoreTest, DamagedLogKeepsTheChunksAfterTheDamage) {
   EXPECT_EQ(damaged_files().size(), 1u);
   Bytes now = read_all(log_path);
   EXPECT_EQ(valid_log_prefix(now), now.size());
+}
+
+// Bytes damaged in a snapshot (a document chunk, then the chunks of changes still waiting
+// for their dependencies) cost only the chunk they are in: the first read keeps the whole
+// chunks and the log, writes them as the new snapshot and keeps the damaged file under a
+// second name. A snapshot whose chunks are all whole but that does not load is no damage,
+// and is left as it is.
+TEST_F(FsStoreTest, DamagedSnapshotKeepsItsWholeChunksAndTheLog) {
+  Author a(1), b(2), c(3);
+  StoredChange a1 = a.next(), a2 = a.next(), a3 = a.next(), a4 = a.next();
+  StoredChange b1 = b.next(), b2 = b.next(), c1 = c.next();
+  {
+    auto store = open();
+    MergeResult m;
+    for (const StoredChange* ch : {&a1, &a2, &a3, &b2})
+      ASSERT_TRUE(store->merge("doc", ch->chunk, &m).ok());
+    ASSERT_TRUE(store->compact("doc").ok());  // the snapshot: a1-a3, then b2 waiting for b1
+    for (const StoredChange* ch : {&a4, &c1}) ASSERT_TRUE(store->merge("doc", ch->chunk, &m).ok());
+  }
+  const fs::path snap_path = dir_ / "doc.automerge";
+  const fs::path log_path = dir_ / "doc.automerge.log";
+  Bytes snap = read_all(snap_path);
+  ASSERT_EQ(valid_log_prefix(snap), snap.size());
+  ASSERT_GT(snap.size(), b2.chunk.size());
+  ASSERT_TRUE(std::equal(b2.chunk.begin(), b2.chunk.end(),
+                         snap.end() - static_cast<long>(b2.chunk.size())));
+  snap[(snap.size() - b2.chunk.size()) / 2] ^= 0x04;  // inside the document chunk
+  write_file(snap_path, snap);
+  auto damaged_files = [&] { return files_named(dir_, "doc.automerge.damaged."); };
+
+  // a1-a3 are lost, so a4 waits for them; b2 still waits for b1; c1 needs nothing.
+  auto store = open();
+  GetResult g;
+  ASSERT_TRUE(store->get("doc", true, &g).ok());
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{c1.hash});
+  EXPECT_EQ(g.info.changes, 1u);
+  EXPECT_EQ(g.info.pending, 2u);
+  EXPECT_EQ(fs::file_size(log_path), 0u);
+  const Bytes rewritten = read_all(snap_path);
+  EXPECT_EQ(valid_log_prefix(rewritten), rewritten.size());
+  EXPECT_EQ(rewritten, *g.bytes);
+  std::vector<fs::path> aside = damaged_files();
+  ASSERT_EQ(aside.size(), 1u);
+  EXPECT_EQ(read_all(aside[0]), snap);
+  const ChangeHash digest = sha256(snap);  // named by what it holds
+  EXPECT_EQ(aside[0].filename().string(),
+            "doc.automerge.damaged." + to_hex(ByteView(digest.data(), 8)));
+  {
+    auto other = open();  // what the files hold now, read afresh
+    ASSERT_TRUE(other->get("doc", false, &g).ok());
+    EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{c1.hash});
+    EXPECT_EQ(g.info.pending, 2u);
+  }
+
+  // Clients that still have the lost changes upload them: what waited goes in with them.
+  MergeResult m;
+  Bytes upload;
+  for (const StoredChange* ch : {&a1, &a2, &a3, &b1}) put_bytes(upload, ch->chunk);
+  ASSERT_TRUE(store->merge("doc", upload, &m).ok());
+  std::vector<ChangeHash> want{a4.hash, b2.hash, c1.hash};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(m.info.heads, want);
+  EXPECT_EQ(m.info.changes, 7u);
+  EXPECT_EQ(m.info.pending, 0u);
+  EXPECT_EQ(damaged_files().size(), 1u);
+
+  // Whole chunks that do not load (c1 without an object it writes to) are not damage: the
+  // read fails, and the files stay as they are.
+  store.reset();
+  Change bad;
+  bad.actors = {std::string(16, '\x09')};
+  bad.seq = 1;
+  bad.start_op = 1;
+  Op op;
+  op.map_key = true;
+  op.key = "k";
+  op.action = 1;
+  op.value.type = static_cast<uint8_t>(ValueType::kInt);
+  op.obj = OpId{7, 0};  // no such object
+  bad.ops.push_back(op);
+  const StoredChange bad_change = store_change(std::move(bad));
+  const Bytes bad_chunk(bad_change.chunk.begin(), bad_change.chunk.end());
+  fs::remove(log_path);
+  write_file(snap_path, bad_chunk);
+  store = open();
+  const StoreStatus st = store->get("doc", false, &g);
+  EXPECT_EQ(st.code, StoreCode::kIo);
+  EXPECT_NE(st.message.find("unreadable"), std::string::npos) << st.message;
+  EXPECT_EQ(read_all(snap_path), bad_chunk);
+  EXPECT_EQ(damaged_files().size(), 1u);
 }
 
 // The data directory's file names other than doc's files and lock files (temporary
