@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan) in build-fuzz/ and runs them:
 # tests/fuzz/parse_fuzzer (chunks and documents) for SECONDS (default 60), then
-# tests/fuzz/target_fuzzer (HTTP request targets) for a sixth of that (at least 5 s). Exits
-# non-zero if a fuzzer finds a crash, a sanitizer report, a violated round-trip invariant, a
-# leak, a timeout or an OOM.
+# tests/fuzz/scan_fuzzer (the scans of a log or snapshot for whole chunks, the same seeds)
+# and tests/fuzz/target_fuzzer (HTTP request targets) for a sixth of that each (at least
+# 5 s). Exits non-zero if a fuzzer finds a crash, a sanitizer report, a violated round-trip
+# invariant, a leak, a timeout or an OOM.
 #
 #   scripts/fuzz.sh [SECONDS]
 #
@@ -11,7 +12,7 @@
 # */forks/*.bin, plus each scenario's changes concatenated), or, without it, the byte
 # examples of the format spec (§11). New inputs found accumulate in build-fuzz/fuzz-corpus/;
 # crash reproducers are written to build-fuzz/fuzz-artifacts/ (replay one with
-# build-fuzz/tests/fuzz/parse_fuzzer FILE, or target_fuzzer for a request target's).
+# build-fuzz/tests/fuzz/parse_fuzzer FILE, or scan_fuzzer or target_fuzzer for theirs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,7 +21,7 @@ build="$root/build-fuzz"
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DAMSTORE_FUZZ=ON -DAMSTORE_SANITIZE=ON -DAMSTORE_BENCH=OFF >/dev/null
-cmake --build "$build" --target parse_fuzzer target_fuzzer
+cmake --build "$build" --target parse_fuzzer scan_fuzzer target_fuzzer
 fuzzer="$build/tests/fuzz/parse_fuzzer"
 
 seeds="$build/fuzz-seeds"
@@ -75,8 +76,23 @@ if [ "$status" -ne 0 ]; then
 fi
 echo "fuzz.sh: no crashes in ${seconds}s"
 
-# Request targets: seeded with the routes and a since list.
+# A log's or snapshot's bytes as read from disk: the same seeds (whole chunks, one after
+# another), which mutations damage.
 target_seconds=$((seconds / 6 > 5 ? seconds / 6 : 5))
+scan_corpus="$build/scan-corpus"
+mkdir -p "$scan_corpus"
+echo "fuzz.sh: fuzzing the scans for whole chunks for ${target_seconds}s"
+"$build/tests/fuzz/scan_fuzzer" -max_total_time="$target_seconds" -rss_limit_mb=2048 \
+  -max_len=16384 -timeout=30 -print_final_stats=1 -artifact_prefix="$artifacts/" \
+  "$scan_corpus" "$seeds" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "fuzz.sh: FAILED (scan_fuzzer, exit $status); reproducers:" >&2
+  ls -l "$artifacts" >&2 || true
+  exit "$status"
+fi
+echo "fuzz.sh: no crashes in ${target_seconds}s of scans"
+
+# Request targets: seeded with the routes and a since list.
 target_seeds="$build/target-seeds"
 target_corpus="$build/target-corpus"
 rm -rf "$target_seeds"

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "automerge/keyed_hash.h"
+#include "storage/chunk_scan.h"
 #include "storage/store.h"
 
 namespace amstore {
@@ -75,14 +76,6 @@ struct FileIdentity {
   }
 };
 
-// Length of the longest prefix of `log` made of whole, checksummed chunks. Anything after it
-// is a torn tail left by a crash mid-append, or, if whole chunks follow it
-// (chunks_after_damage), bytes damaged on disk.
-size_t valid_log_prefix(ByteView log);
-// The whole, checksummed chunks in `rest`, the bytes of a log from its first bad one on,
-// found by their magic number after the bad bytes. A crash only ever tears a log's last
-// chunk, so none are found after a torn tail.
-std::vector<ByteView> chunks_after_damage(ByteView rest);
 
 class FsStore : public DocumentStore {
  public:

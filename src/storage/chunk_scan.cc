@@ -1,0 +1,55 @@
+#include "storage/chunk_scan.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "automerge/chunk.h"
+#include "automerge/deflate.h"
+
+namespace amstore {
+
+size_t valid_log_prefix(ByteView log) {
+  size_t pos = 0;
+  while (pos < log.size()) {
+    Chunk chunk;
+    size_t consumed = 0;
+    if (!read_chunk(log.subspan(pos), &chunk, &consumed).ok() || consumed == 0) break;
+    pos += consumed;
+  }
+  return pos;
+}
+
+std::vector<ByteView> chunks_after_damage(ByteView rest) {
+  // What candidates that turn out not to be chunks may cost: bytes made to hold many magic
+  // numbers and plausible lengths (a client's string values, say) would otherwise each
+  // cost a hash over up to the rest of the bytes, or an inflation. The scan stops when it
+  // runs out; the bytes it did not reach are set aside all the same (recover_damaged_log).
+  uint64_t budget = 4 * uint64_t{rest.size()} + (uint64_t{1} << 20);
+  std::vector<ByteView> found;
+  size_t pos = 1;  // rest[0] starts the bad bytes
+  while (pos < rest.size()) {
+    const void* hit = ::memmem(rest.data() + pos, rest.size() - pos, kMagic, sizeof kMagic);
+    if (!hit) break;
+    const size_t at = static_cast<size_t>(static_cast<const uint8_t*>(hit) - rest.data());
+    pos = at + 1;
+    const ByteView candidate = rest.subspan(at);
+    const size_t extent = chunk_extent(candidate);
+    if (extent == 0) continue;  // no whole chunk could start here: nothing is hashed
+    size_t inflate_cap = static_cast<size_t>(
+        std::min<uint64_t>(inflate_budget_for(extent), budget));
+    const uint64_t cost = extent + (candidate[8] == 2 ? inflate_cap : 0);
+    Chunk chunk;
+    size_t consumed = 0;
+    if (read_chunk(candidate, &chunk, &consumed, &inflate_cap).ok()) {
+      found.push_back(rest.subspan(at, consumed));
+      pos = at + consumed;
+    } else if (cost >= budget) {
+      break;
+    } else {
+      budget -= cost;
+    }
+  }
+  return found;
+}
+
+}  // namespace amstore

@@ -1,0 +1,23 @@
+// Finding the whole chunks in a document's files: a log's prefix of whole, checksummed
+// chunks (what a crash mid-append leaves intact), and the whole chunks after bytes damaged
+// on disk. Bytes in, views out; no I/O.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "automerge/leb128.h"
+
+namespace amstore {
+
+// Length of the longest prefix of `log` made of whole, checksummed chunks. Anything after it
+// is a torn tail left by a crash mid-append, or, if whole chunks follow it
+// (chunks_after_damage), bytes damaged on disk.
+size_t valid_log_prefix(ByteView log);
+// The whole, checksummed chunks in `rest`, the bytes of a log (or a snapshot) from its first
+// bad one on, found by their magic number after the bad bytes; in order, apart. A crash
+// only ever tears a log's last chunk, so none are found after a torn tail. The work is
+// bounded by the bytes' length, however many magic numbers they hold.
+std::vector<ByteView> chunks_after_damage(ByteView rest);
+
+}  // namespace amstore
