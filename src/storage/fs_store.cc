@@ -519,14 +519,16 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
 // the damage hit is lost on the server until a client that has it uploads it again
 // (changes of the log that depend on it wait for it meanwhile). The damaged file itself
 // stays, under a second name (a hard link: the bytes on disk, not what this read of them
-// returned).
+// returned; a copy of what was read where the file system has no hard links).
 Result<Document> FsStore::salvage_damaged_snapshot(const std::string& id, ByteView snap) {
   const std::string snap_name = id + std::string(kSnapSuffix);
   const ChangeHash digest = sha256(snap);
   const std::string aside = snap_name + ".damaged." + to_hex(ByteView(digest.data(), 8));
-  if (::linkat(dir_fd_, snap_name.c_str(), dir_fd_, aside.c_str(), 0) != 0 && errno != EEXIST)
-    return Status::Error(errno_text("link", aside));
-  if (::fsync(dir_fd_) != 0) return Status::Error(errno_text("fsync", "the data directory"));
+  if (::linkat(dir_fd_, snap_name.c_str(), dir_fd_, aside.c_str(), 0) == 0 || errno == EEXIST) {
+    if (::fsync(dir_fd_) != 0) return Status::Error(errno_text("fsync", "the data directory"));
+  } else if (StoreStatus st = replace_file(id, aside.substr(id.size()), snap); !st.ok()) {
+    return Status::Error(st.message);  // (no hard links here: a copy of what was read)
+  }
   const size_t whole = valid_log_prefix(snap);
   std::vector<ByteView> chunks;
   for (size_t pos = 0; pos < whole;) {
