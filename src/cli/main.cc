@@ -191,6 +191,7 @@ int main(int argc, char** argv) {
   inspect->callback([&] { cmd_inspect(file); });
 
   add_serve_command(app);
+  add_check_command(app);
 
   try {
     app.parse(argc, argv);

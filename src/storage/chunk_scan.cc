@@ -7,17 +7,24 @@
 #include "automerge/deflate.h"
 
 namespace amstore {
+namespace {
 
-size_t valid_log_prefix(ByteView log) {
+// The length of `bytes`' prefix of whole chunks, and (if `chunks`) each of them.
+size_t whole_prefix(ByteView bytes, std::vector<ByteView>* chunks) {
   size_t pos = 0;
-  while (pos < log.size()) {
+  while (pos < bytes.size()) {
     Chunk chunk;
     size_t consumed = 0;
-    if (!read_chunk(log.subspan(pos), &chunk, &consumed).ok() || consumed == 0) break;
+    if (!read_chunk(bytes.subspan(pos), &chunk, &consumed).ok() || consumed == 0) break;
+    if (chunks) chunks->push_back(bytes.subspan(pos, consumed));
     pos += consumed;
   }
   return pos;
 }
+
+}  // namespace
+
+size_t valid_log_prefix(ByteView log) { return whole_prefix(log, nullptr); }
 
 std::vector<ByteView> chunks_after_damage(ByteView rest) {
   // What candidates that turn out not to be chunks may cost: bytes made to hold many magic
@@ -50,6 +57,14 @@ std::vector<ByteView> chunks_after_damage(ByteView rest) {
     }
   }
   return found;
+}
+
+std::vector<ByteView> whole_chunks(ByteView bytes) {
+  std::vector<ByteView> out;
+  const size_t pos = whole_prefix(bytes, &out);
+  if (pos < bytes.size())
+    for (ByteView c : chunks_after_damage(bytes.subspan(pos))) out.push_back(c);
+  return out;
 }
 
 }  // namespace amstore

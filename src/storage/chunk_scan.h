@@ -19,5 +19,8 @@ size_t valid_log_prefix(ByteView log);
 // only ever tears a log's last chunk, so none are found after a torn tail. The work is
 // bounded by the bytes' length, however many magic numbers they hold.
 std::vector<ByteView> chunks_after_damage(ByteView rest);
+// Every whole, checksummed chunk of `bytes` (a log or a snapshot, damaged or not): those of
+// its whole-chunk prefix, then those after damage (chunks_after_damage).
+std::vector<ByteView> whole_chunks(ByteView bytes);
 
 }  // namespace amstore

@@ -130,6 +130,34 @@ int snapshot_fd(int dir_fd, const std::string& name, const FileIdentity& ident,
   return fd;
 }
 
+// Merges each chunk on its own: one that does not merge changes nothing. How many did.
+size_t merge_each(Document& doc, const std::vector<ByteView>& chunks) {
+  size_t kept = 0;
+  for (ByteView chunk : chunks)
+    if (doc.merge(chunk).ok()) ++kept;
+  return kept;
+}
+
+// Merges a log's whole chunks: all at once, or, should that fail (it should not: only
+// validated changes are appended), each on its own, keeping what merges. The failure, if any.
+Status merge_log_chunks(Document& doc, ByteView chunks) {
+  auto merged = doc.merge(chunks);
+  if (merged.ok()) return Status::Ok();
+  merge_each(doc, whole_chunks(chunks));
+  return merged.status();
+}
+
+void describe(const Document& doc, DocInfo* info) {
+  info->heads = doc.heads();
+  std::sort(info->heads.begin(), info->heads.end());
+  info->changes = doc.changes().size();
+  info->pending = doc.pending().size();
+  std::vector<ChangeHash> pend;
+  for (const auto& p : doc.pending()) pend.push_back(p->hash);
+  std::sort(pend.begin(), pend.end());
+  info->etag = make_etag(info->heads, pend);
+}
+
 }  // namespace
 
 // An upload waiting to be merged into its document (group commit: see merge()).
@@ -464,21 +492,9 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
     size_t valid = valid_log_prefix(tail);
     if (valid > 0) {
       CpuSlot cpu(*this);
-      ByteView chunks(tail.data(), valid);
-      auto merged = s.doc->merge(chunks);
-      if (!merged.ok()) {
-        // Should not happen (only validated changes are appended); keep what merges.
-        std::fprintf(stderr, "amstore: log %s: %s; merging chunk by chunk\n", log_name.c_str(),
-                     merged.status().message().c_str());
-        size_t pos = 0;
-        while (pos < valid) {
-          Chunk c;
-          size_t n = 0;
-          if (!read_chunk(chunks.subspan(pos), &c, &n).ok()) break;
-          (void)s.doc->merge(chunks.subspan(pos, n));
-          pos += n;
-        }
-      }
+      if (Status merged = merge_log_chunks(*s.doc, ByteView(tail.data(), valid)); !merged.ok())
+        std::fprintf(stderr, "amstore: log %s: %s; merged chunk by chunk\n", log_name.c_str(),
+                     merged.message().c_str());
       s.doc_mem = doc_memory(*s.doc);
       s.saved.reset();
     }
@@ -529,29 +545,18 @@ Result<Document> FsStore::salvage_damaged_snapshot(const std::string& id, ByteVi
   } else if (StoreStatus st = replace_file(id, aside.substr(id.size()), snap); !st.ok()) {
     return Status::Error(st.message);  // (no hard links here: a copy of what was read)
   }
-  const size_t whole = valid_log_prefix(snap);
-  std::vector<ByteView> chunks;
-  for (size_t pos = 0; pos < whole;) {
-    Chunk c;
-    size_t n = 0;
-    if (!read_chunk(snap.subspan(pos), &c, &n).ok()) break;  // (cannot fail: checked)
-    chunks.push_back(snap.subspan(pos, n));
-    pos += n;
-  }
-  const size_t before = chunks.size();
-  for (ByteView c : chunks_after_damage(snap.subspan(whole))) chunks.push_back(c);
+  const std::vector<ByteView> chunks = whole_chunks(snap);
   Result<Document> doc = Document::load(ByteView{}, true);
   if (!doc.ok()) return doc;
   size_t kept = 0;
   {
     CpuSlot cpu(*this);
-    for (ByteView chunk : chunks)
-      if (doc->merge(chunk).ok()) ++kept;  // (one that does not merge changes nothing)
+    kept = merge_each(*doc, chunks);
   }
   std::fprintf(stderr,
-               "amstore: %s is damaged from byte %zu on: %zu of %zu whole chunks kept (%zu "
-               "before the damage); the damaged file kept as %s\n",
-               snap_name.c_str(), whole, kept, chunks.size(), before, aside.c_str());
+               "amstore: %s is damaged from byte %zu on: %zu of %zu whole chunks kept; the "
+               "damaged file kept as %s\n",
+               snap_name.c_str(), valid_log_prefix(snap), kept, chunks.size(), aside.c_str());
   return doc;
 }
 
@@ -577,8 +582,7 @@ StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, ByteVie
   size_t kept = 0;
   {
     CpuSlot cpu(*this);
-    for (ByteView chunk : found)
-      if (s.doc->merge(chunk).ok()) ++kept;  // (one that does not merge changes nothing)
+    kept = merge_each(*s.doc, found);
   }
   s.doc_mem = doc_memory(*s.doc);
   s.saved.reset();
@@ -594,15 +598,64 @@ StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, ByteVie
   return st;
 }
 
-void FsStore::fill_info(const Slot& s, DocInfo* info) const {
-  info->heads = s.doc->heads();
-  std::sort(info->heads.begin(), info->heads.end());
-  info->changes = s.doc->changes().size();
-  info->pending = s.doc->pending().size();
-  std::vector<ChangeHash> pend;
-  for (const auto& p : s.doc->pending()) pend.push_back(p->hash);
-  std::sort(pend.begin(), pend.end());
-  info->etag = make_etag(info->heads, pend);
+void FsStore::fill_info(const Slot& s, DocInfo* info) const { describe(*s.doc, info); }
+
+StoreStatus FsStore::check(const std::string& id, FileCheck* out) {
+  *out = FileCheck{};
+  if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
+  const std::string snap_name = id + std::string(kSnapSuffix);
+  const std::string log_name = id + std::string(kLogSuffix);
+  struct stat st;
+  if (::fstatat(dir_fd_, snap_name.c_str(), &st, 0) != 0)
+    return errno == ENOENT ? StoreStatus::NotFound()
+                           : StoreStatus::Io(errno_text("stat", snap_name));
+  Lock lock;
+  if (StoreStatus ls = lock.acquire(dir_fd_, id + std::string(kLockSuffix), false); !ls.ok())
+    return ls;
+  FileIdentity now;
+  if (StoreStatus is = read_identity(id, &now); !is.ok()) return is;
+  if (!now.snap_exists) return StoreStatus::NotFound();
+  auto read = [&](const std::string& name, uint64_t size, Bytes* bytes) {
+    int fd = ::openat(dir_fd_, name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return StoreStatus::Io(errno_text("open", name));
+    const bool ok = read_range(fd, 0, size, bytes);
+    StoreStatus err = StoreStatus::Io(errno_text("read", name));
+    ::close(fd);
+    return ok ? StoreStatus::Ok() : err;
+  };
+  Bytes snap, log;
+  if (StoreStatus rs = read(snap_name, now.snap_size, &snap); !rs.ok()) return rs;
+  if (now.log_exists)
+    if (StoreStatus rs = read(log_name, now.log_size, &log); !rs.ok()) return rs;
+  lock.release();
+  out->snapshot_bytes = snap.size();
+  out->log_bytes = log.size();
+
+  // As refresh() reads them, and as it would mend them (salvage_damaged_snapshot,
+  // recover_damaged_log), but nothing is written.
+  CpuSlot cpu(*this);
+  Result<Document> doc = Document::load(snap, true);
+  if (!doc.ok()) {
+    const size_t whole = valid_log_prefix(snap);
+    if (whole == snap.size())
+      return StoreStatus::Io("stored snapshot " + snap_name + " is unreadable: " +
+                             doc.status().message());
+    out->snapshot_damaged_at = whole;
+    const std::vector<ByteView> chunks = whole_chunks(snap);
+    out->snapshot_chunks = chunks.size();
+    doc = Document::load(ByteView{}, true);
+    if (!doc.ok()) return StoreStatus::Io(doc.status().message());
+    merge_each(*doc, chunks);
+  }
+  out->log_whole = valid_log_prefix(log);
+  (void)merge_log_chunks(*doc, ByteView(log).first(out->log_whole));
+  if (out->log_whole < log.size()) {
+    const std::vector<ByteView> found = chunks_after_damage(ByteView(log).subspan(out->log_whole));
+    out->log_chunks_after_damage = found.size();
+    merge_each(*doc, found);
+  }
+  describe(*doc, &out->info);
+  return StoreStatus::Ok();
 }
 
 StoreStatus FsStore::read_locked(const std::string& id, const std::shared_ptr<Slot>& s,

@@ -15,6 +15,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -77,6 +78,21 @@ struct FileIdentity {
 };
 
 
+// What a document's files hold, read as they are (FsStore::check).
+struct FileCheck {
+  uint64_t snapshot_bytes = 0;
+  uint64_t log_bytes = 0;
+  // The snapshot's bytes fail their checksums from this byte on (damage on disk); it still
+  // holds `snapshot_chunks` whole chunks (a request would keep them).
+  std::optional<uint64_t> snapshot_damaged_at;
+  size_t snapshot_chunks = 0;
+  uint64_t log_whole = 0;  // the log's prefix of whole chunks, in bytes
+  // Whole chunks after the log's first bad byte: damage on disk when there are any, a torn
+  // tail (a crash mid-append, never acknowledged) when log_whole < log_bytes and none.
+  size_t log_chunks_after_damage = 0;
+  DocInfo info;  // what the whole chunks hold: what the next request for it serves
+};
+
 class FsStore : public DocumentStore {
  public:
   // Creates the data directory if needed.
@@ -93,6 +109,10 @@ class FsStore : public DocumentStore {
   std::vector<std::string> list() override;
   StoreStats stats() override;
 
+  // Reads a document's files as they are, under the shared lock: nothing is repaired or
+  // written (`amstore check`). kNotFound without a snapshot; kIo when a file cannot be read,
+  // or when the snapshot's chunks are whole and still do not load.
+  StoreStatus check(const std::string& id, FileCheck* out);
   // Compacts one document now (used by the background thread and tests).
   StoreStatus compact(const std::string& id);
   // Waits until queued background compactions are done (tests, shutdown).

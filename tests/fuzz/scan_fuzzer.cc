@@ -16,7 +16,7 @@ namespace {
 using namespace amstore;
 
 // The chunks of `bytes`, one after another, as far as they are whole.
-std::vector<ByteView> whole_chunks(ByteView bytes) {
+std::vector<ByteView> prefix_chunks(ByteView bytes) {
   std::vector<ByteView> out;
   size_t pos = 0;
   while (pos < bytes.size()) {
@@ -50,14 +50,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const ByteView in(data, size);
   const size_t whole = valid_log_prefix(in);
   FUZZ_CHECK(whole <= size);
-  const std::vector<ByteView> prefix = whole_chunks(in);
+  const std::vector<ByteView> prefix = prefix_chunks(in);
   size_t covered = 0;
   for (ByteView c : prefix) covered += c.size();
   FUZZ_CHECK(covered == whole);
+  std::vector<ByteView> all = prefix;
   if (whole < size) {
     const ByteView rest = in.subspan(whole);
-    check_found(rest, chunks_after_damage(rest));
+    const std::vector<ByteView> found = chunks_after_damage(rest);
+    check_found(rest, found);
+    all.insert(all.end(), found.begin(), found.end());
   }
+  const std::vector<ByteView> listed = whole_chunks(in);  // the two scans together
+  FUZZ_CHECK(listed.size() == all.size());
+  for (size_t i = 0; i < all.size(); ++i)
+    FUZZ_CHECK(listed[i].data() == all[i].data() && listed[i].size() == all[i].size());
 
   // One bad byte before the whole chunks: each of them is found, and nothing else. (Unless
   // one is a compressed change that inflates beyond what the scan may spend on one.)

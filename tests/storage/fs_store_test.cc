@@ -715,8 +715,18 @@ TEST_F(FsStoreTest, DamagedSnapshotKeepsItsWholeChunksAndTheLog) {
 
   // a1-a3 are lost, so a4 waits for them; b2 still waits for b1; c1 needs nothing.
   auto store = open();
+  FileCheck checked;  // read as it is first: nothing changes, and what the read keeps is told
+  ASSERT_TRUE(store->check("doc", &checked).ok());
+  ASSERT_TRUE(checked.snapshot_damaged_at.has_value());
+  EXPECT_EQ(*checked.snapshot_damaged_at, 0u);
+  EXPECT_EQ(checked.snapshot_chunks, 1u);  // b2's
+  EXPECT_EQ(checked.log_chunks_after_damage, 0u);
+  EXPECT_EQ(checked.log_whole, checked.log_bytes);
+  EXPECT_EQ(read_all(snap_path), snap);
+  EXPECT_TRUE(damaged_files().empty());
   GetResult g;
   ASSERT_TRUE(store->get("doc", true, &g).ok());
+  EXPECT_EQ(g.info.etag, checked.info.etag);
   EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{c1.hash});
   EXPECT_EQ(g.info.changes, 1u);
   EXPECT_EQ(g.info.pending, 2u);
