@@ -80,6 +80,16 @@ std::string Metrics::render(const StoreStats& store) const {
              store.documents);
   add_metric(out, "amstore_compactions_total", "counter", "Log compactions done by this process.",
              store.compactions);
+  out += "# HELP amstore_repairs_total Document files mended by this process: a crash's torn "
+         "log append cut off, or whole chunks kept after damage on disk in a log or a "
+         "snapshot.\n";
+  out += "# TYPE amstore_repairs_total counter\n";
+  out += "amstore_repairs_total{kind=\"torn_log_tail\"} " + std::to_string(store.torn_log_tails) +
+         "\n";
+  out += "amstore_repairs_total{kind=\"damaged_log\"} " + std::to_string(store.damaged_logs) +
+         "\n";
+  out += "amstore_repairs_total{kind=\"damaged_snapshot\"} " +
+         std::to_string(store.damaged_snapshots) + "\n";
   add_metric(out, "amstore_cache_bytes", "gauge", "Approximate memory held by cached documents.",
              store.cache_bytes);
   add_metric(out, "amstore_cache_documents", "gauge", "Documents held in the cache.",

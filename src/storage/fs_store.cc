@@ -515,6 +515,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
         return err;
       }
       now.log_size = s.log_valid;
+      count(&FsStore::torn_log_tails_);
     }
     ::close(fd);
   }
@@ -523,7 +524,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
     // Until it is replaced, every process that reads the snapshot would salvage it again.
     s.log_valid = now.log_exists ? now.log_size : 0;  // (compact_locked empties the log)
     StoreStatus st = compact_locked(id, s);
-    if (!st.ok()) forget(s);
+    if (!st.ok()) forget(s); else count(&FsStore::damaged_snapshots_);
     return st;
   }
   account(id, s);
@@ -594,7 +595,7 @@ StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, ByteVie
                log_name.c_str(), static_cast<unsigned long long>(damaged_at), kept, found.size(),
                aside.c_str());
   st = compact_locked(id, s);
-  if (!st.ok()) forget(s);
+  if (!st.ok()) forget(s); else count(&FsStore::damaged_logs_);
   return st;
 }
 
@@ -1356,11 +1357,19 @@ std::vector<std::string> FsStore::list() {
   return ids;
 }
 
+void FsStore::count(uint64_t FsStore::*counter) {
+  std::lock_guard<std::mutex> g(map_mu_);
+  ++(this->*counter);
+}
+
 StoreStats FsStore::stats() {
   StoreStats s;
   s.documents = list().size();
   std::lock_guard<std::mutex> g(map_mu_);
   s.compactions = compactions_;
+  s.torn_log_tails = torn_log_tails_;
+  s.damaged_logs = damaged_logs_;
+  s.damaged_snapshots = damaged_snapshots_;
   s.cache_bytes = cache_bytes_;
   s.cache_entries = lru_.size();
   return s;

@@ -158,6 +158,8 @@ class FsStore : public DocumentStore {
   // A save outside the document's locks (a GET's or a compaction's), on a CPU slot.
   Result<Bytes> save_unlocked(const ChangeSet& changes);
   void account(const std::string& id, Slot& s);
+  // Adds one to a counter of stats() (a repair done).
+  void count(uint64_t FsStore::*counter);
   void forget(Slot& s);
   // Replaces the document's file <id><suffix> by `bytes` (see amstore::replace_file).
   StoreStatus replace_file(const std::string& id, std::string_view suffix, ByteView bytes);
@@ -196,6 +198,7 @@ class FsStore : public DocumentStore {
   std::list<std::string> lru_;  // front: most recent
   uint64_t cache_bytes_ = 0;
   uint64_t compactions_ = 0;
+  uint64_t torn_log_tails_ = 0, damaged_logs_ = 0, damaged_snapshots_ = 0;  // (StoreStats)
 
   std::mutex bg_mu_;
   std::condition_variable bg_cv_;

@@ -144,6 +144,9 @@ test('a log damaged in the middle keeps the uploads after the damage', async () 
     assert.equal(A.toJS(remote).a0, 0)               // before it: kept
     assert.equal(A.toJS(remote).a1, undefined)       // in it: lost on the server
     assert.match(server.log(), /is damaged from byte \d+ on/)
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    assert.match(metrics, /^amstore_repairs_total\{kind="damaged_log"\} 1$/m)
+    assert.match(metrics, /^amstore_repairs_total\{kind="damaged_snapshot"\} 0$/m)
     const aside = fs.readdirSync(dataDir).filter((n) => n.startsWith(`${id}.automerge.log.damaged.`))
     assert.equal(aside.length, 1)
     assert.deepEqual(fs.readFileSync(path.join(dataDir, aside[0])), log.subarray(logSizes[0]))
@@ -190,6 +193,9 @@ test('a damaged snapshot keeps the log and serves again', async () => {
     assert.equal(A.toJS(remote).a, undefined)      // in the snapshot: lost on the server
     assert.equal(A.toJS(remote).b, undefined)      // waits for the base it was made on
     assert.match(server.log(), /automerge is damaged from byte \d+ on/)
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    assert.match(metrics, /^amstore_repairs_total\{kind="damaged_snapshot"\} 1$/m)
+    assert.match(metrics, /^amstore_repairs_total\{kind="damaged_log"\} 0$/m)
     const aside = fs.readdirSync(dataDir).filter((n) => n.startsWith(`${id}.automerge.damaged.`))
     assert.equal(aside.length, 1)
     assert.deepEqual(fs.readFileSync(path.join(dataDir, aside[0])), snap)

@@ -585,6 +585,8 @@ TEST_F(FsStoreTest, TornLogTailIsCutOffByTheFirstRead) {
   EXPECT_EQ(fs::file_size(dir_ / "doc.automerge.log"), good_size);
   ASSERT_TRUE(store->get("doc", false, &g).ok());  // and reads on from there
   EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{durable});
+  EXPECT_EQ(store->stats().torn_log_tails, 1u);
+  EXPECT_EQ(store->stats().damaged_logs, 0u);
 
   // The next writer appends after whole chunks.
   Author b(2);
@@ -652,6 +654,8 @@ TEST_F(FsStoreTest, DamagedLogKeepsTheChunksAfterTheDamage) {
   EXPECT_EQ(g.info.changes, 3u);
   EXPECT_EQ(g.info.pending, 1u);
   EXPECT_EQ(fs::file_size(log_path), 0u);
+  EXPECT_EQ(store->stats().damaged_logs, 1u);
+  EXPECT_EQ(store->stats().torn_log_tails, 0u);
   std::vector<fs::path> aside = damaged_files();
   ASSERT_EQ(aside.size(), 1u);
   const Bytes rest(log.begin() + static_cast<long>(damaged_at), log.end());
@@ -731,6 +735,8 @@ TEST_F(FsStoreTest, DamagedSnapshotKeepsItsWholeChunksAndTheLog) {
   EXPECT_EQ(g.info.changes, 1u);
   EXPECT_EQ(g.info.pending, 2u);
   EXPECT_EQ(fs::file_size(log_path), 0u);
+  EXPECT_EQ(store->stats().damaged_snapshots, 1u);
+  EXPECT_EQ(store->stats().damaged_logs, 0u);
   const Bytes rewritten = read_all(snap_path);
   EXPECT_EQ(valid_log_prefix(rewritten), rewritten.size());
   EXPECT_EQ(rewritten, *g.bytes);
