@@ -1,7 +1,7 @@
 // `amstore check`: reads every document of a data directory as it is, and says which load
 // as they are, which end in a crash's torn append, and which are damaged or unreadable. No
 // document's files are changed (it only takes the shared lock of each, as a GET does), so
-// it can run beside live servers.
+// it can run beside live servers; with --repair it mends them as a request would.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -21,6 +21,7 @@ namespace {
 struct CheckFlags {
   std::string data_dir = "./data";
   std::vector<std::string> ids;  // empty: every document
+  bool repair = false;           // mend torn and damaged documents as a request would
 };
 
 std::string plural(uint64_t n, const char* one, const char* many) {
@@ -51,7 +52,7 @@ int run_check(const CheckFlags& flags) {
     return 1;
   }
   const std::vector<std::string> ids = flags.ids.empty() ? store->list() : flags.ids;
-  size_t ok = 0, torn = 0, damaged = 0, unreadable = 0;
+  size_t ok = 0, torn = 0, damaged = 0, unreadable = 0, repaired = 0;
   for (const std::string& id : ids) {
     FileCheck c;
     const StoreStatus s = store->check(id, &c);
@@ -83,6 +84,17 @@ int run_check(const CheckFlags& flags) {
       line += "ok: " + contents(c);
     }
     std::printf("%s\n", line.c_str());
+    if (!flags.repair || !s.ok() || line.starts_with(id + ": ok")) continue;
+    // What the next request would do, done now (under the exclusive lock, as it would be).
+    GetResult g;
+    StoreStatus r = store->get(id, false, &g);
+    if (r.ok()) r = store->check(id, &c);
+    if (r.ok() && !c.snapshot_damaged_at && c.log_whole == c.log_bytes) {
+      std::printf("%s: repaired: %s\n", id.c_str(), contents(c).c_str());
+      ++repaired;
+    } else {
+      std::printf("%s: not repaired: %s\n", id.c_str(), r.ok() ? "still damaged" : r.message.c_str());
+    }
   }
   // What earlier repairs set aside (docs/server.md: "Damage on disk").
   std::error_code ec;
@@ -95,10 +107,13 @@ int run_check(const CheckFlags& flags) {
   }
   std::sort(aside.begin(), aside.end());
   for (const std::string& a : aside) std::printf("set aside: %s\n", a.c_str());
-  std::printf("%zu documents: %zu ok, %zu torn, %zu damaged, %zu unreadable\n", ids.size(), ok,
+  std::printf("%zu documents: %zu ok, %zu torn, %zu damaged, %zu unreadable", ids.size(), ok,
               torn, damaged, unreadable);
+  if (flags.repair) std::printf("; %zu repaired", repaired);
+  std::printf("\n");
   std::fflush(stdout);
-  return damaged + unreadable > 0 ? 1 : 0;
+  const size_t bad = damaged + unreadable;
+  return (flags.repair ? bad + torn > repaired : bad > 0) ? 1 : 0;
 }
 
 }  // namespace
@@ -106,12 +121,16 @@ int run_check(const CheckFlags& flags) {
 void add_check_command(CLI::App& app) {
   auto flags = std::make_shared<CheckFlags>();
   auto* sub = app.add_subcommand(
-      "check", "Read a data directory's documents as they are (changing nothing) and report "
-               "torn, damaged or unreadable ones; exit status 1 if any is damaged or unreadable");
+      "check", "Read a data directory's documents as they are and report torn, damaged or "
+               "unreadable ones, changing nothing (unless --repair); exit status 1 if any is "
+               "damaged or unreadable");
   sub->add_option("--data-dir", flags->data_dir, "Directory holding the documents")
       ->envname("AMSTORE_DATA_DIR")
       ->capture_default_str();
   sub->add_option("IDS", flags->ids, "Documents to check (default: all)");
+  sub->add_flag("--repair", flags->repair,
+                "Mend torn and damaged documents now, as the next request for each would (exit "
+                "status 1 if any is left damaged or unreadable)");
   sub->callback([flags] {
     if (int status = run_check(*flags); status != 0) throw CLI::RuntimeError(status);
   });

@@ -81,7 +81,12 @@ test('amstore check reports torn, damaged and unreadable documents and changes n
   const fineChanges = Number(/ok: (\d+) changes/.exec(c.byId.fine)[1])
   assert.equal(fineChanges, A.getAllChanges(A.load(new Uint8Array(Buffer.concat(Object.values(storedFiles(dataDir, 'fine')))))).length)
 
-  // The server's first requests mend the files as the check said they would.
+  // --repair mends two of them now, as a request would.
+  const repair = check(dataDir, ['--repair', 'torn', 'log-damaged'])
+  assert.equal(repair.status, 0, repair.lines.join('\n'))
+  assert.deepEqual(repair.lines.filter((l) => / repaired: /.test(l)).map((l) => l.split(':')[0]), ['torn', 'log-damaged'])
+  assert.equal(repair.lines.at(-1), '2 documents: 0 ok, 1 torn, 1 damaged, 0 unreadable; 2 repaired')
+  // The server's first requests mend the others as the check said they would.
   server = await startServer({ dataDir, args: ['--quiet'] })
   try {
     for (const id of ids) assert.equal((await download(server.url, id)).status, 200)
@@ -89,6 +94,10 @@ test('amstore check reports torn, damaged and unreadable documents and changes n
   } finally {
     assert.equal((await server.stop()).code, 0)
   }
+  // What cannot be mended stays: --repair says so.
+  const unmendable = check(dataDir, ['--repair', 'unreadable'])
+  assert.equal(unmendable.status, 1)
+  assert.match(unmendable.byId.unreadable, /^unreadable: /)
   const after = check(dataDir, ids)
   assert.equal(after.status, 0, after.lines.join('\n'))
   assert.equal(after.byId.torn, c.byId.torn.replace(/^torn: .*?; /, 'ok: ').replace(/log \d+ B$/, `log ${fs.statSync(file('torn.automerge.log')).size} B`))
