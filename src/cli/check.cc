@@ -57,7 +57,9 @@ int run_check(const CheckFlags& flags) {
     FileCheck c;
     const StoreStatus s = store->check(id, &c);
     std::string line = id + ": ";
+    bool mendable = true;  // torn or damaged
     if (!s.ok()) {
+      mendable = false;
       ++unreadable;
       line += "unreadable: " + (s.code == StoreCode::kNotFound ? "no such document" : s.message);
     } else if (c.snapshot_damaged_at || c.log_chunks_after_damage > 0) {
@@ -80,11 +82,12 @@ int run_check(const CheckFlags& flags) {
               " B are a crash's torn append, never acknowledged (the next request cuts them "
               "off); " + contents(c);
     } else {
+      mendable = false;
       ++ok;
       line += "ok: " + contents(c);
     }
     std::printf("%s\n", line.c_str());
-    if (!flags.repair || !s.ok() || line.starts_with(id + ": ok")) continue;
+    if (!flags.repair || !mendable) continue;
     // What the next request would do, done now (under the exclusive lock, as it would be).
     GetResult g;
     StoreStatus r = store->get(id, false, &g);
@@ -93,7 +96,8 @@ int run_check(const CheckFlags& flags) {
       std::printf("%s: repaired: %s\n", id.c_str(), contents(c).c_str());
       ++repaired;
     } else {
-      std::printf("%s: not repaired: %s\n", id.c_str(), r.ok() ? "still damaged" : r.message.c_str());
+      std::printf("%s: not repaired: %s\n", id.c_str(),
+                  r.ok() ? "still damaged" : r.message.c_str());
     }
   }
   // What earlier repairs set aside (docs/server.md: "Damage on disk").
