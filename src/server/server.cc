@@ -601,12 +601,35 @@ std::optional<Reply> route(Server& srv, const Request& req, bool can_block) {
   if (t.kind == RequestTarget::Kind::kJson) {  // GET /:id/json
     if (!is_get) return error_reply(req, http::status::method_not_allowed, "json", "use GET");
     if (!can_block) return std::nullopt;
+    // The document's ETag marked as this representation's, so that a client polling the
+    // JSON gets a 304 without the document being rendered again.
+    auto json_etag = [](std::string etag) { return etag.insert(etag.size() - 1, "-json"); };
+    auto inm = req[http::field::if_none_match];
+    if (!inm.empty()) {
+      std::string etag;
+      if (std::shared_ptr<const DocVersion> v = store.cached(id)) {
+        etag = v->info.etag;
+      } else {
+        GetResult got;
+        StoreStatus st = store.get(id, false, &got);
+        if (!st.ok()) return store_error(req, "json", st);
+        etag = got.info.etag;
+      }
+      if (etag_matches(std::string_view(inm.data(), inm.size()), json_etag(etag))) {
+        Reply r = text_reply(req, http::status::not_modified, "json", "");
+        r.res.erase(http::field::content_type);
+        r.res.set(http::field::etag, json_etag(etag));
+        r.res.set(http::field::cache_control, "no-cache");
+        return r;
+      }
+    }
     std::string json;
     DocInfo info;
     StoreStatus st = store.json(id, &json, &info);
     if (!st.ok()) return store_error(req, "json", st);
     Reply r = text_reply(req, http::status::ok, "json", std::move(json) + "\n",
                          "application/json");
+    r.res.set(http::field::etag, json_etag(info.etag));
     r.res.set(http::field::cache_control, "no-cache");
     return r;
   }

@@ -107,6 +107,26 @@ test('GET /:id/json renders the document', async () => {
   assert.equal(value.n, 3)
   assert.equal(value.items[0], 'a')
   assert.equal((await fetch(`${server.url}/missing/json`)).status, 404)
+
+  // An ETag of its own: If-None-Match answers 304 until the document changes.
+  const etag = res.headers.get('etag')
+  const docEtag = (await fetch(`${server.url}/json`, { method: 'HEAD' })).headers.get('etag')
+  assert.match(etag, /^"[0-9a-f]+-json"$/)
+  assert.equal(etag, docEtag.replace(/"$/, '-json"'))
+  const same = await fetch(`${server.url}/json/json`, { headers: { 'If-None-Match': etag } })
+  assert.equal(same.status, 304)
+  assert.equal(same.headers.get('etag'), etag)
+  assert.equal(await same.text(), '')
+  const other = await fetch(`${server.url}/json/json`, { headers: { 'If-None-Match': docEtag } })
+  assert.equal(other.status, 200)  // the binary's ETag is not the JSON's
+  await other.arrayBuffer()
+  const next = A.change(doc, (d) => { d.n = 4 })
+  await upload(server.url, 'json', A.getLastLocalChange(next))
+  const changed = await fetch(`${server.url}/json/json`, { headers: { 'If-None-Match': etag } })
+  assert.equal(changed.status, 200)
+  assert.equal((await changed.json()).n, 4)
+  assert.notEqual(changed.headers.get('etag'), etag)
+  assert.equal((await fetch(`${server.url}/missing/json`, { headers: { 'If-None-Match': etag } })).status, 404)
 })
 
 test('CORS: any origin, preflight answered', async () => {
