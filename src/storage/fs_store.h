@@ -77,7 +77,6 @@ struct FileIdentity {
   }
 };
 
-
 // What a document's files hold, read as they are (FsStore::check).
 struct FileCheck {
   uint64_t snapshot_bytes = 0;
