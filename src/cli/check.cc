@@ -105,8 +105,7 @@ int run_check(const CheckFlags& flags) {
   std::vector<std::string> aside;
   for (const auto& e : std::filesystem::directory_iterator(flags.data_dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.find(".automerge.damaged.") != std::string::npos ||
-        name.find(".automerge.log.damaged.") != std::string::npos)
+    if (FsStore::is_set_aside(name))
       aside.push_back(name + " (" + std::to_string(e.file_size(ec)) + " B)");
   }
   std::sort(aside.begin(), aside.end());

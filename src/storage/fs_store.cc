@@ -27,6 +27,7 @@ constexpr std::string_view kSnapSuffix = ".automerge";
 constexpr std::string_view kLogSuffix = ".automerge.log";
 constexpr std::string_view kLockSuffix = ".automerge.lock";
 constexpr std::string_view kTmpInfix = ".automerge.tmp.";
+constexpr std::string_view kDamagedInfix = ".damaged.";  // <file>.damaged.<hash>: set aside
 
 // Reads `len` bytes from `offset` (the caller holds the lock, so the size is stable).
 bool read_range(int fd, uint64_t offset, uint64_t len, Bytes* out) {
@@ -43,6 +44,24 @@ bool read_range(int fd, uint64_t offset, uint64_t len, Bytes* out) {
   }
   out->resize(done);
   return true;
+}
+
+// The same for the file `name` in the directory `dir_fd`, opened and closed here.
+StoreStatus read_file(int dir_fd, const std::string& name, uint64_t offset, uint64_t len,
+                      Bytes* out) {
+  int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return StoreStatus::Io(errno_text("open", name));
+  const bool ok = read_range(fd, offset, len, out);
+  StoreStatus err = StoreStatus::Io(errno_text("read", name));  // (errno before close)
+  ::close(fd);
+  return ok ? StoreStatus::Ok() : err;
+}
+
+// The name a repair gives bytes it sets aside from the file `name`: named by what they
+// hold, so that a repair that fails further on and is tried again names them the same.
+std::string set_aside_name(const std::string& name, ByteView bytes) {
+  const ChangeHash digest = sha256(bytes);
+  return name + std::string(kDamagedInfix) + to_hex(ByteView(digest.data(), 8));
 }
 
 int64_t ns_of(const struct timespec& ts) {
@@ -450,24 +469,22 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
                                               now.log_size >= s.log_valid));
   if (!incremental) {
     if (s.doc) forget(s);
-    int fd = ::openat(dir_fd_, snap_name.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return StoreStatus::Io(errno_text("open", snap_name));
     Bytes snap;
-    bool ok = read_range(fd, 0, now.snap_size, &snap);
-    ::close(fd);
-    if (!ok) return StoreStatus::Io(errno_text("read", snap_name));
+    if (StoreStatus rs = read_file(dir_fd_, snap_name, 0, now.snap_size, &snap); !rs.ok())
+      return rs;
     std::optional<CpuSlot> cpu(std::in_place, *this);
     auto loaded = Document::load(snap, true);
     cpu.reset();
     // Bytes that fail their own checksums are damage on disk: a snapshot is written whole
     // and fsync'd before it is renamed into place. A snapshot whose chunks are all whole
     // and still does not load is not damage; nothing is guessed at then.
-    if (!loaded.ok() && valid_log_prefix(snap) < snap.size()) {
+    if (const size_t whole = loaded.ok() ? snap.size() : valid_log_prefix(snap);
+        whole < snap.size()) {
       if (!exclusive) {
         if (needs_exclusive) *needs_exclusive = true;
         return StoreStatus::Io("stored snapshot " + snap_name + " is damaged");
       }
-      loaded = salvage_damaged_snapshot(id, snap);
+      loaded = salvage_damaged_snapshot(id, snap, whole);
       salvaged = loaded.ok();
     }
     if (!loaded.ok())
@@ -537,10 +554,10 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
 // (changes of the log that depend on it wait for it meanwhile). The damaged file itself
 // stays, under a second name (a hard link: the bytes on disk, not what this read of them
 // returned; a copy of what was read where the file system has no hard links).
-Result<Document> FsStore::salvage_damaged_snapshot(const std::string& id, ByteView snap) {
+Result<Document> FsStore::salvage_damaged_snapshot(const std::string& id, ByteView snap,
+                                                   size_t damaged_at) {
   const std::string snap_name = id + std::string(kSnapSuffix);
-  const ChangeHash digest = sha256(snap);
-  const std::string aside = snap_name + ".damaged." + to_hex(ByteView(digest.data(), 8));
+  const std::string aside = set_aside_name(snap_name, snap);
   if (::linkat(dir_fd_, snap_name.c_str(), dir_fd_, aside.c_str(), 0) == 0 || errno == EEXIST) {
     if (::fsync(dir_fd_) != 0) return Status::Error(errno_text("fsync", "the data directory"));
   } else if (StoreStatus st = replace_file(id, aside.substr(id.size()), snap); !st.ok()) {
@@ -557,7 +574,7 @@ Result<Document> FsStore::salvage_damaged_snapshot(const std::string& id, ByteVi
   std::fprintf(stderr,
                "amstore: %s is damaged from byte %zu on: %zu of %zu whole chunks kept; the "
                "damaged file kept as %s\n",
-               snap_name.c_str(), valid_log_prefix(snap), kept, chunks.size(), aside.c_str());
+               snap_name.c_str(), damaged_at, kept, chunks.size(), aside.c_str());
   return doc;
 }
 
@@ -571,10 +588,7 @@ StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, ByteVie
                                          const std::vector<ByteView>& found) {
   const uint64_t damaged_at = s.log_valid;  // (the whole chunks before the damage)
   const std::string log_name = id + std::string(kLogSuffix);
-  // Named by what it holds: a recovery that fails further on (the snapshot cannot be
-  // written) and is tried again by the next request writes the same file again.
-  const ChangeHash digest = sha256(rest);
-  const std::string aside = log_name + ".damaged." + to_hex(ByteView(digest.data(), 8));
+  const std::string aside = set_aside_name(log_name, rest);
   StoreStatus st = replace_file(id, aside.substr(id.size()), rest);
   if (!st.ok()) {
     forget(s);
@@ -603,31 +617,19 @@ void FsStore::fill_info(const Slot& s, DocInfo* info) const { describe(*s.doc, i
 
 StoreStatus FsStore::check(const std::string& id, FileCheck* out) {
   *out = FileCheck{};
-  if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
+  Lock lock;
+  if (StoreStatus ls = lock_document(id, lock); !ls.ok()) return ls;
   const std::string snap_name = id + std::string(kSnapSuffix);
   const std::string log_name = id + std::string(kLogSuffix);
-  struct stat st;
-  if (::fstatat(dir_fd_, snap_name.c_str(), &st, 0) != 0)
-    return errno == ENOENT ? StoreStatus::NotFound()
-                           : StoreStatus::Io(errno_text("stat", snap_name));
-  Lock lock;
-  if (StoreStatus ls = lock.acquire(dir_fd_, id + std::string(kLockSuffix), false); !ls.ok())
-    return ls;
   FileIdentity now;
   if (StoreStatus is = read_identity(id, &now); !is.ok()) return is;
   if (!now.snap_exists) return StoreStatus::NotFound();
-  auto read = [&](const std::string& name, uint64_t size, Bytes* bytes) {
-    int fd = ::openat(dir_fd_, name.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return StoreStatus::Io(errno_text("open", name));
-    const bool ok = read_range(fd, 0, size, bytes);
-    StoreStatus err = StoreStatus::Io(errno_text("read", name));
-    ::close(fd);
-    return ok ? StoreStatus::Ok() : err;
-  };
   Bytes snap, log;
-  if (StoreStatus rs = read(snap_name, now.snap_size, &snap); !rs.ok()) return rs;
+  if (StoreStatus rs = read_file(dir_fd_, snap_name, 0, now.snap_size, &snap); !rs.ok())
+    return rs;
   if (now.log_exists)
-    if (StoreStatus rs = read(log_name, now.log_size, &log); !rs.ok()) return rs;
+    if (StoreStatus rs = read_file(dir_fd_, log_name, 0, now.log_size, &log); !rs.ok())
+      return rs;
   lock.release();
   out->snapshot_bytes = snap.size();
   out->log_bytes = log.size();
@@ -659,23 +661,29 @@ StoreStatus FsStore::check(const std::string& id, FileCheck* out) {
   return StoreStatus::Ok();
 }
 
-StoreStatus FsStore::read_locked(const std::string& id, const std::shared_ptr<Slot>& s,
-                                 Lock& lock) {
+StoreStatus FsStore::lock_document(const std::string& id, Lock& lock) const {
   if (!valid_document_id(id)) return StoreStatus::Invalid("invalid document id");
   // Unknown ids get no lock file: check the snapshot before locking. A snapshot appears
   // atomically (rename), so a miss here is simply "not there yet".
   struct stat st;
-  std::string snap_name = id + std::string(kSnapSuffix);
-  if (::fstatat(dir_fd_, snap_name.c_str(), &st, 0) != 0) {
-    if (errno == ENOENT) {
-      if (s->doc) forget(*s);
-      return StoreStatus::NotFound();
-    }
-    return StoreStatus::Io(errno_text("stat", snap_name));
-  }
-  const std::string lock_name = id + std::string(kLockSuffix);
-  StoreStatus ls = lock.acquire(dir_fd_, lock_name, false);
+  const std::string snap_name = id + std::string(kSnapSuffix);
+  if (::fstatat(dir_fd_, snap_name.c_str(), &st, 0) != 0)
+    return errno == ENOENT ? StoreStatus::NotFound()
+                           : StoreStatus::Io(errno_text("stat", snap_name));
+  return lock.acquire(dir_fd_, id + std::string(kLockSuffix), false);
+}
+
+bool FsStore::is_set_aside(std::string_view name) {
+  return name.find(std::string(kSnapSuffix) + std::string(kDamagedInfix)) != name.npos ||
+         name.find(std::string(kLogSuffix) + std::string(kDamagedInfix)) != name.npos;
+}
+
+StoreStatus FsStore::read_locked(const std::string& id, const std::shared_ptr<Slot>& s,
+                                 Lock& lock) {
+  StoreStatus ls = lock_document(id, lock);
+  if (ls.code == StoreCode::kNotFound && s->doc) forget(*s);
   if (!ls.ok()) return ls;
+  const std::string lock_name = id + std::string(kLockSuffix);
   bool needs_exclusive = false;  // a damaged snapshot
   StoreStatus rs = refresh(id, *s, false, &needs_exclusive);
   if (!needs_exclusive &&
@@ -1273,16 +1281,11 @@ StoreStatus FsStore::compact_into(const std::string& id, Slot& s, ByteView snaps
                                   uint64_t covered) {
   const std::string log_name = id + std::string(kLogSuffix);
   Bytes tail;
-  {
-    int fd = ::openat(dir_fd_, log_name.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return StoreStatus::Io(errno_text("open", log_name));
-    bool ok = read_range(fd, covered, s.log_valid - covered, &tail);
-    StoreStatus err = StoreStatus::Io(errno_text("read", log_name));
-    ::close(fd);
-    if (!ok) return err;
-    if (tail.size() != s.log_valid - covered)  // (the lock is held: cannot happen)
-      return StoreStatus::Io(log_name + " is shorter than the document read from it");
-  }
+  if (StoreStatus rs = read_file(dir_fd_, log_name, covered, s.log_valid - covered, &tail);
+      !rs.ok())
+    return rs;
+  if (tail.size() != s.log_valid - covered)  // (the lock is held: cannot happen)
+    return StoreStatus::Io(log_name + " is shorter than the document read from it");
   // The snapshot first: a crash between the two renames leaves the new snapshot with the
   // old log, whose changes it mostly holds already (merging them again adds nothing).
   StoreStatus st = replace_file(id, kSnapSuffix, snapshot);

@@ -112,6 +112,9 @@ class FsStore : public DocumentStore {
   // written (`amstore check`). kNotFound without a snapshot; kIo when a file cannot be read,
   // or when the snapshot's chunks are whole and still do not load.
   StoreStatus check(const std::string& id, FileCheck* out);
+  // Whether a file of the data directory is bytes a repair set aside
+  // (<id>.automerge.damaged.<hash>, <id>.automerge.log.damaged.<hash>).
+  static bool is_set_aside(std::string_view name);
   // Compacts one document now (used by the background thread and tests).
   StoreStatus compact(const std::string& id);
   // Waits until queued background compactions are done (tests, shutdown).
@@ -136,9 +139,11 @@ class FsStore : public DocumentStore {
   // *needs_exclusive is set when the snapshot is damaged.
   StoreStatus refresh(const std::string& id, Slot& s, bool exclusive,
                       bool* needs_exclusive = nullptr);
-  // The snapshot's bytes `snap` fail their checksums: a lean document of the whole chunks
-  // in them, the file kept as <id>.automerge.damaged.<hash> (under the exclusive lock).
-  Result<Document> salvage_damaged_snapshot(const std::string& id, ByteView snap);
+  // The snapshot's bytes `snap` fail their checksums from `damaged_at` on: a lean document
+  // of the whole chunks in them, the file kept as <id>.automerge.damaged.<hash> (under the
+  // exclusive lock).
+  Result<Document> salvage_damaged_snapshot(const std::string& id, ByteView snap,
+                                            size_t damaged_at);
   // The log's bytes from s.log_valid on (`rest`) are not whole chunks, but whole chunks
   // follow them (`found`): kept in a new snapshot, the bytes set aside (under the
   // exclusive lock, from refresh).
@@ -146,6 +151,8 @@ class FsStore : public DocumentStore {
                                   const std::vector<ByteView>& found);
   // Identity (inode, size, times) of a document's snapshot and log, as they are now.
   StoreStatus read_identity(const std::string& id, FileIdentity* now) const;
+  // The document's shared file lock, if its snapshot exists (kNotFound otherwise).
+  StoreStatus lock_document(const std::string& id, Lock& lock) const;
   StoreStatus read_locked(const std::string& id, const std::shared_ptr<Slot>& s, Lock& lock);
   template <typename F>
   StoreStatus read_document(const std::string& id, F&& read);
