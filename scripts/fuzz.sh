@@ -22,7 +22,6 @@ build="$root/build-fuzz"
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DAMSTORE_FUZZ=ON -DAMSTORE_SANITIZE=ON -DAMSTORE_BENCH=OFF >/dev/null
 cmake --build "$build" --target parse_fuzzer scan_fuzzer target_fuzzer
-fuzzer="$build/tests/fuzz/parse_fuzzer"
 
 seeds="$build/fuzz-seeds"
 corpus="$build/fuzz-corpus"
@@ -65,32 +64,31 @@ else
   echo "fuzz.sh: AMSTORE_CORPUS not set; 7 seeds from the spec examples"
 fi
 
-echo "fuzz.sh: fuzzing for ${seconds}s"
-status=0
-"$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=16384 -timeout=30 \
-  -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "$seeds" || status=$?
-if [ "$status" -ne 0 ]; then
-  echo "fuzz.sh: FAILED (exit $status); reproducers:" >&2
-  ls -l "$artifacts" >&2 || true
-  exit "$status"
-fi
-echo "fuzz.sh: no crashes in ${seconds}s"
+# run_fuzzer TARGET SECONDS MAX_LEN CORPUS SEEDS WHAT: runs build-fuzz/tests/fuzz/TARGET;
+# on a finding, lists the reproducers and exits with the fuzzer's status.
+run_fuzzer() {
+  local target=$1 secs=$2 max_len=$3 corpus_dir=$4 seed_dir=$5 what=$6 status=0
+  echo "fuzz.sh: fuzzing $what for ${secs}s"
+  "$build/tests/fuzz/$target" -max_total_time="$secs" -rss_limit_mb=2048 \
+    -max_len="$max_len" -timeout=30 -print_final_stats=1 -artifact_prefix="$artifacts/" \
+    "$corpus_dir" "$seed_dir" || status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "fuzz.sh: FAILED ($target, exit $status); reproducers:" >&2
+    ls -l "$artifacts" >&2 || true
+    exit "$status"
+  fi
+  echo "fuzz.sh: no crashes in ${secs}s of $what"
+}
+
+run_fuzzer parse_fuzzer "$seconds" 16384 "$corpus" "$seeds" "chunks and documents"
 
 # A log's or snapshot's bytes as read from disk: the same seeds (whole chunks, one after
 # another), which mutations damage.
 target_seconds=$((seconds / 6 > 5 ? seconds / 6 : 5))
 scan_corpus="$build/scan-corpus"
 mkdir -p "$scan_corpus"
-echo "fuzz.sh: fuzzing the scans for whole chunks for ${target_seconds}s"
-"$build/tests/fuzz/scan_fuzzer" -max_total_time="$target_seconds" -rss_limit_mb=2048 \
-  -max_len=16384 -timeout=30 -print_final_stats=1 -artifact_prefix="$artifacts/" \
-  "$scan_corpus" "$seeds" || status=$?
-if [ "$status" -ne 0 ]; then
-  echo "fuzz.sh: FAILED (scan_fuzzer, exit $status); reproducers:" >&2
-  ls -l "$artifacts" >&2 || true
-  exit "$status"
-fi
-echo "fuzz.sh: no crashes in ${target_seconds}s of scans"
+run_fuzzer scan_fuzzer "$target_seconds" 16384 "$scan_corpus" "$seeds" \
+  "the scans for whole chunks"
 
 # Request targets: seeded with the routes and a since list.
 target_seeds="$build/target-seeds"
@@ -103,13 +101,5 @@ printf '/my-doc' >"$target_seeds/doc"
 printf '/my.doc_2/json' >"$target_seeds/json"
 printf '/doc%%2D1?x=1&since=%s,%s&since=' "$h" "$h" >"$target_seeds/since"
 printf '/..%%2F..%%2Fetc%%2Fpasswd' >"$target_seeds/escape"
-echo "fuzz.sh: fuzzing request targets for ${target_seconds}s"
-"$build/tests/fuzz/target_fuzzer" -max_total_time="$target_seconds" -rss_limit_mb=2048 \
-  -max_len=4096 -timeout=30 -print_final_stats=1 -artifact_prefix="$artifacts/" \
-  "$target_corpus" "$target_seeds" || status=$?
-if [ "$status" -ne 0 ]; then
-  echo "fuzz.sh: FAILED (target_fuzzer, exit $status); reproducers:" >&2
-  ls -l "$artifacts" >&2 || true
-  exit "$status"
-fi
-echo "fuzz.sh: no crashes in ${target_seconds}s of request targets"
+run_fuzzer target_fuzzer "$target_seconds" 4096 "$target_corpus" "$target_seeds" \
+  "request targets"
