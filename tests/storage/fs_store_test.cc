@@ -48,6 +48,17 @@ std::vector<fs::path> files_named(const fs::path& dir, std::string_view prefix) 
   return out;
 }
 
+// The one file in `dir` whose name starts with `prefix` holds exactly `bytes`, and is named
+// by what it holds: `prefix` and the first 16 hex digits of their SHA-256.
+void expect_set_aside(const fs::path& dir, std::string_view prefix, ByteView bytes) {
+  const std::vector<fs::path> aside = files_named(dir, prefix);
+  ASSERT_EQ(aside.size(), 1u);
+  EXPECT_EQ(read_all(aside[0]), Bytes(bytes.begin(), bytes.end()));
+  const ChangeHash digest = sha256(bytes);
+  EXPECT_EQ(aside[0].filename().string(),
+            std::string(prefix) + to_hex(ByteView(digest.data(), 8)));
+}
+
 // A chain of changes by one actor, each setting root key "<tag><seq>" to seq.
 class Author {
  public:
@@ -656,13 +667,8 @@ TEST_F(FsStoreTest, DamagedLogKeepsTheChunksAfterTheDamage) {
   EXPECT_EQ(fs::file_size(log_path), 0u);
   EXPECT_EQ(store->stats().damaged_logs, 1u);
   EXPECT_EQ(store->stats().torn_log_tails, 0u);
-  std::vector<fs::path> aside = damaged_files();
-  ASSERT_EQ(aside.size(), 1u);
-  const Bytes rest(log.begin() + static_cast<long>(damaged_at), log.end());
-  EXPECT_EQ(read_all(aside[0]), rest);
-  const ChangeHash digest = sha256(rest);  // named by what it holds
-  EXPECT_EQ(aside[0].filename().string(),
-            "doc.automerge.log.damaged." + to_hex(ByteView(digest.data(), 8)));
+  ASSERT_NO_FATAL_FAILURE(
+      expect_set_aside(dir_, "doc.automerge.log.damaged.", ByteView(log).subspan(damaged_at)));
   {
     auto other = open();  // what the files hold now, read afresh
     ASSERT_TRUE(other->get("doc", false, &g).ok());
@@ -740,12 +746,7 @@ TEST_F(FsStoreTest, DamagedSnapshotKeepsItsWholeChunksAndTheLog) {
   const Bytes rewritten = read_all(snap_path);
   EXPECT_EQ(valid_log_prefix(rewritten), rewritten.size());
   EXPECT_EQ(rewritten, *g.bytes);
-  std::vector<fs::path> aside = damaged_files();
-  ASSERT_EQ(aside.size(), 1u);
-  EXPECT_EQ(read_all(aside[0]), snap);
-  const ChangeHash digest = sha256(snap);  // named by what it holds
-  EXPECT_EQ(aside[0].filename().string(),
-            "doc.automerge.damaged." + to_hex(ByteView(digest.data(), 8)));
+  ASSERT_NO_FATAL_FAILURE(expect_set_aside(dir_, "doc.automerge.damaged.", snap));
   {
     auto other = open();  // what the files hold now, read afresh
     ASSERT_TRUE(other->get("doc", false, &g).ok());
