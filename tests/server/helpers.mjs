@@ -93,11 +93,12 @@ export function startServer ({ dataDir = tempDir(), args = [], env = process.env
   })
 }
 
-export async function upload (url, id, bytes, method = 'POST') {
+export async function upload (url, id, bytes, method = 'POST', signal = undefined) {
   const res = await fetch(`${url}/${id}`, {
     method,
     body: bytes,
-    headers: { 'Content-Type': 'application/octet-stream' }
+    headers: { 'Content-Type': 'application/octet-stream' },
+    signal
   })
   const text = await res.text()
   return { status: res.status, text, etag: res.headers.get('etag') }
