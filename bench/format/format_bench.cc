@@ -11,6 +11,13 @@
 //   format_bench merge RUNS A B        Document::load(A bytes), merge(B bytes), save()
 //   format_bench merge-held RUNS A B   merge(B bytes), save() into a document loaded from A
 //                                      and saved once before timing (a document held in memory)
+//   format_bench read-upload RUNS DOC  what the server does with an upload before it merges:
+//                                      Document::prepare (chunk checksums, headers), then
+//                                      decode_against with nothing known (inflating the
+//                                      columns, the change rows); also reports prepare alone
+//   format_bench merge-upload RUNS A B  an upload merged as the server merges it: prepare(B),
+//                                      skip_held, decode_against and merge into a lean
+//                                      document loaded from A (each run, untimed)
 //   format_bench info  DOC             changes, ops, heads of DOC (untimed)
 //
 // Inputs are read into memory before timing. Each operation runs once untimed (warm-up),
@@ -80,7 +87,7 @@ std::string heads_json(const Document& d) {
 
 int main(int argc, char** argv) {
   amstore::set_malloc_tunables(argv);  // as the amstore binary does
-  if (argc < 3) die("usage: format_bench load|load-lean|save|save-lean|save-first|merge|merge-held RUNS FILE [FILE2] | info FILE");
+  if (argc < 3) die("usage: format_bench load|load-lean|save|save-lean|save-first|merge|merge-held|read-upload|merge-upload RUNS FILE [FILE2] | info FILE");
   std::string op = argv[1];
   using Clock = std::chrono::steady_clock;
 
@@ -96,14 +103,15 @@ int main(int argc, char** argv) {
 
   int runs = std::atoi(argv[2]);
   if (runs < 1) die("RUNS must be at least 1");
-  const bool two_inputs = op == "merge" || op == "merge-held";
+  const bool two_inputs = op == "merge" || op == "merge-held" || op == "merge-upload";
   if (argc < 4 || (two_inputs && argc < 5)) die("missing input file");
   Bytes a = read_file(argv[3]);
   Bytes b = two_inputs ? read_file(argv[4]) : Bytes();
   long rss_inputs = max_rss_kb();
 
   std::vector<double> ms;
-  std::string heads;
+  std::vector<double> prepare_ms;  // read-upload: prepare() alone
+  std::string heads = "[]";  // (read-upload makes no document)
   size_t out_bytes = 0;
   Document loaded;  // for save
   // save-lean: as the server saves its cached documents (ops dropped, decoded again).
@@ -140,6 +148,26 @@ int main(int argc, char** argv) {
       t1 = Clock::now();
       out_bytes = out.size();
       if (i == 0) heads = heads_json(d);
+    } else if (op == "read-upload") {
+      auto up = Document::prepare(a);
+      if (!up.ok()) die("prepare: " + up.status().message());
+      const Clock::time_point tp = Clock::now();
+      amstore::Status st = up->decode_against(nullptr);
+      t1 = Clock::now();
+      if (!st.ok()) die("read: " + st.message());
+      if (i > 0) prepare_ms.push_back(std::chrono::duration<double, std::milli>(tp - t0).count());
+    } else if (op == "merge-upload") {
+      Document d = load_or_die(a, true);
+      t0 = Clock::now();
+      auto up = Document::prepare(b);
+      if (!up.ok()) die("prepare: " + up.status().message());
+      up->skip_held(d);
+      amstore::Status st = up->decode_against(d.known_changes());
+      if (!st.ok()) die("decode: " + st.message());
+      auto merged = d.merge(std::move(up).value());
+      t1 = Clock::now();
+      if (!merged.ok()) die("merge: " + merged.status().message());
+      if (i == 0) heads = heads_json(d);
     } else {
       die("unknown operation " + op);
     }
@@ -147,10 +175,14 @@ int main(int argc, char** argv) {
   }
   if (op == "save" || op == "save-lean") heads = heads_json(loaded);
 
+  auto median_of = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n == 0 ? -1.0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
-  size_t n = sorted.size();
-  double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  const double median = median_of(ms);
   std::string times;
   for (size_t i = 0; i < ms.size(); ++i) {
     char buf[32];
@@ -160,8 +192,8 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"impl\":\"amstore\",\"op\":\"%s\",\"runs\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,"
       "\"times_ms\":[%s],\"peak_rss_kb\":%ld,\"rss_inputs_kb\":%ld,\"rss_before_kb\":%ld,"
-      "\"out_bytes\":%zu,\"heads\":%s}\n",
+      "\"out_bytes\":%zu,\"heads\":%s,\"prepare_median_ms\":%.3f}\n",
       op.c_str(), runs, median, sorted.front(), times.c_str(), max_rss_kb(), rss_inputs,
-      rss_before, out_bytes, heads.c_str());
+      rss_before, out_bytes, heads.c_str(), median_of(prepare_ms));
   return 0;
 }

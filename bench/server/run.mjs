@@ -3,7 +3,9 @@
 // same payloads with the same load generator. Called by bench/run, which installs what is
 // missing and builds the driver; prints one markdown table on stdout, progress on stderr.
 //
-// Environment: AMSTORE_BIN (required here), DRIVER (the built driver.cc), BENCH_RUNS (3),
+// Environment: AMSTORE_BIN (required here), DRIVER (the built driver.cc), FORMAT_BENCH
+// (bench/format/format_bench.cc built; without it the "format core alone" rows are empty),
+// BENCH_RUNS (3),
 // BENCH_PAYLOADS (payload cache folder), BENCH_ONLY (comma list of servers to run, for
 // debugging: amstore,merge,tutorial,nginx), BENCH_KEEP=1 keeps the data folders.
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
@@ -22,6 +24,7 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 
 const AMSTORE_BIN = path.resolve(process.env.AMSTORE_BIN || path.join(here, '..', '..', 'build', 'amstore'))
 const DRIVER = path.resolve(process.env.DRIVER || path.join(here, '..', '..', 'build-bench-server', 'driver'))
+const FORMAT_BENCH = process.env.FORMAT_BENCH ? path.resolve(process.env.FORMAT_BENCH) : ''
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS || 3))
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : null
 // cached across runs, keyed by the generator's source
@@ -305,6 +308,41 @@ async function workloadSeq (name, m) {
   } finally { notePeak(name, await stopServer(srv)) }
 }
 
+// What the format core alone takes for one upload (bench/format/format_bench, on one core,
+// no HTTP, no file): the floor under what a server that checks every upload can spend on
+// it. `read`: the chunk checksum, inflating the columns and reading the change rows, which
+// come before anything is merged; `merge`: all of the upload's work, into a lean document
+// that holds the one before (as the server holds its documents). Median of 50 runs each.
+function formatFloor () {
+  if (!FORMAT_BENCH || !fs.existsSync(FORMAT_BENCH)) { log('format core rows: no FORMAT_BENCH, left empty'); return null }
+  const idx = fs.readFileSync(path.join(PAYLOADS, 'seq.idx'), 'utf8').trim().split('\n').map((l) => l.split(' ').map(Number))
+  const seq = fs.readFileSync(path.join(PAYLOADS, 'seq.bin'))
+  const seqFile = (name, k) => {
+    const [off, len] = idx[k]
+    const f = path.join(root, `seq-${name}.bin`)
+    fs.writeFileSync(f, seq.subarray(off, off + len))
+    return f
+  }
+  const fb = (...args) => {
+    const r = spawnSync(FORMAT_BENCH, args, { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`format_bench ${args.join(' ')}: ${r.stderr}`)
+    return JSON.parse(r.stdout)
+  }
+  const fork0 = path.join(PAYLOADS, 'fork-00.bin')
+  const fork1 = path.join(PAYLOADS, 'fork-01.bin')
+  const first = seqFile('first', 0)
+  const prev = seqFile('prev', idx.length - 2)
+  const last = seqFile('last', idx.length - 1)
+  const fork = fb('read-upload', '50', fork1)
+  const seqFirst = fb('read-upload', '50', first)
+  const seqLast = fb('read-upload', '50', last)
+  return {
+    fork: { checksum: fork.prepare_median_ms, read: fork.median_ms, merge: fb('merge-upload', '50', fork0, fork1).median_ms },
+    seqFirst: { read: seqFirst.median_ms },
+    seqLast: { checksum: seqLast.prepare_median_ms, read: seqLast.median_ms, merge: fb('merge-upload', '50', prev, last).median_ms }
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 function fmt (x, digits) {
   if (!Number.isFinite(x)) return '–'
@@ -354,6 +392,7 @@ async function main () {
       R.seq[n] = await workloadSeq(n, m)
       log(`seq: ${n}: ${R.seq[n].runs.map((r) => `${fmt(r.start_median_ms)} → ${fmt(r.end_median_ms)} ms`).join(', ')} (${((Date.now() - t) / 1000).toFixed(0)} s)`)
     }
+    R.floor = formatFloor()
   } finally {
     if (!process.env.BENCH_KEEP) fs.rmSync(root, { recursive: true, force: true })
   }
@@ -403,6 +442,17 @@ async function main () {
   }
   mergeRows('contended', `2. ${CONNS} forks POSTed to one id at once (contended)`, 'uploads/s')
   mergeRows('distinct', `3. POSTs to ${CONNS} distinct ids (uncontended)`, 'uploads/s')
+  {
+    // What the target leaves per upload (all the machine's cores, the load generator's share
+    // included), against what the format core alone takes for one fork.
+    const ncpu = os.cpus().length
+    const budget = (wl) => ratio(ncpu * 1000, TARGET_MERGE_X * med(wl, 'merge', 'rps'))
+    const f = R.floor && R.floor.fork
+    row(`2–3. one fork (${fmt(m.forks[0].bytes / 1000, 0)} kB) against the target`,
+      `CPU ms/upload the target leaves (${ncpu} cores ÷ ${TARGET_MERGE_X}× Node merge's uploads/s, 2 / 3)`,
+      { amstore: `${fmt(budget('contended'))} / ${fmt(budget('distinct'))}` }, '', '', '', '')
+    row('', 'format core alone, ms: checksum / + inflating, change rows / whole merge', { amstore: f ? `${fmt(f.checksum)} / ${fmt(f.read)} / ${fmt(f.merge)}` : '–' }, '', '', '', '')
+  }
 
   {
     const s = Object.fromEntries(cols.map((c) => [c, med('seq', c, 'start_median_ms')]))
@@ -416,6 +466,12 @@ async function main () {
       `flat: ≤ ${TARGET_FLAT}×`, metStr(Number.isFinite(g.amstore) ? g.amstore <= TARGET_FLAT : null))
     const ok = Object.fromEntries(cols.map((c) => [c, R.seq[c] ? (R.seq[c].checks.every(Boolean) ? 'all ✓' : `${R.seq[c].checks.filter(Boolean).length}/${R.seq[c].checks.length}`) : '']))
     row('', 'final doc has the client\'s heads', ok, '', '', '', '')
+    // Flat leaves (TARGET_FLAT − 1) × the first uploads' time for all that grows with the
+    // document; reading the last upload, before any merging, grows by this much.
+    const f = R.floor
+    row('', `ms/upload flat leaves for growth ((${TARGET_FLAT} − 1) × first ${SEQ_WINDOW})`, { amstore: fmt((TARGET_FLAT - 1) * s.amstore) }, '', '', '', '')
+    row('', 'format core alone, last upload, ms: checksum / + inflating, change rows (first upload\'s) / whole merge',
+      { amstore: f ? `${fmt(f.seqLast.checksum)} / ${fmt(f.seqLast.read)} (${fmt(f.seqFirst.read)}) / ${fmt(f.seqLast.merge)}` : '–' }, '', '', '', '')
   }
   row('5. peak RSS over all runs (VmHWM; nginx: master + workers)', 'MB (in workload)', Object.fromEntries(cols.map((c) => [c, peak[c] ? `${fmt(peak[c])} (${peakWl[c]})` : ''])), fmtRatio(ratio(peak.amstore, peak.merge)), fmtRatio(ratio(peak.amstore, peak.nginx)), '', '')
 
