@@ -62,7 +62,8 @@ int run_check(const CheckFlags& flags) {
       mendable = false;
       ++unreadable;
       line += "unreadable: " + (s.code == StoreCode::kNotFound ? "no such document" : s.message);
-    } else if (c.snapshot_damaged_at || c.log_chunks_after_damage > 0) {
+    } else if (c.snapshot_damaged_at || c.log_chunks_after_damage > 0 ||
+               c.log_tail_damaged) {
       ++damaged;
       line += "damaged:";
       if (c.snapshot_damaged_at)
@@ -71,11 +72,20 @@ int run_check(const CheckFlags& flags) {
       if (c.log_chunks_after_damage > 0)
         line += " log from byte " + std::to_string(c.log_whole) + " on, " +
                 plural(c.log_chunks_after_damage, "whole chunk", "whole chunks") + " after it;";
+      else if (c.log_tail_damaged)
+        line += " log ends in a chunk that fails its checksum, from byte " +
+                std::to_string(c.log_whole) + " on (all its " +
+                std::to_string(c.log_bytes - c.log_whole) +
+                " B are there: not a crash's torn append);";
       else if (c.log_whole < c.log_bytes)
         line += " log ends in a torn append of " + std::to_string(c.log_bytes - c.log_whole) +
                 " B;";
-      line += " the next request keeps every whole chunk, sets the damaged bytes aside and "
-              "rewrites the snapshot, leaving " + contents(c);
+      if (c.snapshot_damaged_at || c.log_chunks_after_damage > 0)
+        line += " the next request keeps every whole chunk, sets the damaged bytes aside and "
+                "rewrites the snapshot, leaving " + contents(c);
+      else
+        line += " the next request sets those bytes aside and cuts them off, leaving " +
+                contents(c);
     } else if (c.log_whole < c.log_bytes) {
       ++torn;
       line += "torn: the log's last " + std::to_string(c.log_bytes - c.log_whole) +

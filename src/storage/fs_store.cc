@@ -524,7 +524,24 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
         return recover_damaged_log(id, s, rest, found);
       }
       // A torn tail from a crash mid-append: that upload never got its 200. Cut it off so
-      // later appends land after whole chunks.
+      // later appends land after whole chunks. But if all of a chunk's bytes are there (a
+      // crash cuts an append short; a full-length one that fails its checksum was changed
+      // on disk, maybe after its 200), they are damage: set aside first, as a damaged
+      // log's bytes are, then cut.
+      const bool damaged_tail = chunk_extent(rest) != 0;
+      if (damaged_tail) {
+        const std::string aside = set_aside_name(log_name, rest);
+        if (StoreStatus st = replace_file(id, aside.substr(id.size()), rest); !st.ok()) {
+          ::close(fd);
+          forget(s);
+          return st;
+        }
+        std::fprintf(stderr,
+                     "amstore: %s ends in a chunk that fails its checksum (byte %llu on): "
+                     "cut off; its bytes saved as %s\n",
+                     log_name.c_str(), static_cast<unsigned long long>(s.log_valid),
+                     aside.c_str());
+      }
       if (::ftruncate(fd, static_cast<off_t>(s.log_valid)) != 0 || ::fsync(fd) != 0) {
         StoreStatus err = StoreStatus::Io(errno_text("truncate", log_name));
         ::close(fd);
@@ -532,7 +549,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
         return err;
       }
       now.log_size = s.log_valid;
-      count(&FsStore::torn_log_tails_);
+      count(damaged_tail ? &FsStore::damaged_logs_ : &FsStore::torn_log_tails_);
     }
     ::close(fd);
   }
@@ -653,8 +670,10 @@ StoreStatus FsStore::check(const std::string& id, FileCheck* out) {
   out->log_whole = valid_log_prefix(log);
   (void)merge_log_chunks(*doc, ByteView(log).first(out->log_whole));
   if (out->log_whole < log.size()) {
-    const std::vector<ByteView> found = chunks_after_damage(ByteView(log).subspan(out->log_whole));
+    const ByteView rest = ByteView(log).subspan(out->log_whole);
+    const std::vector<ByteView> found = chunks_after_damage(rest);
     out->log_chunks_after_damage = found.size();
+    out->log_tail_damaged = found.empty() && chunk_extent(rest) != 0;
     merge_each(*doc, found);
   }
   describe(*doc, &out->info);

@@ -87,8 +87,13 @@ struct FileCheck {
   size_t snapshot_chunks = 0;
   uint64_t log_whole = 0;  // the log's prefix of whole chunks, in bytes
   // Whole chunks after the log's first bad byte: damage on disk when there are any, a torn
-  // tail (a crash mid-append, never acknowledged) when log_whole < log_bytes and none.
+  // tail (a crash mid-append, never acknowledged) when log_whole < log_bytes and none,
+  // unless log_tail_damaged.
   size_t log_chunks_after_damage = 0;
+  // No whole chunks after it, but the log's bad bytes begin with all of a chunk's (a
+  // full-length append that fails its checksum): damage, not a crash's torn append. The
+  // next request sets them aside before cutting them off.
+  bool log_tail_damaged = false;
   DocInfo info;  // what the whole chunks hold: what the next request for it serves
 };
 

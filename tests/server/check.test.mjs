@@ -29,7 +29,7 @@ function snapshotDir (dataDir) {
 
 test('amstore check reports torn, damaged and unreadable documents and changes nothing', async () => {
   const dataDir = tempDir('check')
-  const ids = ['fine', 'torn', 'log-damaged', 'snapshot-damaged']
+  const ids = ['fine', 'torn', 'log-damaged', 'tail-damaged', 'snapshot-damaged']
   let doc = forkFor(baseDoc(), 0)
   const logChunks = {}
   let server = await startServer({ dataDir, args: ['--quiet'] })
@@ -59,6 +59,12 @@ test('amstore check reports torn, damaged and unreadable documents and changes n
   fs.appendFileSync(file('torn.automerge.log'), fs.readFileSync(file('torn.automerge.log')).subarray(0, tornBytes))
   // A bit flipped in the log's first change: the two after it wait for it.
   flip('log-damaged.automerge.log', Math.floor(logChunks['log-damaged'][0] / 2))
+  // A bit flipped in the log's last change, all of whose bytes are there: damage, not a
+  // torn append; it is set aside before it is cut off.
+  const tailLog = fs.statSync(file('tail-damaged.automerge.log')).size
+  const tailBytes = logChunks['tail-damaged'][2]
+  flip('tail-damaged.automerge.log', tailLog - 2)
+  const tailDamaged = fs.readFileSync(file('tail-damaged.automerge.log')).subarray(tailLog - tailBytes)
   // A bit flipped in the snapshot: its document is lost; the log's changes wait for it.
   const snapSize = fs.statSync(file('snapshot-damaged.automerge')).size
   flip('snapshot-damaged.automerge', Math.floor(snapSize / 2))
@@ -75,9 +81,10 @@ test('amstore check reports torn, damaged and unreadable documents and changes n
   assert.match(c.byId.fine, /^ok: \d+ changes, 0 waiting for dependencies, 1 head;/)
   assert.match(c.byId.torn, new RegExp(`^torn: the log's last ${tornBytes} B are a crash's torn append`))
   assert.match(c.byId['log-damaged'], /^damaged: log from byte 0 on, 2 whole chunks after it;.* 2 waiting for dependencies, 1 head;/)
+  assert.match(c.byId['tail-damaged'], new RegExp(`^damaged: log ends in a chunk that fails its checksum, from byte ${tailLog - tailBytes} on \\(all its ${tailBytes} B are there: not a crash's torn append\\); the next request sets those bytes aside and cuts them off, leaving \\d+ changes, 0 waiting for dependencies, 1 head;`))
   assert.match(c.byId['snapshot-damaged'], /^damaged: snapshot from byte 0 on, 0 whole chunks in it;.* leaving 0 changes, 3 waiting for dependencies, 0 heads;/)
   assert.match(c.byId.unreadable, /^unreadable: stored snapshot unreadable\.automerge is unreadable: /)
-  assert.equal(c.lines.at(-1), '5 documents: 1 ok, 1 torn, 2 damaged, 1 unreadable')
+  assert.equal(c.lines.at(-1), '6 documents: 1 ok, 1 torn, 3 damaged, 1 unreadable')
   const fineChanges = Number(/ok: (\d+) changes/.exec(c.byId.fine)[1])
   assert.equal(fineChanges, A.getAllChanges(A.load(new Uint8Array(Buffer.concat(Object.values(storedFiles(dataDir, 'fine')))))).length)
 
@@ -90,6 +97,8 @@ test('amstore check reports torn, damaged and unreadable documents and changes n
   server = await startServer({ dataDir, args: ['--quiet'] })
   try {
     for (const id of ids) assert.equal((await download(server.url, id)).status, 200)
+    const tail = A.load((await download(server.url, 'tail-damaged')).bytes)
+    assert.deepEqual([tail['tail-damaged0'], tail['tail-damaged1'], tail['tail-damaged2']], [0, 1, undefined])
     assert.equal((await download(server.url, 'unreadable')).status, 500)
   } finally {
     assert.equal((await server.stop()).code, 0)
@@ -103,8 +112,12 @@ test('amstore check reports torn, damaged and unreadable documents and changes n
   assert.equal(after.byId.torn, c.byId.torn.replace(/^torn: .*?; /, 'ok: ').replace(/log \d+ B$/, `log ${fs.statSync(file('torn.automerge.log')).size} B`))
   assert.match(after.byId['log-damaged'], /^ok: \d+ changes, 2 waiting for dependencies, 1 head; snapshot \d+ B, log 0 B$/)
   assert.match(after.byId['snapshot-damaged'], /^ok: 0 changes, 3 waiting for dependencies, 0 heads; snapshot \d+ B, log 0 B$/)
-  assert.equal(after.lines.filter((l) => l.startsWith('set aside: ')).length, 2)
-  assert.equal(after.lines.at(-1), '4 documents: 4 ok, 0 torn, 0 damaged, 0 unreadable')
+  assert.match(after.byId['tail-damaged'], new RegExp(`^ok: \\d+ changes, 0 waiting for dependencies, 1 head; snapshot \\d+ B, log ${tailLog - tailBytes} B$`))
+  assert.equal(after.lines.filter((l) => l.startsWith('set aside: ')).length, 3)
+  const tailAside = `tail-damaged.automerge.log.damaged.${crypto.createHash('sha256').update(tailDamaged).digest('hex').slice(0, 16)}`
+  assert.ok(after.lines.includes(`set aside: ${tailAside} (${tailBytes} B)`), after.lines.join('\n'))
+  assert.deepEqual(fs.readFileSync(file(tailAside)), tailDamaged)
+  assert.equal(after.lines.at(-1), '5 documents: 5 ok, 0 torn, 0 damaged, 0 unreadable')
 
   // Not a directory: a clear error.
   const missing = check(path.join(dataDir, 'nope'))
