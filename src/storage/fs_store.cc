@@ -230,6 +230,10 @@ struct FsStore::Slot {
   FileIdentity ident;             // the files `doc` reflects
   uint64_t log_valid = 0;         // bytes of the log merged into `doc`
   std::shared_ptr<const Bytes> saved;  // cached Document::save()
+  // The last JSON view rendered, and the ETag of the version it shows: an unchanged
+  // document serves it again (a 1 MB document takes a few hundred ms to render).
+  std::shared_ptr<const std::string> json;
+  std::string json_etag;
   std::shared_ptr<SaveJob> saving;     // the newest save of this document (see SaveJob)
   uint64_t doc_mem = 0;
   // Guarded by map_mu_.
@@ -370,6 +374,7 @@ std::shared_ptr<FsStore::Slot> FsStore::slot(const std::string& id) {
 void FsStore::forget(Slot& s) {
   std::unique_ptr<Document> old = std::move(s.doc);
   s.saved.reset();
+  s.json.reset();
   s.ident = FileIdentity{};
   s.log_valid = 0;
   s.doc_mem = 0;
@@ -389,7 +394,8 @@ void FsStore::account(const std::string& id, Slot& s) {
   std::vector<std::unique_ptr<Document>> dropped;  // destroyed after unlocking
   {
     std::lock_guard<std::mutex> g(map_mu_);
-    uint64_t mem = s.doc ? s.doc_mem + (s.saved ? s.saved->size() : 0) : 0;
+    uint64_t mem =
+        s.doc ? s.doc_mem + (s.saved ? s.saved->size() : 0) + (s.json ? s.json->size() : 0) : 0;
     // A published version of older bytes would hold memory the budget no longer counts.
     if (s.pub && (!s.doc || s.pub->bytes != s.saved)) s.pub.reset();
     if (s.pub && s.pub->fd_is_copy) mem += s.pub->bytes->size();  // its memfd copy
@@ -414,6 +420,7 @@ void FsStore::account(const std::string& id, Slot& s) {
       if (!vl.owns_lock()) continue;
       dropped.push_back(std::move(victim->doc));
       victim->saved.reset();
+      victim->json.reset();
       victim->pub.reset();
       victim->ident = FileIdentity{};
       victim->log_valid = 0;
@@ -494,6 +501,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
     s.doc_mem = doc_memory(*s.doc);
     s.log_valid = 0;
     s.saved.reset();
+    s.json.reset();
   }
 
   uint64_t log_size = now.log_exists ? now.log_size : 0;
@@ -514,6 +522,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
                      merged.message().c_str());
       s.doc_mem = doc_memory(*s.doc);
       s.saved.reset();
+      s.json.reset();
     }
     s.log_valid += valid;
     if (valid < tail.size() && exclusive) {
@@ -618,6 +627,7 @@ StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, ByteVie
   }
   s.doc_mem = doc_memory(*s.doc);
   s.saved.reset();
+  s.json.reset();
   // compact_locked truncates the log: everything in it is now in the document.
   s.log_valid = s.ident.log_size;
   std::fprintf(stderr,
@@ -935,18 +945,44 @@ StoreStatus FsStore::changes_since(const std::string& id, const std::vector<Chan
 }
 
 StoreStatus FsStore::json(const std::string& id, std::string* out, DocInfo* info) {
-  // Rendered outside the document's locks, like a save (see get()).
+  // Rendered outside the document's locks, like a save (see get()), and kept for the
+  // next request if the document is still as it was then.
   std::optional<ChangeSet> changes;
+  std::shared_ptr<const std::string> kept;
   StoreStatus st = read_document(id, [&](Slot& s) {
     fill_info(s, info);
-    changes = s.doc->change_set();
+    if (s.json && s.json_etag == info->etag)
+      kept = s.json;
+    else
+      changes = s.doc->change_set();
     return StoreStatus::Ok();
   });
   if (!st.ok()) return st;
-  CpuSlot cpu(*this);
-  auto j = changes->to_json();
+  if (kept) {
+    *out = *kept;
+    return StoreStatus::Ok();
+  }
+  Result<std::string> j = Status::Error("not rendered");
+  {
+    CpuSlot cpu(*this);
+    j = changes->to_json();
+  }
   if (!j.ok()) return StoreStatus::Io("cannot render JSON: " + j.status().message());
-  *out = std::move(j).value();
+  count(&FsStore::json_renders_);
+  auto rendered = std::make_shared<const std::string>(std::move(j).value());
+  auto s = slot(id);
+  {
+    std::lock_guard<std::mutex> g(s->mu);
+    DocInfo now;
+    if (s->doc) fill_info(*s, &now);
+    if (s->doc && now.etag == info->etag) {
+      s->json = rendered;
+      s->json_etag = info->etag;
+      account(id, *s);
+    }
+  }
+  release_slot(map_mu_, slots_, id, s);
+  *out = *rendered;
   return StoreStatus::Ok();
 }
 
@@ -1183,6 +1219,7 @@ bool FsStore::merge_locked(const std::string& id, Slot& s,
         s.log_valid = s.ident.log_size;
         s.doc_mem += fresh_mem;
         if (!opt_.verify_merges) s.saved.reset();
+        s.json.reset();
         account(id, s);
       } else {
         forget(s);  // unexpected size: rebuild from the files next time
@@ -1392,6 +1429,7 @@ StoreStats FsStore::stats() {
   s.torn_log_tails = torn_log_tails_;
   s.damaged_logs = damaged_logs_;
   s.damaged_snapshots = damaged_snapshots_;
+  s.json_renders = json_renders_;
   s.cache_bytes = cache_bytes_;
   s.cache_entries = lru_.size();
   return s;

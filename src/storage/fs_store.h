@@ -169,7 +169,7 @@ class FsStore : public DocumentStore {
   // A save outside the document's locks (a GET's or a compaction's), on a CPU slot.
   Result<Bytes> save_unlocked(const ChangeSet& changes);
   void account(const std::string& id, Slot& s);
-  // Adds one to a counter of stats() (a repair done).
+  // Adds one to a counter of stats() (a repair done, a JSON view rendered).
   void count(uint64_t FsStore::*counter);
   void forget(Slot& s);
   // Replaces the document's file <id><suffix> by `bytes` (see amstore::replace_file).
@@ -210,6 +210,7 @@ class FsStore : public DocumentStore {
   uint64_t cache_bytes_ = 0;
   uint64_t compactions_ = 0;
   uint64_t torn_log_tails_ = 0, damaged_logs_ = 0, damaged_snapshots_ = 0;  // (StoreStats)
+  uint64_t json_renders_ = 0;                                              // (StoreStats)
 
   std::mutex bg_mu_;
   std::condition_variable bg_cv_;

@@ -69,8 +69,10 @@ struct StoreStats {
   uint64_t compactions = 0;
   // Files mended by this process (docs/server.md, "Atomic" and "Damage on disk").
   uint64_t torn_log_tails = 0;     // a crash's torn append cut off a log
-  uint64_t damaged_logs = 0;       // whole chunks kept after damage in a log
+  uint64_t damaged_logs = 0;       // bytes damaged in a log set aside (whole chunks after kept)
   uint64_t damaged_snapshots = 0;  // a damaged snapshot's whole chunks kept, and it rewritten
+  // JSON views rendered; one is served again while its document stays as it was.
+  uint64_t json_renders = 0;
   uint64_t cache_bytes = 0;
   uint64_t cache_entries = 0;
   uint64_t documents = 0;  // documents on disk

@@ -1230,6 +1230,31 @@ TEST_F(FsStoreTest, ChangesSinceAndJson) {
   std::string json;
   ASSERT_TRUE(store->json("doc", &json, &info).ok());
   EXPECT_NE(json.find("\"k1_3\""), std::string::npos) << json;
+  EXPECT_EQ(store->stats().json_renders, 1u);
+
+  // Unchanged, the document's view is served again without rendering it again.
+  std::string again;
+  DocInfo again_info;
+  ASSERT_TRUE(store->json("doc", &again, &again_info).ok());
+  EXPECT_EQ(again, json);
+  EXPECT_EQ(again_info.etag, info.etag);
+  EXPECT_EQ(store->stats().json_renders, 1u);
+
+  // Changed by this store, or by another one on the same files (another process), it is
+  // rendered again, with the change.
+  StoredChange c4 = a.next(), c5 = a.next();
+  ASSERT_TRUE(store->merge("doc", c4.chunk, &m).ok());
+  ASSERT_TRUE(store->json("doc", &json, &info).ok());
+  EXPECT_NE(json.find("\"k1_4\""), std::string::npos) << json;
+  EXPECT_EQ(store->stats().json_renders, 2u);
+  ASSERT_TRUE(open()->merge("doc", c5.chunk, &m).ok());
+  ASSERT_TRUE(store->json("doc", &json, &info).ok());
+  EXPECT_NE(json.find("\"k1_5\""), std::string::npos) << json;
+  EXPECT_EQ(info.heads, std::vector<ChangeHash>{c5.hash});
+  EXPECT_EQ(store->stats().json_renders, 3u);
+  ASSERT_TRUE(store->json("doc", &again, &again_info).ok());
+  EXPECT_EQ(again, json);
+  EXPECT_EQ(store->stats().json_renders, 3u);
 }
 
 }  // namespace
