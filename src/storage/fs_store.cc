@@ -534,9 +534,9 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
       }
       // A torn tail from a crash mid-append: that upload never got its 200. Cut it off so
       // later appends land after whole chunks. But if all of a chunk's bytes are there (a
-      // crash cuts an append short; a full-length one that fails its checksum was changed
-      // on disk, maybe after its 200), they are damage: set aside first, as a damaged
-      // log's bytes are, then cut.
+      // crash cuts an append short; a full-length one that fails its checksum was most
+      // likely changed on disk after its 200), they are set aside first, as a damaged log's
+      // bytes are: keeping them costs a file, cutting them could lose an acknowledged edit.
       const bool damaged_tail = chunk_extent(rest) != 0;
       if (damaged_tail) {
         const std::string aside = set_aside_name(log_name, rest);
