@@ -81,8 +81,8 @@ std::string Metrics::render(const StoreStats& store) const {
   add_metric(out, "amstore_compactions_total", "counter", "Log compactions done by this process.",
              store.compactions);
   out += "# HELP amstore_repairs_total Document files mended by this process: a crash's torn "
-         "log append cut off, or whole chunks kept after damage on disk in a log or a "
-         "snapshot.\n";
+         "log append cut off, or damage on disk in a log or a snapshot (its whole chunks kept, "
+         "its damaged bytes set aside).\n";
   out += "# TYPE amstore_repairs_total counter\n";
   out += "amstore_repairs_total{kind=\"torn_log_tail\"} " + std::to_string(store.torn_log_tails) +
          "\n";
@@ -90,6 +90,9 @@ std::string Metrics::render(const StoreStats& store) const {
          "\n";
   out += "amstore_repairs_total{kind=\"damaged_snapshot\"} " +
          std::to_string(store.damaged_snapshots) + "\n";
+  add_metric(out, "amstore_json_renders_total", "counter",
+             "JSON views rendered (GET /:id/json); an unchanged document's is served again.",
+             store.json_renders);
   add_metric(out, "amstore_cache_bytes", "gauge", "Approximate memory held by cached documents.",
              store.cache_bytes);
   add_metric(out, "amstore_cache_documents", "gauge", "Documents held in the cache.",

@@ -97,12 +97,15 @@ test('GET ?since= returns only the missing changes, which loadIncremental applie
 })
 
 test('GET /:id/json renders the document', async () => {
+  const renders = async () => Number(/^amstore_json_renders_total (\d+)$/m.exec(await (await fetch(`${server.url}/metrics`)).text())[1])
   const doc = A.change(A.init(), (d) => { d.title = 'hi'; d.n = 3; d.items = ['a', { b: true }] })
   await upload(server.url, 'json', A.save(doc))
+  const before = await renders()
   const res = await fetch(`${server.url}/json/json`)
   assert.equal(res.status, 200)
   assert.match(res.headers.get('content-type'), /application\/json/)
-  const value = await res.json()
+  const text = await res.text()
+  const value = JSON.parse(text)
   assert.equal(value.title, 'hi')
   assert.equal(value.n, 3)
   assert.equal(value.items[0], 'a')
@@ -119,13 +122,15 @@ test('GET /:id/json renders the document', async () => {
   assert.equal(await same.text(), '')
   const other = await fetch(`${server.url}/json/json`, { headers: { 'If-None-Match': docEtag } })
   assert.equal(other.status, 200)  // the binary's ETag is not the JSON's
-  await other.arrayBuffer()
+  assert.equal(await other.text(), text)
+  assert.equal(await renders(), before + 1)  // rendered once, then served again
   const next = A.change(doc, (d) => { d.n = 4 })
   await upload(server.url, 'json', A.getLastLocalChange(next))
   const changed = await fetch(`${server.url}/json/json`, { headers: { 'If-None-Match': etag } })
   assert.equal(changed.status, 200)
   assert.equal((await changed.json()).n, 4)
   assert.notEqual(changed.headers.get('etag'), etag)
+  assert.equal(await renders(), before + 2)
   assert.equal((await fetch(`${server.url}/missing/json`, { headers: { 'If-None-Match': etag } })).status, 404)
 })
 
