@@ -59,6 +59,8 @@ std::vector<ByteView> chunks_after_damage(ByteView rest) {
   return found;
 }
 
+bool is_damaged_tail(ByteView rest) { return chunk_extent(rest) != 0; }
+
 std::vector<ByteView> whole_chunks(ByteView bytes) {
   std::vector<ByteView> out;
   const size_t pos = whole_prefix(bytes, &out);

@@ -19,6 +19,11 @@ size_t valid_log_prefix(ByteView log);
 // only ever tears a log's last chunk, so none are found after a torn tail. The work is
 // bounded by the bytes' length, however many magic numbers they hold.
 std::vector<ByteView> chunks_after_damage(ByteView rest);
+// Whether `rest`, the bad bytes at the end of a log with no whole chunks after them, begin
+// with all of a chunk's bytes (its magic number, its length, and that many bytes): a crash
+// cuts an append short, so a full-length chunk that fails its checksum was most likely
+// changed on disk after its upload was acknowledged. Not so: a crash's torn append.
+bool is_damaged_tail(ByteView rest);
 // Every whole, checksummed chunk of `bytes` (a log or a snapshot, damaged or not): those of
 // its whole-chunk prefix, then those after damage (chunks_after_damage).
 std::vector<ByteView> whole_chunks(ByteView bytes);

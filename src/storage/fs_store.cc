@@ -533,11 +533,10 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
         return recover_damaged_log(id, s, rest, found);
       }
       // A torn tail from a crash mid-append: that upload never got its 200. Cut it off so
-      // later appends land after whole chunks. But if all of a chunk's bytes are there (a
-      // crash cuts an append short; a full-length one that fails its checksum was most
-      // likely changed on disk after its 200), they are set aside first, as a damaged log's
-      // bytes are: keeping them costs a file, cutting them could lose an acknowledged edit.
-      const bool damaged_tail = chunk_extent(rest) != 0;
+      // later appends land after whole chunks. A damaged one (is_damaged_tail) is set aside
+      // first, as a damaged log's bytes are: keeping them costs a file, cutting them could
+      // lose an acknowledged edit.
+      const bool damaged_tail = is_damaged_tail(rest);
       if (damaged_tail) {
         const std::string aside = set_aside_name(log_name, rest);
         if (StoreStatus st = replace_file(id, aside.substr(id.size()), rest); !st.ok()) {
@@ -683,7 +682,7 @@ StoreStatus FsStore::check(const std::string& id, FileCheck* out) {
     const ByteView rest = ByteView(log).subspan(out->log_whole);
     const std::vector<ByteView> found = chunks_after_damage(rest);
     out->log_chunks_after_damage = found.size();
-    out->log_tail_damaged = found.empty() && chunk_extent(rest) != 0;
+    out->log_tail_damaged = found.empty() && is_damaged_tail(rest);
     merge_each(*doc, found);
   }
   describe(*doc, &out->info);

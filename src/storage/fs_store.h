@@ -90,9 +90,8 @@ struct FileCheck {
   // tail (a crash mid-append, never acknowledged) when log_whole < log_bytes and none,
   // unless log_tail_damaged.
   size_t log_chunks_after_damage = 0;
-  // No whole chunks after it, but the log's bad bytes begin with all of a chunk's (a
-  // full-length append that fails its checksum): damage, not a crash's torn append. The
-  // next request sets them aside before cutting them off.
+  // No whole chunks after it, but the log's bad bytes are damage, not a crash's torn
+  // append (is_damaged_tail). The next request sets them aside before cutting them off.
   bool log_tail_damaged = false;
   DocInfo info;  // what the whole chunks hold: what the next request for it serves
 };
