@@ -234,6 +234,11 @@ struct FsStore::Slot {
   // document serves it again (a 1 MB document takes a few hundred ms to render).
   std::shared_ptr<const std::string> json;
   std::string json_etag;
+  // Drops what was made from the document (its save, its JSON view): it changed, or went.
+  void drop_views() {
+    saved.reset();
+    json.reset();
+  }
   std::shared_ptr<SaveJob> saving;     // the newest save of this document (see SaveJob)
   uint64_t doc_mem = 0;
   // Guarded by map_mu_.
@@ -373,8 +378,7 @@ std::shared_ptr<FsStore::Slot> FsStore::slot(const std::string& id) {
 
 void FsStore::forget(Slot& s) {
   std::unique_ptr<Document> old = std::move(s.doc);
-  s.saved.reset();
-  s.json.reset();
+  s.drop_views();
   s.ident = FileIdentity{};
   s.log_valid = 0;
   s.doc_mem = 0;
@@ -419,8 +423,7 @@ void FsStore::account(const std::string& id, Slot& s) {
       std::unique_lock<std::mutex> vl(victim->mu, std::try_to_lock);
       if (!vl.owns_lock()) continue;
       dropped.push_back(std::move(victim->doc));
-      victim->saved.reset();
-      victim->json.reset();
+      victim->drop_views();
       victim->pub.reset();
       victim->ident = FileIdentity{};
       victim->log_valid = 0;
@@ -500,8 +503,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
     s.doc = std::make_unique<Document>(std::move(loaded).value());
     s.doc_mem = doc_memory(*s.doc);
     s.log_valid = 0;
-    s.saved.reset();
-    s.json.reset();
+    s.drop_views();
   }
 
   uint64_t log_size = now.log_exists ? now.log_size : 0;
@@ -521,8 +523,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
         std::fprintf(stderr, "amstore: log %s: %s; merged chunk by chunk\n", log_name.c_str(),
                      merged.message().c_str());
       s.doc_mem = doc_memory(*s.doc);
-      s.saved.reset();
-      s.json.reset();
+      s.drop_views();
     }
     s.log_valid += valid;
     if (valid < tail.size() && exclusive) {
@@ -625,8 +626,7 @@ StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, ByteVie
     kept = merge_each(*s.doc, found);
   }
   s.doc_mem = doc_memory(*s.doc);
-  s.saved.reset();
-  s.json.reset();
+  s.drop_views();
   // compact_locked truncates the log: everything in it is now in the document.
   s.log_valid = s.ident.log_size;
   std::fprintf(stderr,
@@ -1217,7 +1217,7 @@ bool FsStore::merge_locked(const std::string& id, Slot& s,
         s.ident.log_size = static_cast<uint64_t>(lst.st_size);
         s.log_valid = s.ident.log_size;
         s.doc_mem += fresh_mem;
-        if (!opt_.verify_merges) s.saved.reset();
+        if (!opt_.verify_merges) s.saved.reset();  // (verified: the save of the merged document)
         s.json.reset();
         account(id, s);
       } else {
