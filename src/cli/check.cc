@@ -58,12 +58,13 @@ int run_check(const CheckFlags& flags) {
     const StoreStatus s = store->check(id, &c);
     std::string line = id + ": ";
     bool mendable = true;  // torn or damaged
+    // Damage that the next request mends by rewriting the snapshot (not just cutting the log).
+    const bool rewrites = c.snapshot_damaged_at || c.log_chunks_after_damage > 0;
     if (!s.ok()) {
       mendable = false;
       ++unreadable;
       line += "unreadable: " + (s.code == StoreCode::kNotFound ? "no such document" : s.message);
-    } else if (c.snapshot_damaged_at || c.log_chunks_after_damage > 0 ||
-               c.log_tail_damaged) {
+    } else if (rewrites || c.log_tail_damaged) {
       ++damaged;
       line += "damaged:";
       if (c.snapshot_damaged_at)
@@ -80,7 +81,7 @@ int run_check(const CheckFlags& flags) {
       else if (c.log_whole < c.log_bytes)
         line += " log ends in a torn append of " + std::to_string(c.log_bytes - c.log_whole) +
                 " B;";
-      if (c.snapshot_damaged_at || c.log_chunks_after_damage > 0)
+      if (rewrites)
         line += " the next request keeps every whole chunk, sets the damaged bytes aside and "
                 "rewrites the snapshot, leaving " + contents(c);
       else
