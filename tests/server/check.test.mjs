@@ -8,8 +8,8 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import {
-  AMSTORE_BIN, Automerge as A, baseDoc, download, forkFor, startServer, storedFiles, tempDir,
-  upload
+  AMSTORE_BIN, Automerge as A, baseDoc, download, flipBits, forkFor, startServer, storedFiles,
+  tempDir, upload
 } from './helpers.mjs'
 
 function check (dataDir, ids = []) {
@@ -49,11 +49,7 @@ test('amstore check reports torn, damaged and unreadable documents and changes n
   }
 
   const file = (name) => path.join(dataDir, name)
-  const flip = (name, at) => {
-    const bytes = fs.readFileSync(file(name))
-    bytes[at] ^= 0x40
-    fs.writeFileSync(file(name), bytes)
-  }
+  const flip = (name, at) => flipBits(file(name), at, 0x40)
   // A crash's torn append: half a chunk after the whole ones.
   const tornBytes = Math.floor(logChunks.torn[0] / 2)
   fs.appendFileSync(file('torn.automerge.log'), fs.readFileSync(file('torn.automerge.log')).subarray(0, tornBytes))

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import {
-  Automerge as A, Rng, baseDoc, download, forkFor, randomEdit, sleep, startServer, storedFiles,
-  tempDir, upload
+  Automerge as A, Rng, baseDoc, download, flipBits, forkFor, randomEdit, sleep, startServer,
+  storedFiles, tempDir, upload
 } from './helpers.mjs'
 
 const KILLS = Number(process.env.AMSTORE_DURABILITY_KILLS || 22)
@@ -137,9 +137,7 @@ test('a log damaged in the middle keeps the uploads after the damage', async () 
   }
   // A bit flipped inside a's second change (the log's second chunk).
   const logPath = path.join(dataDir, `${id}.automerge.log`)
-  const log = fs.readFileSync(logPath)
-  log[Math.floor((logSizes[0] + logSizes[1]) / 2)] ^= 0x08
-  fs.writeFileSync(logPath, log)
+  const log = flipBits(logPath, Math.floor((logSizes[0] + logSizes[1]) / 2), 0x08)
 
   server = await startServer({ dataDir, args: ['--quiet'] })
   try {
@@ -186,9 +184,7 @@ test('a damaged snapshot keeps the log and serves again', async () => {
     assert.equal((await server.stop()).code, 0)
   }
   const snapPath = path.join(dataDir, `${id}.automerge`)
-  const snap = fs.readFileSync(snapPath)
-  snap[Math.floor(snap.length / 2)] ^= 0x20
-  fs.writeFileSync(snapPath, snap)
+  const snap = flipBits(snapPath, Math.floor(fs.statSync(snapPath).size / 2), 0x20)
 
   server = await startServer({ dataDir, args: ['--quiet'] })
   try {

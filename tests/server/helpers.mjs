@@ -147,6 +147,14 @@ export function storedFiles (dataDir, id) {
   }
 }
 
+/** Damage by hand: flips the bits `mask` of byte `at` of a file on disk; its new bytes. */
+export function flipBits (file, at, mask) {
+  const bytes = fs.readFileSync(file)
+  bytes[at] ^= mask
+  fs.writeFileSync(file, bytes)
+  return bytes
+}
+
 export const sortedHeads = (doc) => [...A.getHeads(doc)].sort()
 
 export function sleep (ms) { return new Promise((resolve) => setTimeout(resolve, ms)) }
