@@ -22,6 +22,11 @@ ChangeHash hash_of(uint8_t type, ByteView body) {
 
 size_t chunk_extent(ByteView data) {
   if (data.size() < 10 || std::memcmp(data.data(), kMagic, 4) != 0) return 0;
+  return claimed_chunk_extent(data);
+}
+
+size_t claimed_chunk_extent(ByteView data) {
+  if (data.size() < 10) return 0;
   Reader r(data.subspan(9));
   uint64_t len;
   if (!r.uleb(&len).ok() || len > r.remaining()) return 0;

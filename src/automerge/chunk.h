@@ -36,6 +36,8 @@ Status read_chunks(ByteView data, std::vector<Chunk>* chunks, size_t* inflate_bu
 // The whole length (header and body) of the chunk whose header starts `data`, if its magic
 // is right and its body lies within `data`; nothing else is checked (0 otherwise).
 size_t chunk_extent(ByteView data);
+// The same whatever the first four bytes hold: for a chunk whose magic number was damaged.
+size_t claimed_chunk_extent(ByteView data);
 
 // True if `data` is exactly one document chunk, judged by its header alone (magic, type,
 // length; the checksum is not verified): for callers that have already loaded it.

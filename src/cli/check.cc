@@ -74,13 +74,16 @@ int run_check(const CheckFlags& flags) {
         line += " log from byte " + std::to_string(c.log_whole) + " on, " +
                 plural(c.log_chunks_after_damage, "whole chunk", "whole chunks") + " after it;";
       else if (c.log_tail_damaged)
-        line += " log ends in a chunk that fails its checksum, from byte " +
-                std::to_string(c.log_whole) + " on (all its " +
-                std::to_string(c.log_bytes - c.log_whole) +
-                " B are there: not a crash's torn append);";
+        line += " log ends in " + std::to_string(c.log_bytes - c.log_whole) +
+                " B from byte " + std::to_string(c.log_whole) +
+                " on that no crash leaves (a whole chunk failing its checksum, or bytes that "
+                "do not start a chunk);";
       else if (c.log_whole < c.log_bytes)
         line += " log ends in a torn append of " + std::to_string(c.log_bytes - c.log_whole) +
                 " B;";
+      if (c.mended_chunks > 0)
+        line += " " + plural(c.mended_chunks, "chunk", "chunks") +
+                " of those mended (only the magic number was damaged);";
       if (rewrites)
         line += " the next request keeps every whole chunk, sets the damaged bytes aside and "
                 "rewrites the snapshot, leaving " + contents(c);

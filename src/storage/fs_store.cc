@@ -162,8 +162,15 @@ size_t merge_each(Document& doc, const std::vector<ByteView>& chunks) {
 Status merge_log_chunks(Document& doc, ByteView chunks) {
   auto merged = doc.merge(chunks);
   if (merged.ok()) return Status::Ok();
-  merge_each(doc, whole_chunks(chunks));
+  std::vector<Bytes> mended;
+  merge_each(doc, whole_chunks(chunks, &mended));
   return merged.status();
+}
+
+// For the lines that report damage: how many of the chunks kept were mended.
+std::string mended_note(size_t mended) {
+  if (mended == 0) return "";
+  return " (" + std::to_string(mended) + " of them mended: only their magic number was damaged)";
 }
 
 void describe(const Document& doc, DocInfo* info) {
@@ -528,10 +535,11 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
     s.log_valid += valid;
     if (valid < tail.size() && exclusive) {
       const ByteView rest = ByteView(tail).subspan(valid);
-      if (std::vector<ByteView> found = chunks_after_damage(rest); !found.empty()) {
+      std::vector<Bytes> mended;
+      if (std::vector<ByteView> found = chunks_after_damage(rest, &mended); !found.empty()) {
         ::close(fd);
         s.ident = now;
-        return recover_damaged_log(id, s, rest, found);
+        return recover_damaged_log(id, s, rest, found, mended.size());
       }
       // A torn tail from a crash mid-append: that upload never got its 200. Cut it off so
       // later appends land after whole chunks. A damaged one (is_damaged_tail) is set aside
@@ -546,8 +554,8 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
           return st;
         }
         std::fprintf(stderr,
-                     "amstore: %s ends in a chunk that fails its checksum (byte %llu on): "
-                     "cut off; its bytes saved as %s\n",
+                     "amstore: %s ends in bytes damaged on disk, not a crash's torn append "
+                     "(byte %llu on): cut off; its bytes saved as %s\n",
                      log_name.c_str(), static_cast<unsigned long long>(s.log_valid),
                      aside.c_str());
       }
@@ -589,7 +597,8 @@ Result<Document> FsStore::salvage_damaged_snapshot(const std::string& id, ByteVi
   } else if (StoreStatus st = replace_file(id, aside.substr(id.size()), snap); !st.ok()) {
     return Status::Error(st.message);  // (no hard links here: a copy of what was read)
   }
-  const std::vector<ByteView> chunks = whole_chunks(snap);
+  std::vector<Bytes> mended;
+  const std::vector<ByteView> chunks = whole_chunks(snap, &mended);
   Result<Document> doc = Document::load(ByteView{}, true);
   if (!doc.ok()) return doc;
   size_t kept = 0;
@@ -598,9 +607,10 @@ Result<Document> FsStore::salvage_damaged_snapshot(const std::string& id, ByteVi
     kept = merge_each(*doc, chunks);
   }
   std::fprintf(stderr,
-               "amstore: %s is damaged from byte %zu on: %zu of %zu whole chunks kept; the "
+               "amstore: %s is damaged from byte %zu on: %zu of %zu whole chunks kept%s; the "
                "damaged file kept as %s\n",
-               snap_name.c_str(), damaged_at, kept, chunks.size(), aside.c_str());
+               snap_name.c_str(), damaged_at, kept, chunks.size(),
+               mended_note(mended.size()).c_str(), aside.c_str());
   return doc;
 }
 
@@ -611,7 +621,7 @@ Result<Document> FsStore::salvage_damaged_snapshot(const std::string& id, ByteVi
 // any change with missing dependencies does), the document becomes the new snapshot, and
 // the log's bytes from the damage on are kept beside it, for whoever can mend them.
 StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, ByteView rest,
-                                         const std::vector<ByteView>& found) {
+                                         const std::vector<ByteView>& found, size_t mended) {
   const uint64_t damaged_at = s.log_valid;  // (the whole chunks before the damage)
   const std::string log_name = id + std::string(kLogSuffix);
   const std::string aside = set_aside_name(log_name, rest);
@@ -631,9 +641,9 @@ StoreStatus FsStore::recover_damaged_log(const std::string& id, Slot& s, ByteVie
   s.log_valid = s.ident.log_size;
   std::fprintf(stderr,
                "amstore: %s is damaged from byte %llu on: %zu of %zu whole chunks after the "
-               "damage kept; its bytes from there on saved as %s\n",
+               "damage kept%s; its bytes from there on saved as %s\n",
                log_name.c_str(), static_cast<unsigned long long>(damaged_at), kept, found.size(),
-               aside.c_str());
+               mended_note(mended).c_str(), aside.c_str());
   st = compact_locked(id, s);
   if (!st.ok()) forget(s); else count(&FsStore::damaged_logs_);
   return st;
@@ -670,8 +680,10 @@ StoreStatus FsStore::check(const std::string& id, FileCheck* out) {
       return StoreStatus::Io("stored snapshot " + snap_name + " is unreadable: " +
                              doc.status().message());
     out->snapshot_damaged_at = whole;
-    const std::vector<ByteView> chunks = whole_chunks(snap);
+    std::vector<Bytes> mended;
+    const std::vector<ByteView> chunks = whole_chunks(snap, &mended);
     out->snapshot_chunks = chunks.size();
+    out->mended_chunks += mended.size();
     doc = Document::load(ByteView{}, true);
     if (!doc.ok()) return StoreStatus::Io(doc.status().message());
     merge_each(*doc, chunks);
@@ -680,8 +692,10 @@ StoreStatus FsStore::check(const std::string& id, FileCheck* out) {
   (void)merge_log_chunks(*doc, ByteView(log).first(out->log_whole));
   if (out->log_whole < log.size()) {
     const ByteView rest = ByteView(log).subspan(out->log_whole);
-    const std::vector<ByteView> found = chunks_after_damage(rest);
+    std::vector<Bytes> mended;
+    const std::vector<ByteView> found = chunks_after_damage(rest, &mended);
     out->log_chunks_after_damage = found.size();
+    out->mended_chunks += mended.size();
     out->log_tail_damaged = found.empty() && is_damaged_tail(rest);
     merge_each(*doc, found);
   }

@@ -93,6 +93,9 @@ struct FileCheck {
   // No whole chunks after it, but the log's bad bytes are damage, not a crash's torn
   // append (is_damaged_tail). The next request sets them aside before cutting them off.
   bool log_tail_damaged = false;
+  // Of the whole chunks after damage (snapshot and log), those whose magic number alone
+  // was damaged: mended, and kept as the others are (chunks_after_damage).
+  size_t mended_chunks = 0;
   DocInfo info;  // what the whole chunks hold: what the next request for it serves
 };
 
@@ -149,10 +152,10 @@ class FsStore : public DocumentStore {
   Result<Document> salvage_damaged_snapshot(const std::string& id, ByteView snap,
                                             size_t damaged_at);
   // The log's bytes from s.log_valid on (`rest`) are not whole chunks, but whole chunks
-  // follow them (`found`): kept in a new snapshot, the bytes set aside (under the
-  // exclusive lock, from refresh).
+  // follow them (`found`, `mended` of which chunks_after_damage mended): kept in a new
+  // snapshot, the bytes set aside (under the exclusive lock, from refresh).
   StoreStatus recover_damaged_log(const std::string& id, Slot& s, ByteView rest,
-                                  const std::vector<ByteView>& found);
+                                  const std::vector<ByteView>& found, size_t mended);
   // Identity (inode, size, times) of a document's snapshot and log, as they are now.
   StoreStatus read_identity(const std::string& id, FileIdentity* now) const;
   // The document's shared file lock, if its snapshot exists (kNotFound otherwise).

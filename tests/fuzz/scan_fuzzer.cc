@@ -2,7 +2,10 @@
 // bytes as a log or a snapshot read from disk. Their chunks came from clients, so the bytes
 // after damage may hold anything, magic numbers included. Whatever the scans return must be
 // whole chunks, in order and apart; after one bad byte, every whole chunk that follows it
-// is found. Any violation aborts, like a crash; a scan that takes too long is a timeout.
+// is found; a chunk mended (its magic number alone damaged) is those bytes but for the magic
+// number, where a chunk must start. Any violation aborts, like a crash; a scan that takes
+// too long is a timeout.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -30,18 +33,39 @@ std::vector<ByteView> prefix_chunks(ByteView bytes) {
   return out;
 }
 
-// What chunks_after_damage found in `rest`: whole chunks, in order, apart, none at rest[0].
-void check_found(ByteView rest, const std::vector<ByteView>& found) {
-  size_t next = 1;  // the first byte a chunk may start at
+// What chunks_after_damage found in `rest`: whole chunks, in order, apart. Those in `rest`
+// do not start at rest[0]; those it mended (in `mended`, in order) are the bytes where a
+// chunk must start (rest[0], or the end of the chunk before) but for the magic number.
+void check_found(ByteView rest, const std::vector<ByteView>& found,
+                 const std::vector<Bytes>& mended) {
+  size_t next = 0;  // where the chunk before ended (rest[0] at first)
+  size_t used = 0;  // mended chunks met so far
   for (ByteView c : found) {
-    FUZZ_CHECK(c.data() >= rest.data() + next);
-    FUZZ_CHECK(c.data() + c.size() <= rest.data() + rest.size());
     FUZZ_CHECK(c.size() >= sizeof kMagic && std::memcmp(c.data(), kMagic, sizeof kMagic) == 0);
     Chunk parsed;
     size_t n = 0;
     FUZZ_CHECK(read_chunk(c, &parsed, &n).ok() && n == c.size());
-    next = static_cast<size_t>(c.data() - rest.data()) + c.size();
+    size_t at;
+    if (used < mended.size() && c.data() == mended[used].data()) {
+      FUZZ_CHECK(c.size() == mended[used].size());
+      ++used;
+      at = next;
+      FUZZ_CHECK(at + c.size() <= rest.size());
+      FUZZ_CHECK(std::memcmp(rest.data() + at, kMagic, sizeof kMagic) != 0);
+      FUZZ_CHECK(std::memcmp(rest.data() + at + sizeof kMagic, c.data() + sizeof kMagic,
+                             c.size() - sizeof kMagic) == 0);
+    } else {
+      FUZZ_CHECK(c.data() >= rest.data() + std::max<size_t>(next, 1));
+      FUZZ_CHECK(c.data() + c.size() <= rest.data() + rest.size());
+      at = static_cast<size_t>(c.data() - rest.data());
+    }
+    next = at + c.size();
   }
+  FUZZ_CHECK(used == mended.size());
+}
+
+bool same_bytes(ByteView a, ByteView b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
 }
 
 }  // namespace
@@ -55,16 +79,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (ByteView c : prefix) covered += c.size();
   FUZZ_CHECK(covered == whole);
   std::vector<ByteView> all = prefix;
+  std::vector<Bytes> mended;
   if (whole < size) {
     const ByteView rest = in.subspan(whole);
-    const std::vector<ByteView> found = chunks_after_damage(rest);
-    check_found(rest, found);
+    const std::vector<ByteView> found = chunks_after_damage(rest, &mended);
+    check_found(rest, found, mended);
     all.insert(all.end(), found.begin(), found.end());
   }
-  const std::vector<ByteView> listed = whole_chunks(in);  // the two scans together
-  FUZZ_CHECK(listed.size() == all.size());
-  for (size_t i = 0; i < all.size(); ++i)
-    FUZZ_CHECK(listed[i].data() == all[i].data() && listed[i].size() == all[i].size());
+  std::vector<Bytes> listed_mended;
+  const std::vector<ByteView> listed = whole_chunks(in, &listed_mended);  // the two together
+  FUZZ_CHECK(listed.size() == all.size() && listed_mended.size() == mended.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    FUZZ_CHECK(same_bytes(listed[i], all[i]));
+    const bool in_input = all[i].data() >= data && all[i].data() < data + size;
+    FUZZ_CHECK(!in_input || listed[i].data() == all[i].data());
+  }
 
   // One bad byte before the whole chunks: each of them is found, and nothing else. (Unless
   // one is a compressed change that inflates beyond what the scan may spend on one.)
@@ -73,8 +102,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (ByteView c : prefix) compressed |= c[8] == 2;
     Bytes damaged{0};
     put_bytes(damaged, ByteView(data, whole));
-    const std::vector<ByteView> found = chunks_after_damage(damaged);
-    check_found(damaged, found);
+    std::vector<Bytes> none;
+    const std::vector<ByteView> found = chunks_after_damage(damaged, &none);
+    check_found(damaged, found, none);
     if (!compressed) {
       FUZZ_CHECK(found.size() == prefix.size());
       for (size_t i = 0; i < found.size(); ++i)

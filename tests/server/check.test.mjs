@@ -29,7 +29,7 @@ function snapshotDir (dataDir) {
 
 test('amstore check reports torn, damaged and unreadable documents and changes nothing', async () => {
   const dataDir = tempDir('check')
-  const ids = ['fine', 'torn', 'log-damaged', 'tail-damaged', 'snapshot-damaged']
+  const ids = ['fine', 'torn', 'log-damaged', 'tail-damaged', 'magic-damaged', 'snapshot-damaged']
   let doc = forkFor(baseDoc(), 0)
   const logChunks = {}
   let server = await startServer({ dataDir, args: ['--quiet'] })
@@ -61,6 +61,10 @@ test('amstore check reports torn, damaged and unreadable documents and changes n
   const tailBytes = logChunks['tail-damaged'][2]
   flip('tail-damaged.automerge.log', tailLog - 2)
   const tailDamaged = fs.readFileSync(file('tail-damaged.automerge.log')).subarray(tailLog - tailBytes)
+  // A bit flipped in the magic number of the log's last change: mended, nothing lost.
+  const magicLog = fs.statSync(file('magic-damaged.automerge.log')).size
+  const magicAt = magicLog - logChunks['magic-damaged'][2]
+  flip('magic-damaged.automerge.log', magicAt + 1)
   // A bit flipped in the snapshot: its document is lost; the log's changes wait for it.
   const snapSize = fs.statSync(file('snapshot-damaged.automerge')).size
   flip('snapshot-damaged.automerge', Math.floor(snapSize / 2))
@@ -77,10 +81,11 @@ test('amstore check reports torn, damaged and unreadable documents and changes n
   assert.match(c.byId.fine, /^ok: \d+ changes, 0 waiting for dependencies, 1 head;/)
   assert.match(c.byId.torn, new RegExp(`^torn: the log's last ${tornBytes} B are a crash's torn append`))
   assert.match(c.byId['log-damaged'], /^damaged: log from byte 0 on, 2 whole chunks after it;.* 2 waiting for dependencies, 1 head;/)
-  assert.match(c.byId['tail-damaged'], new RegExp(`^damaged: log ends in a chunk that fails its checksum, from byte ${tailLog - tailBytes} on \\(all its ${tailBytes} B are there: not a crash's torn append\\); the next request sets those bytes aside and cuts them off, leaving \\d+ changes, 0 waiting for dependencies, 1 head;`))
+  assert.match(c.byId['tail-damaged'], new RegExp(`^damaged: log ends in ${tailBytes} B from byte ${tailLog - tailBytes} on that no crash leaves \\(a whole chunk failing its checksum, or bytes that do not start a chunk\\); the next request sets those bytes aside and cuts them off, leaving \\d+ changes, 0 waiting for dependencies, 1 head;`))
+  assert.match(c.byId['magic-damaged'], new RegExp(`^damaged: log from byte ${magicAt} on, 1 whole chunk after it; 1 chunk of those mended \\(only the magic number was damaged\\); the next request keeps every whole chunk, sets the damaged bytes aside and rewrites the snapshot, leaving \\d+ changes, 0 waiting for dependencies, 1 head;`))
   assert.match(c.byId['snapshot-damaged'], /^damaged: snapshot from byte 0 on, 0 whole chunks in it;.* leaving 0 changes, 3 waiting for dependencies, 0 heads;/)
   assert.match(c.byId.unreadable, /^unreadable: stored snapshot unreadable\.automerge is unreadable: /)
-  assert.equal(c.lines.at(-1), '6 documents: 1 ok, 1 torn, 3 damaged, 1 unreadable')
+  assert.equal(c.lines.at(-1), '7 documents: 1 ok, 1 torn, 4 damaged, 1 unreadable')
   const fineChanges = Number(/ok: (\d+) changes/.exec(c.byId.fine)[1])
   assert.equal(fineChanges, A.getAllChanges(A.load(new Uint8Array(Buffer.concat(Object.values(storedFiles(dataDir, 'fine')))))).length)
 
@@ -95,6 +100,8 @@ test('amstore check reports torn, damaged and unreadable documents and changes n
     for (const id of ids) assert.equal((await download(server.url, id)).status, 200)
     const tail = A.load((await download(server.url, 'tail-damaged')).bytes)
     assert.deepEqual([tail['tail-damaged0'], tail['tail-damaged1'], tail['tail-damaged2']], [0, 1, undefined])
+    const magic = A.load((await download(server.url, 'magic-damaged')).bytes)
+    assert.deepEqual([magic['magic-damaged0'], magic['magic-damaged1'], magic['magic-damaged2']], [0, 1, 2])
     assert.equal((await download(server.url, 'unreadable')).status, 500)
   } finally {
     assert.equal((await server.stop()).code, 0)
@@ -109,11 +116,12 @@ test('amstore check reports torn, damaged and unreadable documents and changes n
   assert.match(after.byId['log-damaged'], /^ok: \d+ changes, 2 waiting for dependencies, 1 head; snapshot \d+ B, log 0 B$/)
   assert.match(after.byId['snapshot-damaged'], /^ok: 0 changes, 3 waiting for dependencies, 0 heads; snapshot \d+ B, log 0 B$/)
   assert.match(after.byId['tail-damaged'], new RegExp(`^ok: \\d+ changes, 0 waiting for dependencies, 1 head; snapshot \\d+ B, log ${tailLog - tailBytes} B$`))
-  assert.equal(after.lines.filter((l) => l.startsWith('set aside: ')).length, 3)
+  assert.match(after.byId['magic-damaged'], /^ok: \d+ changes, 0 waiting for dependencies, 1 head; snapshot \d+ B, log 0 B$/)
+  assert.equal(after.lines.filter((l) => l.startsWith('set aside: ')).length, 4)
   const tailAside = `tail-damaged.automerge.log.damaged.${crypto.createHash('sha256').update(tailDamaged).digest('hex').slice(0, 16)}`
   assert.ok(after.lines.includes(`set aside: ${tailAside} (${tailBytes} B)`), after.lines.join('\n'))
   assert.deepEqual(fs.readFileSync(file(tailAside)), tailDamaged)
-  assert.equal(after.lines.at(-1), '5 documents: 5 ok, 0 torn, 0 damaged, 0 unreadable')
+  assert.equal(after.lines.at(-1), '6 documents: 6 ok, 0 torn, 0 damaged, 0 unreadable')
 
   // Not a directory: a clear error.
   const missing = check(path.join(dataDir, 'nope'))

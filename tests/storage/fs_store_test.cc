@@ -180,6 +180,26 @@ TEST(LogPrefixTest, StopsAtTornTail) {
   EXPECT_EQ(valid_log_prefix(zeros), whole);
 }
 
+// A crash leaves a prefix of the chunk it was appending (or zeros, on a file system that
+// kept the length but not the data); anything else at a log's end is damage.
+TEST(LogPrefixTest, DamagedTailsAreToldFromTornOnes) {
+  Author a(1);
+  const Bytes chunk = a.next().chunk.to_vector();
+  for (size_t cut = 1; cut < chunk.size(); ++cut)
+    EXPECT_FALSE(is_damaged_tail(ByteView(chunk).first(cut))) << cut;
+  EXPECT_FALSE(is_damaged_tail(Bytes(100, 0)));
+  EXPECT_FALSE(is_damaged_tail(Bytes(3, 0)));
+  Bytes flipped = chunk;
+  flipped.back() ^= 0x01;
+  EXPECT_TRUE(is_damaged_tail(flipped));  // all its bytes, failing the checksum
+  for (size_t at = 0; at < sizeof kMagic; ++at) {
+    Bytes bad = chunk;
+    bad[at] ^= 0x01;
+    EXPECT_TRUE(is_damaged_tail(bad)) << at;
+    EXPECT_TRUE(is_damaged_tail(ByteView(bad).first(at + 1))) << at;
+  }
+}
+
 TEST(LogPrefixTest, ChunksAfterDamageAreFoundOnlyAfterDamage) {
   Author a(1);
   std::vector<Bytes> chunks;
@@ -187,10 +207,16 @@ TEST(LogPrefixTest, ChunksAfterDamageAreFoundOnlyAfterDamage) {
   // A torn chunk at the end (every cut): nothing follows it.
   for (size_t cut = 1; cut < chunks[0].size(); cut += 3) {
     Bytes torn(chunks[0].begin(), chunks[0].begin() + static_cast<long>(cut));
-    EXPECT_TRUE(chunks_after_damage(torn).empty()) << cut;
+    std::vector<Bytes> mended;
+    EXPECT_TRUE(chunks_after_damage(torn, &mended).empty()) << cut;
+    EXPECT_TRUE(mended.empty());
   }
-  // A damaged chunk (a byte of its body flipped, or cut short), then whole ones: those,
-  // in order, whatever the damage.
+  auto same = [](ByteView a, const Bytes& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  };
+  // A damaged chunk (a byte flipped, or cut short), then whole ones: those, in order,
+  // whatever the damage; and the damaged one itself, mended, when the byte flipped is one
+  // of its magic number's.
   for (size_t at = 0; at < chunks[1].size(); ++at) {
     for (bool cut_short : {false, true}) {
       Bytes rest = chunks[1];
@@ -199,12 +225,39 @@ TEST(LogPrefixTest, ChunksAfterDamageAreFoundOnlyAfterDamage) {
       const size_t whole_from = rest.size();
       put_bytes(rest, chunks[2]);
       put_bytes(rest, chunks[3]);
-      std::vector<ByteView> found = chunks_after_damage(rest);
-      ASSERT_EQ(found.size(), 2u) << at << " " << cut_short;
+      std::vector<Bytes> mended;
+      std::vector<ByteView> found = chunks_after_damage(rest, &mended);
+      const bool magic = !cut_short && at < sizeof kMagic;
+      ASSERT_EQ(found.size(), magic ? 3u : 2u) << at << " " << cut_short;
+      ASSERT_EQ(mended.size(), magic ? 1u : 0u);
+      if (magic) {
+        EXPECT_EQ(found[0].data(), mended[0].data());
+        EXPECT_EQ(mended[0], chunks[1]);
+        found.erase(found.begin());
+      }
       EXPECT_EQ(found[0].data(), rest.data() + whole_from);
-      EXPECT_TRUE(std::equal(found[1].begin(), found[1].end(), chunks[3].begin(),
-                             chunks[3].end()));
+      EXPECT_TRUE(same(found[1], chunks[3]));
     }
+  }
+  // Where a chunk must start, right after one found, a magic number damaged is mended too;
+  // nowhere else (a chunk's bytes anywhere else are only taken with their magic number).
+  {
+    Bytes rest{0xff};
+    put_bytes(rest, chunks[1]);
+    put_bytes(rest, chunks[2]);
+    rest[1 + chunks[1].size()] ^= 0x01;  // chunks[2]'s magic number
+    std::vector<Bytes> mended;
+    std::vector<ByteView> found = chunks_after_damage(rest, &mended);
+    ASSERT_EQ(found.size(), 2u);
+    EXPECT_EQ(found[0].data(), rest.data() + 1);
+    ASSERT_EQ(mended.size(), 1u);
+    EXPECT_EQ(mended[0], chunks[2]);
+    Bytes apart{0xff, 0xff};  // chunks[1] one byte past where the bad byte ends
+    put_bytes(apart, chunks[1]);
+    apart[2] ^= 0x01;
+    mended.clear();
+    EXPECT_TRUE(chunks_after_damage(apart, &mended).empty());
+    EXPECT_TRUE(mended.empty());
   }
   // Magic numbers that do not start chunks (inside a client's string value, say) are passed
   // over; those that claim more than the bytes that follow cost nothing to refuse.
@@ -220,8 +273,10 @@ TEST(LogPrefixTest, ChunksAfterDamageAreFoundOnlyAfterDamage) {
     put_bytes(planted, ByteView(fake, sizeof fake));
   }
   put_bytes(planted, chunks[0]);
-  std::vector<ByteView> found = chunks_after_damage(planted);
+  std::vector<Bytes> mended;
+  std::vector<ByteView> found = chunks_after_damage(planted, &mended);
   ASSERT_EQ(found.size(), 1u);
+  EXPECT_TRUE(mended.empty());
   EXPECT_EQ(found[0].data(), planted.data() + planted.size() - chunks[0].size());
 }
 
@@ -692,6 +747,68 @@ TEST_F(FsStoreTest, DamagedLastLogChunkIsSetAsideBeforeTheCut) {
   EXPECT_EQ(fresh->stats().torn_log_tails, 1u);
   EXPECT_EQ(fresh->stats().damaged_logs, 0u);
   EXPECT_EQ(files_named(dir_, "doc.automerge.log.damaged.").size(), 1u);
+}
+
+// A chunk whose magic number alone was damaged on disk loses nothing: the checksum covers
+// the rest, which is checked whole with the magic number put back. At a log's end as in its
+// middle; a last chunk damaged beyond its magic number is set aside (a crash's torn append
+// keeps the magic number's bytes), not cut off unseen.
+TEST_F(FsStoreTest, ChunksWithADamagedMagicNumberAreMended) {
+  Author a(1);
+  StoredChange a1 = a.next(), a2 = a.next(), a3 = a.next(), a4 = a.next();
+  {
+    auto store = open();
+    MergeResult m;
+    for (const StoredChange* c : {&a1, &a2, &a3, &a4})
+      ASSERT_TRUE(store->merge("doc", c->chunk, &m).ok());
+  }
+  const fs::path log_path = dir_ / "doc.automerge.log";
+  Bytes log = read_all(log_path);
+  ASSERT_EQ(log.size(), a2.chunk.size() + a3.chunk.size() + a4.chunk.size());
+  log[a2.chunk.size() + 1] ^= 0x20;                         // a3's magic number
+  log[a2.chunk.size() + a3.chunk.size() + 3] ^= 0x01;       // a4's, the last chunk's
+  write_file(log_path, log);
+
+  auto store = open();
+  FileCheck checked;
+  ASSERT_TRUE(store->check("doc", &checked).ok());
+  EXPECT_EQ(checked.log_whole, a2.chunk.size());
+  EXPECT_EQ(checked.log_chunks_after_damage, 2u);
+  EXPECT_EQ(checked.mended_chunks, 2u);
+  EXPECT_EQ(checked.info.heads, std::vector<ChangeHash>{a4.hash});
+  GetResult g;
+  ASSERT_TRUE(store->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{a4.hash});
+  EXPECT_EQ(g.info.changes, 4u);
+  EXPECT_EQ(store->stats().damaged_logs, 1u);
+  ASSERT_NO_FATAL_FAILURE(expect_set_aside(dir_, "doc.automerge.log.damaged.",
+                                           ByteView(log).subspan(a2.chunk.size())));
+  ASSERT_TRUE(store->check("doc", &checked).ok());
+  EXPECT_EQ(checked.mended_chunks, 0u);
+  EXPECT_EQ(checked.log_whole, checked.log_bytes);
+
+  // The last chunk's magic number and a byte of its body: not mendable, and not a crash's
+  // torn append either. Set aside before the cut.
+  StoredChange a5 = a.next();
+  Bytes bad = a5.chunk.to_vector();
+  bad[0] ^= 0x04;
+  bad[bad.size() - 2] ^= 0x04;
+  const uint64_t good_size = fs::file_size(log_path);
+  append_file(log_path, bad);
+  auto fresh = open();
+  ASSERT_TRUE(fresh->check("doc", &checked).ok());
+  EXPECT_TRUE(checked.log_tail_damaged);
+  EXPECT_EQ(checked.log_chunks_after_damage, 0u);
+  ASSERT_TRUE(fresh->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{a4.hash});
+  EXPECT_EQ(fs::file_size(log_path), good_size);
+  EXPECT_EQ(fresh->stats().damaged_logs, 1u);
+  EXPECT_EQ(fresh->stats().torn_log_tails, 0u);
+  const ChangeHash digest = sha256(bad);
+  const fs::path aside = dir_ / ("doc.automerge.log.damaged." + to_hex(ByteView(digest.data(), 8)));
+  ASSERT_TRUE(fs::exists(aside));
+  EXPECT_EQ(read_all(aside), bad);
+  EXPECT_EQ(files_named(dir_, "doc.automerge.log.damaged.").size(), 2u);
 }
 
 // Bytes damaged in the middle of a log (not a crash's torn tail, which has nothing after
