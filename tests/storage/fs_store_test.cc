@@ -876,6 +876,48 @@ TEST_F(FsStoreTest, DamagedLogKeepsTheChunksAfterTheDamage) {
 // chunks and the log, writes them as the new snapshot and keeps the damaged file under a
 // second name. A snapshot whose chunks are all whole but that does not load is no damage,
 // and is left as it is.
+// A snapshot whose document chunk was hit in its magic number alone loses nothing either:
+// the chunk is mended and the document rewritten from it, the damaged file set aside.
+TEST_F(FsStoreTest, SnapshotWithADamagedMagicNumberLosesNothing) {
+  Author a(1), b(2);
+  StoredChange a1 = a.next(), a2 = a.next(), a3 = a.next(), b1 = b.next(), b2 = b.next();
+  {
+    auto store = open();
+    MergeResult m;
+    for (const StoredChange* ch : {&a1, &a2, &b2})
+      ASSERT_TRUE(store->merge("doc", ch->chunk, &m).ok());
+    ASSERT_TRUE(store->compact("doc").ok());  // the snapshot: a1, a2, then b2 waiting for b1
+    ASSERT_TRUE(store->merge("doc", a3.chunk, &m).ok());
+  }
+  const fs::path snap_path = dir_ / "doc.automerge";
+  Bytes snap = read_all(snap_path);
+  snap[2] ^= 0x80;
+  write_file(snap_path, snap);
+
+  auto store = open();
+  FileCheck checked;
+  ASSERT_TRUE(store->check("doc", &checked).ok());
+  ASSERT_TRUE(checked.snapshot_damaged_at.has_value());
+  EXPECT_EQ(*checked.snapshot_damaged_at, 0u);
+  EXPECT_EQ(checked.snapshot_chunks, 2u);  // the document chunk, mended, and b2's
+  EXPECT_EQ(checked.mended_chunks, 1u);
+  EXPECT_EQ(checked.info.heads, std::vector<ChangeHash>{a3.hash});
+  GetResult g;
+  ASSERT_TRUE(store->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{a3.hash});
+  EXPECT_EQ(g.info.changes, 3u);
+  EXPECT_EQ(g.info.pending, 1u);
+  EXPECT_EQ(store->stats().damaged_snapshots, 1u);
+  ASSERT_NO_FATAL_FAILURE(expect_set_aside(dir_, "doc.automerge.damaged.", snap));
+  ASSERT_TRUE(store->check("doc", &checked).ok());
+  EXPECT_FALSE(checked.snapshot_damaged_at.has_value());
+  EXPECT_EQ(checked.mended_chunks, 0u);
+  MergeResult m;
+  ASSERT_TRUE(store->merge("doc", b1.chunk, &m).ok());
+  EXPECT_EQ(m.info.pending, 0u);
+  EXPECT_EQ(m.info.changes, 5u);
+}
+
 TEST_F(FsStoreTest, DamagedSnapshotKeepsItsWholeChunksAndTheLog) {
   Author a(1), b(2), c(3);
   StoredChange a1 = a.next(), a2 = a.next(), a3 = a.next(), a4 = a.next();
