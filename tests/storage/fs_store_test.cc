@@ -48,15 +48,20 @@ std::vector<fs::path> files_named(const fs::path& dir, std::string_view prefix) 
   return out;
 }
 
+// Where a repair sets `bytes` aside: named by what they hold, `prefix` and the first 16 hex
+// digits of their SHA-256.
+fs::path set_aside_path(const fs::path& dir, std::string_view prefix, ByteView bytes) {
+  const ChangeHash digest = sha256(bytes);
+  return dir / (std::string(prefix) + to_hex(ByteView(digest.data(), 8)));
+}
+
 // The one file in `dir` whose name starts with `prefix` holds exactly `bytes`, and is named
-// by what it holds: `prefix` and the first 16 hex digits of their SHA-256.
+// by what it holds (set_aside_path).
 void expect_set_aside(const fs::path& dir, std::string_view prefix, ByteView bytes) {
   const std::vector<fs::path> aside = files_named(dir, prefix);
   ASSERT_EQ(aside.size(), 1u);
   EXPECT_EQ(read_all(aside[0]), Bytes(bytes.begin(), bytes.end()));
-  const ChangeHash digest = sha256(bytes);
-  EXPECT_EQ(aside[0].filename().string(),
-            std::string(prefix) + to_hex(ByteView(digest.data(), 8)));
+  EXPECT_EQ(aside[0], set_aside_path(dir, prefix, bytes));
 }
 
 // A chain of changes by one actor, each setting root key "<tag><seq>" to seq.
@@ -804,8 +809,8 @@ TEST_F(FsStoreTest, ChunksWithADamagedMagicNumberAreMended) {
   EXPECT_EQ(fs::file_size(log_path), good_size);
   EXPECT_EQ(fresh->stats().damaged_logs, 1u);
   EXPECT_EQ(fresh->stats().torn_log_tails, 0u);
-  const ChangeHash digest = sha256(bad);
-  const fs::path aside = dir_ / ("doc.automerge.log.damaged." + to_hex(ByteView(digest.data(), 8)));
+  // (The mend above set aside a file of its own.)
+  const fs::path aside = set_aside_path(dir_, "doc.automerge.log.damaged.", bad);
   ASSERT_TRUE(fs::exists(aside));
   EXPECT_EQ(read_all(aside), bad);
   EXPECT_EQ(files_named(dir_, "doc.automerge.log.damaged.").size(), 2u);
