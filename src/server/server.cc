@@ -91,6 +91,15 @@ Reply text_reply(const Request& req, http::status status, std::string route, std
   return r;
 }
 
+// A 304 for a conditional GET whose If-None-Match holds `etag`: no body, no type.
+Reply not_modified(const Request& req, std::string route, const std::string& etag) {
+  Reply r = text_reply(req, http::status::not_modified, std::move(route), "");
+  r.res.erase(http::field::content_type);
+  r.res.set(http::field::etag, etag);
+  r.res.set(http::field::cache_control, "no-cache");
+  return r;
+}
+
 std::string error_json(const std::string& message) {
   std::string out = "{\"error\":";
   append_json_string(out, message);
@@ -615,13 +624,8 @@ std::optional<Reply> route(Server& srv, const Request& req, bool can_block) {
         if (!st.ok()) return store_error(req, "json", st);
         etag = got.info.etag;
       }
-      if (etag_matches(std::string_view(inm.data(), inm.size()), json_etag(etag))) {
-        Reply r = text_reply(req, http::status::not_modified, "json", "");
-        r.res.erase(http::field::content_type);
-        r.res.set(http::field::etag, json_etag(etag));
-        r.res.set(http::field::cache_control, "no-cache");
-        return r;
-      }
+      if (etag_matches(std::string_view(inm.data(), inm.size()), json_etag(etag)))
+        return not_modified(req, "json", json_etag(etag));
     }
     std::string json;
     DocInfo info;
@@ -671,13 +675,8 @@ std::optional<Reply> route(Server& srv, const Request& req, bool can_block) {
         etag = v->info.etag;
       }
     }
-    if (!inm.empty() && etag_matches(std::string_view(inm.data(), inm.size()), etag)) {
-      Reply r = text_reply(req, http::status::not_modified, "doc", "");
-      r.res.erase(http::field::content_type);
-      r.res.set(http::field::etag, etag);
-      r.res.set(http::field::cache_control, "no-cache");
-      return r;
-    }
+    if (!inm.empty() && etag_matches(std::string_view(inm.data(), inm.size()), etag))
+      return not_modified(req, "doc", etag);
     Reply r;
     r.route = "doc";
     r.doc = std::move(v);
