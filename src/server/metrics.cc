@@ -81,8 +81,8 @@ std::string Metrics::render(const StoreStats& store) const {
   add_metric(out, "amstore_compactions_total", "counter", "Log compactions done by this process.",
              store.compactions);
   out += "# HELP amstore_repairs_total Document files mended by this process: a crash's torn "
-         "log append cut off, or damage on disk in a log or a snapshot (its whole chunks kept, "
-         "its damaged bytes set aside).\n";
+         "log append cut off, damage on disk in a log or a snapshot (its whole chunks kept, "
+         "its damaged bytes set aside), or changes the files lacked put back from memory.\n";
   out += "# TYPE amstore_repairs_total counter\n";
   out += "amstore_repairs_total{kind=\"torn_log_tail\"} " + std::to_string(store.torn_log_tails) +
          "\n";
@@ -90,6 +90,8 @@ std::string Metrics::render(const StoreStats& store) const {
          "\n";
   out += "amstore_repairs_total{kind=\"damaged_snapshot\"} " +
          std::to_string(store.damaged_snapshots) + "\n";
+  out += "amstore_repairs_total{kind=\"restored_from_memory\"} " +
+         std::to_string(store.restored_from_memory) + "\n";
   add_metric(out, "amstore_json_renders_total", "counter",
              "JSON views rendered (GET /:id/json); an unchanged document's is served again.",
              store.json_renders);

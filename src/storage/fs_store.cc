@@ -167,6 +167,16 @@ Status merge_log_chunks(Document& doc, ByteView chunks) {
   return merged.status();
 }
 
+// Whether `doc` holds every change of `other` (applied or waiting): a document holds the
+// dependencies of what it applied, so its heads are enough for those.
+bool holds_all(const Document& doc, const Document& other) {
+  for (const ChangeHash& h : other.heads())
+    if (!doc.has_applied(h)) return false;
+  for (const auto& p : other.pending())
+    if (!doc.has_change(p->hash)) return false;
+  return true;
+}
+
 // For the lines that report damage: how many of the chunks kept were mended.
 std::string mended_note(size_t mended) {
   if (mended == 0) return "";
@@ -235,6 +245,11 @@ struct FsStore::Slot {
   std::vector<PendingMerge*> queue;
   std::unique_ptr<Document> doc;  // null: not loaded
   FileIdentity ident;             // the files `doc` reflects
+  // The document as this process held it before its files were replaced under it (by
+  // another process, or by hand): everything in it was once on disk. Whatever of it the
+  // files now lack (a repair kept only a damaged snapshot's whole chunks) is put back,
+  // under the exclusive lock (see refresh).
+  std::unique_ptr<Document> held;
   uint64_t log_valid = 0;         // bytes of the log merged into `doc`
   std::shared_ptr<const Bytes> saved;  // cached Document::save()
   // The last JSON view rendered, and the ETag of the version it shows: an unchanged
@@ -476,6 +491,7 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
   if (!is.ok()) return is;
   if (!now.snap_exists) {
     if (s.doc) forget(s);
+    s.held.reset();  // removed: not brought back
     return StoreStatus::NotFound();
   }
 
@@ -485,7 +501,13 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
                      (!s.ident.log_exists || (now.log_exists && now.log_ino == s.ident.log_ino &&
                                               now.log_size >= s.log_valid));
   if (!incremental) {
-    if (s.doc) forget(s);
+    if (s.doc && !s.held) {
+      s.held = std::move(s.doc);
+    } else if (s.doc) {  // (a copy still held from before: both are kept, as one)
+      CpuSlot cpu(*this);
+      if (auto both = s.held->merge(*s.doc); !both.ok()) s.held = std::move(s.doc);
+    }
+    if (s.doc || s.held) forget(s);
     Bytes snap;
     if (StoreStatus rs = read_file(dir_fd_, snap_name, 0, now.snap_size, &snap); !rs.ok())
       return rs;
@@ -571,11 +593,50 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
     ::close(fd);
   }
   s.ident = now;
-  if (salvaged) {
-    // Until it is replaced, every process that reads the snapshot would salvage it again.
+  // The copy held from before the files were replaced: dropped once the files hold all of
+  // it (a compaction by another process, the usual case: a check of its heads); else its
+  // changes are put back, with the exclusive lock.
+  bool restored = false;
+  if (s.held && holds_all(*s.doc, *s.held)) {
+    s.held.reset();
+  } else if (s.held && !exclusive) {
+    if (needs_exclusive) *needs_exclusive = true;
+  } else if (s.held) {
+    std::unique_ptr<Document> held = std::move(s.held);
+    auto merged = [&] {
+      CpuSlot cpu(*this);
+      return s.doc->merge(*held);
+    }();
+    if (!merged.ok()) {
+      // Not one history with what the files hold (replaced by hand with another
+      // document?): the files win, as they would without a copy held.
+      std::fprintf(stderr,
+                   "amstore: %s: the copy this process held does not merge into its files "
+                   "(%s): dropped\n",
+                   id.c_str(), merged.status().message().c_str());
+      forget(s);
+      return refresh(id, s, exclusive, needs_exclusive);
+    }
+    restored = true;
+    s.doc_mem = doc_memory(*s.doc);
+    s.drop_views();
+    std::fprintf(stderr,
+                 "amstore: %s: its files lack %zu changes this process held in memory (a "
+                 "repair by another process kept only part of a damaged file?): put back\n",
+                 id.c_str(), merged->new_changes);
+  }
+  if (salvaged || restored) {
+    // Until it is replaced, every process that reads the snapshot would salvage it again;
+    // and changes put back are on disk only once it is.
     s.log_valid = now.log_exists ? now.log_size : 0;  // (compact_locked empties the log)
     StoreStatus st = compact_locked(id, s);
-    if (!st.ok()) forget(s); else count(&FsStore::damaged_snapshots_);
+    if (!st.ok()) {
+      if (restored && s.doc) s.held = std::move(s.doc);  // (put back by a later request)
+      forget(s);
+    } else {
+      if (salvaged) count(&FsStore::damaged_snapshots_);
+      if (restored) count(&FsStore::restored_from_memory_);
+    }
     return st;
   }
   account(id, s);
@@ -1442,6 +1503,7 @@ StoreStats FsStore::stats() {
   s.torn_log_tails = torn_log_tails_;
   s.damaged_logs = damaged_logs_;
   s.damaged_snapshots = damaged_snapshots_;
+  s.restored_from_memory = restored_from_memory_;
   s.json_renders = json_renders_;
   s.cache_bytes = cache_bytes_;
   s.cache_entries = lru_.size();

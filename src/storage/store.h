@@ -71,6 +71,9 @@ struct StoreStats {
   uint64_t torn_log_tails = 0;     // a crash's torn append cut off a log
   uint64_t damaged_logs = 0;       // bytes damaged in a log set aside (whole chunks after kept)
   uint64_t damaged_snapshots = 0;  // a damaged snapshot's whole chunks kept, and it rewritten
+  // Changes a document's files lacked (a repair by another process kept only part of a
+  // damaged file), put back from the copy this process held in memory.
+  uint64_t restored_from_memory = 0;
   // JSON views rendered; one is served again while its document stays as it was.
   uint64_t json_renders = 0;
   uint64_t cache_bytes = 0;

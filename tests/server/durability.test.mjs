@@ -212,3 +212,38 @@ test('a damaged snapshot keeps the log and serves again', async () => {
     assert.equal((await server.stop()).code, 0)
   }
 })
+
+test('a process that holds a document puts back what another lost to a damaged snapshot', async () => {
+  const dataDir = tempDir('held-copy')
+  const id = 'held-copy'
+  let a = forkFor(baseDoc(), 0)
+  a = A.change(a, { time: 0 }, (d) => { d.a = 'in the snapshot' })
+  const holder = await startServer({ dataDir, args: ['--quiet'] })
+  let other = null
+  try {
+    assert.equal((await upload(holder.url, id, A.save(a))).status, 200)
+    assert.equal((await download(holder.url, id)).status, 200)  // compacted, and held
+    const snapPath = path.join(dataDir, `${id}.automerge`)
+    flipBits(snapPath, Math.floor(fs.statSync(snapPath).size / 2), 0x20)
+    // Another process reads it first: the damaged snapshot kept nothing it could read.
+    other = await startServer({ dataDir, args: ['--quiet'] })
+    const lost = await download(other.url, id)
+    assert.equal(lost.status, 200)
+    assert.equal(A.toJS(A.load(lost.bytes)).a, undefined)
+    // The holder's next request puts its copy's changes back on disk, for both.
+    for (const server of [holder, other]) {
+      const got = await download(server.url, id)
+      assert.equal(got.status, 200)
+      assert.deepEqual(A.getHeads(A.load(got.bytes)).sort(), A.getHeads(a).sort())
+    }
+    assert.match(holder.log(), /its files lack \d+ changes this process held in memory/)
+    const metrics = await (await fetch(`${holder.url}/metrics`)).text()
+    assert.match(metrics, /^amstore_repairs_total\{kind="restored_from_memory"\} 1$/m)
+    const files = storedFiles(dataDir, id)
+    const stored = A.load(new Uint8Array(Buffer.concat([files.snapshot, files.log])))
+    assert.equal(A.toJS(stored).a, 'in the snapshot')
+  } finally {
+    assert.equal((await holder.stop()).code, 0)
+    if (other) assert.equal((await other.stop()).code, 0)
+  }
+})

@@ -1015,6 +1015,74 @@ TEST_F(FsStoreTest, DamagedSnapshotKeepsItsWholeChunksAndTheLog) {
   EXPECT_EQ(damaged_files().size(), 1u);
 }
 
+TEST_F(FsStoreTest, ChangesHeldInMemoryAreNotLostToARepair) {
+  Author a(1), b(2);
+  std::vector<StoredChange> chain;
+  for (int i = 0; i < 5; ++i) chain.push_back(a.next());
+  const fs::path snap_path = dir_ / "doc.automerge";
+  const std::vector<ChangeHash> all_of_a{a.head()};
+  // A snapshot of one document chunk holding the whole chain, damaged: a repair keeps
+  // nothing of it.
+  auto damage_snapshot = [&] {
+    Bytes snap = read_all(snap_path);
+    snap[snap.size() / 2] ^= 0x04;
+    write_file(snap_path, snap);
+  };
+  auto holder = open(), other = open();
+  MergeResult m;
+  for (const StoredChange& c : chain) ASSERT_TRUE(holder->merge("doc", c.chunk, &m).ok());
+  ASSERT_TRUE(holder->compact("doc").ok());
+  GetResult g;
+  ASSERT_TRUE(holder->get("doc", false, &g).ok());  // held in memory from here on
+  ASSERT_EQ(g.info.changes, 5u);
+
+  // Another process repairs the damaged snapshot: it keeps what it can read, nothing.
+  damage_snapshot();
+  ASSERT_TRUE(other->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.changes, 0u);
+  EXPECT_EQ(other->stats().damaged_snapshots, 1u);
+  // The process that held the document puts its changes back, on disk.
+  ASSERT_TRUE(holder->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.heads, all_of_a);
+  EXPECT_EQ(g.info.changes, 5u);
+  EXPECT_EQ(holder->stats().restored_from_memory, 1u);
+  ASSERT_TRUE(other->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.heads, all_of_a);
+  {
+    auto fresh = open();
+    FileCheck checked;
+    ASSERT_TRUE(fresh->check("doc", &checked).ok());
+    EXPECT_FALSE(checked.snapshot_damaged_at.has_value());
+    EXPECT_EQ(checked.info.heads, all_of_a);
+    EXPECT_EQ(checked.info.changes, 5u);
+  }
+  // A compaction by another process leaves nothing to put back.
+  ASSERT_TRUE(other->merge("doc", b.next().chunk, &m).ok());
+  ASSERT_TRUE(other->compact("doc").ok());
+  ASSERT_TRUE(holder->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.changes, 6u);
+  EXPECT_EQ(holder->stats().restored_from_memory, 1u);
+
+  // Damage that the holder repairs itself: it loses nothing either.
+  damage_snapshot();
+  ASSERT_TRUE(holder->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.changes, 6u);
+  EXPECT_EQ(holder->stats().damaged_snapshots, 1u);
+  EXPECT_EQ(holder->stats().restored_from_memory, 2u);
+  EXPECT_EQ(files_named(dir_, "doc.automerge.damaged.").size(), 2u);
+
+  // A document whose files were removed is not brought back, even under its old id.
+  fs::remove(snap_path);
+  fs::remove(dir_ / "doc.automerge.log");
+  EXPECT_EQ(holder->get("doc", false, &g).code, StoreCode::kNotFound);
+  Author c(3);
+  const StoredChange c1 = c.next();
+  ASSERT_TRUE(other->merge("doc", c1.chunk, &m).ok());
+  ASSERT_TRUE(holder->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{c1.hash});
+  EXPECT_EQ(g.info.changes, 1u);
+}
+
 // The data directory's file names other than doc's files and lock files (temporary
 // snapshots, for instance).
 std::vector<std::string> stray_files(const fs::path& dir) {
