@@ -1015,6 +1015,9 @@ TEST_F(FsStoreTest, DamagedSnapshotKeepsItsWholeChunksAndTheLog) {
   EXPECT_EQ(damaged_files().size(), 1u);
 }
 
+// Two stores on one directory (two processes): what a repair of damaged files loses, the
+// one that still held the document in memory puts back; a compaction, which loses nothing,
+// and a document removed by hand leave nothing to put back.
 TEST_F(FsStoreTest, ChangesHeldInMemoryAreNotLostToARepair) {
   Author a(1), b(2);
   std::vector<StoredChange> chain;
@@ -1071,9 +1074,29 @@ TEST_F(FsStoreTest, ChangesHeldInMemoryAreNotLostToARepair) {
   EXPECT_EQ(holder->stats().restored_from_memory, 2u);
   EXPECT_EQ(files_named(dir_, "doc.automerge.damaged.").size(), 2u);
 
+  // Damage in the log, repaired by another process: it keeps the chunk after the damage
+  // (a7, waiting for a6), and the holder puts back the one the damage hit.
+  const StoredChange a6 = a.next(), a7 = a.next();
+  for (const StoredChange* ch : {&a6, &a7}) ASSERT_TRUE(holder->merge("doc", ch->chunk, &m).ok());
+  const fs::path log_path = dir_ / "doc.automerge.log";
+  Bytes log = read_all(log_path);
+  ASSERT_EQ(log.size(), a6.chunk.size() + a7.chunk.size());
+  log[a6.chunk.size() / 2] ^= 0x10;
+  write_file(log_path, log);
+  ASSERT_TRUE(other->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.changes, 6u);
+  EXPECT_EQ(g.info.pending, 1u);
+  EXPECT_EQ(other->stats().damaged_logs, 1u);
+  ASSERT_TRUE(holder->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.changes, 8u);
+  EXPECT_EQ(g.info.pending, 0u);
+  EXPECT_EQ(holder->stats().restored_from_memory, 3u);
+  ASSERT_TRUE(other->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.changes, 8u);
+
   // A document whose files were removed is not brought back, even under its old id.
   fs::remove(snap_path);
-  fs::remove(dir_ / "doc.automerge.log");
+  fs::remove(log_path);
   EXPECT_EQ(holder->get("doc", false, &g).code, StoreCode::kNotFound);
   Author c(3);
   const StoredChange c1 = c.next();
