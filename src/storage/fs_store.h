@@ -212,7 +212,7 @@ class FsStore : public DocumentStore {
   uint64_t cache_bytes_ = 0;
   uint64_t compactions_ = 0;
   uint64_t torn_log_tails_ = 0, damaged_logs_ = 0, damaged_snapshots_ = 0;  // (StoreStats)
-  uint64_t restored_from_memory_ = 0;                                        // (StoreStats)
+  uint64_t restored_from_memory_ = 0;                                      // (StoreStats)
   uint64_t json_renders_ = 0;                                              // (StoreStats)
 
   std::mutex bg_mu_;
