@@ -501,13 +501,16 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
                      (!s.ident.log_exists || (now.log_exists && now.log_ino == s.ident.log_ino &&
                                               now.log_size >= s.log_valid));
   if (!incremental) {
-    if (s.doc && !s.held) {
-      s.held = std::move(s.doc);
-    } else if (s.doc) {  // (a copy still held from before: both are kept, as one)
-      CpuSlot cpu(*this);
-      if (auto both = s.held->merge(*s.doc); !both.ok()) s.held = std::move(s.doc);
+    if (s.doc) {
+      std::unique_ptr<Document> was = std::move(s.doc);
+      forget(s);
+      if (!s.held) {
+        s.held = std::move(was);
+      } else {  // (a copy still held from before: both are kept, as one)
+        CpuSlot cpu(*this);
+        if (!s.held->merge(*was).ok()) s.held = std::move(was);
+      }
     }
-    if (s.doc || s.held) forget(s);
     Bytes snap;
     if (StoreStatus rs = read_file(dir_fd_, snap_name, 0, now.snap_size, &snap); !rs.ok())
       return rs;
@@ -607,23 +610,23 @@ StoreStatus FsStore::refresh(const std::string& id, Slot& s, bool exclusive,
       CpuSlot cpu(*this);
       return s.doc->merge(*held);
     }();
-    if (!merged.ok()) {
+    if (merged.ok()) {
+      restored = true;
+      s.doc_mem = doc_memory(*s.doc);
+      s.drop_views();
+      std::fprintf(stderr,
+                   "amstore: %s: its files lack %zu changes this process held in memory (a "
+                   "repair by another process kept only part of a damaged file?): put back\n",
+                   id.c_str(), merged->new_changes);
+    } else {
       // Not one history with what the files hold (replaced by hand with another
-      // document?): the files win, as they would without a copy held.
+      // document?): the files win, as they would without a copy held. (A merge that fails
+      // leaves the document as it was: it is still what the files hold.)
       std::fprintf(stderr,
                    "amstore: %s: the copy this process held does not merge into its files "
                    "(%s): dropped\n",
                    id.c_str(), merged.status().message().c_str());
-      forget(s);
-      return refresh(id, s, exclusive, needs_exclusive);
     }
-    restored = true;
-    s.doc_mem = doc_memory(*s.doc);
-    s.drop_views();
-    std::fprintf(stderr,
-                 "amstore: %s: its files lack %zu changes this process held in memory (a "
-                 "repair by another process kept only part of a damaged file?): put back\n",
-                 id.c_str(), merged->new_changes);
   }
   if (salvaged || restored) {
     // Until it is replaced, every process that reads the snapshot would salvage it again;
