@@ -1017,7 +1017,8 @@ TEST_F(FsStoreTest, DamagedSnapshotKeepsItsWholeChunksAndTheLog) {
 
 // Two stores on one directory (two processes): what a repair of damaged files loses, the
 // one that still held the document in memory puts back; a compaction, which loses nothing,
-// and a document removed by hand leave nothing to put back.
+// and a document removed by hand leave nothing to put back, and a copy that does not merge
+// into what the files hold now is dropped.
 TEST_F(FsStoreTest, ChangesHeldInMemoryAreNotLostToARepair) {
   Author a(1), b(2);
   std::vector<StoredChange> chain;
@@ -1104,6 +1105,28 @@ TEST_F(FsStoreTest, ChangesHeldInMemoryAreNotLostToARepair) {
   ASSERT_TRUE(holder->get("doc", false, &g).ok());
   EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{c1.hash});
   EXPECT_EQ(g.info.changes, 1u);
+
+  // Files replaced by hand with another history of the same actor: the held copy does not
+  // merge into it (its seq 1 is taken), so the files win, whole.
+  Change other_history;
+  other_history.actors = {std::string(16, '\x03')};
+  other_history.seq = 1;
+  other_history.start_op = 1;
+  Op op;
+  op.map_key = true;
+  op.key = "other";
+  op.action = 1;  // set
+  op.value.type = static_cast<uint8_t>(ValueType::kInt);
+  op.value.i = 7;
+  other_history.ops.push_back(op);
+  const StoredChange other1 = store_change(std::move(other_history));
+  ASSERT_NE(other1.hash, c1.hash);
+  write_file(snap_path, other1.chunk);
+  fs::remove(log_path);
+  ASSERT_TRUE(holder->get("doc", false, &g).ok());
+  EXPECT_EQ(g.info.heads, std::vector<ChangeHash>{other1.hash});
+  EXPECT_EQ(g.info.changes, 1u);
+  EXPECT_EQ(holder->stats().restored_from_memory, 3u);
 }
 
 // The data directory's file names other than doc's files and lock files (temporary
