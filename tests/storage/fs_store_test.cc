@@ -64,28 +64,35 @@ void expect_set_aside(const fs::path& dir, std::string_view prefix, ByteView byt
   EXPECT_EQ(aside[0], set_aside_path(dir, prefix, bytes));
 }
 
+// A change by the actor of 16 bytes `tag` with one op: root map key `key` set to the int
+// `value` (callers give it deps, or another object, as they need).
+Change set_change(uint8_t tag, uint64_t seq, uint64_t start_op, const std::string& key,
+                  int64_t value) {
+  Change c;
+  c.actors = {std::string(16, static_cast<char>(tag))};
+  c.seq = seq;
+  c.start_op = start_op;
+  Op op;
+  op.map_key = true;
+  op.key = key;
+  op.action = 1;  // set
+  op.value.type = static_cast<uint8_t>(ValueType::kInt);
+  op.value.i = value;
+  c.ops.push_back(op);
+  return c;
+}
+
 // A chain of changes by one actor, each setting root key "<tag><seq>" to seq.
 class Author {
  public:
-  explicit Author(uint8_t tag) : actor_(16, static_cast<char>(tag)), tag_(tag) {}
+  explicit Author(uint8_t tag) : tag_(tag) {}
 
   StoredChange next() {
-    Change c;
-    c.actors = {actor_};
-    c.seq = ++seq_;
-    c.start_op = seq_;
+    ++seq_;
+    Change c = set_change(tag_, seq_, seq_,
+                          "k" + std::to_string(tag_) + "_" + std::to_string(seq_),
+                          static_cast<int64_t>(seq_));
     if (have_head_) c.deps = {head_};
-    Op op;
-    op.map_key = true;
-    std::string key = "k";
-    key += std::to_string(tag_);
-    key += '_';
-    key += std::to_string(seq_);
-    op.key = key;
-    op.action = 1;  // set
-    op.value.type = static_cast<uint8_t>(ValueType::kInt);
-    op.value.i = static_cast<int64_t>(seq_);
-    c.ops.push_back(op);
     StoredChange sc = store_change(std::move(c));
     head_ = sc.hash;
     have_head_ = true;
@@ -94,7 +101,6 @@ class Author {
   const ChangeHash& head() const { return head_; }
 
  private:
-  std::string actor_;
   uint8_t tag_;
   uint64_t seq_ = 0;
   ChangeHash head_{};
@@ -599,17 +605,9 @@ TEST_F(FsStoreTest, AnInvalidWaitingChangeDoesNotBlockItsDeps) {
   StoredChange first = a.next(), second = a.next(), third = a.next();
   ASSERT_TRUE(store->merge("doc", first.chunk, &m).ok());
   ASSERT_TRUE(store->merge("doc", third.chunk, &m).ok());  // waits for `second`
-  Change bad;
-  bad.actors = {std::string(16, '\x02')};
-  bad.seq = 1;
-  bad.start_op = 100;
+  Change bad = set_change(2, 1, 100, "k", 0);
   bad.deps = {second.hash};  // known from `third`, which a GET returns as pending
-  Op op;
-  op.map_key = true;
-  op.key = "k";
-  op.action = 1;  // set
-  op.obj = OpId{99, 0};  // an object that does not exist
-  bad.ops.push_back(op);
+  bad.ops[0].obj = OpId{99, 0};  // an object that does not exist
   ASSERT_TRUE(store->merge("doc", store_change(std::move(bad)).chunk, &m).ok());  // waits too
   StoreStatus st = store->merge("doc", second.chunk, &m);
   ASSERT_TRUE(st.ok()) << st.message;
@@ -992,17 +990,8 @@ TEST_F(FsStoreTest, DamagedSnapshotKeepsItsWholeChunksAndTheLog) {
   // Whole chunks that do not load (c1 without an object it writes to) are not damage: the
   // read fails, and the files stay as they are.
   store.reset();
-  Change bad;
-  bad.actors = {std::string(16, '\x09')};
-  bad.seq = 1;
-  bad.start_op = 1;
-  Op op;
-  op.map_key = true;
-  op.key = "k";
-  op.action = 1;
-  op.value.type = static_cast<uint8_t>(ValueType::kInt);
-  op.obj = OpId{7, 0};  // no such object
-  bad.ops.push_back(op);
+  Change bad = set_change(9, 1, 1, "k", 0);
+  bad.ops[0].obj = OpId{7, 0};  // no such object
   const StoredChange bad_change = store_change(std::move(bad));
   const Bytes bad_chunk(bad_change.chunk.begin(), bad_change.chunk.end());
   fs::remove(log_path);
@@ -1108,18 +1097,7 @@ TEST_F(FsStoreTest, ChangesHeldInMemoryAreNotLostToARepair) {
 
   // Files replaced by hand with another history of the same actor: the held copy does not
   // merge into it (its seq 1 is taken), so the files win, whole.
-  Change other_history;
-  other_history.actors = {std::string(16, '\x03')};
-  other_history.seq = 1;
-  other_history.start_op = 1;
-  Op op;
-  op.map_key = true;
-  op.key = "other";
-  op.action = 1;  // set
-  op.value.type = static_cast<uint8_t>(ValueType::kInt);
-  op.value.i = 7;
-  other_history.ops.push_back(op);
-  const StoredChange other1 = store_change(std::move(other_history));
+  const StoredChange other1 = store_change(set_change(3, 1, 1, "other", 7));
   ASSERT_NE(other1.hash, c1.hash);
   write_file(snap_path, other1.chunk);
   fs::remove(log_path);
