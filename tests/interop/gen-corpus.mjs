@@ -636,6 +636,27 @@ scenario('large-many-changes', () => {
   return { forks: reps }
 })
 
+scenario('late-joiners', () => {
+  // Actors who join a long history (a device added to a document): their counters start
+  // near its maxOp, so that counting each actor's ops from counter 1 leaves most of the
+  // room empty. Each newcomer's first change only deletes: its lowest counters are in
+  // successor lists alone.
+  const [a, b, c] = [actor16(0xb1), actor16(0xb2), actor16(0xb3)]
+  let da = ch(A.init({ actor: a }), (x) => { x.text = '' })
+  for (let i = 0; i < 40; i++) {
+    da = ch(da, (x) => { A.splice(x, ['text'], x.text.length, 0, `line ${String(i).padStart(3, '0')}\n`) },
+      { time: T0 + i })
+  }
+  let db = A.clone(da, { actor: b })
+  db = ch(db, (x) => { A.splice(x, ['text'], 10, 6) }, { time: T0 + 100 })
+  db = ch(db, (x) => { A.splice(x, ['text'], 10, 0, 'bbbbb'); x.by = 'b' }, { time: T0 + 101 })
+  let dc = A.merge(A.clone(da, { actor: c }), db)
+  dc = ch(dc, (x) => { A.splice(x, ['text'], 30, 3) }, { time: T0 + 200 })
+  dc = ch(dc, (x) => { A.splice(x, ['text'], 0, 0, 'cc'); x.by = 'c' }, { time: T0 + 201 })
+  da = ch(da, (x) => { A.splice(x, ['text'], x.text.length, 0, 'end\n') }, { time: T0 + 300 })
+  return { forks: [da, db, dc] }
+})
+
 // ---------------------------------------------------------------------------
 // Seeded random multi-actor edit sequences
 
