@@ -638,9 +638,9 @@ scenario('large-many-changes', () => {
 
 scenario('late-joiners', () => {
   // Actors who join a long history (a device added to a document): their counters start
-  // near its maxOp, so that counting each actor's ops from counter 1 leaves most of the
-  // room empty. Each newcomer's first change only deletes: its lowest counters are in
-  // successor lists alone.
+  // near its maxOp, so that numbering each actor's counters from 1 leaves most of the room
+  // empty (amstore's load then places ops in document order, not by counter). Each
+  // newcomer's first change only deletes: its lowest counters are in successor lists alone.
   const [a, b, c] = [actor16(0xb1), actor16(0xb2), actor16(0xb3)]
   let da = ch(A.init({ actor: a }), (x) => { x.text = '' })
   for (let i = 0; i < 40; i++) {
