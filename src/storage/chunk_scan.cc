@@ -22,6 +22,12 @@ size_t whole_prefix(ByteView bytes, std::vector<ByteView>* chunks) {
   return pos;
 }
 
+// Whether `bytes` begin as the magic number does, as far as they go: a whole chunk's, or
+// a torn append's that was cut inside it.
+bool begins_like_magic(ByteView bytes) {
+  return std::memcmp(bytes.data(), kMagic, std::min(bytes.size(), sizeof kMagic)) == 0;
+}
+
 }  // namespace
 
 size_t valid_log_prefix(ByteView log) { return whole_prefix(log, nullptr); }
@@ -55,8 +61,7 @@ std::vector<ByteView> chunks_after_damage(ByteView rest, std::vector<Bytes>* men
       // Its magic number damaged and nothing else: mended (a crash's torn append or zeros
       // keep the magic number's bytes or have no checksum to match, so are never taken).
       const ByteView at = rest.subspan(pos);
-      const bool magic = std::memcmp(at.data(), kMagic, std::min(at.size(), sizeof kMagic)) == 0;
-      const size_t extent = magic ? 0 : claimed_chunk_extent(at);
+      const size_t extent = begins_like_magic(at) ? 0 : claimed_chunk_extent(at);
       if (extent > 0) {
         Bytes copy(at.begin(), at.begin() + static_cast<long>(extent));
         std::memcpy(copy.data(), kMagic, sizeof kMagic);
@@ -91,10 +96,9 @@ std::vector<ByteView> chunks_after_damage(ByteView rest, std::vector<Bytes>* men
 bool is_damaged_tail(ByteView rest) {
   if (chunk_extent(rest) != 0) return true;
   const size_t n = std::min<size_t>(rest.size(), sizeof kMagic);
-  const bool magic = std::memcmp(rest.data(), kMagic, n) == 0;
   const bool zeros = std::all_of(rest.begin(), rest.begin() + static_cast<long>(n),
                                  [](uint8_t b) { return b == 0; });
-  return !magic && !zeros;
+  return !begins_like_magic(rest) && !zeros;
 }
 
 std::vector<ByteView> whole_chunks(ByteView bytes, std::vector<Bytes>* mended) {
