@@ -1,0 +1,74 @@
+// The golden corpus through real servers: every scenario's forks (each actor's replica,
+// saved by the library) uploaded at once to one document, half of them through each of two
+// server processes on one data directory. What is stored must be what Automerge.merge of
+// the forks gives: the corpus's heads and value (tests/interop/gen-corpus.mjs). The CLI's
+// merge is held to the same in tests/interop; this is the server's path (uploads read
+// before the lock, decoded against the document's known changes, merged under it).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { docJson, parseJsonExact } from '../interop/json-mapping.mjs'
+import { AMSTORE_BIN, Automerge as A, download, startServer, tempDir, upload } from './helpers.mjs'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+
+// The corpus scripts/test.sh made, or a fresh one (as tests/interop/verify.mjs does).
+function corpusDir () {
+  if (process.env.AMSTORE_CORPUS) return path.resolve(process.env.AMSTORE_CORPUS)
+  const dir = path.join(tempDir('corpus'), 'corpus')
+  const r = spawnSync(process.execPath, [path.join(here, '..', 'interop', 'gen-corpus.mjs'), dir],
+    { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`gen-corpus.mjs failed:\n${r.stderr}`)
+  return dir
+}
+
+const readLines = (file) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)
+const sortedHex = (heads) => heads.map((h) => h.toLowerCase()).sort()
+
+test('each corpus scenario\'s forks, uploaded at once through two servers, merge to the library\'s document', async () => {
+  const corpus = corpusDir()
+  const scenarios = fs.readdirSync(corpus)
+    .filter((n) => fs.existsSync(path.join(corpus, n, 'forks'))).sort()
+  assert.ok(scenarios.length >= 100, `only ${scenarios.length} scenarios with forks in ${corpus}`)
+  const dataDir = tempDir('corpus-data')
+  const servers = [await startServer({ dataDir }), await startServer({ dataDir })]
+  try {
+    let next = 0
+    // A few documents at a time, each with all its uploads in flight together.
+    await Promise.all(Array.from({ length: 4 }, async (_, lane) => {
+      while (next < scenarios.length) {
+        const name = scenarios[next++]
+        const dir = path.join(corpus, name)
+        const forks = fs.readdirSync(path.join(dir, 'forks'))
+          .map((f) => new Uint8Array(fs.readFileSync(path.join(dir, 'forks', f))))
+        const sent = await Promise.all(forks.map((b, i) => upload(servers[(i + lane) % 2].url, name, b)))
+        for (const r of sent) assert.equal(r.status, 200, `${name}: ${r.text}`)
+        // Again, each through the other server: nothing new.
+        const again = await Promise.all(forks.map((b, i) => upload(servers[(i + lane + 1) % 2].url, name, b)))
+        for (const r of again) {
+          assert.equal(r.status, 200, `${name}: ${r.text}`)
+          assert.equal(JSON.parse(r.text).newChanges, 0, `${name}: a fork uploaded again brought new changes`)
+        }
+        const wantHeads = readLines(path.join(dir, 'heads.txt'))
+        const wantValue = parseJsonExact(fs.readFileSync(path.join(dir, 'value.json'), 'utf8'))
+        const got = await download(servers[lane % 2].url, name)
+        assert.equal(got.status, 200, name)
+        const doc = A.load(got.bytes)
+        assert.deepEqual(sortedHex(A.getHeads(doc)), wantHeads, `${name}: heads`)
+        assert.deepEqual(parseJsonExact(docJson(doc)), wantValue, `${name}: value`)
+        const json = await fetch(`${servers[(lane + 1) % 2].url}/${name}/json`)
+        assert.equal(json.status, 200, name)
+        assert.deepEqual(parseJsonExact(await json.text()), wantValue, `${name}: GET /json`)
+      }
+    }))
+  } finally {
+    for (const s of servers) await s.stop()
+  }
+  // What the servers left on disk: every document whole.
+  const r = spawnSync(AMSTORE_BIN, ['check', '--data-dir', dataDir], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, new RegExp(`^${scenarios.length} documents: ${scenarios.length} ok, 0 torn, 0 damaged, 0 unreadable$`, 'm'))
+})
