@@ -480,6 +480,23 @@ Result<Change> decode_change(ByteView body, bool check_canonical) {
   return ch;
 }
 
+Status check_start_op(uint64_t start_op, size_t num_ops, uint64_t deps_max_op,
+                      uint64_t author_max_op) {
+  if (deps_max_op < author_max_op)
+    return Status::Error("change does not follow on from its author's previous change: its "
+                         "dependencies' highest op counter " + std::to_string(deps_max_op) +
+                         " is below that change's maxOp " + std::to_string(author_max_op));
+  if (num_ops > 0 && start_op <= deps_max_op)
+    return Status::Error("change startOp " + std::to_string(start_op) +
+                         " is not above its dependencies' highest op counter " +
+                         std::to_string(deps_max_op));
+  if (num_ops == 0 && start_op != deps_max_op + 1)
+    return Status::Error("empty change has startOp " + std::to_string(start_op) +
+                         ", not one above its dependencies' highest op counter " +
+                         std::to_string(deps_max_op));
+  return Status::Ok();
+}
+
 Bytes encode_change_body(const Change& ch) {
   Bytes out;
   encode_change_body(ch, out);

@@ -119,6 +119,16 @@ struct Change {
   static const std::vector<std::pair<uint32_t, SmallString>> kNoMarkNames;
 };
 
+// Checks that a change's op counters follow on from its dependencies' as the library needs
+// to load it back from a document, which stores no startOp: the library takes it to be one
+// above the highest maxOp of the change's deps (0 without deps), and gives the change the
+// author's ops from there up to its maxOp. So startOp must be above that, an empty change's
+// exactly one above it, and that range must not reach into the author's change before
+// (whose maxOp is `author_max_op`, 0 for a first change): which the library's changes never
+// do, as each depends on the author's one before. `deps_max_op`: the deps' highest maxOp.
+Status check_start_op(uint64_t start_op, size_t num_ops, uint64_t deps_max_op,
+                      uint64_t author_max_op);
+
 // Decodes a change body and checks it is valid and canonical: re-encoding it gives back
 // exactly `body` (anything else could not survive a document round trip, spec §5.7).
 // `check_canonical` = false skips the re-encoding, for bodies this code wrote or checked.

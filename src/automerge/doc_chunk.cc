@@ -1188,13 +1188,15 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   constexpr uint32_t kAhead = 64;
   const uint32_t total_ops = op_start.back();
   uint32_t requested = 0;  // change_ops entries requested so far
-  std::vector<uint64_t> prev_max(by_counter ? num_actors : 0, 0);  // counter space: per actor
+  std::vector<uint64_t> prev_max(num_actors, 0);  // per actor, the maxOp of its row before
   uint32_t placed = 0;  // counter space: ops of the changes before, back to back
   StoredChange scratch;
   ChangeArena arena(rows.size() - num_known);
   for (uint32_t ri = 0; ri < rows.size(); ++ri) {
-    if (is_known[ri]) continue;
     const ChangeRow& row = rows[ri];
+    const uint64_t author_max_op = prev_max[row.actor];
+    prev_max[row.actor] = row.max_op;
+    if (is_known[ri]) continue;
     const Regen* side_by_side = nullptr;  // counter space: the change's ops
     const uint32_t* list = nullptr;       // else: the change's ops, in regen
     uint32_t list_size;
@@ -1202,9 +1204,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       // The change's counters (maxOp of the actor's change before, maxOp]: its ops must be
       // the taken slots at the top of them, without a gap.
       const uint64_t base = counter_base[row.actor];
-      uint64_t first = base + prev_max[row.actor];
+      uint64_t first = base + author_max_op;
       const uint64_t end = base + row.max_op;
-      prev_max[row.actor] = row.max_op;
       while (first < end && !taken[first]) ++first;
       if (std::find(taken.begin() + first, taken.begin() + end, 0) != taken.begin() + end)
         return Status::Error(kNotContiguous);
@@ -1307,11 +1308,15 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     if (!row.message.empty()) ch.mutable_message().assign(row.message);
     if (!row.extra.empty()) ch.mutable_extra().assign(row.extra.begin(), row.extra.end());
     ch.deps.reserve(row.deps_count);
+    uint64_t deps_max_op = 0;
     for (uint32_t k = 0; k < row.deps_count; ++k) {
-      const ChangeHash* h = hash_of(deps[row.deps_begin + k]);
+      const uint32_t dep = deps[row.deps_begin + k];
+      const ChangeHash* h = hash_of(dep);
       if (!h) return Status::Error(kKnownGap);
       ch.deps.push_back(*h);
+      deps_max_op = std::max(deps_max_op, rows[dep].max_op);
     }
+    AM_TRY(check_start_op(ch.start_op, list_size, deps_max_op, author_max_op));
     for (size_t k = 1; k < ch.deps.size(); ++k)
       if (!(ch.deps[k - 1] < ch.deps[k])) return Status::Error("document change deps are not in hash order");
     // Lean, sealed straight into the change kept, with the few fields a lean document keeps

@@ -280,7 +280,9 @@ Result<MergeStats> Document::merge(const Document& other) {
 class Document::Checker {
  public:
   explicit Checker(Document& doc) : doc_(doc) {}
-  Status check(const StoredChange& sc) {
+  // `deps_max_op`: the highest maxOp of the change's deps, to check its startOp against
+  // (check_start_op); null where the caller checked that (decode_document).
+  Status check(const StoredChange& sc, const uint64_t* deps_max_op = nullptr) {
     const Change& c = sc.change;
     if (!last_author_ || !same_actor(*last_author_, c.author())) {
       auto [it, fresh] = try_emplace_view(actor_state_, c.author());
@@ -299,6 +301,10 @@ class Document::Checker {
     if (c.start_op <= state_->second)
       return Status::Error("change " + to_hex(sc.hash) +
                            " reuses op counters of an earlier change by the same actor");
+    if (deps_max_op) {
+      Status s = check_start_op(c.start_op, c.ops.size(), *deps_max_op, state_->second);
+      if (!s.ok()) return Status::Error("change " + to_hex(sc.hash) + ": " + s.message());
+    }
     Status valid = doc_.ops_.stage(c);
     if (!valid.ok()) return Status::Error("change " + to_hex(sc.hash) + ": " + valid.message());
     *state_ = {c.seq, c.max_op()};
@@ -417,8 +423,11 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     }
     ops_.commit();
     changes_ = std::move(incoming);
-    for (const Staged::Change& c : staged->changes)
+    max_op_at_.reserve(staged->changes.size());
+    for (const Staged::Change& c : staged->changes) {
       note_applied(staged->authors[c.author], c.hash, c.max_op, c.ops);
+      max_op_at_.push_back(c.max_op);
+    }
     heads_ = staged->heads;
     index_.insert_all(
         0, static_cast<uint32_t>(changes_.size()),
@@ -438,8 +447,12 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   std::vector<bool> dropped(pool.size(), false);
   // Any refusal takes back what the batch staged: else the next merge would commit the ops
   // of changes that were never applied.
+  // The highest max op of each pool change's deps that are here (all of them, once it is
+  // ready to apply): its startOp must follow on (check_start_op).
+  std::vector<uint64_t> deps_max_op(pool.size(), 0);
+  auto check = [&](size_t i) { return checker.check(*pool[i], &deps_max_op[i]); };
   auto apply = [&](size_t i) -> Status {
-    Status s = checker.check(*pool[i]);
+    Status s = check(i);
     if (!s.ok()) {
       ops_.rollback();
       return s;
@@ -458,9 +471,17 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     std::vector<uint32_t> first(pool.size() + 1, 0);
     for (size_t i = 0; i < pool.size(); ++i) {
       for (const ChangeHash& d : pool[i]->change.deps) {
-        if (has_applied(d)) continue;
-        ++missing[i];  // a dep in neither: waits until a later merge brings it
-        if (const uint32_t* j = in_pool.find(d)) ++first[*j + 1];
+        uint64_t dep_max_op;
+        if (const uint32_t p = position_of(d); p != ChangeIndex::kNone) {
+          dep_max_op = max_op_at_[p];
+        } else {
+          ++missing[i];  // a dep in neither: waits until a later merge brings it
+          const uint32_t* j = in_pool.find(d);
+          if (!j) continue;
+          ++first[*j + 1];
+          dep_max_op = pool[*j]->change.max_op();
+        }
+        deps_max_op[i] = std::max(deps_max_op[i], dep_max_op);
       }
     }
     for (size_t j = 0; j < pool.size(); ++j) first[j + 1] += first[j];
@@ -485,7 +506,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
         // not veto this upload: else anyone knowing the hash of a change not yet applied
         // could block it for good with an invalid change depending on it. (Its waiters
         // stay pending.)
-        if (!checker.check(*pool[i]).ok()) {
+        if (!check(i).ok()) {
           dropped[i] = true;
           continue;
         }
@@ -506,6 +527,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   for (auto& p : incoming) owned.push_back(std::move(p));
   std::vector<bool> applied(pool.size(), false);
   changes_.reserve(changes_.size() + order.size());
+  max_op_at_.reserve(changes_.size() + order.size());
   const size_t first_new = changes_.size();
   for (size_t k = 0; k < order.size(); ++k) {
     const size_t i = order[k];
@@ -518,6 +540,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash, hash_less),
                   sc->hash);
     note_applied(sc->change.author(), sc->hash, sc->change.max_op(), sc->change.ops.size());
+    max_op_at_.push_back(sc->change.max_op());
     if (lean_) drop_decoded(sc->change);
     changes_.push_back(std::move(sc));
   }

@@ -248,6 +248,9 @@ class Document {
   std::unique_ptr<OpSetCache> op_set_cache_;
 
   std::vector<std::unique_ptr<StoredChange>> changes_;
+  // The max op of each of changes_ (a lean document's changes hold no ops to count): a new
+  // change's startOp is checked against its deps' (check_start_op).
+  std::vector<uint64_t> max_op_at_;
   ChangeIndex index_;  // hash → changes_ index
   // The index in changes_ of the change with hash `h`, or ChangeIndex::kNone.
   uint32_t position_of(const ChangeHash& h) const {

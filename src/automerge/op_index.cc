@@ -132,7 +132,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
       obj = global(op.obj);
       if (obj != last_obj_) {
         const uint32_t o = find(obj);
-        if (o == kNotFound || kind_of(meta_[o]) == kPlain)
+        if (o == kNotFound || !makes_object(meta_[o]))
           return Status::Error("op refers to an object that does not exist");
         last_obj_ = obj;
         last_kind_ = kind_of(meta_[o]);
@@ -166,20 +166,36 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
     }
     if (op.action == static_cast<uint8_t>(Action::kDel) && op.pred_count == 0)
       return Status::Error("delete op without predecessors");
+    // Marks as the library makes them, which is all that it can load from a document: each
+    // an insert, the end (no name) right after its begin by id (the library pairs them so),
+    // in the same object. Else its document load fails ("invalid mark operation order"), or
+    // its text differs from ours.
+    const bool mark = op.action == static_cast<uint8_t>(Action::kMark);
+    if (mark && !op.insert) return Status::Error("mark op is not an insert");
+    if (mark && !op.has_mark_name) {
+      const uint32_t b = id >> 32 > 1 ? find_op(id - (uint64_t(1) << 32)) : kNotFound;
+      if (b == kNotFound || !is_mark_begin(meta_[b]) || obj_of(meta_[b]) != obj_ref)
+        return Status::Error("mark end does not follow its mark begin in the same object");
+    }
     for (uint32_t k = 0; k < op.pred_count; ++k) {
       uint64_t p = global(*pred++);
       const uint32_t pi = find_op(p);
       if (pi == kNotFound) return Status::Error("op's predecessor does not exist");
+      if (is_delete(meta_[pi])) return Status::Error("op's predecessor is a delete");
       if (!older(p, id)) return Status::Error("op's predecessor is not older than the op");
       if (obj_of(meta_[pi]) != obj_ref || target_[pi] != target)
         return Status::Error("op's predecessor is at a different key");
     }
     uint32_t meta = obj_ref << kObjShift | (op.insert ? kElement : 0);
     switch (static_cast<Action>(op.action)) {
-      case Action::kMakeMap:
-      case Action::kMakeTable: meta |= kMap; break;
+      case Action::kMakeMap: meta |= kMap; break;
       case Action::kMakeList:
       case Action::kMakeText: meta |= kSeq; break;
+      case Action::kMark: if (op.has_mark_name) meta |= kSpecial; break;  // (an insert)
+      case Action::kDel: meta |= kSpecial; break;  // (never an insert: decode_change)
+      // The library (3.5.0) panics on any op inside a table ("Missing from Index") and
+      // shows an empty one as a list: none of its documents can hold one.
+      case Action::kMakeTable: return Status::Error("tables are not supported");
       default: break;
     }
     target_.push_back(target);

@@ -41,7 +41,11 @@ class OpIndex {
   size_t key_memory() const { return keys_.memory(); }
 
  private:
-  enum Kind : uint32_t { kPlain = 0, kMap = 1, kSeq = 2 };
+  // kSpecial: with the element bit, a mark op with a name (a begin, which the op after it by
+  // id pairs with when that is a mark without a name: see stage_ops); without, a delete,
+  // which no op may name as its pred (a document keeps no delete to name). Neither makes an
+  // object.
+  enum Kind : uint32_t { kPlain = 0, kMap = 1, kSeq = 2, kSpecial = 3 };
   // What is kept per op, in two arrays of 8 bytes an op together (a cached document's index
   // is most of its memory). meta_[i]: bits 0–1 the kind of object op i makes (make ops), bit
   // 2 set if it creates a list element (insert), bits 3–31 its object: 0 for the root, else
@@ -55,6 +59,15 @@ class OpIndex {
   static constexpr uint64_t kMaxOps = (uint64_t(1) << (32 - kObjShift)) - 1;
   static constexpr uint32_t kNotFound = UINT32_MAX;
   static uint32_t kind_of(uint32_t meta) { return meta & kKindMask; }
+  static bool makes_object(uint32_t meta) {
+    return kind_of(meta) == kMap || kind_of(meta) == kSeq;
+  }
+  static bool is_mark_begin(uint32_t meta) {
+    return kind_of(meta) == kSpecial && (meta & kElement);
+  }
+  static bool is_delete(uint32_t meta) {
+    return kind_of(meta) == kSpecial && !(meta & kElement);
+  }
   static uint32_t obj_of(uint32_t meta) { return meta >> kObjShift; }
   // Forgets the ops from index n on, in both arrays.
   void truncate_ops(size_t n) {

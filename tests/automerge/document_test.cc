@@ -357,11 +357,12 @@ Change hostile_change() {
   return c;
 }
 
-Status merge_onto_aa(Change c) {
+// `on_aa`: the change depends on aa's (else on nothing).
+Status merge_onto_aa(Change c, bool on_aa = true) {
   Bytes aa = hex_bytes(kChangeAa);
   auto d = Document::load(aa);
   EXPECT_TRUE(d.ok());
-  c.deps = {aa_hash()};
+  if (on_aa) c.deps = {aa_hash()};
   StoredChange sc = store_change(std::move(c));
   // The same onto aa saved as a document and loaded lean (its op index filled as each
   // change was regenerated): the same verdict, for the same reason.
@@ -382,8 +383,8 @@ Status merge_onto_aa(Change c) {
 }
 
 // Refused, and for the reason the case is about (not some other flaw of the hand-made change).
-void expect_refused(Change c, const std::string& reason) {
-  Status s = merge_onto_aa(std::move(c));
+void expect_refused(Change c, const std::string& reason, bool on_aa = true) {
+  Status s = merge_onto_aa(std::move(c), on_aa);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find(reason), std::string::npos) << s.message();
 }
@@ -402,6 +403,82 @@ Op make_op(Action action, const char* key) {
   op.map_key = true;
   op.key = key;
   return op;
+}
+
+// A mark op in the list 2@aa, inserted after its element 3@aa; `name`: a begin's.
+Op mark_op(const char* name, Change* c) {
+  Op op;
+  op.action = static_cast<uint8_t>(Action::kMark);
+  op.obj = OpId{2, 1};
+  op.elem = OpId{3, 1};
+  op.insert = true;
+  if (name) {
+    op.has_mark_name = true;
+    c->mutable_mark_names().emplace_back(static_cast<uint32_t>(c->ops.size()), name);
+  }
+  return op;
+}
+
+TEST(Document, RefusesWhatTheLibraryCannotLoadFromADocument) {
+  {
+    Change c = hostile_change();  // a table: the library panics on ops inside one
+    c.actors.pop_back();
+    c.ops.push_back(make_op(Action::kMakeTable, "t"));
+    expect_refused(c, "tables are not supported");
+    c.ops.back().action = static_cast<uint8_t>(Action::kMakeMap);
+    Status fine = merge_onto_aa(std::move(c));
+    EXPECT_TRUE(fine.ok()) << fine.message();
+  }
+  {
+    Change c = hostile_change();  // a mark begin and its end, 10@cc and 11@cc: fine
+    c.ops.push_back(mark_op("bold", &c));
+    c.ops.push_back(mark_op(nullptr, &c));
+    Status fine = merge_onto_aa(c);
+    EXPECT_TRUE(fine.ok()) << fine.message();
+    Change not_insert = c;  // a mark that overwrites the element instead
+    not_insert.ops[0].insert = false;
+    expect_refused(not_insert, "mark op is not an insert");
+    Change swapped = c;  // the end first: no begin right before it
+    std::swap(swapped.ops[0], swapped.ops[1]);
+    swapped.mutable_mark_names()[0].first = 1;
+    expect_refused(swapped, "mark end does not follow its mark begin in the same object");
+    Change apart = hostile_change();  // a set between them
+    apart.ops.push_back(mark_op("bold", &apart));
+    Op between = set_op();
+    between.obj = OpId{2, 1};
+    between.elem = OpId{3, 1};
+    between.insert = true;
+    apart.ops.push_back(between);
+    apart.ops.push_back(mark_op(nullptr, &apart));
+    expect_refused(apart, "mark end does not follow its mark begin in the same object");
+    Change other_object = hostile_change();  // the end in another list, made first (10@cc)
+    other_object.ops.push_back(make_op(Action::kMakeList, "m"));
+    other_object.ops.push_back(mark_op("bold", &other_object));  // 11@cc, in 2@aa
+    Op end = mark_op(nullptr, &other_object);                     // 12@cc, at the head of 10@cc
+    end.obj = OpId{10, 0};
+    end.elem = OpId{};
+    other_object.ops.push_back(end);
+    expect_refused(other_object, "mark end does not follow its mark begin in the same object");
+    Change end_alone = hostile_change();
+    end_alone.ops.push_back(mark_op(nullptr, &end_alone));
+    expect_refused(end_alone, "mark end does not follow its mark begin in the same object");
+  }
+  {
+    // An empty change's startOp is one above its deps' highest maxOp (aa's: 3), nothing
+    // else: a document stores no startOp, and the library recovers it from the deps.
+    Change c = hostile_change();
+    c.actors.pop_back();
+    c.start_op = 3;
+    expect_refused(c, "empty change has startOp 3, not one above");
+    c.start_op = 5;
+    expect_refused(c, "empty change has startOp 5, not one above");
+    c.start_op = 1;  // on nothing: one above 0
+    Status fine = merge_onto_aa(c, false);
+    EXPECT_TRUE(fine.ok()) << fine.message();
+    c.start_op = 4;
+    fine = merge_onto_aa(std::move(c));
+    EXPECT_TRUE(fine.ok()) << fine.message();
+  }
 }
 
 TEST(Document, AcceptsAValidChangeOnTopOfOthers) {
@@ -587,10 +664,44 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     op.elem = OpId{3, 1};
     op.insert = true;
     c.ops.push_back(op);
-    expect_refused(c, "op refers to a list element that is not older than it");
-    c.start_op = 3;  // 3@cc is newer than 3@aa (actor ids break the tie): fine
+    // A change that depends on aa's cannot be that old (nor 3@cc, which would be newer than
+    // 3@aa: actor ids break the tie).
+    expect_refused(c, "change startOp 2 is not above its dependencies' highest op counter 3");
+    c.start_op = 3;
+    expect_refused(c, "change startOp 3 is not above its dependencies' highest op counter 3");
+    c.start_op = 4;
     Status fine = merge_onto_aa(std::move(c));
     EXPECT_TRUE(fine.ok()) << fine.message();
+  }
+  {
+    // Insert after an element newer than the op: 10@bb, of a change that the new one does
+    // not depend on (whose ops its startOp need not be above), made after aa's.
+    auto d = Document::load(hex_bytes(kChangeAa));
+    ASSERT_TRUE(d.ok());
+    Change b = hostile_change();
+    b.actors = {std::string("\xbb", 1), std::string("\xaa", 1)};
+    b.deps = {aa_hash()};
+    Op op = set_op();
+    op.obj = OpId{2, 1};
+    op.elem = OpId{3, 1};
+    op.insert = true;
+    b.ops.push_back(op);  // 10@bb, after 3@aa
+    ASSERT_TRUE(d->merge(store_change(b).chunk).ok());
+    Change c = hostile_change();
+    c.actors = {std::string("\xcc", 1), std::string("\xaa", 1), std::string("\xbb", 1)};
+    c.deps = {aa_hash()};
+    c.start_op = 4;
+    op.elem = OpId{10, 2};
+    c.ops.push_back(op);
+    auto r = d->merge(store_change(c).chunk);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("op refers to a list element that is not older than it"),
+              std::string::npos)
+        << r.status().message();
+    c.start_op = 10;  // 10@cc is newer than 10@bb (actor ids break the tie): fine
+    r = d->merge(store_change(c).chunk);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    EXPECT_TRUE(d->save().ok());
   }
   {
     Change c = hostile_change();  // overwrite of key "l" naming the op at key "x" as pred
@@ -629,6 +740,25 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     expect_refused(std::move(c), "op's predecessor does not exist");
   }
   {
+    // A delete of key "x" (1@aa) as 10@cc, then a delete naming that delete as its pred: a
+    // document keeps no delete (each is in its pred's successors), so could not keep this.
+    Change c = hostile_change();
+    Op del;
+    del.action = static_cast<uint8_t>(Action::kDel);
+    del.map_key = true;
+    del.key = "x";
+    del.pred_count = 1;
+    c.preds.push_back(OpId{1, 1});
+    c.ops.push_back(del);
+    Status fine = merge_onto_aa(c);
+    EXPECT_TRUE(fine.ok()) << fine.message();
+    c.preds.push_back(OpId{10, 0});
+    c.ops.push_back(del);
+    expect_refused(c, "op's predecessor is a delete");
+    c.ops[1].action = static_cast<uint8_t>(Action::kSet);  // a write over it: the same
+    expect_refused(std::move(c), "op's predecessor is a delete");
+  }
+  {
     Change c = hostile_change();  // a delete without predecessors
     c.actors.pop_back();  // no op refers to aa (else that would be the error)
     Op op;
@@ -647,7 +777,13 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     op.map_key = true;
     op.key = "y";
     c.ops.push_back(op);
-    expect_refused(std::move(c), "reuses op counters of an earlier change by the same actor");
+    expect_refused(c, "reuses op counters of an earlier change by the same actor");
+    // Counters after aa's, but not depending on aa's change: the library would give it the
+    // counters from 1 on (its deps' highest maxOp is 0), aa's first change's among them.
+    c.start_op = 4;
+    expect_refused(c, "change does not follow on from its author's previous change", false);
+    Status fine = merge_onto_aa(std::move(c));
+    EXPECT_TRUE(fine.ok()) << fine.message();
   }
 }
 

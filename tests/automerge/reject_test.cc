@@ -675,6 +675,33 @@ TEST(RejectDocument, WrongHeads) {
   }
 }
 
+// A document stores no startOp: the library recovers it as one above the highest maxOp of
+// the change's deps, and fails to load a document where that is not the change's.
+TEST(RejectDocument, CountersThatDoNotFollowOnFromTheDeps) {
+  // aa's change (ops 1–3), then aa's empty second change on it (its row's maxOp: 3).
+  auto doc = Document::load(cat({kAa(), empty_change("\xaa", 2, 4, {hash_of(kAa())})}));
+  ASSERT_TRUE(doc.ok()) << doc.status().message();
+  auto saved = doc->save(false);
+  ASSERT_TRUE(saved.ok());
+  DocBody base = DocBody::parse(*saved);
+  ASSERT_EQ(column(base.change_cols, col::kChangeMaxOp), delta_col({3, 3}));
+  EXPECT_TRUE(Document::load(base.chunk()).ok());
+  {
+    DocBody d = base;  // the empty change claims op 4
+    column(d.change_cols, col::kChangeMaxOp) = delta_col({3, 4});
+    EXPECT_TRUE(DocRejectedFor(
+        d, "empty change has startOp 5, not one above its dependencies' highest op counter 3"));
+  }
+  {
+    DocBody d = base;  // aa's second change does not depend on its first
+    column(d.change_cols, col::kChangeDepsGroup) = hex_bytes("0200");
+    set_column(d.change_cols, col::kChangeDepsIndex, {});
+    EXPECT_TRUE(DocRejectedFor(
+        d, "change does not follow on from its author's previous change: its dependencies' "
+           "highest op counter 0 is below that change's maxOp 3"));
+  }
+}
+
 TEST(RejectDocument, SeqOutOfOrderOrGap) {
   for (auto seqs : {std::vector<int64_t>{1, 2}, {2, 1}, {1, 0}, {0, 1}, {2, 2}, {1, -1}}) {
     DocBody d = DocBody::parse(kDoc());
@@ -727,7 +754,7 @@ TEST(RejectDocument, DepsInIndexOrderInsteadOfHashOrder) {
   // the correct deps index is then descending, and ascending index order is wrong (§6.2).
   Bytes cc = empty_change("\xcc", 1, 1);
   ChangeHash ha = hash_of(kAa()), hc = hash_of(cc);
-  Bytes dd = empty_change("\xdd", 1, 1, {ha, hc});
+  Bytes dd = empty_change("\xdd", 1, 4, {ha, hc});  // startOp one above aa's maxOp
   Bytes input = ha < hc ? cat({cc, kAa(), dd}) : cat({kAa(), cc, dd});
   auto doc = Document::load(input);
   ASSERT_TRUE(doc.ok()) << doc.status().message();
