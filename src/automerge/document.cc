@@ -280,6 +280,12 @@ Result<MergeStats> Document::merge(const Document& other) {
 class Document::Checker {
  public:
   explicit Checker(Document& doc) : doc_(doc) {}
+  // The seq of `actor`'s last change, applied or checked.
+  uint64_t seq_of(std::string_view actor) const {
+    if (auto it = actor_state_.find(actor); it != actor_state_.end()) return it->second.first;
+    auto k = doc_.known_.by_actor.find(actor);
+    return k == doc_.known_.by_actor.end() ? 0 : k->second.count;
+  }
   // `deps_max_op`: the highest maxOp of the change's deps, to check its startOp against
   // (check_start_op); null where the caller checked that (decode_document).
   Status check(const StoredChange& sc, const uint64_t* deps_max_op = nullptr) {
@@ -516,6 +522,28 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
       }
       for (uint32_t k = first[i]; k < first[i + 1]; ++k)
         if (--missing[waiter[k]] == 0) ready.push_back(waiter[k]);
+    }
+  }
+
+  // A change left waiting whose seq its author has used already can never apply, and the
+  // library refuses a file that holds it beside the other ("duplicate seq"): an earlier
+  // upload's is dropped, and this upload's refuses the upload.
+  {
+    std::vector<bool> in_order(pool.size(), false);
+    for (size_t i : order) in_order[i] = true;
+    for (size_t i = 0; i < pool.size(); ++i) {
+      if (in_order[i] || dropped[i]) continue;
+      const Change& c = pool[i]->change;
+      const uint64_t used = checker.seq_of(c.author());
+      if (used < c.seq) continue;
+      if (i < pending_.size()) {
+        dropped[i] = true;
+        continue;
+      }
+      ops_.rollback();
+      return Status::Error("change " + to_hex(pool[i]->hash) + " has seq " +
+                           std::to_string(c.seq) + ", which actor " +
+                           to_hex(as_bytes(c.author())) + " has used already");
     }
   }
 

@@ -245,6 +245,41 @@ TEST(Document, KeysOfARefusedBatchAreForgotten) {
   EXPECT_TRUE(d->save().ok());
 }
 
+// A waiting change whose seq its author has used already can never apply, and the library
+// refuses a file that holds both ("duplicate seq"): an earlier upload's is dropped once the
+// other applies, and an upload that brings one is refused.
+TEST(Document, AWaitingChangeWhoseSeqIsTakenIsDroppedOrRefused) {
+  auto d = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(d.ok());
+  const Op set = set_true("l");
+  const std::string bb("\xbb", 1);
+  ChangeHash unknown{};
+  unknown[0] = 0x42;
+  StoredChange l1 = one_op_change(bb, 1, 10, aa_hash(), set);
+  StoredChange l2 = one_op_change(bb, 2, 11, l1.hash, set);
+  StoredChange other2 = one_op_change(bb, 2, 11, unknown, set);  // bb's seq 2 as well
+  ASSERT_TRUE(d->merge(other2.chunk).ok());  // waits for a change that never comes
+  EXPECT_EQ(d->pending().size(), 1u);
+  ASSERT_TRUE(d->merge(l1.chunk).ok());
+  auto r = d->merge(l2.chunk);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->applied, 1u);
+  EXPECT_EQ(r->dropped, 1u);
+  EXPECT_TRUE(d->pending().empty());
+  EXPECT_TRUE(d->save().ok());
+  // Brought now: refused, and nothing of its upload is kept.
+  StoredChange l3 = one_op_change(bb, 3, 12, l2.hash, set);
+  Bytes both(l3.chunk.begin(), l3.chunk.end());
+  both.insert(both.end(), other2.chunk.begin(), other2.chunk.end());
+  auto refused = d->merge(both);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("has seq 2, which actor bb has used already"),
+            std::string::npos)
+      << refused.status().message();
+  EXPECT_FALSE(d->has_change(l3.hash));
+  EXPECT_TRUE(d->pending().empty());
+}
+
 // A change kept pending by an earlier upload that turns out invalid once its deps arrive is
 // dropped; it does not veto the upload that brings those deps. (Otherwise anyone who learnt
 // the hash of a change not yet applied, say from a pending change a GET returns, could
