@@ -4,6 +4,7 @@
 #include <bit>
 #include <deque>
 #include <mutex>
+#include <tuple>
 
 #include "automerge/chunk.h"
 #include "automerge/columns.h"
@@ -525,25 +526,38 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     }
   }
 
-  // A change left waiting whose seq its author has used already can never apply, and the
-  // library refuses a file that holds it beside the other ("duplicate seq"): an earlier
-  // upload's is dropped, and this upload's refuses the upload.
+  // The library refuses a file holding two changes of one actor with one seq ("duplicate
+  // seq"). So a change left waiting whose seq its author has used already, which can never
+  // apply, is dropped if an earlier upload brought it, and refuses this upload if this one
+  // did; and so does one whose seq another waiting change has (one of them this upload's).
   {
     std::vector<bool> in_order(pool.size(), false);
     for (size_t i : order) in_order[i] = true;
+    std::vector<std::tuple<std::string_view, uint64_t, size_t>> waiting;  // author, seq, i
+    auto refuse = [&](size_t i, const char* by) -> Status {
+      ops_.rollback();
+      const Change& c = pool[i]->change;
+      return Status::Error("change " + to_hex(pool[i]->hash) + " has seq " +
+                           std::to_string(c.seq) + ", which actor " +
+                           to_hex(as_bytes(c.author())) + " has used already" + by);
+    };
     for (size_t i = 0; i < pool.size(); ++i) {
       if (in_order[i] || dropped[i]) continue;
       const Change& c = pool[i]->change;
-      const uint64_t used = checker.seq_of(c.author());
-      if (used < c.seq) continue;
-      if (i < pending_.size()) {
+      if (checker.seq_of(c.author()) < c.seq) {
+        waiting.emplace_back(c.author(), c.seq, i);
+      } else if (i < pending_.size()) {
         dropped[i] = true;
-        continue;
+      } else {
+        return refuse(i, "");
       }
-      ops_.rollback();
-      return Status::Error("change " + to_hex(pool[i]->hash) + " has seq " +
-                           std::to_string(c.seq) + ", which actor " +
-                           to_hex(as_bytes(c.author())) + " has used already");
+    }
+    std::sort(waiting.begin(), waiting.end());
+    for (size_t k = 1; k < waiting.size(); ++k) {
+      const auto& [author, seq, i] = waiting[k];
+      const auto& [author_before, seq_before, i_before] = waiting[k - 1];
+      if (author == author_before && seq == seq_before)
+        return refuse(std::max(i, i_before), " in another change waiting for its deps");
     }
   }
 

@@ -278,6 +278,20 @@ TEST(Document, AWaitingChangeWhoseSeqIsTakenIsDroppedOrRefused) {
       << refused.status().message();
   EXPECT_FALSE(d->has_change(l3.hash));
   EXPECT_TRUE(d->pending().empty());
+  // Two waiting changes with one seq: the upload that brings the second is refused.
+  ChangeHash unknown2 = unknown;
+  unknown2[1] = 0x43;
+  StoredChange waits4 = one_op_change(bb, 4, 13, unknown, set);
+  StoredChange other4 = one_op_change(bb, 4, 13, unknown2, set);
+  ASSERT_TRUE(d->merge(waits4.chunk).ok());
+  auto twice = d->merge(other4.chunk);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find(
+                "has seq 4, which actor bb has used already in another change waiting"),
+            std::string::npos)
+      << twice.status().message();
+  EXPECT_EQ(d->pending().size(), 1u);
+  EXPECT_TRUE(d->has_change(waits4.hash));
 }
 
 // A change kept pending by an earlier upload that turns out invalid once its deps arrive is
