@@ -309,10 +309,15 @@ const STRICTER_THAN_LIBRARY = [
   /op targets the head of a list/, // an overwrite of no element
   /tables are not supported/,
   /mark op is not an insert/,
-  // An op on an object or element made by a change that it does not depend on, which
+  // An op on an object, element or pred made by a change that it does not depend on, which
   // amstore applied after it (the library applies an upload's changes in the order given).
   /op refers to an object that does not exist|op refers to a list element that does not exist/,
+  /op's predecessor does not exist/,
 ]
+// The one known way for amstore to merge what the library cannot load back from amstore's
+// save (README.md, "Decisions"): a mark end placed before its begin in the list, which only
+// a change made by hand holds. Counted, and shown with the test.
+const KNOWN_GAP = /invalid mark operation order/
 
 if (haveAmstore) {
   const cases = Number(process.env.AMSTORE_MUTATIONS ?? 600)
@@ -388,6 +393,10 @@ if (haveAmstore) {
         continue
       }
       const out = libraryView(fs.readFileSync(outFile))
+      if (out.error && KNOWN_GAP.test(out.error)) {
+        count('known gap: a mark end before its begin')
+        continue
+      }
       if (out.error) {
         problems.push(`${where}: the library cannot load amstore's merge: ${out.error}`)
         continue
