@@ -316,8 +316,11 @@ const STRICTER_THAN_LIBRARY = [
 ]
 // The one known way for amstore to merge what the library cannot load back from amstore's
 // save (README.md, "Decisions"): a mark end placed before its begin in the list, which only
-// a change made by hand holds. Counted, and shown with the test.
+// a change made by hand holds. Counted, and shown with the test, where each mark end of the
+// change is paired as amstore requires (right after its begin, in the same object).
 const KNOWN_GAP = /invalid mark operation order/
+const marksPaired = (c) => c.ops.every((o, i) =>
+  o.action !== 'markEnd' || (i > 0 && c.ops[i - 1].action === 'markBegin' && c.ops[i - 1].obj === o.obj))
 
 if (haveAmstore) {
   const cases = Number(process.env.AMSTORE_MUTATIONS ?? 600)
@@ -393,7 +396,7 @@ if (haveAmstore) {
         continue
       }
       const out = libraryView(fs.readFileSync(outFile))
-      if (out.error && KNOWN_GAP.test(out.error)) {
+      if (out.error && KNOWN_GAP.test(out.error) && marksPaired(A.decodeChange(mutated))) {
         count('known gap: a mark end before its begin')
         continue
       }
