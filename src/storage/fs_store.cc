@@ -73,7 +73,7 @@ int64_t ns_of(const struct timespec& ts) {
 constexpr uint64_t kIndexBytesPerOp = 12;
 
 // Rough, enough to bound the cache: one change's chunk bytes, decoded header and ops, its
-// entries in the document's tables (hash index, per-actor hash blocks).
+// entries in the document's tables (hash index, per-actor hash blocks, its max op).
 uint64_t change_memory(const StoredChange& c) {
   return sizeof(StoredChange) + c.chunk.size() * 2 + c.change.ops.size() * sizeof(Op) + 128;
 }
