@@ -282,22 +282,13 @@ class Document::Checker {
  public:
   explicit Checker(Document& doc) : doc_(doc) {}
   // The seq of `actor`'s last change, applied or checked.
-  uint64_t seq_of(std::string_view actor) const {
-    if (auto it = actor_state_.find(actor); it != actor_state_.end()) return it->second.first;
-    auto k = doc_.known_.by_actor.find(actor);
-    return k == doc_.known_.by_actor.end() ? 0 : k->second.count;
-  }
+  uint64_t seq_of(std::string_view actor) { return state_of(actor)->second.first; }
   // `deps_max_op`: the highest maxOp of the change's deps, to check its startOp against
   // (check_start_op); null where the caller checked that (decode_document).
   Status check(const StoredChange& sc, const uint64_t* deps_max_op = nullptr) {
     const Change& c = sc.change;
     if (!last_author_ || !same_actor(*last_author_, c.author())) {
-      auto [it, fresh] = try_emplace_view(actor_state_, c.author());
-      if (fresh) {
-        auto k = doc_.known_.by_actor.find(c.author());
-        if (k != doc_.known_.by_actor.end())
-          it->second = {k->second.count, doc_.max_op_[k->first]};
-      }
+      auto it = state_of(c.author());
       last_author_ = &it->first;
       state_ = &it->second;
     }
@@ -326,6 +317,17 @@ class Document::Checker {
       actor_state_;
   const std::string* last_author_ = nullptr;  // consecutive changes are often one author's
   std::pair<uint64_t, uint64_t>* state_ = nullptr;
+
+  // `actor`'s entry in actor_state_, made from the document's on first sight. (Entries stay
+  // where they are when the table grows: last_author_ and state_ point into them.)
+  auto state_of(std::string_view actor) -> decltype(actor_state_)::iterator {
+    auto [it, fresh] = try_emplace_view(actor_state_, actor);
+    if (fresh) {
+      auto k = doc_.known_.by_actor.find(actor);
+      if (k != doc_.known_.by_actor.end()) it->second = {k->second.count, doc_.max_op_[k->first]};
+    }
+    return it;
+  }
 };
 
 Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i, bool list_added) {
