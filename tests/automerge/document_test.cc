@@ -15,6 +15,7 @@
 namespace amstore {
 namespace {
 
+using testing::cat;
 using testing::change_chain;
 using testing::first_change;
 using testing::hex_bytes;
@@ -269,9 +270,7 @@ TEST(Document, AWaitingChangeWhoseSeqIsTakenIsDroppedOrRefused) {
   EXPECT_TRUE(d->save().ok());
   // Brought now: refused, and nothing of its upload is kept.
   StoredChange l3 = one_op_change(bb, 3, 12, l2.hash, set);
-  Bytes both(l3.chunk.begin(), l3.chunk.end());
-  both.insert(both.end(), other2.chunk.begin(), other2.chunk.end());
-  auto refused = d->merge(both);
+  auto refused = d->merge(cat({l3.chunk, other2.chunk}));
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("has seq 2, which actor bb has used already"),
             std::string::npos)
@@ -445,6 +444,15 @@ Op set_op() {
   return op;
 }
 
+// set_op inserted into the list 2@aa, after its element `after`.
+Op list_insert(OpId after = OpId{3, 1}) {
+  Op op = set_op();
+  op.obj = OpId{2, 1};
+  op.elem = after;
+  op.insert = true;
+  return op;
+}
+
 // An op making an object (`action`: a make action) at root map key `key`.
 Op make_op(Action action, const char* key) {
   Op op;
@@ -493,11 +501,7 @@ TEST(Document, RefusesWhatTheLibraryCannotLoadFromADocument) {
     expect_refused(swapped, "mark end does not follow its mark begin in the same object");
     Change apart = hostile_change();  // a set between them
     apart.ops.push_back(mark_op("bold", &apart));
-    Op between = set_op();
-    between.obj = OpId{2, 1};
-    between.elem = OpId{3, 1};
-    between.insert = true;
-    apart.ops.push_back(between);
+    apart.ops.push_back(list_insert());
     apart.ops.push_back(mark_op(nullptr, &apart));
     expect_refused(apart, "mark end does not follow its mark begin in the same object");
     Change other_object = hostile_change();  // the end in another list, made first (10@cc)
@@ -532,11 +536,7 @@ TEST(Document, RefusesWhatTheLibraryCannotLoadFromADocument) {
 
 TEST(Document, AcceptsAValidChangeOnTopOfOthers) {
   Change c = hostile_change();
-  Op op = set_op();
-  op.obj = OpId{2, 1};   // the list 2@aa
-  op.elem = OpId{3, 1};  // after its element 3@aa
-  op.insert = true;
-  c.ops.push_back(op);
+  c.ops.push_back(list_insert());
   EXPECT_TRUE(merge_onto_aa(std::move(c)).ok());
 }
 
@@ -679,11 +679,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
   }
   {
     Change c = hostile_change();  // insert after an element that does not exist
-    Op op = set_op();
-    op.obj = OpId{2, 1};
-    op.elem = OpId{1, 1};  // 1@aa is a map op, not an element
-    op.insert = true;
-    c.ops.push_back(op);
+    c.ops.push_back(list_insert(OpId{1, 1}));  // 1@aa is a map op, not an element
     expect_refused(std::move(c), "op refers to a list element that does not exist");
   }
   {
@@ -708,11 +704,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
   {
     Change c = hostile_change();  // insert after 3@aa as op 2@cc: an element newer than it
     c.start_op = 2;
-    Op op = set_op();
-    op.obj = OpId{2, 1};
-    op.elem = OpId{3, 1};
-    op.insert = true;
-    c.ops.push_back(op);
+    c.ops.push_back(list_insert());
     // A change that depends on aa's cannot be that old (nor 3@cc, which would be newer than
     // 3@aa: actor ids break the tie).
     expect_refused(c, "change startOp 2 is not above its dependencies' highest op counter 3");
@@ -730,18 +722,13 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     Change b = hostile_change();
     b.actors = {std::string("\xbb", 1), std::string("\xaa", 1)};
     b.deps = {aa_hash()};
-    Op op = set_op();
-    op.obj = OpId{2, 1};
-    op.elem = OpId{3, 1};
-    op.insert = true;
-    b.ops.push_back(op);  // 10@bb, after 3@aa
+    b.ops.push_back(list_insert());  // 10@bb, after 3@aa
     ASSERT_TRUE(d->merge(store_change(b).chunk).ok());
     Change c = hostile_change();
     c.actors = {std::string("\xcc", 1), std::string("\xaa", 1), std::string("\xbb", 1)};
     c.deps = {aa_hash()};
     c.start_op = 4;
-    op.elem = OpId{10, 2};
-    c.ops.push_back(op);
+    c.ops.push_back(list_insert(OpId{10, 2}));
     auto r = d->merge(store_change(c).chunk);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.status().message().find("op refers to a list element that is not older than it"),

@@ -22,6 +22,7 @@
 namespace amstore {
 namespace {
 
+using testing::cat;
 using testing::change_chain;
 using testing::first_change;
 using testing::hex_bytes;
@@ -64,12 +65,6 @@ const Bytes& kEmptyDoc() {
 }
 
 // ---- helpers ----------------------------------------------------------------------------------
-
-Bytes cat(std::initializer_list<ByteView> parts) {
-  Bytes out;
-  for (ByteView p : parts) put_bytes(out, p);
-  return out;
-}
 
 Bytes body_of(ByteView chunk) {
   Chunk c;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
 #include <string>
 
@@ -15,6 +16,13 @@ namespace amstore::testing {
 inline Bytes read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The parts one after another (chunks into one input, say).
+inline Bytes cat(std::initializer_list<ByteView> parts) {
+  Bytes out;
+  for (ByteView p : parts) put_bytes(out, p);
+  return out;
 }
 
 inline Bytes hex_bytes(std::string_view s) {
