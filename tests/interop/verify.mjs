@@ -325,8 +325,9 @@ const marksPaired = (c) => c.ops.every((o, i) =>
 if (haveAmstore) {
   const cases = Number(process.env.AMSTORE_MUTATIONS ?? 600)
   test(`${cases} mutated changes: what amstore merges, the library loads to its own heads and value`, (t) => {
-    const withChanges = scenarios.filter((s) => changeFiles(path.join(corpus, s)).length > 0)
-    const chunks = new Map(withChanges.map((s) => [s, changeFiles(path.join(corpus, s)).map((f) => fs.readFileSync(f))]))
+    const chunks = new Map(scenarios.map((s) => [s, changeFiles(path.join(corpus, s)).map((f) => fs.readFileSync(f))])
+      .filter(([, files]) => files.length > 0))
+    const withChanges = [...chunks.keys()]
     const decoded = new Map() // per scenario, each change decoded (null: the library cannot)
     const decodedOf = (s) => {
       if (!decoded.has(s)) decoded.set(s, chunks.get(s).map((b) => { try { return A.decodeChange(b) } catch { return null } }))
