@@ -192,8 +192,9 @@ class Document {
   void set_lean(bool lean);
   // Ops of the applied changes (counted whether or not they are held decoded).
   size_t op_count() const { return op_count_; }
-  // Bytes the op index holds beyond its 8 per op (its table of map keys), roughly.
-  size_t index_key_memory() const { return ops_.key_memory(); }
+  // Bytes the op index holds beyond its 8 per op (its table of map keys, and its lists'
+  // trees once a mark was checked), roughly.
+  size_t index_extra_memory() const { return ops_.extra_memory(); }
 
  private:
   // A batch checked (and its ops staged) before integrate(), as each change was made (one

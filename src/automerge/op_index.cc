@@ -91,7 +91,8 @@ Status OpIndex::stage(const Change& c) {
   if (!join) {
     mine.starts.push_back(static_cast<uint32_t>(c.start_op));
     mine.blocks.push_back(static_cast<uint32_t>(blocks_.size()));
-    blocks_.push_back(Block{static_cast<uint32_t>(c.start_op), static_cast<uint32_t>(begin)});
+    blocks_.push_back(
+        Block{static_cast<uint32_t>(c.start_op), static_cast<uint32_t>(begin), ids[0]});
   }
   Status s = stage_ops(c, ids, blocks_.back());
   if (!s.ok()) {
@@ -141,14 +142,15 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
       obj_kind = last_kind_;
       obj_ref = last_obj_ref_;
     }
-    uint32_t target;
+    const uint32_t here = static_cast<uint32_t>(meta_.size());  // this op's index
+    uint32_t target;  // target_[here]
+    uint32_t slot;    // slot_of(here)
     if (obj_kind == kMap) {
       if (!op.map_key || op.insert) return Status::Error("op on a map object has no map key");
-      target = keys_.number(op.key);
+      target = slot = keys_.number(op.key);
     } else {
       if (op.map_key) return Status::Error("op on a list or text object has a map key");
-      // An insert makes its own element (this op, about to be index meta_.size()).
-      uint32_t elem = static_cast<uint32_t>(meta_.size());
+      uint32_t elem = kHead;
       if (!op.elem.is_zero()) {
         const uint64_t elem_id = global(op.elem);
         const uint32_t e = find_op(elem_id);
@@ -158,24 +160,28 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
         // order relies on it: an element comes before the newer ones inserted after it.)
         if (!older(elem_id, id))
           return Status::Error("op refers to a list element that is not older than it");
-        if (!op.insert) elem = e;
+        elem = e;
       } else if (!op.insert) {
         return Status::Error("op targets the head of a list");
       }
       target = elem;
+      slot = op.insert ? here : elem;  // an insert makes its own element
     }
     if (op.action == static_cast<uint8_t>(Action::kDel) && op.pred_count == 0)
       return Status::Error("delete op without predecessors");
     // Marks as the library makes them, which is all that it can load from a document: each
     // an insert, the end (no name) right after its begin by id (the library pairs them so),
-    // in the same object. Else its document load fails ("invalid mark operation order"), or
-    // its text differs from ours.
+    // in the same object, and after it in the list (checked below, once the end is staged).
+    // Else its document load fails ("invalid mark operation order"), or its text differs
+    // from ours.
     const bool mark = op.action == static_cast<uint8_t>(Action::kMark);
     if (mark && !op.insert) return Status::Error("mark op is not an insert");
+    uint32_t mark_begin = kNotFound;
     if (mark && !op.has_mark_name) {
       const uint32_t b = id >> 32 > 1 ? find_op(id - (uint64_t(1) << 32)) : kNotFound;
       if (b == kNotFound || !is_mark_begin(meta_[b]) || obj_of(meta_[b]) != obj_ref)
         return Status::Error("mark end does not follow its mark begin in the same object");
+      mark_begin = b;
     }
     for (uint32_t k = 0; k < op.pred_count; ++k) {
       uint64_t p = global(*pred++);
@@ -183,7 +189,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
       if (pi == kNotFound) return Status::Error("op's predecessor does not exist");
       if (is_delete(meta_[pi])) return Status::Error("op's predecessor is a delete");
       if (!older(p, id)) return Status::Error("op's predecessor is not older than the op");
-      if (obj_of(meta_[pi]) != obj_ref || target_[pi] != target)
+      if (obj_of(meta_[pi]) != obj_ref || slot_of(pi) != slot)
         return Status::Error("op's predecessor is at a different key");
     }
     uint32_t meta = obj_ref << kObjShift | (op.insert ? kElement : 0);
@@ -200,8 +206,62 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
     }
     target_.push_back(target);
     meta_.push_back(meta);
+    if (mark_begin != kNotFound && !precedes(mark_begin, here))
+      return Status::Error("mark end comes before its mark begin in the list");
   }
   return Status::Ok();
+}
+
+uint64_t OpIndex::key_at(uint32_t i) const {
+  auto it = std::upper_bound(blocks_.begin(), blocks_.end(), i,
+                             [](uint32_t at, const Block& b) { return at < b.begin; });
+  const Block& b = *(it - 1);  // (block 0 begins at 0)
+  return key_of(b.start + (i - b.begin), b.actor);
+}
+
+uint32_t OpIndex::depth(uint32_t i) {
+  if (i == kHead) return 0;
+  if (depth_.size() < meta_.size()) {
+    depth_.resize(meta_.size(), 0);
+    jump_.resize(meta_.size(), 0);
+  }
+  if (depth_[i]) return depth_[i];
+  // Up to the first ancestor known (or the head), then down again: iterative, since a text
+  // typed a character at a time is one path as deep as the text is long.
+  path_.clear();
+  for (uint32_t x = i; x != kHead && !depth_[x]; x = target_[x]) path_.push_back(x);
+  for (size_t k = path_.size(); k-- > 0;) {
+    const uint32_t x = path_[k], p = target_[x];
+    const uint32_t jp = jump(p);
+    // Two jumps of equal length from the parent combine into one twice as long.
+    const bool combine = p != kHead && depth(p) - depth(jp) == depth(jp) - depth(jump(jp));
+    jump_[x] = combine ? jump(jp) : p;
+    depth_[x] = depth(p) + 1;
+  }
+  return depth_[i];
+}
+
+uint32_t OpIndex::ancestor_at(uint32_t i, uint32_t d) {
+  while (depth(i) > d) i = depth(jump(i)) >= d ? jump(i) : parent(i);
+  return i;
+}
+
+bool OpIndex::precedes(uint32_t u, uint32_t v) {
+  const uint32_t du = depth(u), dv = depth(v);
+  uint32_t a = ancestor_at(u, std::min(du, dv)), b = ancestor_at(v, std::min(du, dv));
+  if (a == b) return du < dv;  // one is the other's ancestor, which comes first
+  // Up to the children of their lowest common ancestor, jumping where the jumps (of equal
+  // length at equal depths) still land apart.
+  while (parent(a) != parent(b)) {
+    if (jump(a) != jump(b)) {
+      a = jump(a);
+      b = jump(b);
+    } else {
+      a = parent(a);
+      b = parent(b);
+    }
+  }
+  return older(key_at(b), key_at(a));  // siblings: the newer first
 }
 
 }  // namespace amstore

@@ -4,7 +4,9 @@
 // objects or elements that do not exist, keys of the wrong kind, predecessors that are
 // missing, newer than the op, or at another key, and deletes without predecessors. And
 // ops on list elements newer than themselves, which no change that saw the element can
-// hold, and which list order (OpSetBuilder's splice) takes as impossible.
+// hold, and which list order (OpSetBuilder's splice) takes as impossible. And what the
+// library cannot load back from a document: deletes named as preds, tables, and marks
+// other than it makes them (an end must follow its begin, by id and in the list).
 #pragma once
 
 #include <algorithm>
@@ -37,8 +39,11 @@ class OpIndex {
     grow(meta_, meta_.size() + ops);
   }
   void rollback();
-  // Bytes held beyond the 8 per op: the map keys' table.
-  size_t key_memory() const { return keys_.memory(); }
+  // Bytes held beyond the 8 per op: the map keys' table, and the lists' trees once a mark
+  // was checked (see precedes).
+  size_t extra_memory() const {
+    return keys_.memory() + (depth_.capacity() + jump_.capacity()) * sizeof(uint32_t);
+  }
 
  private:
   // kSpecial: with the element bit, a mark op with a name (a begin, which the op after it by
@@ -49,15 +54,17 @@ class OpIndex {
   // What is kept per op, in two arrays of 8 bytes an op together (a cached document's index
   // is most of its memory). meta_[i]: bits 0–1 the kind of object op i makes (make ops), bit
   // 2 set if it creates a list element (insert), bits 3–31 its object: 0 for the root, else
-  // 1 + the index here of the object's make op. target_[i]: where in that object it writes,
-  // exactly: a map op's key (its number in keys_), a list op's element (the index here of
-  // the element's insert; an insert's own index). Not a hash, which a client can make collide
-  // on purpose: a predecessor at another key would then pass, and the document could no
+  // 1 + the index here of the object's make op. target_[i]: a map op's key (its number in
+  // keys_), a list op's element (the index here of the element's insert); an insert's
+  // parent instead, the element it was inserted after (kHead: none), since an insert writes
+  // to its own element (slot_of). Exact, not a hash, which a client can make collide on
+  // purpose: a predecessor at another key would then pass, and the document could no
   // longer be saved. So two ops write to the same slot when their object fields and their
-  // targets are equal (an object is a map or a list, never both).
+  // slots are equal (an object is a map or a list, never both).
   static constexpr uint32_t kKindMask = 3, kElement = 4, kObjShift = 3;
   static constexpr uint64_t kMaxOps = (uint64_t(1) << (32 - kObjShift)) - 1;
   static constexpr uint32_t kNotFound = UINT32_MAX;
+  static constexpr uint32_t kHead = UINT32_MAX;  // target_ of an insert at a list's head
   static uint32_t kind_of(uint32_t meta) { return meta & kKindMask; }
   static bool makes_object(uint32_t meta) {
     return kind_of(meta) == kMap || kind_of(meta) == kSeq;
@@ -69,10 +76,15 @@ class OpIndex {
     return kind_of(meta) == kSpecial && !(meta & kElement);
   }
   static uint32_t obj_of(uint32_t meta) { return meta >> kObjShift; }
-  // Forgets the ops from index n on, in both arrays.
+  uint32_t slot_of(uint32_t i) const { return meta_[i] & kElement ? i : target_[i]; }
+  // Forgets the ops from index n on, in every array.
   void truncate_ops(size_t n) {
     target_.resize(n);
     meta_.resize(n);
+    if (depth_.size() > n) {
+      depth_.resize(n);
+      jump_.resize(n);
+    }
   }
   uint32_t actor_id(std::string_view actor);
   template <typename V>
@@ -85,6 +97,18 @@ class OpIndex {
   // The index here of op `key` (counter << 32 | actor index), or kNotFound.
   uint32_t find(uint64_t key) const;
   bool older(uint64_t a, uint64_t b) const;  // Lamport order on (counter, actor bytes)
+  uint64_t key_at(uint32_t i) const;          // op i's id as find() takes it
+  // Whether list element u comes before element v (another) of the same list. List order
+  // is a pre-order walk of the tree in which each element's parent is the element it was
+  // inserted after (the list's head the root), children newest first.
+  bool precedes(uint32_t u, uint32_t v);
+  // Element i's depth in its list's tree, computed on first use with its ancestors' and
+  // kept (a parent never changes); and its jump pointer, an ancestor chosen so that any
+  // ancestor is reached in O(log depth) steps (Myers' skew-binary jump pointers).
+  uint32_t depth(uint32_t i);
+  uint32_t parent(uint32_t i) const { return i == kHead ? kHead : target_[i]; }
+  uint32_t jump(uint32_t i) const { return i == kHead ? kHead : jump_[i]; }
+  uint32_t ancestor_at(uint32_t i, uint32_t d);  // i's ancestor at depth d (<= depth(i))
 
   std::unordered_map<std::string, uint32_t, KeyedHash, std::equal_to<>> actor_ids_;
   KeyNumbers keys_;  // map keys by number (target_ of map ops)
@@ -98,6 +122,7 @@ class OpIndex {
   struct Block {
     uint32_t start;  // first counter
     uint32_t begin;  // its ops are [begin, next block's begin or size()) in target_ and meta_
+    uint32_t actor;
   };
   struct ActorBlocks {
     std::vector<uint32_t> starts;
@@ -110,6 +135,11 @@ class OpIndex {
   std::vector<Block> blocks_;
   std::vector<uint32_t> target_;  // the ops of all blocks, block after block
   std::vector<uint32_t> meta_;
+  // Per op, once a mark end was checked (then sized to all ops): an element's depth (0:
+  // not computed yet) and jump pointer. Kept for all later checks, so that each element's
+  // are computed once: a mark spanning a long text costs O(log) after the first.
+  std::vector<uint32_t> depth_, jump_;
+  std::vector<uint32_t> path_;  // scratch for depth()
   std::vector<ActorBlocks> by_actor_;
   size_t committed_ = 0;      // blocks_[committed_..] are staged
   size_t committed_ops_ = 0;  // and so are the ops from this index on

@@ -85,7 +85,7 @@ uint64_t doc_memory(const Document& doc) {
   };
   add(doc.changes());
   add(doc.pending());
-  return m + doc.op_count() * kIndexBytesPerOp + doc.index_key_memory();
+  return m + doc.op_count() * kIndexBytesPerOp + doc.index_extra_memory();
 }
 
 thread_local std::string t_save_error;
@@ -1245,7 +1245,7 @@ bool FsStore::merge_locked(const std::string& id, Slot& s,
   Bytes append;
   uint64_t fresh_mem = 0;
   for (PendingMerge* p : batch) {
-    const size_t ops_before = s.doc->op_count(), keys_before = s.doc->index_key_memory();
+    const size_t ops_before = s.doc->op_count(), extra_before = s.doc->index_extra_memory();
     auto merged = s.doc->merge(std::move(*p->upload));
     if (!merged.ok()) {
       p->status = StoreStatus::Invalid(merged.status().message());
@@ -1258,7 +1258,7 @@ bool FsStore::merge_locked(const std::string& id, Slot& s,
       fresh_mem += change_memory(*c);
     }
     fresh_mem += (s.doc->op_count() - ops_before) * kIndexBytesPerOp +
-                 (s.doc->index_key_memory() - keys_before);
+                 (s.doc->index_extra_memory() - extra_before);
     // Belt and braces (off by default; batches of one then): the merged document must
     // still serialize.
     if (opt_.verify_merges && !merged->added.empty() && !(s.saved = save_checked(*s.doc))) {

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <random>
 #include <thread>
 #include <gtest/gtest.h>
 
@@ -462,18 +463,138 @@ Op make_op(Action action, const char* key) {
   return op;
 }
 
-// A mark op in the list 2@aa, inserted after its element 3@aa; `name`: a begin's.
-Op mark_op(const char* name, Change* c) {
+// A mark op in the list 2@aa, inserted after its element `after`; `name`: a begin's.
+Op mark_op(const char* name, Change* c, OpId after = OpId{3, 1}) {
   Op op;
   op.action = static_cast<uint8_t>(Action::kMark);
   op.obj = OpId{2, 1};
-  op.elem = OpId{3, 1};
+  op.elem = after;
   op.insert = true;
   if (name) {
     op.has_mark_name = true;
     c->mutable_mark_names().emplace_back(static_cast<uint32_t>(c->ops.size()), name);
   }
   return op;
+}
+
+// The library loads no document in which a mark's end comes before its begin in the list
+// ("invalid mark operation order"), so no change may place it there. Where each lands is
+// decided by list order, which amstore's op set (to_json) computes in its own way: the
+// oracle here is the same change with two plain inserts in place of the marks. On a
+// random insertion tree, deep (so that the depth checks take jumps) and with siblings of
+// one counter by two actors.
+TEST(Document, MarkEndsFollowTheirBegins) {
+  std::mt19937 rng(7);
+  const std::string a = "\xa1", b = "\xb2", c = "\xc3", d = "\xd4";
+  // The list 1@a: its make op, then 300 inserts by a; by b and c, each on a's change only,
+  // 60 inserts with the same counters. Values: the counters (b's and c's plus 1000 and
+  // 2000). The list's elements as (counter, author); counter 0: the head.
+  using Elem = std::pair<uint32_t, std::string>;
+  std::vector<Elem> elems;
+  auto actor_index = [](Change& ch, std::string_view actor) {
+    for (uint32_t i = 0; i < ch.actors.size(); ++i)
+      if (std::string_view(ch.actors[i]) == actor) return i;
+    ch.actors.emplace_back(actor);
+    return static_cast<uint32_t>(ch.actors.size() - 1);
+  };
+  auto insert_after = [&](Change& ch, const Elem& parent, uint64_t label) {
+    Op op;
+    op.action = static_cast<uint8_t>(Action::kSet);
+    op.value.type = static_cast<uint8_t>(ValueType::kUint);
+    op.value.u = label;
+    op.insert = true;
+    op.obj = OpId{1, actor_index(ch, a)};
+    if (parent.first) op.elem = OpId{parent.first, actor_index(ch, parent.second)};
+    ch.ops.push_back(op);
+  };
+  // An element to insert after: mostly the one inserted last (typing), else any, or the head.
+  auto pick = [&](size_t upto) -> Elem {
+    const uint32_t r = rng() % 10;
+    if (upto == 0 || r == 0) return {0, a};
+    return r < 7 ? elems[upto - 1] : elems[rng() % upto];
+  };
+  Change base = first_change(a);
+  base.ops.push_back(root_op("l", Action::kMakeList));
+  for (uint32_t k = 0; k < 300; ++k) {
+    insert_after(base, pick(elems.size()), k + 2);
+    elems.emplace_back(k + 2, a);
+  }
+  StoredChange base_sc = store_change(std::move(base));
+  const size_t from_a = elems.size();
+  Bytes chunks(base_sc.chunk.begin(), base_sc.chunk.end());
+  std::vector<ChangeHash> heads;
+  for (const std::string* by : {&b, &c}) {
+    Change ch = first_change(*by);
+    ch.start_op = 302;
+    ch.deps = {base_sc.hash};
+    std::vector<Elem> mine;
+    for (uint32_t k = 0; k < 60; ++k) {
+      const auto parent = rng() % 2 || mine.empty() ? pick(from_a) : mine.back();
+      insert_after(ch, parent, 302 + k + (by == &b ? 1000 : 2000));
+      mine.emplace_back(302 + k, *by);
+    }
+    elems.insert(elems.end(), mine.begin(), mine.end());
+    StoredChange sc = store_change(std::move(ch));
+    heads.push_back(sc.hash);
+    put_bytes(chunks, sc.chunk);
+  }
+  std::sort(heads.begin(), heads.end());
+  int refused = 0, merged = 0;
+  // Every trial's marks also go into one lean document, each change by an author of its
+  // own: each element's depth is then computed once, for all later checks.
+  auto all = Document::load(chunks, /*lean=*/true);
+  ASSERT_TRUE(all.ok());
+  for (int trial = 0; trial < 400; ++trial) {
+    // The begin (362@author) and the end (363@author), after elements chosen at random:
+    // each may be the head, the other's parent, or (for the end) the begin itself.
+    const auto random_elem = [&] { return rng() % 20 ? elems[rng() % elems.size()] : Elem{0, a}; };
+    const Elem begin_after = random_elem();
+    const uint32_t r = rng() % 10;
+    const Elem end_after = r == 0 ? begin_after : r == 1 ? Elem{362, d} : random_elem();
+    auto change = [&](const std::string& author, bool marks) {
+      Change ch = first_change(author);
+      std::vector<std::string> others = {a};  // (sorted, after the author)
+      for (const auto& [counter, by] : {begin_after, end_after})
+        if (counter && by != d && std::find(others.begin(), others.end(), by) == others.end())
+          others.push_back(by);
+      std::sort(others.begin(), others.end());
+      for (const std::string& o : others) ch.actors.emplace_back(o);
+      ch.start_op = 362;
+      for (const ChangeHash& h : heads) ch.deps.push_back(h);
+      insert_after(ch, begin_after, 1000001);
+      insert_after(ch, end_after.second == d ? Elem{362, author} : end_after, 1000002);
+      if (marks) {
+        for (Op& op : ch.ops) {
+          op.action = static_cast<uint8_t>(Action::kMark);
+          op.value = Value();
+        }
+        ch.ops[0].has_mark_name = true;
+        ch.mutable_mark_names().emplace_back(0, "bold");
+      }
+      return store_change(std::move(ch)).chunk;
+    };
+    auto doc = Document::load(chunks);
+    ASSERT_TRUE(doc.ok());
+    ASSERT_TRUE(doc->merge(change(d, false)).ok());
+    auto json = doc->to_json();
+    ASSERT_TRUE(json.ok());
+    const bool begin_first = json->find("1000001") < json->find("1000002");
+    doc = Document::load(chunks);
+    ASSERT_TRUE(doc.ok());
+    Status marked = doc->merge(change(d, true)).status();
+    EXPECT_EQ(marked.ok(), begin_first) << "trial " << trial << ": " << marked.message();
+    if (!begin_first)
+      EXPECT_NE(marked.message().find("mark end comes before its mark begin in the list"),
+                std::string::npos)
+          << marked.message();
+    (marked.ok() ? merged : refused)++;
+    const std::string author = d + static_cast<char>(trial >> 8) + static_cast<char>(trial);
+    EXPECT_EQ(all->merge(change(author, true)).ok(), begin_first) << "trial " << trial;
+  }
+  EXPECT_EQ(all->changes().size(), 3u + merged);
+  // Both verdicts, often.
+  EXPECT_GT(merged, 100);
+  EXPECT_GT(refused, 100);
 }
 
 TEST(Document, RefusesWhatTheLibraryCannotLoadFromADocument) {
@@ -489,15 +610,15 @@ TEST(Document, RefusesWhatTheLibraryCannotLoadFromADocument) {
   {
     Change c = hostile_change();  // a mark begin and its end, 10@cc and 11@cc: fine
     c.ops.push_back(mark_op("bold", &c));
-    c.ops.push_back(mark_op(nullptr, &c));
+    c.ops.push_back(mark_op(nullptr, &c, OpId{10, 0}));  // (after the begin: see below)
     Status fine = merge_onto_aa(c);
     EXPECT_TRUE(fine.ok()) << fine.message();
     Change not_insert = c;  // a mark that overwrites the element instead
     not_insert.ops[0].insert = false;
     expect_refused(not_insert, "mark op is not an insert");
-    Change swapped = c;  // the end first: no begin right before it
-    std::swap(swapped.ops[0], swapped.ops[1]);
-    swapped.mutable_mark_names()[0].first = 1;
+    Change swapped = hostile_change();  // the end first: no begin right before it
+    swapped.ops.push_back(mark_op(nullptr, &swapped));
+    swapped.ops.push_back(mark_op("bold", &swapped));
     expect_refused(swapped, "mark end does not follow its mark begin in the same object");
     Change apart = hostile_change();  // a set between them
     apart.ops.push_back(mark_op("bold", &apart));
@@ -515,6 +636,12 @@ TEST(Document, RefusesWhatTheLibraryCannotLoadFromADocument) {
     Change end_alone = hostile_change();
     end_alone.ops.push_back(mark_op(nullptr, &end_alone));
     expect_refused(end_alone, "mark end does not follow its mark begin in the same object");
+    // Both after 3@aa: the end, newer, comes first in the list (MarkEndsFollowTheirBegins
+    // has the general case).
+    Change end_first = hostile_change();
+    end_first.ops.push_back(mark_op("bold", &end_first));
+    end_first.ops.push_back(mark_op(nullptr, &end_first));
+    expect_refused(end_first, "mark end comes before its mark begin in the list");
   }
   {
     // An empty change's startOp is one above its deps' highest maxOp (aa's: 3), nothing
