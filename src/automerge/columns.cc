@@ -21,6 +21,12 @@ Status read_column_metadata(Reader& r, std::vector<Column>* columns) {
     if (spec > 0xffffffffu) return Status::Error("column spec out of range");
     uint64_t normal = spec & ~uint64_t(kDeflateBit);
     if (i > 0 && normal <= prev) return Status::Error("columns were not in normalized order");
+    // A raw value column goes with the metadata column of its id, listed just before it.
+    // The library refuses it alone ("raw value column without metadata column"), even
+    // under an id it does not know.
+    if ((normal & 7) == static_cast<uint32_t>(ColumnType::kValueRaw) &&
+        (i == 0 || prev != normal - 1))
+      return Status::Error("raw value column without its metadata column");
     prev = normal;
     Column c;
     c.spec = static_cast<uint32_t>(normal);

@@ -18,5 +18,8 @@ inline size_t inflate_budget_for(size_t size) {
 
 Bytes deflate_raw(ByteView data);
 Status inflate_raw(ByteView data, Bytes* out, size_t max_size = kMaxInflatedSize);
+// Whether `data` is one whole stream by the letter of RFC 1951, as zlib and the library
+// read it; inflate_raw takes some streams that they refuse.
+Status check_deflate_strict(ByteView data, size_t max_size = kMaxInflatedSize);
 
 }  // namespace amstore

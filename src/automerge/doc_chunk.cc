@@ -36,7 +36,8 @@ Status count_rows(ByteView column, size_t max_rows, size_t* n) {
   bool has;
   uint64_t v, k;
   while (!d.done()) {
-    if (!d.next_run(max_rows + 1, &has, &v, &k).ok()) break;
+    // (A run past the column's end is an error here: the rows are read only up to *n.)
+    AM_TRY(d.next_run(max_rows + 1, &has, &v, &k));
     *n += k;
     if (*n > max_rows) return Status::Error("document has more rows than its size allows");
   }
@@ -781,6 +782,20 @@ Status parse_document(ByteView body, ParsedDocument* parsed) {
   return parse_document_columns(parsed);
 }
 
+Status check_document_deflate_strict(ByteView chunk) {
+  Chunk c;
+  size_t n;
+  AM_TRY(read_chunk(chunk, &c, &n));
+  if (c.type != ChunkType::kDocument || n != chunk.size())
+    return Status::Error("not one document chunk");
+  ParsedDocument parsed;
+  AM_TRY(parse_document_header(c.body, &parsed));
+  for (const auto* cols : {&parsed.impl_->d.change_cols, &parsed.impl_->d.op_cols})
+    for (const Column& col : *cols)
+      if (col.deflated) AM_TRY(check_deflate_strict(col.data, inflate_budget_for(chunk.size())));
+  return Status::Ok();
+}
+
 Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
   ParsedDocument::Impl& p = *parsed->impl_;
   if (p.columns_read) return Status::Ok();
@@ -873,8 +888,8 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
         }
       }
     }
-    if (!(seq.done() && max_op.done() && time.done() && message.done() && deps_group.done() &&
-          deps_index.done() && extra.done()))
+    if (!(actor.done() && seq.done() && max_op.done() && time.done() && message.done() &&
+          deps_group.done() && deps_index.done() && extra.done()))
       return Status::Error("change columns have different numbers of rows");
     // The actor list is exactly the authors (spec §6.1; 3.5.0 panics on an unused actor).
     for (uint32_t a = 0; a < num_actors; ++a)
@@ -882,6 +897,16 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
   }
   AM_TRY(count_rows(find_column(d.op_cols, col::kIdActor), max_rows_for(body.size()), &p.op_rows));
   AM_TRY(count_rows(find_column(d.op_cols, col::kSuccActor), max_rows_for(body.size()), &p.succ_rows));
+  // Columns the library needs even where all their rows are empty (it always writes them):
+  // without one, it refuses the document ("invalid load length").
+  const auto has = [](const std::vector<Column>& cols, uint32_t spec) {
+    return std::any_of(cols.begin(), cols.end(), [spec](const Column& c) { return c.spec == spec; });
+  };
+  if (!rows.empty() && !(has(d.change_cols, col::kChangeDepsGroup) &&
+                         has(d.change_cols, col::kChangeExtraMeta)))
+    return Status::Error("document change columns lack the deps or the extra data column");
+  if (p.op_rows > 0 && !has(d.op_cols, col::kSuccGroup))
+    return Status::Error("document op columns lack the successor column");
   p.columns_read = true;
   return Status::Ok();
 }

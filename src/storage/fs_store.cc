@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "automerge/chunk.h"
+#include "automerge/doc_chunk.h"
 #include "automerge/document.h"
 #include "storage/files.h"
 
@@ -1205,9 +1206,12 @@ StoreStatus FsStore::create_locked(const std::string& id, Slot& s, PreparedUploa
   if (auto r = parsed->merge(std::move(upload)); !r.ok()) parsed = r.status();
   // An upload that is exactly one document chunk with nothing pending is stored as it is:
   // loading verified all of it (checksums, every change against the heads, document
-  // order), so re-encoding it would give the same document and only cost time.
+  // order), so re-encoding it would give the same document and only cost time. But for
+  // its compressed columns, which loading inflates more leniently than the library does:
+  // checked again strictly, else the document is saved anew.
   auto saved = !parsed.ok() ? Result<Bytes>(parsed.status())
-               : parsed->pending().empty() && one_document
+               : parsed->pending().empty() && one_document &&
+                       check_document_deflate_strict(body).ok()
                    ? Result<Bytes>(Bytes(body.begin(), body.end()))
                    : parsed->save();
   cpu.reset();
