@@ -900,7 +900,8 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
   // Columns the library needs even where all their rows are empty (it always writes them):
   // without one, it refuses the document ("invalid load length").
   const auto has = [](const std::vector<Column>& cols, uint32_t spec) {
-    return std::any_of(cols.begin(), cols.end(), [spec](const Column& c) { return c.spec == spec; });
+    return std::any_of(cols.begin(), cols.end(),
+                       [spec](const Column& c) { return c.spec == spec; });
   };
   if (!rows.empty() && !(has(d.change_cols, col::kChangeDepsGroup) &&
                          has(d.change_cols, col::kChangeExtraMeta)))
