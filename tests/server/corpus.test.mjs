@@ -16,14 +16,17 @@ import { AMSTORE_BIN, Automerge as A, download, sortedHeads, startServer, tempDi
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-// The corpus scripts/test.sh made, or a fresh one (as tests/interop/verify.mjs does).
+// The corpus scripts/test.sh made, or a fresh one (as tests/interop/verify.mjs does), made
+// once for all the tests here.
+let corpusMade
 function corpusDir () {
-  if (process.env.AMSTORE_CORPUS) return path.resolve(process.env.AMSTORE_CORPUS)
+  if (corpusMade) return corpusMade
+  if (process.env.AMSTORE_CORPUS) return (corpusMade = path.resolve(process.env.AMSTORE_CORPUS))
   const dir = path.join(tempDir('corpus'), 'corpus')
   const r = spawnSync(process.execPath, [path.join(here, '..', 'interop', 'gen-corpus.mjs'), dir],
     { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`gen-corpus.mjs failed:\n${r.stderr}`)
-  return dir
+  return (corpusMade = dir)
 }
 
 const readLines = (file) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)
