@@ -19,6 +19,11 @@ Status read_column_metadata(Reader& r, std::vector<Column>* columns) {
     AM_TRY(r.uleb(&spec));
     AM_TRY(r.uleb(&len));
     if (spec > 0xffffffffu) return Status::Error("column spec out of range");
+    // The library compares specs by their low byte alone, so it refuses a column whose id
+    // is above 15 as out of order, or misreads it (compressed, in an empty document: "failed
+    // to fill whole buffer"). No version writes one: refused here too.
+    if (spec >> 4 > 15)
+      return Status::Error("column spec " + std::to_string(spec) + " has an id above 15");
     uint64_t normal = spec & ~uint64_t(kDeflateBit);
     if (i > 0 && normal <= prev) return Status::Error("columns were not in normalized order");
     // A raw value column goes with the metadata column of its id, listed just before it.

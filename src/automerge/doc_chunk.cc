@@ -898,10 +898,11 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
   AM_TRY(count_rows(find_column(d.op_cols, col::kIdActor), max_rows_for(body.size()), &p.op_rows));
   AM_TRY(count_rows(find_column(d.op_cols, col::kSuccActor), max_rows_for(body.size()), &p.succ_rows));
   // Columns the library needs even where all their rows are empty (it always writes them):
-  // without one, it refuses the document ("invalid load length").
+  // without one, or with one of no data, it refuses the document ("invalid load length",
+  // "invalid column length").
   const auto has = [](const std::vector<Column>& cols, uint32_t spec) {
     return std::any_of(cols.begin(), cols.end(),
-                       [spec](const Column& c) { return c.spec == spec; });
+                       [spec](const Column& c) { return c.spec == spec && !c.data.empty(); });
   };
   if (!rows.empty() && !(has(d.change_cols, col::kChangeDepsGroup) &&
                          has(d.change_cols, col::kChangeExtraMeta)))

@@ -846,6 +846,30 @@ TEST(RejectDocument, ColumnMetadata) {
     column(d.op_cols, col::kSuccGroup) = uint_col({0, 2, 0, 0});  // 2 successors, 1 listed
     EXPECT_TRUE(DocRejected(d));
   }
+  // Listed, but with no data, where every row is empty (aa's change alone: no deps, no
+  // extra data, no successors): the library refuses these three ("invalid column length",
+  // "invalid load length"), as it does when they are missing.
+  const Bytes aa_doc = *Document::load(kAa())->save();
+  for (const uint32_t spec : {col::kChangeDepsGroup, col::kChangeExtraMeta, col::kSuccGroup}) {
+    DocBody d = DocBody::parse(aa_doc);
+    column(spec == col::kSuccGroup ? d.op_cols : d.change_cols, spec).clear();
+    EXPECT_TRUE(DocRejectedFor(d, spec == col::kSuccGroup
+                                      ? "document op columns lack the successor column"
+                                      : "document change columns lack the deps or the extra data column"))
+        << "column " << spec;
+  }
+  // Column ids above 15: the library compares and finds columns by the spec's low byte, and
+  // so misreads them. Refused wherever they are listed, with no data or some.
+  for (const uint32_t spec : {(1u << 20) << 4, (1u << 20) << 4 | 9, 16u << 4 | 4}) {
+    for (Bytes data : {Bytes{}, hex_bytes("7f00")}) {
+      DocBody d = DocBody::parse(kDoc());
+      d.op_cols.emplace_back(spec, data);
+      EXPECT_TRUE(DocRejectedFor(d, "column spec " + std::to_string(spec) + " has an id above 15"));
+      d = DocBody::parse(kEmptyDoc());
+      d.op_cols.emplace_back(spec, data);
+      EXPECT_TRUE(DocRejectedFor(d, "column spec " + std::to_string(spec) + " has an id above 15"));
+    }
+  }
 }
 
 TEST(RejectDocument, UnknownActionAndExplicitDelete) {

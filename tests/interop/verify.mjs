@@ -15,6 +15,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
+import zlib from 'node:zlib'
 import { fileURLToPath } from 'node:url'
 import * as A from '@automerge/automerge'
 import { docJson, parseJsonExact } from './json-mapping.mjs'
@@ -298,8 +299,9 @@ if (haveAmstore) {
 // ---------------------------------------------------------------------------
 // Documents altered below the checksum: what amstore loads, the library must load too (a
 // new document uploaded as one chunk is served as uploaded): each column of a few corpus
-// documents dropped (its metadata entry and data), and each bit of one document's change
-// columns flipped; the checksum made right again. Only a compressed column may be taken by
+// documents dropped (its metadata entry and data) or listed with no data, a column of an
+// unknown id above 15 added, and each bit of one document's change columns flipped; the
+// checksum made right again. Only a compressed column may be taken by
 // amstore alone: its inflater is more lenient than the library's, so such a document is
 // saved anew rather than kept (tests/server/corpus.test.mjs checks that).
 
@@ -335,10 +337,20 @@ function seal (chunk) {
 if (haveAmstore) {
   test('documents altered below the checksum: what amstore loads, the library loads', () => {
     const variants = []
-    for (const name of ['values-basic', 'messages-and-times', 'marks', 'only-empty-changes']) {
+    for (const name of ['values-basic', 'messages-and-times', 'marks', 'only-empty-changes', 'keys-odd', 'empty']) {
       const [before, tables, after] = documentParts(fs.readFileSync(path.join(corpus, name, 'doc.bin')))
-      tables.forEach((cols, t) => cols.forEach((c, i) => variants.push([`${name}: column 0x${c.spec.toString(16)} dropped`,
-        documentChunk(before, tables.map((cs, u) => (u === t ? cs.filter((_, j) => j !== i) : cs)), after)])))
+      const withTable = (t, cols) => documentChunk(before, tables.map((cs, u) => (u === t ? cols : cs)), after)
+      tables.forEach((cols, t) => cols.forEach((c, i) => {
+        const what = `${name}: ${t ? 'op' : 'change'} column 0x${c.spec.toString(16)}`
+        variants.push([`${what} dropped`, withTable(t, cols.filter((_, j) => j !== i))])
+        variants.push([`${what} listed with no data`, withTable(t, cols.map((x, j) => (j === i ? { ...x, data: Buffer.alloc(0) } : x)))])
+      }))
+      // An unknown column whose id is above 15, listed last: the library reads such specs
+      // by their low byte. With no data, and (deflate bit set) with a little.
+      for (const spec of [2 ** 24, 2 ** 24 + 9, 2 ** 24 + 10, 16 * 16 + 4]) {
+        const data = spec & 8 ? zlib.deflateRawSync(Buffer.from([0xff, 0xff, 0xff])) : Buffer.alloc(0)
+        tables.forEach((cols, t) => variants.push([`${name}: ${t ? 'op' : 'change'} column ${spec} added`, withTable(t, [...cols, { spec, data }])]))
+      }
     }
     // Each bit of the change columns' data of one document flipped.
     const original = fs.readFileSync(path.join(corpus, 'many-actors', 'doc.bin'))
