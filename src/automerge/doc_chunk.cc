@@ -906,9 +906,11 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
   };
   if (!rows.empty() && !(has(d.change_cols, col::kChangeDepsGroup) &&
                          has(d.change_cols, col::kChangeExtraMeta)))
-    return Status::Error("document change columns lack the deps or the extra data column");
+    return Status::Error(
+        "document change columns lack the deps or the extra data column, or list it with no data");
   if (p.op_rows > 0 && !has(d.op_cols, col::kSuccGroup))
-    return Status::Error("document op columns lack the successor column");
+    return Status::Error(
+        "document op columns lack the successor column, or list it with no data");
   p.columns_read = true;
   return Status::Ok();
 }

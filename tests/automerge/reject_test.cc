@@ -853,13 +853,14 @@ TEST(RejectDocument, ColumnMetadata) {
   for (const uint32_t spec : {col::kChangeDepsGroup, col::kChangeExtraMeta, col::kSuccGroup}) {
     DocBody d = DocBody::parse(aa_doc);
     column(spec == col::kSuccGroup ? d.op_cols : d.change_cols, spec).clear();
-    EXPECT_TRUE(DocRejectedFor(d, spec == col::kSuccGroup
-                                      ? "document op columns lack the successor column"
-                                      : "document change columns lack the deps or the extra data column"))
-        << "column " << spec;
+    const char* why = spec == col::kSuccGroup
+                          ? "document op columns lack the successor column, or list it with no data"
+                          : "document change columns lack the deps or the extra data column, or "
+                            "list it with no data";
+    EXPECT_TRUE(DocRejectedFor(d, why)) << "column " << spec;
   }
-  // Column ids above 15: the library compares and finds columns by the spec's low byte, and
-  // so misreads them. Refused wherever they are listed, with no data or some.
+  // Column ids above 15: the library compares specs by their low byte alone, and so refuses
+  // or misreads them. Refused wherever they are listed, with no data or some.
   for (const uint32_t spec : {(1u << 20) << 4, (1u << 20) << 4 | 9, 16u << 4 | 4}) {
     for (Bytes data : {Bytes{}, hex_bytes("7f00")}) {
       DocBody d = DocBody::parse(kDoc());
