@@ -21,7 +21,7 @@ Status read_column_metadata(Reader& r, std::vector<Column>* columns) {
     if (spec > 0xffffffffu) return Status::Error("column spec out of range");
     // The library compares specs by their low byte alone, so it refuses a column whose id
     // is above 15 as out of order, or misreads it (compressed, in an empty document: "failed
-    // to fill whole buffer"). No version writes one: refused here too.
+    // to fill whole buffer"). It writes ids up to 10: refused here too.
     if (spec >> 4 > 15)
       return Status::Error("column spec " + std::to_string(spec) + " has an id above 15");
     uint64_t normal = spec & ~uint64_t(kDeflateBit);
