@@ -301,9 +301,9 @@ if (haveAmstore) {
 // new document uploaded as one chunk is served as uploaded): each column of a few corpus
 // documents dropped (its metadata entry and data) or listed with no data, a column of an
 // unknown id above 15 added, and each bit of one document's change columns flipped; the
-// checksum made right again. Only a compressed column may be taken by
-// amstore alone: its inflater is more lenient than the library's, so such a document is
-// saved anew rather than kept (tests/server/corpus.test.mjs checks that).
+// checksum made right again. Only a compressed column may be taken by amstore alone: its
+// inflater is more lenient than the library's, so such a document is saved anew rather
+// than kept (tests/server/corpus.test.mjs checks that).
 
 // The parts of a document chunk: [body before the columns, [change columns, op columns]
 // as {spec, data}, body after the columns].
