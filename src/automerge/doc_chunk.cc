@@ -899,16 +899,12 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
   AM_TRY(count_rows(find_column(d.op_cols, col::kSuccActor), max_rows_for(body.size()), &p.succ_rows));
   // Columns the library needs even where all their rows are empty (it always writes them):
   // without one, or with one of no data, it refuses the document ("invalid load length",
-  // "invalid column length").
-  const auto has = [](const std::vector<Column>& cols, uint32_t spec) {
-    return std::any_of(cols.begin(), cols.end(),
-                       [spec](const Column& c) { return c.spec == spec && !c.data.empty(); });
-  };
-  if (!rows.empty() && !(has(d.change_cols, col::kChangeDepsGroup) &&
-                         has(d.change_cols, col::kChangeExtraMeta)))
+  // "invalid column length"). (find_column gives no data for a column not listed.)
+  if (!rows.empty() && (find_column(d.change_cols, col::kChangeDepsGroup).empty() ||
+                        find_column(d.change_cols, col::kChangeExtraMeta).empty()))
     return Status::Error(
         "document change columns lack the deps or the extra data column, or list it with no data");
-  if (p.op_rows > 0 && !has(d.op_cols, col::kSuccGroup))
+  if (p.op_rows > 0 && find_column(d.op_cols, col::kSuccGroup).empty())
     return Status::Error(
         "document op columns lack the successor column, or list it with no data");
   p.columns_read = true;
