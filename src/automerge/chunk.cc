@@ -18,6 +18,18 @@ ChangeHash hash_of(uint8_t type, ByteView body) {
   put_bytes(all, body);
   return sha256(all);
 }
+
+// The header of the chunk at the start of `data` (magic and checksum not looked at): where
+// its body starts and how long it is, if the body lies within `data`.
+bool read_chunk_header(ByteView data, size_t* body_at, size_t* body_size) {
+  if (data.size() < 10) return false;
+  Reader r(data.subspan(9));
+  uint64_t len;
+  if (!r.uleb(&len).ok() || len > r.remaining()) return false;
+  *body_at = 9 + r.pos();
+  *body_size = static_cast<size_t>(len);
+  return true;
+}
 }  // namespace
 
 size_t chunk_extent(ByteView data) {
@@ -26,11 +38,13 @@ size_t chunk_extent(ByteView data) {
 }
 
 size_t claimed_chunk_extent(ByteView data) {
-  if (data.size() < 10) return 0;
-  Reader r(data.subspan(9));
-  uint64_t len;
-  if (!r.uleb(&len).ok() || len > r.remaining()) return 0;
-  return 9 + r.pos() + static_cast<size_t>(len);
+  size_t at, size;
+  return read_chunk_header(data, &at, &size) ? at + size : 0;
+}
+
+ByteView chunk_body(ByteView data) {
+  size_t at, size;
+  return read_chunk_header(data, &at, &size) ? data.subspan(at, size) : ByteView();
 }
 
 bool is_single_document_chunk(ByteView data) {

@@ -42,6 +42,10 @@ size_t claimed_chunk_extent(ByteView data);
 // True if `data` is exactly one document chunk, judged by its header alone (magic, type,
 // length; the checksum is not verified): for callers that have already loaded it.
 bool is_single_document_chunk(ByteView data);
+// The body of the chunk whose header starts `data`, judged by its header alone as
+// claimed_chunk_extent judges it (empty if its body does not lie within `data`): for
+// callers that have already verified the chunk.
+ByteView chunk_body(ByteView data);
 
 // A chunk through a pointer, for one built in a buffer of the caller's: the header's size,
 // the header written at p (its checksum left zero), and the checksum set in a whole chunk

@@ -65,8 +65,9 @@ Status parse_document_header(ByteView body, ParsedDocument* parsed);
 Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget = nullptr);
 // Both.
 Status parse_document(ByteView body, ParsedDocument* parsed);
-// For a document kept as it came (one whole document chunk, loaded already): whether its
-// compressed columns pass check_deflate_strict, so that the library can inflate them too.
+// For a document kept as it came (one whole document chunk, loaded already, so its checksum
+// is not verified again): whether its compressed columns pass check_deflate_strict, so that
+// the library can inflate them too.
 Status check_document_deflate_strict(ByteView chunk);
 
 // Algorithm A. Regenerates the changes of a document chunk body, in stored (causal) order,
