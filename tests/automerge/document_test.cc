@@ -583,10 +583,11 @@ TEST(Document, MarkEndsFollowTheirBegins) {
     ASSERT_TRUE(doc.ok());
     Status marked = doc->merge(change(d, true)).status();
     EXPECT_EQ(marked.ok(), begin_first) << "trial " << trial << ": " << marked.message();
-    if (!begin_first)
+    if (!begin_first) {
       EXPECT_NE(marked.message().find("mark end comes before its mark begin in the list"),
                 std::string::npos)
           << marked.message();
+    }
     (marked.ok() ? merged : refused)++;
     const std::string author = d + static_cast<char>(trial >> 8) + static_cast<char>(trial);
     EXPECT_EQ(all->merge(change(author, true)).ok(), begin_first) << "trial " << trial;
