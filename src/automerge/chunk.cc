@@ -7,14 +7,14 @@
 namespace amstore {
 
 namespace {
+// The hash of a change chunk of this type and body: SHA-256 over its type, length and body.
+// sha256 takes one span, so the body is copied behind the header (only for a compressed
+// change's inflated body, which is rare).
 ChangeHash hash_of(uint8_t type, ByteView body) {
-  Bytes head;
-  head.push_back(type);
-  put_uleb(head, body.size());
-  // Hash header and body without copying the body.
   Bytes all;
-  all.reserve(head.size() + body.size());
-  put_bytes(all, head);
+  all.reserve(1 + kMaxLebBytes + body.size());
+  all.push_back(type);
+  put_uleb(all, body.size());
   put_bytes(all, body);
   return sha256(all);
 }
