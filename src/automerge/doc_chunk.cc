@@ -153,8 +153,9 @@ struct Row {
 static_assert(sizeof(Row) == 64);
 
 // The end of row i's successors: rows are read in order, each appending its own.
-uint32_t succ_end(const std::vector<Row>& rows, size_t i, const std::vector<OpId>& succ) {
-  return i + 1 < rows.size() ? rows[i + 1].succ_begin : static_cast<uint32_t>(succ.size());
+// (`num_succ`: how many successors the rows read so far have.)
+uint32_t succ_end(const Row* rows, size_t num_rows, size_t i, size_t num_succ) {
+  return i + 1 < num_rows ? rows[i + 1].succ_begin : static_cast<uint32_t>(num_succ);
 }
 
 constexpr uint8_t kDelAction = static_cast<uint8_t>(Action::kDel);  // never a row's action
@@ -228,6 +229,37 @@ void write_regen(Regen* to, const Row& r, bool del, OpId id, uint32_t row, uint3
   // A word at a time: one memcpy of `w` was compiled to wide loads of it from the stack.
   for (int k = 0; k < 8; ++k) std::memcpy(reinterpret_cast<char*>(to) + 8 * k, &w[k], 8);
 }
+
+// Where decode_document's matching puts each op: the slot of its id in counter space, or the
+// end of `regen`. The loop that places ops works on a copy of it, a local, so that these
+// pointers stay in registers there: each op's byte store in `taken` (a char may alias
+// anything) had the compiler load them again from memory for every op.
+struct OpPlacer {
+  bool by_counter = false;
+  std::vector<Regen>* regen = nullptr;
+  Regen* slots = nullptr;               // counter space
+  uint8_t* taken = nullptr;             // which slots hold an op
+  const uint64_t* base = nullptr;       // per actor, its first slot
+  const uint64_t* last_max = nullptr;   // per actor, its last counter
+  Regen* junk = nullptr;                // where an op that cannot be placed goes
+  const char* error = nullptr;          // the first op that could not be placed
+  // Ops placed in counter space. A slot is not checked before it is written (a read of a
+  // byte all over `taken`, which stalled every op): an op placed twice is found after, as
+  // more ops placed than the changes' spans of taken slots hold.
+  uint64_t placed = 0;
+
+  Regen* place(OpId id) {
+    if (!by_counter) return &regen->emplace_back();
+    if (id.counter == 0 || id.counter > last_max[id.actor]) [[unlikely]] {
+      if (!error) error = "op does not belong to any change";
+      return junk;
+    }
+    const uint64_t s = base[id.actor] + id.counter - 1;
+    taken[s] = 1;
+    ++placed;
+    return &slots[s];  // written whole by write_regen (Regen is trivially copyable)
+  }
+};
 
 // Reads the op columns of a document row by row, or skips rows a run at a time.
 class OpRowReader {
@@ -329,8 +361,9 @@ class OpRowReader {
          h_key_str = false, h_mark = false, insert = false, expand = false;
   };
 
-  // Checks a row's values and makes the row; reads its successors.
-  Status assemble(const Fields& f, Row* row, std::vector<OpId>* succ,
+  // Checks a row's values and makes the row; reads its successors. Inlined into read_rows:
+  // called there once a row, it took the row's two dozen fields through memory.
+  [[gnu::always_inline]] Status assemble(const Fields& f, Row* row, std::vector<OpId>* succ,
                   std::vector<std::string_view>* marks) {
     if (f.h_obj_ctr && f.obj_ctr > kMaxCounter) return Status::Error("object counter out of range");
     AM_TRY(make_id(f.h_obj_actor, f.obj_actor, f.h_obj_ctr, static_cast<int64_t>(f.obj_ctr),
@@ -707,7 +740,8 @@ Status read_new_ops(const DocLayout& d, const std::vector<ChangeRow>& rows,
   std::vector<std::pair<uint32_t, OpId>> edges;  // (target, pred)
   for (uint32_t i = 0; i < num_ops; ++i) {
     const Row& r = (*ops)[i];
-    for (uint32_t k = r.succ_begin, e = succ_end(*ops, i, *succ); k < e; ++k) {
+    for (uint32_t k = r.succ_begin, e = succ_end(ops->data(), ops->size(), i, succ->size()); k < e;
+         ++k) {
       const OpId s = (*succ)[k];
       if (!is_new(s.actor, s.counter)) continue;
       auto [t, added] = target_of.emplace(opid_key(s), num_ops + static_cast<uint32_t>(dels.size()));
@@ -1000,23 +1034,10 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     taken.assign(total_counters, 0);
   }
   const char* const kNotContiguous = "change ops are not contiguous (missing or duplicate ops)";
-  const char* placed_error = nullptr;  // the first op that could not be placed
-  Regen junk;                          // where such an op goes instead
-  // Ops placed in counter space. A slot is not checked before it is written (a read of a
-  // byte all over `taken`, which stalled every op): an op placed twice is found after, as
-  // more ops placed than the changes' spans of taken slots hold.
-  uint64_t num_placed = 0;
-  auto place = [&](OpId id) -> Regen* {
-    if (!by_counter) return &regen.emplace_back();
-    if (id.counter == 0 || id.counter > last_max[id.actor]) [[unlikely]] {
-      if (!placed_error) placed_error = "op does not belong to any change";
-      return &junk;
-    }
-    const uint64_t s = counter_base[id.actor] + id.counter - 1;
-    taken[s] = 1;
-    ++num_placed;
-    return &slots[s];  // written whole by write_regen (Regen is trivially copyable)
-  };
+  Regen junk;  // where an op that cannot be placed goes
+  OpPlacer placer{.by_counter = by_counter, .regen = &regen, .slots = slots,
+                  .taken = taken.data(), .base = counter_base.data(),
+                  .last_max = last_max.data(), .junk = &junk};
   if (num_known > 0) {
     AM_TRY(read_new_ops(d, rows, is_known, num_rows, max_rows_for(body.size()), &ops, &succ,
                         &marks, &regen, &preds));
@@ -1059,10 +1080,10 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       const Row* slot_row = nullptr;  // the current slot's last row: the last row matched
       uint32_t slot_index = 0;        // its row number
       Row carried;                    // slot_row when it was read in an earlier block
-      auto flush = [&]() {
+      auto flush = [&](OpPlacer& placing) {
         for (const Pending& p : pending) {
           if (p.id.is_zero()) continue;
-          write_regen(place(p.id), *slot_row, true, p.id, slot_index,
+          write_regen(placing.place(p.id), *slot_row, true, p.id, slot_index,
                       static_cast<uint32_t>(preds.size()), p.count, by_counter);
           take_preds(p);
         }
@@ -1074,10 +1095,16 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       };
       // Matches the block of rows in `ops`, the first of which is row number `base`.
       auto match = [&](uint32_t base) {
-        for (uint32_t li = 0; li < ops.size(); ++li) {
-          const Row& row = ops[li];
+        // The placer and the block as locals (OpPlacer says why), copied back at the end.
+        OpPlacer placing = placer;
+        const Row* const block = ops.data();
+        const uint32_t block_rows = static_cast<uint32_t>(ops.size());
+        const OpId* const succ_at = succ.data();
+        const uint32_t succ_rows = static_cast<uint32_t>(succ.size());
+        for (uint32_t li = 0; li < block_rows; ++li) {
+          const Row& row = block[li];
           // Nothing pending: whether the slot changes does not matter.
-          if (!pending.empty() && !same_slot(*slot_row, row)) flush();
+          if (!pending.empty() && !same_slot(*slot_row, row)) flush(placing);
           slot_row = &row;
           slot_index = base + li;
           const uint32_t pred_begin = static_cast<uint32_t>(preds.size());
@@ -1090,10 +1117,11 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
             --live;
             if (hashed) pending_at.erase(opid_key(row.id));
           }
-          write_regen(place(row.id), row, false, row.id, base + li, pred_begin, pred_count,
-                      by_counter);
-          for (uint32_t k = row.succ_begin, e = succ_end(ops, li, succ); k < e; ++k) {
-            const OpId s = succ[k];
+          write_regen(placing.place(row.id), row, false, row.id, base + li, pred_begin,
+                      pred_count, placing.by_counter);
+          for (uint32_t k = row.succ_begin, e = succ_end(block, block_rows, li, succ_rows); k < e;
+               ++k) {
+            const OpId s = succ_at[k];
             uint32_t at = find(s);
             const uint32_t link = static_cast<uint32_t>(links.size());
             links.emplace_back(row.id, kEnd);
@@ -1116,6 +1144,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
             }
           }
         }
+        placer = placing;
       };
       // Each block's rows are copied into `regen` as they are matched: after that, no row is
       // read again, and the block is reused for the next. Its last row is kept: the order
@@ -1132,11 +1161,11 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         match(static_cast<uint32_t>(at));
       }
       if (!reader.done()) return Status::Error("op columns have different numbers of rows");
-      if (slot_row) flush();
+      if (slot_row) flush(placer);
 #if defined(__x86_64__)
       if (by_counter) _mm_sfence();  // the slots' streamed stores, before they are read
 #endif
-      if (placed_error) return Status::Error(placed_error);
+      if (placer.error) return Status::Error(placer.error);
     }
   }
 
@@ -1200,7 +1229,11 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   // ---- regenerate each change (§7.4) ----
   out->clear();
   out->reserve(rows.size() - num_known);
-  std::vector<int32_t> to_local(num_actors, -1);
+  std::vector<int32_t> local_actors(num_actors, -1);
+  // As locals, for the reason OpPlacer gives: the ops' byte stores would otherwise have the
+  // compiler load these again from their vectors for every op.
+  int32_t* const to_local = local_actors.data();
+  const OpId* const pred_at = preds.data();
   std::vector<uint32_t> used;
   // Not in counter space, a change's ops are scattered over `regen` (in document order, not
   // change order), a cache line each. Each is requested kAhead ops before the first pass
@@ -1302,8 +1335,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       }
       op.pred_count = g.pred_count;
       for (uint32_t k = 0; k < g.pred_count; ++k) {
-        note(preds[g.pred_begin + k]);
-        ch.preds.push_back(preds[g.pred_begin + k]);
+        note(pred_at[g.pred_begin + k]);
+        ch.preds.push_back(pred_at[g.pred_begin + k]);
       }
     }
     std::sort(used.begin(), used.end());
@@ -1358,7 +1391,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
 
   // Counter space: the changes' spans hold every taken slot (a taken slot below an empty
   // one in a span is refused above), so more ops placed than that means an op placed twice.
-  if (by_counter && num_placed != placed) return Status::Error(kNotContiguous);
+  if (by_counter && placer.placed != placed) return Status::Error(kNotContiguous);
 
   // ---- heads (§7.5, §7.6) ----
   const std::vector<bool>& is_dep = parsed.impl_->is_dep;
