@@ -393,7 +393,12 @@ class OpRowReader {
     if (row->action == static_cast<uint8_t>(Action::kInc) &&
         row->value.kind() != ValueType::kInt && row->value.kind() != ValueType::kUint)
       return Status::Error("increment with a non-numeric value");
-    AM_TRY(read_succ(f.h_succ_group ? f.succ_group : 0, row, succ));
+    // Most ops have no successor: no call for those.
+    if (f.h_succ_group && f.succ_group > 0) {
+      AM_TRY(read_succ(f.succ_group, row, succ));
+    } else {
+      row->succ_begin = static_cast<uint32_t>(succ->size());
+    }
     row->expand = f.expand;
     row->mark = 0;
     if (f.h_mark) {
@@ -1294,8 +1299,9 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     // the actor table (author, then those others, sorted), and the indexes made local to
     // it, in a pass over the ops just made (in cache): the slots are read once.
     used.clear();
+    const uint32_t author = row.actor;  // (a local: see OpPlacer)
     auto note = [&](OpId id) {
-      if (!id.is_zero() && id.actor != row.actor && to_local[id.actor] == -1) {
+      if (!id.is_zero() && id.actor != author && to_local[id.actor] == -1) {
         to_local[id.actor] = 0;  // seen; numbered below
         used.push_back(id.actor);
       }
