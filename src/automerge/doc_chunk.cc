@@ -364,7 +364,7 @@ class OpRowReader {
   // Checks a row's values and makes the row; reads its successors. Inlined into read_rows:
   // called there once a row, it took the row's two dozen fields through memory.
   [[gnu::always_inline]] Status assemble(const Fields& f, Row* row, std::vector<OpId>* succ,
-                  std::vector<std::string_view>* marks) {
+                                         std::vector<std::string_view>* marks) {
     if (f.h_obj_ctr && f.obj_ctr > kMaxCounter) return Status::Error("object counter out of range");
     AM_TRY(make_id(f.h_obj_actor, f.obj_actor, f.h_obj_ctr, static_cast<int64_t>(f.obj_ctr),
                    true, false, &row->obj));
