@@ -7,18 +7,6 @@
 namespace amstore {
 
 namespace {
-// The hash of a change chunk of this type and body: SHA-256 over its type, length and body.
-// sha256 takes one span, so the body is copied behind the header (only for a compressed
-// change's inflated body, which is rare).
-ChangeHash hash_of(uint8_t type, ByteView body) {
-  Bytes all;
-  all.reserve(1 + kMaxLebBytes + body.size());
-  all.push_back(type);
-  put_uleb(all, body.size());
-  put_bytes(all, body);
-  return sha256(all);
-}
-
 // The header of the chunk at the start of `data` (magic and checksum not looked at): where
 // its body starts and how long it is, if the body lies within `data`.
 bool read_chunk_header(ByteView data, size_t* body_at, size_t* body_size) {
@@ -78,11 +66,14 @@ Status read_chunk(ByteView data, Chunk* chunk, size_t* consumed, size_t* inflate
       break;
     case 2: {
       chunk->type = ChunkType::kCompressedChange;
-      AM_TRY(inflate_raw(body, &chunk->inflated,
+      Bytes inflated;
+      AM_TRY(inflate_raw(body, &inflated,
                          inflate_budget ? *inflate_budget : inflate_budget_for(body.size())));
-      if (inflate_budget) *inflate_budget -= chunk->inflated.size();
-      chunk->body = ByteView(chunk->inflated);
-      chunk->hash = hash_of(1, chunk->body);
+      if (inflate_budget) *inflate_budget -= inflated.size();
+      // Its hash is that of the uncompressed change chunk, which is kept: a caller storing
+      // the change takes it as it is, without writing and hashing it again.
+      chunk->hash = write_chunk(chunk->uncompressed, ChunkType::kChange, inflated);
+      chunk->body = chunk_body(chunk->uncompressed);
       break;
     }
     case 3:
@@ -104,10 +95,10 @@ Status read_chunks(ByteView data, std::vector<Chunk>* chunks, size_t* inflate_bu
     size_t n;
     Status s = read_chunk(data.subspan(pos), &c, &n, inflate_budget);
     if (!s.ok()) return Status::Error("chunk at offset " + std::to_string(pos) + ": " + s.message());
-    // The inflated buffer moves with the chunk; re-point the body at it.
+    // The uncompressed chunk moves with the chunk; re-point the body at it.
     chunks->push_back(std::move(c));
     if (chunks->back().type == ChunkType::kCompressedChange)
-      chunks->back().body = ByteView(chunks->back().inflated);
+      chunks->back().body = chunk_body(chunks->back().uncompressed);
     pos += n;
   }
   return Status::Ok();

@@ -16,9 +16,9 @@ enum class ChunkType : uint8_t { kDocument = 0, kChange = 1, kCompressedChange =
 struct Chunk {
   ChunkType type = ChunkType::kDocument;
   ByteView bytes;  // the whole chunk as it was read
-  // The body: for type 2 the inflated change body (held in `inflated`).
+  // The body: for type 2 the inflated change body (in `uncompressed`).
   ByteView body;
-  Bytes inflated;
+  Bytes uncompressed;  // type 2: the same change as an uncompressed (type 1) chunk
   // SHA-256 over type || uLEB(len) || body (type 2: of the uncompressed type-1 form). For
   // changes this is the change hash.
   ChangeHash hash{};

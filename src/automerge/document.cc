@@ -118,11 +118,9 @@ Result<PreparedUpload> Document::prepare(ByteView bytes, uint64_t max_ops) {
                              ch.status().message());
       StoredChange& sc = item.change;
       sc.hash = c.hash;
-      if (c.type == ChunkType::kChange) {
-        sc.chunk.assign(c.bytes.begin(), c.bytes.end());
-      } else {
-        write_chunk(sc.chunk, ChunkType::kChange, c.body);
-      }
+      // (A compressed change is kept uncompressed, as read_chunk wrote and hashed it.)
+      const ByteView stored = c.type == ChunkType::kChange ? c.bytes : ByteView(c.uncompressed);
+      sc.chunk.assign(stored.begin(), stored.end());
       sc.change = std::move(ch).value();
       AM_TRY(up.count_ops(sc.change.ops.size()));
     }

@@ -46,10 +46,8 @@ Bytes fix_checksums(ByteView in) {
         pos = end;
         continue;
       }
-      Bytes hashed{1};
-      put_uleb(hashed, inflated.size());
-      put_bytes(hashed, inflated);
-      h = sha256(hashed);
+      Bytes uncompressed;  // the type-1 chunk whose hash a type-2 chunk carries
+      h = write_chunk(uncompressed, ChunkType::kChange, inflated);
     } else {
       h = sha256(ByteView(out).subspan(pos + 8, end - (pos + 8)));
     }
