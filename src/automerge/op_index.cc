@@ -151,7 +151,14 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
     } else {
       if (op.map_key) return Status::Error("op on a list or text object has a map key");
       uint32_t elem = kHead;
-      if (!op.elem.is_zero()) {
+      if (op.elem.actor == 0 && uint64_t{op.elem.counter} + 1 == id >> 32 &&
+          op.elem.counter >= start) {
+        // The author's op just before this one (text typed on), which its block holds right
+        // before it (a block's counters are contiguous): no lookup, and older by its id.
+        elem = here - 1;
+        if (!(meta_[elem] & kElement) || obj_of(meta_[elem]) != obj_ref)
+          return Status::Error("op refers to a list element that does not exist");
+      } else if (!op.elem.is_zero()) {
         const uint64_t elem_id = global(op.elem);
         const uint32_t e = find_op(elem_id);
         if (e == kNotFound || !(meta_[e] & kElement) || obj_of(meta_[e]) != obj_ref)
