@@ -570,6 +570,99 @@ class DocumentOrderCheck {
   std::vector<OpId> path_;  // elements from the list's HEAD down to the last insert
 };
 
+// Where make_ops reads a change's ops: side by side in counter space, or scattered over
+// `regen` through the change's list, each requested ahead of its read (decode_document says
+// why).
+struct OpSource {
+  const Regen* side_by_side = nullptr;  // counter space, or null
+  const Regen* regen = nullptr;
+  const uint32_t* list = nullptr;
+  const uint32_t* change_ops = nullptr;  // every change's list, back to back
+  uint32_t requested = 0;                // change_ops entries requested so far
+  uint32_t total_ops = 0;
+};
+
+// Appends the change's n ops, made from their records, to ch.ops (their preds to ch.preds),
+// with document actor indexes, and sets `used` to the other actors than `author` they refer
+// to, ascending. `doc_order`: where counter space notes each op row's place among all the
+// changes' ops (`placed`: the ops of the changes before), or null. `to_local`: all −1, and
+// left so. A function of its own, with what its loop reads as locals: inside
+// decode_document the loop's values stayed in memory (an op's byte stores may alias them)
+// and were loaded again for every op.
+[[gnu::noinline]] void make_ops(Change& ch, OpSource& src, uint32_t n, uint32_t author,
+                                const OpId* pred_at, const std::vector<std::string_view>& marks,
+                                uint32_t* doc_order, uint32_t placed, bool few_actors,
+                                int32_t* to_local, std::vector<uint32_t>& used) {
+  used.clear();
+  const Regen* const side_by_side = src.side_by_side;
+  const Regen* const regen = src.regen;
+  const uint32_t* const list = src.list;
+  const uint32_t* const change_ops = src.change_ops;
+  const uint32_t total_ops = src.total_ops;
+  uint32_t requested = src.requested;
+  // Up to 64 actors (nearly every document), one bit per actor, set without a branch.
+  uint64_t seen = 0;
+  auto note = [&](OpId id) {
+    if (few_actors) {
+      seen |= uint64_t{id.counter != 0} << id.actor;
+    } else if (!id.is_zero() && id.actor != author && to_local[id.actor] == -1) {
+      to_local[id.actor] = 0;  // seen
+      used.push_back(id.actor);
+    }
+  };
+  ch.ops.append_made(n, [&](Op* at, size_t i) {
+    const uint32_t oi = static_cast<uint32_t>(i);
+    const Regen* gp;
+    if (side_by_side) {
+      // The slot 32 ahead (2 KiB) is requested too. Changes of several actors interleave,
+      // each reading a run of its own actor's slots, written long before; the hardware's
+      // prefetching alone left a stall at each first read. (An address, not a pointer:
+      // near the end it lies past the slots.)
+      __builtin_prefetch(reinterpret_cast<const void*>(
+          reinterpret_cast<uintptr_t>(side_by_side + oi) + 32 * sizeof(Regen)));
+      gp = side_by_side + oi;
+    } else {
+      if (requested < total_ops) __builtin_prefetch(&regen[change_ops[requested++]]);
+      gp = regen + list[oi];
+    }
+    const Regen& g = *gp;
+    if (doc_order && g.action != kDelAction) doc_order[g.row] = placed + oi;
+    Op& op = *new (at) Op;
+    // The flags one after another, before any other store to the op: they share a byte,
+    // and the key's and the value's stores between them kept the compiler from merging
+    // them (a read-modify-write of the byte for each, each waiting on the one before). A
+    // delete's slot has none of them set but map_key (write_regen).
+    op.map_key = g.map_key;
+    op.insert = g.insert;
+    op.expand = g.expand;
+    op.has_mark_name = g.mark != 0;
+    op.action = g.action;
+    op.key.assign(g.key());
+    if (g.action != kDelAction) {
+      g.value.copy_to(&op.value);
+      if (g.mark != 0) ch.mutable_mark_names().emplace_back(oi, marks[g.mark - 1]);
+    }
+    note(g.obj);
+    op.obj = g.obj;
+    if (!g.map_key) {
+      note(g.elem);
+      op.elem = g.elem;
+    }
+    op.pred_count = g.pred_count;
+    for (uint32_t k = 0; k < g.pred_count; ++k) {
+      note(pred_at[g.pred_begin + k]);
+      ch.preds.push_back(pred_at[g.pred_begin + k]);
+    }
+  });
+  src.requested = requested;
+  if (few_actors) {
+    seen &= ~(uint64_t{1} << author);
+    for (; seen != 0; seen &= seen - 1) used.push_back(static_cast<uint32_t>(std::countr_zero(seen)));
+  } else {
+    std::sort(used.begin(), used.end());
+  }
+}
+
 // The change rows of a document (§6.2), document actor indexes.
 struct ChangeRow {
   uint32_t actor;
@@ -1235,6 +1328,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   out->clear();
   out->reserve(rows.size() - num_known);
   std::vector<int32_t> local_actors(num_actors, -1);
+  const bool few_actors = num_actors <= 64;
   // As locals, for the reason OpPlacer gives: the ops' byte stores would otherwise have the
   // compiler load these again from their vectors for every op.
   int32_t* const to_local = local_actors.data();
@@ -1247,7 +1341,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   // whole change at once left a large change's first ops no time to arrive.
   constexpr uint32_t kAhead = 64;
   const uint32_t total_ops = op_start.back();
-  uint32_t requested = 0;  // change_ops entries requested so far
+  OpSource source{.regen = regen.data(), .change_ops = change_ops.data(), .total_ops = total_ops};
   std::vector<uint64_t> prev_max(num_actors, 0);  // per actor, the maxOp of its row before
   uint32_t placed = 0;  // counter space: ops of the changes before, back to back
   StoredChange scratch;
@@ -1272,15 +1366,12 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       side_by_side = slots + first;
       list_size = static_cast<uint32_t>(end - first);
     } else {
-      for (const uint32_t until = std::min(op_start[ri] + kAhead, total_ops); requested < until;
-           ++requested)
-        __builtin_prefetch(&regen[change_ops[requested]]);
+      for (const uint32_t until = std::min(op_start[ri] + kAhead, total_ops);
+           source.requested < until; ++source.requested)
+        __builtin_prefetch(&regen[change_ops[source.requested]]);
       list = change_ops.data() + op_start[ri];
       list_size = op_start[ri + 1] - op_start[ri];
     }
-    auto op_at = [&](uint32_t oi) -> const Regen& {
-      return by_counter ? side_by_side[oi] : regen[list[oi]];
-    };
     // Built in place, where the document keeps it: a change is ~200 bytes, and 10^5 of
     // them moved a few times add up. Lean, in `scratch`, whose buffers the next change
     // reuses.
@@ -1298,54 +1389,11 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     // The ops, with document actor indexes at first, noting the actors they refer to; then
     // the actor table (author, then those others, sorted), and the indexes made local to
     // it, in a pass over the ops just made (in cache): the slots are read once.
-    used.clear();
-    const uint32_t author = row.actor;  // (a local: see OpPlacer)
-    auto note = [&](OpId id) {
-      if (!id.is_zero() && id.actor != author && to_local[id.actor] == -1) {
-        to_local[id.actor] = 0;  // seen; numbered below
-        used.push_back(id.actor);
-      }
-    };
-    ch.ops.reserve(list_size);  // built in place: a bulk resize wrote every op twice
-    for (uint32_t oi = 0; oi < list_size; ++oi) {
-      if (requested < total_ops) __builtin_prefetch(&regen[change_ops[requested++]]);
-      // Counter space: the slot 32 ahead (2 KiB) is requested too. Changes of several actors
-      // interleave, each reading a run of its own actor's slots, written long before; the
-      // hardware's prefetching alone left a stall at each first read. (An address, not a
-      // pointer: near the end it lies past the slots.)
-      if (by_counter)
-        __builtin_prefetch(reinterpret_cast<const void*>(
-            reinterpret_cast<uintptr_t>(side_by_side + oi) + 32 * sizeof(Regen)));
-      const Regen& g = op_at(oi);
-      if (by_counter && with_order && g.action != kDelAction) (*doc_order)[g.row] = placed + oi;
-      Op& op = ch.ops.emplace_back();
-      // The flags one after another, before any other store to the op: they share a byte,
-      // and the key's and the value's stores between them kept the compiler from merging
-      // them (a read-modify-write of the byte for each, each waiting on the one before). A
-      // delete's slot has none of them set but map_key (write_regen).
-      op.map_key = g.map_key;
-      op.insert = g.insert;
-      op.expand = g.expand;
-      op.has_mark_name = g.mark != 0;
-      op.action = g.action;
-      op.key.assign(g.key());
-      if (g.action != kDelAction) {
-        g.value.copy_to(&op.value);
-        if (g.mark != 0) ch.mutable_mark_names().emplace_back(static_cast<uint32_t>(oi), marks[g.mark - 1]);
-      }
-      note(g.obj);
-      op.obj = g.obj;
-      if (!g.map_key) {
-        note(g.elem);
-        op.elem = g.elem;
-      }
-      op.pred_count = g.pred_count;
-      for (uint32_t k = 0; k < g.pred_count; ++k) {
-        note(pred_at[g.pred_begin + k]);
-        ch.preds.push_back(pred_at[g.pred_begin + k]);
-      }
-    }
-    std::sort(used.begin(), used.end());
+    source.side_by_side = side_by_side;
+    source.list = list;
+    make_ops(ch, source, list_size, row.actor, pred_at, marks,
+             by_counter && with_order ? doc_order->data() : nullptr, placed, few_actors, to_local,
+             used);
     ch.actors.resize(used.size() + 1);  // assigned, not pushed: a scratch change's strings
     ch.actors[0].assign(d.actors[row.actor]);  // keep their buffers
     to_local[row.actor] = 0;
