@@ -158,6 +158,12 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
         elem = here - 1;
         if (!(meta_[elem] & kElement) || obj_of(meta_[elem]) != obj_ref)
           return Status::Error("op refers to a list element that does not exist");
+        // A character typed (a plain insert without preds): none of the checks below apply.
+        if (op.insert && op.action == static_cast<uint8_t>(Action::kSet) && op.pred_count == 0) {
+          target_.push_back(elem);
+          meta_.push_back(obj_ref << kObjShift | kElement);
+          continue;
+        }
       } else if (!op.elem.is_zero()) {
         const uint64_t elem_id = global(op.elem);
         const uint32_t e = find_op(elem_id);
