@@ -279,21 +279,21 @@ class OpRowReader {
   // Reads one row (every field); its successors are appended to `succ`, its mark name (if
   // any) to `marks`.
   Status read(Row* row, std::vector<OpId>* succ, std::vector<std::string_view>* marks) {
-    Fields f;
-    AM_TRY(obj_actor_.next(&f.h_obj_actor, &f.obj_actor));
-    AM_TRY(obj_ctr_.next(&f.h_obj_ctr, &f.obj_ctr));
-    AM_TRY(key_actor_.next(&f.h_key_actor, &f.key_actor));
-    AM_TRY(key_ctr_.next(&f.h_key_ctr, &f.key_ctr));
-    AM_TRY(key_str_.next(&f.h_key_str, &f.key_str));
-    AM_TRY(id_actor_.next(&f.h_id_actor, &f.id_actor));
-    AM_TRY(id_ctr_.next(&f.h_id_ctr, &f.id_ctr));
-    AM_TRY(insert_.next(&f.insert));
-    AM_TRY(action_.next(&f.h_action, &f.action));
-    AM_TRY(succ_group_.next(&f.h_succ_group, &f.succ_group));
-    AM_TRY(expand_.next(&f.expand));
-    AM_TRY(mark_name_.next(&f.h_mark, &f.mark));
-    AM_TRY(value_.next(&f.value));
-    return assemble(f, row, succ, marks);
+    Fields<1> f{};
+    AM_TRY(obj_actor_.next(&f.h_obj_actor[0], &f.obj_actor[0]));
+    AM_TRY(obj_ctr_.next(&f.h_obj_ctr[0], &f.obj_ctr[0]));
+    AM_TRY(key_actor_.next(&f.h_key_actor[0], &f.key_actor[0]));
+    AM_TRY(key_ctr_.next(&f.h_key_ctr[0], &f.key_ctr[0]));
+    AM_TRY(key_str_.next(&f.h_key_str[0], &f.key_str[0]));
+    AM_TRY(id_actor_.next(&f.h_id_actor[0], &f.id_actor[0]));
+    AM_TRY(id_ctr_.next(&f.h_id_ctr[0], &f.id_ctr[0]));
+    AM_TRY(insert_.next(&f.insert[0]));
+    AM_TRY(action_.next(&f.h_action[0], &f.action[0]));
+    AM_TRY(succ_group_.next(&f.h_succ_group[0], &f.succ_group[0]));
+    AM_TRY(expand_.next(&f.expand[0]));
+    AM_TRY(mark_name_.next(&f.h_mark[0], &f.mark[0]));
+    AM_TRY(value_.next(&f.value[0]));
+    return assemble(f, 0, row, succ, marks);
   }
 
   // Reads the next n rows, as read() does one at a time: each column is decoded a block
@@ -304,16 +304,7 @@ class OpRowReader {
   Status read_rows(size_t n, std::vector<Row>* rows, std::vector<OpId>* succ,
                    std::vector<std::string_view>* marks) {
     constexpr size_t kBlock = kColumnBlockRows;
-    struct {
-      uint64_t obj_actor[kBlock], obj_ctr[kBlock], key_actor[kBlock], id_actor[kBlock],
-          action[kBlock], succ_group[kBlock];
-      int64_t key_ctr[kBlock], id_ctr[kBlock];
-      std::string_view key_str[kBlock], mark[kBlock];
-      ValueView value[kBlock];
-      bool h_obj_actor[kBlock], h_obj_ctr[kBlock], h_key_actor[kBlock], h_id_actor[kBlock],
-          h_action[kBlock], h_succ_group[kBlock], h_key_ctr[kBlock], h_id_ctr[kBlock],
-          h_key_str[kBlock], h_mark[kBlock], insert[kBlock], expand[kBlock];
-    } b;
+    Fields<kBlock> b;
     for (size_t at = 0; at < n; at += kBlock) {
       const size_t m = std::min(kBlock, n - at);
       AM_TRY(obj_actor_.next_n(m, b.obj_actor, b.h_obj_actor));
@@ -331,78 +322,71 @@ class OpRowReader {
       AM_TRY(value_.next_n(m, b.value));
       const size_t base = rows->size();
       rows->resize(base + m);
-      for (size_t j = 0; j < m; ++j) {
-        const Fields f{.obj_actor = b.obj_actor[j], .obj_ctr = b.obj_ctr[j],
-                       .key_actor = b.key_actor[j], .id_actor = b.id_actor[j],
-                       .action = b.action[j], .succ_group = b.succ_group[j],
-                       .key_ctr = b.key_ctr[j], .id_ctr = b.id_ctr[j],
-                       .key_str = b.key_str[j], .mark = b.mark[j], .value = b.value[j],
-                       .h_obj_actor = b.h_obj_actor[j], .h_obj_ctr = b.h_obj_ctr[j],
-                       .h_key_actor = b.h_key_actor[j], .h_id_actor = b.h_id_actor[j],
-                       .h_action = b.h_action[j], .h_succ_group = b.h_succ_group[j],
-                       .h_key_ctr = b.h_key_ctr[j], .h_id_ctr = b.h_id_ctr[j],
-                       .h_key_str = b.h_key_str[j], .h_mark = b.h_mark[j],
-                       .insert = b.insert[j], .expand = b.expand[j]};
-        AM_TRY(assemble(f, &(*rows)[base + j], succ, marks));
-      }
+      for (size_t j = 0; j < m; ++j) AM_TRY(assemble(b, j, &(*rows)[base + j], succ, marks));
     }
     return Status::Ok();
   }
 
-  // One row's values as its columns hold them (before the successor columns).
+  // The values of k rows as their columns hold them (before the successor columns), a
+  // column at a time: has_* false where the column holds a null.
+  template <size_t k>
   struct Fields {
-    uint64_t obj_actor = 0, obj_ctr = 0, key_actor = 0, id_actor = 0, action = 0,
-             succ_group = 0;
-    int64_t key_ctr = 0, id_ctr = 0;
-    std::string_view key_str, mark;
-    ValueView value;
-    bool h_obj_actor = false, h_obj_ctr = false, h_key_actor = false, h_id_actor = false,
-         h_action = false, h_succ_group = false, h_key_ctr = false, h_id_ctr = false,
-         h_key_str = false, h_mark = false, insert = false, expand = false;
+    uint64_t obj_actor[k], obj_ctr[k], key_actor[k], id_actor[k], action[k], succ_group[k];
+    int64_t key_ctr[k], id_ctr[k];
+    std::string_view key_str[k], mark[k];
+    ValueView value[k];
+    bool h_obj_actor[k], h_obj_ctr[k], h_key_actor[k], h_id_actor[k], h_action[k],
+        h_succ_group[k], h_key_ctr[k], h_id_ctr[k], h_key_str[k], h_mark[k], insert[k],
+        expand[k];
   };
 
   // Checks a row's values and makes the row; reads its successors. Inlined into read_rows:
   // called there once a row, it took the row's two dozen fields through memory.
-  [[gnu::always_inline]] Status assemble(const Fields& f, Row* row, std::vector<OpId>* succ,
+  template <size_t k>
+  [[gnu::always_inline]] Status assemble(const Fields<k>& f, size_t j, Row* row,
+                                         std::vector<OpId>* succ,
                                          std::vector<std::string_view>* marks) {
-    if (f.h_obj_ctr && f.obj_ctr > kMaxCounter) return Status::Error("object counter out of range");
-    AM_TRY(make_id(f.h_obj_actor, f.obj_actor, f.h_obj_ctr, static_cast<int64_t>(f.obj_ctr),
-                   true, false, &row->obj));
-    if (f.h_key_str) {
-      if (f.h_key_ctr || f.h_key_actor)
+    if (f.h_obj_ctr[j] && f.obj_ctr[j] > kMaxCounter)
+      return Status::Error("object counter out of range");
+    AM_TRY(make_id(f.h_obj_actor[j], f.obj_actor[j], f.h_obj_ctr[j],
+                   static_cast<int64_t>(f.obj_ctr[j]), true, false, &row->obj));
+    if (f.h_key_str[j]) {
+      if (f.h_key_ctr[j] || f.h_key_actor[j])
         return Status::Error("op has both a map key and an element key");
-      if (f.key_str.size() > UINT32_MAX) return Status::Error("map key longer than 4 GiB");
+      if (f.key_str[j].size() > UINT32_MAX) return Status::Error("map key longer than 4 GiB");
       row->map_key = true;
-      row->key_data = f.key_str.data();
-      row->key_size = static_cast<uint32_t>(f.key_str.size());
+      row->key_data = f.key_str[j].data();
+      row->key_size = static_cast<uint32_t>(f.key_str[j].size());
       row->elem = OpId{};
     } else {
-      if (!f.h_key_ctr) return Status::Error("op has no key");
-      AM_TRY(make_id(f.h_key_actor, f.key_actor, true, f.key_ctr, false, true, &row->elem));
+      if (!f.h_key_ctr[j]) return Status::Error("op has no key");
+      AM_TRY(make_id(f.h_key_actor[j], f.key_actor[j], true, f.key_ctr[j], false, true,
+                     &row->elem));
       row->map_key = false;
       row->key_data = nullptr;
       row->key_size = 0;
     }
-    AM_TRY(make_id(f.h_id_actor, f.id_actor, f.h_id_ctr, f.id_ctr, false, false, &row->id));
-    row->insert = f.insert;
-    if (!f.h_action) return Status::Error("null action");
-    if (f.action > kMaxAction || f.action == static_cast<uint64_t>(Action::kDel))
-      return Status::Error("unrecognized action index " + std::to_string(f.action));
-    row->action = static_cast<uint8_t>(f.action);
-    row->value = f.value;
+    AM_TRY(make_id(f.h_id_actor[j], f.id_actor[j], f.h_id_ctr[j], f.id_ctr[j], false, false,
+                   &row->id));
+    row->insert = f.insert[j];
+    if (!f.h_action[j]) return Status::Error("null action");
+    if (f.action[j] > kMaxAction || f.action[j] == static_cast<uint64_t>(Action::kDel))
+      return Status::Error("unrecognized action index " + std::to_string(f.action[j]));
+    row->action = static_cast<uint8_t>(f.action[j]);
+    row->value = f.value[j];
     if (row->action == static_cast<uint8_t>(Action::kInc) &&
         row->value.kind() != ValueType::kInt && row->value.kind() != ValueType::kUint)
       return Status::Error("increment with a non-numeric value");
     // Most ops have no successor: no call for those.
-    if (f.h_succ_group && f.succ_group > 0) {
-      AM_TRY(read_succ(f.succ_group, row, succ));
+    if (f.h_succ_group[j] && f.succ_group[j] > 0) {
+      AM_TRY(read_succ(f.succ_group[j], row, succ));
     } else {
       row->succ_begin = static_cast<uint32_t>(succ->size());
     }
-    row->expand = f.expand;
+    row->expand = f.expand[j];
     row->mark = 0;
-    if (f.h_mark) {
-      marks->push_back(f.mark);
+    if (f.h_mark[j]) {
+      marks->push_back(f.mark[j]);
       row->mark = static_cast<uint32_t>(marks->size());
     }
     return Status::Ok();
@@ -582,13 +566,14 @@ struct OpSource {
   uint32_t total_ops = 0;
 };
 
-// Appends the change's n ops, made from their records, to ch.ops (their preds to ch.preds),
-// with document actor indexes, and sets `used` to the other actors than `author` they refer
-// to, ascending. `doc_order`: where counter space notes each op row's place among all the
-// changes' ops (`placed`: the ops of the changes before), or null. `to_local`: all −1, and
-// left so. A function of its own, with what its loop reads as locals: inside
-// decode_document the loop's values stayed in memory (an op's byte stores may alias them)
-// and were loaded again for every op.
+// Makes the change's n ops from their records in ch.ops (empty before; their preds in
+// ch.preds), sets `used` to the actors other than `author` that they refer to, ascending
+// (document actor indexes), and makes the ops' actor indexes local to the change's actor
+// table: the author 0, then `used`. `doc_order`: where counter space notes each op row's
+// place among all the changes' ops (`placed`: the ops of the changes before), or null.
+// `to_local`: all −1, and left so. A function of its own, whose loop keeps what it reads in
+// locals: inside decode_document those stayed in memory (an op's byte stores may alias
+// them) and were loaded again for every op.
 [[gnu::noinline]] void make_ops(Change& ch, OpSource& src, uint32_t n, uint32_t author,
                                 const OpId* pred_at, const std::vector<std::string_view>& marks,
                                 uint32_t* doc_order, uint32_t placed, bool few_actors,
@@ -657,10 +642,25 @@ struct OpSource {
   src.requested = requested;
   if (few_actors) {
     seen &= ~(uint64_t{1} << author);
-    for (; seen != 0; seen &= seen - 1) used.push_back(static_cast<uint32_t>(std::countr_zero(seen)));
+    for (; seen != 0; seen &= seen - 1)
+      used.push_back(static_cast<uint32_t>(std::countr_zero(seen)));
   } else {
     std::sort(used.begin(), used.end());
   }
+  // The actor indexes made local, in a pass over the ops just made (in cache).
+  to_local[author] = 0;
+  for (size_t k = 0; k < used.size(); ++k) to_local[used[k]] = static_cast<int32_t>(k + 1);
+  auto make_local = [&](OpId& id) {
+    if (!id.is_zero()) id.actor = static_cast<uint32_t>(to_local[id.actor]);
+  };
+  Op* const ops = ch.ops.data();
+  for (size_t i = 0, count = ch.ops.size(); i < count; ++i) {
+    make_local(ops[i].obj);
+    make_local(ops[i].elem);  // (zero for map ops)
+  }
+  for (OpId& p : ch.preds) make_local(p);
+  to_local[author] = -1;
+  for (uint32_t a : used) to_local[a] = -1;
 }
 
 // The change rows of a document (§6.2), document actor indexes.
@@ -1396,22 +1396,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
              used);
     ch.actors.resize(used.size() + 1);  // assigned, not pushed: a scratch change's strings
     ch.actors[0].assign(d.actors[row.actor]);  // keep their buffers
-    to_local[row.actor] = 0;
-    for (size_t k = 0; k < used.size(); ++k) {
-      to_local[used[k]] = static_cast<int32_t>(k + 1);
-      ch.actors[k + 1].assign(d.actors[used[k]]);
-    }
-    auto make_local = [&](OpId& id) {
-      if (!id.is_zero()) id.actor = static_cast<uint32_t>(to_local[id.actor]);
-    };
-    for (Op& op : ch.ops) {
-      make_local(op.obj);
-      make_local(op.elem);  // (zero for map ops)
-    }
-    for (OpId& p : ch.preds) make_local(p);
+    for (size_t k = 0; k < used.size(); ++k) ch.actors[k + 1].assign(d.actors[used[k]]);
     placed += list_size;
-    to_local[row.actor] = -1;
-    for (uint32_t a : used) to_local[a] = -1;
     ch.seq = row.seq;
     ch.time = row.time;
     if (!row.message.empty()) ch.mutable_message().assign(row.message);
