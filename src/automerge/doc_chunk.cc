@@ -451,9 +451,10 @@ class OpRowReader {
   // The op id of an actor column value and a counter column value.
   Status make_id(bool has_a, uint64_t av, bool has_ctr, int64_t ctr, bool allow_null,
                  bool allow_zero, OpId* id) const {
-    // Inline: an actor and a counter in range (nearly every id).
-    if (has_a && has_ctr && ctr > 0 && static_cast<uint64_t>(ctr) <= kMaxCounter &&
-        av < num_actors_) [[likely]] {
+    // Inline: an actor and a counter in range (nearly every id), tested without a branch
+    // for each condition (the counter in [1, kMaxCounter] as one unsigned comparison).
+    if (has_a & has_ctr & (static_cast<uint64_t>(ctr) - 1 < kMaxCounter) &
+        (av < num_actors_)) [[likely]] {
       *id = OpId{static_cast<uint32_t>(ctr), static_cast<uint32_t>(av)};
       return Status::Ok();
     }
