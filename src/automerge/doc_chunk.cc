@@ -151,6 +151,12 @@ struct Row {
   std::string_view key() const { return std::string_view(key_data, key_size); }
 };
 static_assert(sizeof(Row) == 64);
+// As write_regen reads a row: the key's size then the mark, and the action and the flags,
+// side by side as in Regen.
+static_assert(offsetof(Row, mark) == offsetof(Row, key_size) + 4 &&
+              offsetof(Row, map_key) == offsetof(Row, action) + 1 &&
+              offsetof(Row, insert) == offsetof(Row, action) + 2 &&
+              offsetof(Row, expand) == offsetof(Row, action) + 3 && sizeof(bool) == 1);
 
 // The end of row i's successors: rows are read in order, each appending its own.
 // (`num_succ`: how many successors the rows read so far have.)
@@ -204,20 +210,34 @@ static_assert(std::is_trivially_copyable_v<Regen>);
 // stall per op), cost more. `stream`: with non-temporal stores, for counter space, whose
 // slots are written all over a buffer far larger than the cache and read only much later:
 // a whole line written that way is not first read from memory.
-void write_regen(Regen* to, const Row& r, bool del, OpId id, uint32_t row, uint32_t pred_begin,
-                 uint32_t pred_count, bool stream) {
+[[gnu::always_inline]] inline void write_regen(Regen* to, const Row& r, bool del, OpId id,
+                                               uint32_t row, uint32_t pred_begin,
+                                               uint32_t pred_count, bool stream) {
   auto bits = [](OpId x) { return uint64_t{x.counter} | uint64_t{x.actor} << 32; };
   uint64_t w[8];
   w[0] = bits(id);
   w[1] = bits(r.obj);
-  // An insert's element, for a delete of it, is the insert itself.
-  w[2] = r.map_key ? reinterpret_cast<uintptr_t>(r.key_data) : bits(del && r.insert ? r.id : r.elem);
-  w[3] = del ? 0 : uint64_t{r.value.type} | uint64_t{r.value.size} << 32;
-  w[4] = del ? 0 : r.value.u;
-  w[5] = (r.map_key ? r.key_size : 0) | uint64_t{del ? 0 : r.mark} << 32;
   w[6] = row | uint64_t{pred_begin} << 32;
-  w[7] = pred_count | uint64_t{del ? kDelAction : r.action} << 32 | uint64_t{r.map_key} << 40 |
-         uint64_t{!del && r.insert} << 48 | uint64_t{!del && r.expand} << 56;
+  if (!del) {
+    // The row's own op. A row's key and element are never both set (the other is zero), and
+    // from its key's size on its fields lie as the record's do: those words are loaded
+    // whole (static_asserts above).
+    w[2] = reinterpret_cast<uintptr_t>(r.key_data) | bits(r.elem);
+    std::memcpy(&w[3], &r.value, 8);
+    w[3] &= 0xffffffff000000ffu;  // the type and the size (not the padding between them)
+    w[4] = r.value.u;
+    std::memcpy(&w[5], &r.key_size, 8);  // the key's size (0 for a list op), the mark
+    uint32_t flags;                       // action, map_key, insert, expand
+    std::memcpy(&flags, &r.action, 4);
+    w[7] = pred_count | uint64_t{flags} << 32;
+  } else {
+    // An insert's element, for a delete of it, is the insert itself.
+    w[2] = r.map_key ? reinterpret_cast<uintptr_t>(r.key_data) : bits(r.insert ? r.id : r.elem);
+    w[3] = 0;
+    w[4] = 0;
+    w[5] = r.map_key ? r.key_size : 0;
+    w[7] = pred_count | uint64_t{kDelAction} << 32 | uint64_t{r.map_key} << 40;
+  }
 #if defined(__x86_64__)
   if (stream) {
     auto* out = reinterpret_cast<long long*>(to);
