@@ -291,20 +291,7 @@ void encode_ops(const Change& ch, Bytes& out) {
               [&](size_t k) { return ops[k].key.view(); });
   append_runs(e.insert, n, nullptr, [&](size_t k) { return bool(ops[k].insert); });
   append_runs(e.action, n, nullptr, [&](size_t k) { return uint64_t(ops[k].action); });
-  {
-    uint64_t meta = 0, count = 0;
-    for (const Op& op : ops) {
-      const uint64_t m = e.value.append_raw(op.value);
-      if (count > 0 && m == meta) {
-        ++count;
-        continue;
-      }
-      if (count > 0) e.value.append_n(meta, count);
-      meta = m;
-      count = 1;
-    }
-    e.value.append_n(meta, count);
-  }
+  e.value.append_all(n, [&](size_t k) -> const Value& { return ops[k].value; });
   append_runs(e.pred_group, n, nullptr, [&](size_t k) { return uint64_t(ops[k].pred_count); });
   const OpId* preds = ch.preds.data();
   append_runs(e.pred_actor, ch.preds.size(), nullptr,

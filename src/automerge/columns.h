@@ -573,16 +573,35 @@ inline uint64_t put_value_raw(Bytes& raw, const Value& v) {
 class ValueEncoder {
  public:
   void append(const Value& v) { meta_.append(append_raw(v)); }
-  // The two halves of append, for a caller that finds the metadata's runs itself: a value's
-  // raw bytes (returns its metadata), and then n values' metadata.
-  uint64_t append_raw(const Value& v) {
-    const size_t room = value_raw_room(v);
-    if (raw_.size() - used_ < room) raw_.resize(std::max(2 * raw_.size(), used_ + room + 64));
-    const uint64_t meta = write_value_raw(raw_.data() + used_, v);
-    used_ += meta >> 4;
-    return meta;
+  // Appends value(k) for k in [0, n): the raw bytes, and the metadata a run at a time. The
+  // run and the place to write at are locals: through the members, each value's byte
+  // stores (which may alias anything) had them loaded and stored again.
+  template <typename Get>
+  void append_all(size_t n, Get value) {
+    uint8_t* raw = raw_.data();
+    size_t room_left = raw_.size() - used_, used = used_;
+    uint64_t meta = 0, count = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const Value& v = value(k);
+      if (const size_t room = value_raw_room(v); room_left < room) [[unlikely]] {
+        raw_.resize(std::max(2 * raw_.size(), used + room + 64));
+        raw = raw_.data();
+        room_left = raw_.size() - used;
+      }
+      const uint64_t m = write_value_raw(raw + used, v);
+      used += m >> 4;
+      room_left -= m >> 4;
+      if (count > 0 && m == meta) {
+        ++count;
+        continue;
+      }
+      meta_.append_n(meta, count);  // (nothing while count is 0)
+      meta = m;
+      count = 1;
+    }
+    meta_.append_n(meta, count);
+    used_ = used;
   }
-  void append_n(uint64_t meta, uint64_t n) { meta_.append_n(meta, n); }
   const Bytes& finish_meta() { return meta_.finish(); }
   // Takes up columns in the form finish_meta() and finish_raw() write (see
   // RleEncoder::resume; `got` is the metadata column's); the raw bytes are copied.
@@ -604,6 +623,15 @@ class ValueEncoder {
   }
 
  private:
+  // A value's raw bytes; returns its metadata.
+  uint64_t append_raw(const Value& v) {
+    const size_t room = value_raw_room(v);
+    if (raw_.size() - used_ < room) raw_.resize(std::max(2 * raw_.size(), used_ + room + 64));
+    const uint64_t meta = write_value_raw(raw_.data() + used_, v);
+    used_ += meta >> 4;
+    return meta;
+  }
+
   UintEncoder meta_;
   Bytes raw_;
   size_t used_ = 0;
