@@ -643,7 +643,7 @@ struct OpSource {
     op.expand = g.expand;
     op.has_mark_name = g.mark != 0;
     op.action = g.action;
-    op.key.assign(g.key());
+    if (g.map_key) op.key.assign(g.key());  // (a new op's key is empty)
     if (g.action != kDelAction) {
       g.value.copy_to(&op.value);
       if (g.mark != 0) ch.mutable_mark_names().emplace_back(oi, marks[g.mark - 1]);

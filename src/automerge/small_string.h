@@ -31,18 +31,21 @@ inline void copy_ends(char* dst, const char* src, size_t n) {
 inline void copy_bytes(void* dst_, const void* src_, size_t n) {
   char* dst = static_cast<char*>(dst_);
   const char* src = static_cast<const char*>(src_);
-  if (n > 32) [[unlikely]] {
-    std::memmove(dst, src, n);
-  } else if (n >= 16) {
-    copy_ends<16>(dst, src, n);
-  } else if (n >= 8) {
-    copy_ends<8>(dst, src, n);
-  } else if (n >= 4) {
+  // The shortest first: most are a character or two of text.
+  if (n < 4) {
+    if (n > 0) {  // in ascending order: a move down stays correct
+      dst[0] = src[0];
+      dst[n / 2] = src[n / 2];
+      dst[n - 1] = src[n - 1];
+    }
+  } else if (n < 8) {
     copy_ends<4>(dst, src, n);
-  } else if (n > 0) {  // in ascending order: a move down stays correct
-    dst[0] = src[0];
-    dst[n / 2] = src[n / 2];
-    dst[n - 1] = src[n - 1];
+  } else if (n < 16) {
+    copy_ends<8>(dst, src, n);
+  } else if (n <= 32) {
+    copy_ends<16>(dst, src, n);
+  } else {
+    std::memmove(dst, src, n);
   }
 }
 
