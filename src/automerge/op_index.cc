@@ -114,10 +114,23 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
   const uint32_t author = ids[0];
   const uint64_t start = block.start;
   const size_t begin = block.begin;
-  auto find_op = [&](uint64_t key) -> uint32_t {
-    if (static_cast<uint32_t>(key) == author && (key >> 32) - start < meta_.size() - begin)
+  // The change's ops get their entries up front, filled as they are staged: op i's at
+  // `first + i` (`here`). An entry from `here` on is not staged yet, and is not found.
+  const uint32_t first = static_cast<uint32_t>(meta_.size());
+  if (c.ops.size() == 1) {  // (most changes: inline, where resize is a call)
+    target_.push_back(0);
+    meta_.push_back(0);
+  } else {
+    target_.resize(first + c.ops.size());
+    meta_.resize(first + c.ops.size());
+  }
+  uint32_t* const targets = target_.data();
+  uint32_t* const metas = meta_.data();
+  auto find_op = [&](uint64_t key, uint32_t here) -> uint32_t {
+    if (static_cast<uint32_t>(key) == author && (key >> 32) - start < here - begin)
       return static_cast<uint32_t>(begin + ((key >> 32) - start));
-    return find(key);
+    const uint32_t at = find(key);
+    return at < here ? at : kNotFound;  // (kNotFound is the largest)
   };
   // Consecutive ops, and consecutive changes, mostly share their object: its kind is looked
   // up once (last_obj_ and the rest: what is staged never changes; rollback() forgets it).
@@ -125,6 +138,7 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
   const std::span<const Op> ops(c.ops.data(), c.ops.size());  // (data() looked up once)
   for (size_t i = 0; i < ops.size(); ++i) {
     const Op& op = ops[i];
+    const uint32_t here = first + static_cast<uint32_t>(i);  // this op's index
     uint64_t id = key_of(static_cast<uint32_t>(c.start_op + i), ids[0]);
     uint32_t obj_kind = kMap;
     uint32_t obj_ref = 0;  // meta_'s object field
@@ -133,16 +147,15 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
       obj = global(op.obj);
       if (obj != last_obj_) {
         const uint32_t o = find(obj);
-        if (o == kNotFound || !makes_object(meta_[o]))
+        if (o >= here || !makes_object(metas[o]))  // (kNotFound is the largest)
           return Status::Error("op refers to an object that does not exist");
         last_obj_ = obj;
-        last_kind_ = kind_of(meta_[o]);
+        last_kind_ = kind_of(metas[o]);
         last_obj_ref_ = o + 1;
       }
       obj_kind = last_kind_;
       obj_ref = last_obj_ref_;
     }
-    const uint32_t here = static_cast<uint32_t>(meta_.size());  // this op's index
     uint32_t target;  // target_[here]
     uint32_t slot;    // slot_of(here)
     if (obj_kind == kMap) {
@@ -156,18 +169,18 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
         // The author's op just before this one (text typed on), which its block holds right
         // before it (a block's counters are contiguous): no lookup, and older by its id.
         elem = here - 1;
-        if (!(meta_[elem] & kElement) || obj_of(meta_[elem]) != obj_ref)
+        if (!(metas[elem] & kElement) || obj_of(metas[elem]) != obj_ref)
           return Status::Error("op refers to a list element that does not exist");
         // A character typed (a plain insert without preds): none of the checks below apply.
         if (op.insert && op.action == static_cast<uint8_t>(Action::kSet) && op.pred_count == 0) {
-          target_.push_back(elem);
-          meta_.push_back(obj_ref << kObjShift | kElement);
+          targets[here] = elem;
+          metas[here] = obj_ref << kObjShift | kElement;
           continue;
         }
       } else if (!op.elem.is_zero()) {
         const uint64_t elem_id = global(op.elem);
-        const uint32_t e = find_op(elem_id);
-        if (e == kNotFound || !(meta_[e] & kElement) || obj_of(meta_[e]) != obj_ref)
+        const uint32_t e = find_op(elem_id, here);
+        if (e == kNotFound || !(metas[e] & kElement) || obj_of(metas[e]) != obj_ref)
           return Status::Error("op refers to a list element that does not exist");
         // As with predecessors: a change cannot have seen a newer op than its own. (And list
         // order relies on it: an element comes before the newer ones inserted after it.)
@@ -191,18 +204,18 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
     if (mark && !op.insert) return Status::Error("mark op is not an insert");
     uint32_t mark_begin = kNotFound;
     if (mark && !op.has_mark_name) {
-      const uint32_t b = id >> 32 > 1 ? find_op(id - (uint64_t(1) << 32)) : kNotFound;
-      if (b == kNotFound || !is_mark_begin(meta_[b]) || obj_of(meta_[b]) != obj_ref)
+      const uint32_t b = id >> 32 > 1 ? find_op(id - (uint64_t(1) << 32), here) : kNotFound;
+      if (b == kNotFound || !is_mark_begin(metas[b]) || obj_of(metas[b]) != obj_ref)
         return Status::Error("mark end does not follow its mark begin in the same object");
       mark_begin = b;
     }
     for (uint32_t k = 0; k < op.pred_count; ++k) {
       uint64_t p = global(*pred++);
-      const uint32_t pi = find_op(p);
+      const uint32_t pi = find_op(p, here);
       if (pi == kNotFound) return Status::Error("op's predecessor does not exist");
-      if (is_delete(meta_[pi])) return Status::Error("op's predecessor is a delete");
+      if (is_delete(metas[pi])) return Status::Error("op's predecessor is a delete");
       if (!older(p, id)) return Status::Error("op's predecessor is not older than the op");
-      if (obj_of(meta_[pi]) != obj_ref || slot_of(pi) != slot)
+      if (obj_of(metas[pi]) != obj_ref || slot_of(pi) != slot)
         return Status::Error("op's predecessor is at a different key");
     }
     uint32_t meta = obj_ref << kObjShift | (op.insert ? kElement : 0);
@@ -217,8 +230,8 @@ Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Blo
       case Action::kMakeTable: return Status::Error("tables are not supported");
       default: break;
     }
-    target_.push_back(target);
-    meta_.push_back(meta);
+    targets[here] = target;
+    metas[here] = meta;
     if (mark_begin != kNotFound && !precedes(mark_begin, here))
       return Status::Error("mark end comes before its mark begin in the list");
   }

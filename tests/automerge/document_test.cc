@@ -786,6 +786,41 @@ TEST(Document, ElementsThatHashAlikeAreStillDifferentElements) {
   EXPECT_TRUE(d->save().ok());
 }
 
+// An op naming a later op of its own change (a newer one, which the index holds an entry
+// for while the change is staged, not yet filled): never found.
+TEST(Document, RefusesOpsThatReferToLaterOpsOfTheirOwnChange) {
+  {
+    Change c = hostile_change();  // 10@cc inserts after 11@cc, its change's next insert
+    c.ops.push_back(list_insert(OpId{11, 0}));
+    c.ops.push_back(list_insert());
+    expect_refused(std::move(c), "op refers to a list element that does not exist");
+  }
+  {
+    Change c = hostile_change();  // 10@cc sets a key in the map 11@cc makes after it
+    c.actors.pop_back();          // (no op refers to aa)
+    Op op = set_op();
+    op.obj = OpId{11, 0};
+    op.map_key = true;
+    op.key = "k";
+    c.ops.push_back(op);
+    c.ops.push_back(make_op(Action::kMakeMap, "m"));
+    expect_refused(std::move(c), "op refers to an object that does not exist");
+  }
+  {
+    Change c = hostile_change();  // 10@cc overwrites key "k", naming 11@cc (also "k")
+    c.actors.pop_back();
+    Op op = set_op();
+    op.map_key = true;
+    op.key = "k";
+    op.pred_count = 1;
+    c.preds.push_back(OpId{11, 0});
+    c.ops.push_back(op);
+    op.pred_count = 0;
+    c.ops.push_back(op);
+    expect_refused(std::move(c), "op's predecessor does not exist");
+  }
+}
+
 TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
   {
     Change c = hostile_change();  // an object that does not exist
