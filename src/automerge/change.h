@@ -27,10 +27,21 @@ struct Op {
   Op() {}  // NOLINT(modernize-use-equals-default)
   [[no_unique_address]] Value value;
   uint8_t action = 0;
-  bool map_key : 1 = false;  // true: `key` is a map key; false: `elem` is an element id
-  bool insert : 1 = false;
-  bool expand : 1 = false;
-  bool has_mark_name : 1 = false;  // the name is in Change::mark_names (rare: kept out of line)
+  // The flags, and the byte that holds them, for code that sets them all at once (a store
+  // of the byte, where each flag's own store reads the byte back first): bit k is the k-th
+  // flag (kMapKeyFlag and the rest; bit-fields are laid out from the lowest bit, which a
+  // test checks).
+  union {
+    struct {
+      bool map_key : 1;  // true: `key` is a map key; false: `elem` is an element id
+      bool insert : 1;
+      bool expand : 1;
+      bool has_mark_name : 1;  // the name is in Change::mark_names (rare: kept out of line)
+    };
+    uint8_t flags = 0;
+  };
+  static constexpr uint8_t kMapKeyFlag = 1, kInsertFlag = 2, kExpandFlag = 4,
+                           kMarkNameFlag = 8;
   // Its preds are the next pred_count of Change::preds (those of the ops before it come
   // first), in ascending Lamport order.
   uint32_t pred_count = 0;

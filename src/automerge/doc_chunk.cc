@@ -634,14 +634,11 @@ struct OpSource {
     const Regen& g = *gp;
     if (doc_order && g.action != kDelAction) doc_order[g.row] = placed + oi;
     Op& op = *new (at) Op;
-    // The flags one after another, before any other store to the op: they share a byte,
-    // and the key's and the value's stores between them kept the compiler from merging
-    // them (a read-modify-write of the byte for each, each waiting on the one before). A
+    // The flags as one byte (each flag on its own was a read-modify-write of it). A
     // delete's slot has none of them set but map_key (write_regen).
-    op.map_key = g.map_key;
-    op.insert = g.insert;
-    op.expand = g.expand;
-    op.has_mark_name = g.mark != 0;
+    op.flags = static_cast<uint8_t>(g.map_key * Op::kMapKeyFlag | g.insert * Op::kInsertFlag |
+                                    g.expand * Op::kExpandFlag |
+                                    (g.mark != 0) * Op::kMarkNameFlag);
     op.action = g.action;
     if (g.map_key) op.key.assign(g.key());  // (a new op's key is empty)
     if (g.action != kDelAction) {

@@ -560,6 +560,56 @@ TEST(SmallVector, HoldsWhatAVectorHolds) {
   check_small_vector<uint8_t, 120>([](int i) { return static_cast<uint8_t>(i * 7 + 1); });
 }
 
+// append_made appends what make(at, i) constructs, after the items there, inline or not.
+TEST(SmallVector, AppendMadeAppendsInOrder) {
+  SmallVector<SmallString, 2> v;
+  v.push_back("first");
+  v.append_made(3, [](SmallString* at, size_t i) {
+    new (at) SmallString(std::string(i + 13, static_cast<char>('a' + i)));  // on the heap
+  });
+  ASSERT_EQ(v.size(), 4u);
+  EXPECT_EQ(v[0].view(), "first");
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(v[i + 1].view(), std::string(i + 13, static_cast<char>('a' + i)));
+  v.append_made(0, [](SmallString*, size_t) { FAIL(); });
+  EXPECT_EQ(v.size(), 4u);
+}
+
+// An op's flags byte holds its flags as the kFlag bits say (the bit-fields' layout).
+TEST(Op, FlagsByteHoldsTheFlags) {
+  for (unsigned bits = 0; bits < 16; ++bits) {
+    Op op;
+    op.flags = static_cast<uint8_t>(bits);
+    EXPECT_EQ(op.map_key, (bits & Op::kMapKeyFlag) != 0) << bits;
+    EXPECT_EQ(op.insert, (bits & Op::kInsertFlag) != 0) << bits;
+    EXPECT_EQ(op.expand, (bits & Op::kExpandFlag) != 0) << bits;
+    EXPECT_EQ(op.has_mark_name, (bits & Op::kMarkNameFlag) != 0) << bits;
+    Op set;
+    set.map_key = bits & Op::kMapKeyFlag;
+    set.insert = bits & Op::kInsertFlag;
+    set.expand = bits & Op::kExpandFlag;
+    set.has_mark_name = bits & Op::kMarkNameFlag;
+    EXPECT_EQ(set.flags, bits);
+    EXPECT_EQ(set.action, 0);  // (the byte before, untouched)
+  }
+  EXPECT_EQ(Op().flags, 0);
+}
+
+// Op ids compare (as words) as their fields do: equal when both are, and in Lamport order,
+// counters first.
+TEST(OpId, WordComparesAgreeWithTheFields) {
+  const uint32_t values[] = {0, 1, 2, 0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu};
+  for (uint32_t c1 : values)
+    for (uint32_t a1 : values)
+      for (uint32_t c2 : values)
+        for (uint32_t a2 : values) {
+          const OpId x{c1, a1}, y{c2, a2};
+          EXPECT_EQ(x == y, c1 == c2 && a1 == a2);
+          EXPECT_EQ(x != y, !(c1 == c2 && a1 == a2));
+          EXPECT_EQ(lamport_less(x, y), c1 != c2 ? c1 < c2 : a1 < a2);
+        }
+}
+
 // same_actor agrees with string equality, at 16 bytes (compared as two words) and others.
 TEST(Change, SameActorAgreesWithStringEquality) {
   for (size_t n : {0, 1, 15, 16, 17, 32}) {
