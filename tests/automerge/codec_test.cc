@@ -692,8 +692,10 @@ TEST(ChangeEncoding, OneOpShortcutWritesWhatTheGeneralEncodersWrite) {
           for (const Value& value : values)
             for (int preds : {0, 1, 2})
               for (bool expand : {false, true})
-                for (bool mark : {false, true}) {
+                for (int mark : {0, 1, 2}) {  // none; short; long (a 2-byte column length)
                   if (key == 0 && insert) continue;
+                  // Long map keys (a 2-byte column length) with the long mark names.
+                  const std::string title = mark == 2 ? std::string(130, 'k') : "title";
                   Change c;
                   c.actors = {std::string(16, '\x01'), std::string(16, '\x02')};
                   c.seq = 3;
@@ -701,14 +703,14 @@ TEST(ChangeEncoding, OneOpShortcutWritesWhatTheGeneralEncodersWrite) {
                   Op op;
                   op.obj = root ? OpId{} : OpId{130, 1};
                   op.map_key = key == 0;
-                  if (key == 0) op.key = "title";
+                  if (key == 0) op.key = title;
                   if (key == 2) op.elem = OpId{64, 1};  // 64: its uLEB and sLEB forms differ
                   op.insert = insert;
                   op.action = action;
                   op.value = value;
                   op.expand = expand;
-                  op.has_mark_name = mark;
-                  if (mark) c.mutable_mark_names().emplace_back(0, "bold");
+                  op.has_mark_name = mark != 0;
+                  if (mark) c.mutable_mark_names().emplace_back(0, mark == 1 ? "bold" : std::string(140, 'b'));
                   op.pred_count = static_cast<uint32_t>(preds);
                   for (int k = 0; k < preds; ++k) c.preds.push_back(OpId{static_cast<uint32_t>(64 + k), 1});
                   c.ops.push_back(op);
@@ -717,7 +719,8 @@ TEST(ChangeEncoding, OneOpShortcutWritesWhatTheGeneralEncodersWrite) {
                   const Bytes general = encode_change_body_general(c);
                   ASSERT_EQ(fast, general) << "root " << root << " key " << key << " insert " << insert
                                            << " action " << int(action) << " value type "
-                                           << int(value.type) << " preds " << preds;
+                                           << int(value.type) << " preds " << preds << " mark "
+                                           << mark;
                   ++checked;
                   shortcut += preds <= 1;
                 }
