@@ -97,13 +97,20 @@ class SmallVector {
     return *new (data() + size_++) T(std::forward<Args>(args)...);
   }
   // Appends n items, item i made by make(at, i), which constructs it at `at` and must not
-  // throw or read this list: the count is stored once, where n emplace_backs stored it
-  // after every item (and item stores of bytes, which may alias it, had it loaded again).
+  // read this list: the count is stored once, where n emplace_backs stored it after every
+  // item (and item stores of bytes, which may alias it, had it loaded again). If make
+  // throws, the items it made are destroyed and the list is as it was.
   template <typename Make>
   void append_made(size_t n, Make&& make) {
     reserve(size_ + n);
     T* const at = data() + size_;
-    for (size_t i = 0; i < n; ++i) make(at + i, i);
+    size_t i = 0;
+    try {
+      for (; i < n; ++i) make(at + i, i);
+    } catch (...) {
+      while (i > 0) at[--i].~T();
+      throw;
+    }
     size_ += static_cast<uint32_t>(n);
   }
   void push_back(const T& item) { emplace_back(item); }
