@@ -445,6 +445,15 @@ Op set_op() {
   return op;
 }
 
+// set_op at map key `key` of the object `obj` (the root map by default).
+Op map_set_op(std::string_view key, OpId obj = OpId{}) {
+  Op op = set_op();
+  op.obj = obj;
+  op.map_key = true;
+  op.key = key;
+  return op;
+}
+
 // set_op inserted into the list 2@aa, after its element `after`.
 Op list_insert(OpId after = OpId{3, 1}) {
   Op op = set_op();
@@ -729,9 +738,7 @@ TEST(Document, KeysThatHashAlikeAreStillDifferentKeys) {
   ASSERT_NE(key, "x");
   ASSERT_EQ(std::hash<std::string_view>()(key), std::hash<std::string_view>()("x"));
   Change c = hostile_change();
-  Op op = set_op();
-  op.map_key = true;
-  op.key = key;
+  Op op = map_set_op(key);
   op.pred_count = 1;
   c.preds.push_back(OpId{1, 1});  // 1@aa, at key "x"
   c.ops.push_back(op);
@@ -798,10 +805,7 @@ TEST(Document, RefusesOpsThatReferToLaterOpsOfTheirOwnChange) {
   {
     Change c = hostile_change();  // 10@cc sets a key in the map 11@cc makes after it
     c.actors.pop_back();          // (no op refers to aa)
-    Op op = set_op();
-    op.obj = OpId{11, 0};
-    op.map_key = true;
-    op.key = "k";
+    Op op = map_set_op("k", OpId{11, 0});
     c.ops.push_back(op);
     c.ops.push_back(make_op(Action::kMakeMap, "m"));
     expect_refused(std::move(c), "op refers to an object that does not exist");
@@ -809,9 +813,7 @@ TEST(Document, RefusesOpsThatReferToLaterOpsOfTheirOwnChange) {
   {
     Change c = hostile_change();  // 10@cc overwrites key "k", naming 11@cc (also "k")
     c.actors.pop_back();
-    Op op = set_op();
-    op.map_key = true;
-    op.key = "k";
+    Op op = map_set_op("k");
     op.pred_count = 1;
     c.preds.push_back(OpId{11, 0});
     c.ops.push_back(op);
@@ -824,19 +826,13 @@ TEST(Document, RefusesOpsThatReferToLaterOpsOfTheirOwnChange) {
 TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
   {
     Change c = hostile_change();  // an object that does not exist
-    Op op = set_op();
-    op.obj = OpId{7, 1};
-    op.map_key = true;
-    op.key = "k";
+    Op op = map_set_op("k", OpId{7, 1});
     c.ops.push_back(op);
     expect_refused(std::move(c), "op refers to an object that does not exist");
   }
   {
     Change c = hostile_change();  // a map key on a list
-    Op op = set_op();
-    op.obj = OpId{2, 1};
-    op.map_key = true;
-    op.key = "k";
+    Op op = map_set_op("k", OpId{2, 1});
     c.ops.push_back(op);
     expect_refused(std::move(c), "op on a list or text object has a map key");
   }
@@ -904,9 +900,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
   }
   {
     Change c = hostile_change();  // overwrite of key "l" naming the op at key "x" as pred
-    Op op = set_op();
-    op.map_key = true;
-    op.key = "l";
+    Op op = map_set_op("l");
     op.pred_count = 1;
     c.preds.push_back(OpId{1, 1});
     c.ops.push_back(op);
@@ -916,10 +910,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     // Key "x" of a new map naming the root's "x" (1@aa) as pred: one key, two objects.
     Change c = hostile_change();
     c.ops.push_back(make_op(Action::kMakeMap, "m"));  // the map 10@cc
-    Op op = set_op();
-    op.obj = OpId{10, 0};
-    op.map_key = true;
-    op.key = "x";
+    Op op = map_set_op("x", OpId{10, 0});
     op.pred_count = 1;
     c.preds.push_back(OpId{1, 1});
     c.ops.push_back(op);
@@ -930,9 +921,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
   }
   {
     Change c = hostile_change();  // a pred that does not exist
-    Op op = set_op();
-    op.map_key = true;
-    op.key = "x";
+    Op op = map_set_op("x");
     op.pred_count = 1;
     c.preds.push_back(OpId{9, 1});
     c.ops.push_back(op);
@@ -972,9 +961,7 @@ TEST(Document, RefusesOpsThatWouldMakeTheDocumentUnsavable) {
     c.actors = {std::string("\xaa", 1)};
     c.seq = 2;
     c.start_op = 3;
-    Op op = set_op();
-    op.map_key = true;
-    op.key = "y";
+    Op op = map_set_op("y");
     c.ops.push_back(op);
     expect_refused(c, "reuses op counters of an earlier change by the same actor");
     // Counters after aa's, but not depending on aa's change: the library would give it the
