@@ -1347,8 +1347,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   out->reserve(rows.size() - num_known);
   std::vector<int32_t> local_actors(num_actors, -1);
   const bool few_actors = num_actors <= 64;
-  // As locals, for the reason OpPlacer gives: the ops' byte stores would otherwise have the
-  // compiler load these again from their vectors for every op.
+  // For make_ops, which keeps them in locals (OpPlacer says why).
   int32_t* const to_local = local_actors.data();
   const OpId* const pred_at = preds.data();
   std::vector<uint32_t> used;
