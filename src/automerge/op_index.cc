@@ -13,9 +13,7 @@ namespace {
 uint64_t key_of(uint32_t counter, uint32_t actor) { return uint64_t(counter) << 32 | actor; }
 }  // namespace
 
-uint32_t OpIndex::actor_id(std::string_view actor) {
-  // Consecutive changes are mostly one author's: no hashing for those.
-  if (last_actor_ < actors_.size() && same_actor(actors_[last_actor_], actor)) return last_actor_;
+uint32_t OpIndex::find_actor_id(std::string_view actor) {
   auto [it, fresh] = try_emplace_view(actor_ids_, actor, static_cast<uint32_t>(actors_.size()));
   if (fresh) {
     actors_.emplace_back(actor);
@@ -107,7 +105,11 @@ Status OpIndex::stage(const Change& c) {
   return s;
 }
 
-Status OpIndex::stage_ops(const Change& c, const std::vector<uint32_t>& ids, Block block) {
+// (Inline in stage, its only caller: a change of one op, most of a typed text's, paid more
+// for the call than for its staging.)
+[[gnu::always_inline]] inline Status OpIndex::stage_ops(const Change& c,
+                                                       const std::vector<uint32_t>& ids,
+                                                       Block block) {
   auto global = [&](OpId id) { return key_of(id.counter, ids[id.actor]); };
   // Ops refer to earlier ops of their own block most often of all (text typed in a run):
   // those of the change, and of the author's changes before it that the block holds.

@@ -86,7 +86,13 @@ class OpIndex {
       jump_.resize(n);
     }
   }
-  uint32_t actor_id(std::string_view actor);
+  // The index here of `actor`, added if new. Consecutive changes are mostly one author's:
+  // that case inline, with no hashing.
+  uint32_t actor_id(std::string_view actor) {
+    if (last_actor_ < actors_.size() && same_actor(actors_[last_actor_], actor)) return last_actor_;
+    return find_actor_id(actor);
+  }
+  uint32_t find_actor_id(std::string_view actor);
   template <typename V>
   static void grow(V& v, size_t need) {
     if (need > v.capacity()) v.reserve(std::max(need, v.capacity() + v.capacity() / 4));
