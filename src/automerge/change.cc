@@ -467,7 +467,8 @@ Result<Change> decode_change(ByteView body, bool check_canonical) {
   return ch;
 }
 
-Status check_start_op(uint64_t start_op, size_t num_ops, uint64_t deps_max_op,
+// The error of check_start_op, for counters that do not follow on.
+Status start_op_error(uint64_t start_op, size_t num_ops, uint64_t deps_max_op,
                       uint64_t author_max_op) {
   if (deps_max_op < author_max_op)
     return Status::Error("change does not follow on from its author's previous change: its "

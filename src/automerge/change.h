@@ -137,8 +137,15 @@ struct Change {
 // exactly one above it, and that range must not reach into the author's change before
 // (whose maxOp is `author_max_op`, 0 for a first change): which the library's changes never
 // do, as each depends on the author's one before. `deps_max_op`: the deps' highest maxOp.
-Status check_start_op(uint64_t start_op, size_t num_ops, uint64_t deps_max_op,
+// (Inline: a load checks every change, and the call cost more than the test.)
+Status start_op_error(uint64_t start_op, size_t num_ops, uint64_t deps_max_op,
                       uint64_t author_max_op);
+inline Status check_start_op(uint64_t start_op, size_t num_ops, uint64_t deps_max_op,
+                             uint64_t author_max_op) {
+  const bool follows = num_ops > 0 ? start_op > deps_max_op : start_op == deps_max_op + 1;
+  if (deps_max_op >= author_max_op && follows) [[likely]] return Status::Ok();
+  return start_op_error(start_op, num_ops, deps_max_op, author_max_op);
+}
 
 // Decodes a change body and checks it is valid and canonical: re-encoding it gives back
 // exactly `body` (anything else could not survive a document round trip, spec §5.7).
