@@ -1068,7 +1068,7 @@ Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>
 Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr<StoredChange>>* out,
                        const KnownChange& known, const ChangeSink& sink,
                        std::vector<uint32_t>* doc_order, bool lean,
-                       ChangeColumns* change_columns) {
+                       ChangeColumns* change_columns, std::unique_ptr<ChangeHash[]>* hashes_out) {
   if (!parsed.columns_read()) return Status::Error("document columns were not read");
   const ByteView body = parsed.impl_->body;
   const DocLayout& d = parsed.impl_->d;
@@ -1081,7 +1081,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   // ancestors' hashes, so a row that differs from the caller's change cannot pass.
   // Of the rows regenerated here, each written as its row is (before any later row or the
   // heads read it): not zeroed first (3 MB for a typed text).
-  const auto hashes = std::make_unique_for_overwrite<ChangeHash[]>(rows.size());
+  auto hashes = std::make_unique_for_overwrite<ChangeHash[]>(rows.size());
   std::vector<bool> is_known(rows.size(), false);
   size_t num_known = 0;
   if (known) {
@@ -1464,6 +1464,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   if (change_columns && num_known == 0 && !lean)
     change_columns->take_loaded(d.change_cols, rows.size(), deps.size(), num_actors,
                                 is_dep);
+  if (hashes_out) *hashes_out = std::move(hashes);
   return Status::Ok();
 }
 

@@ -52,7 +52,8 @@ class ParsedDocument {
                                 std::vector<std::unique_ptr<StoredChange>>* changes,
                                 const KnownChange& known, const ChangeSink& sink,
                                 std::vector<uint32_t>* doc_order, bool lean,
-                                ChangeColumns* change_columns);
+                                ChangeColumns* change_columns,
+                                std::unique_ptr<ChangeHash[]>* hashes);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -91,11 +92,15 @@ Status decode_document(ByteView body, std::vector<std::unique_ptr<StoredChange>>
 // chunk's change columns as a first save takes them up (ChangeColumns::take_loaded) when
 // every change is regenerated and not `lean`, and they are in the form it takes; else it
 // is left empty.
+// `hashes`, if given, receives the hash of each change row, in a flat array (the rows
+// regenerated only: a known row's entry is left unset), for a caller that goes over them
+// all again: the changes themselves lie hundreds of bytes apart.
 Status decode_document(const ParsedDocument& parsed,
                        std::vector<std::unique_ptr<StoredChange>>* changes,
                        const KnownChange& known = nullptr, const ChangeSink& sink = nullptr,
                        std::vector<uint32_t>* doc_order = nullptr, bool lean = false,
-                       ChangeColumns* change_columns = nullptr);
+                       ChangeColumns* change_columns = nullptr,
+                       std::unique_ptr<ChangeHash[]>* hashes = nullptr);
 
 // Algorithm B. `changes` must be in causal order and closed under dependencies. Returns the
 // whole chunk (header included). With `compress`, columns of 256 bytes or more are DEFLATEd.

@@ -196,11 +196,17 @@ const ChangeHash& KnownChanges::Hashes::operator[](size_t i) const {
   return blocks[b][off];
 }
 
-void KnownChanges::Hashes::push_back(const ChangeHash& h) {
-  auto [b, off] = block_of(count);
-  if (b == blocks.size()) blocks.push_back(std::make_shared<ChangeHash[]>(kFirstBlock << b));
-  blocks[b][off] = h;
-  ++count;
+void KnownChanges::Hashes::append(const ChangeHash* h, size_t n) {
+  while (n > 0) {
+    auto [b, off] = block_of(count);
+    if (b == blocks.size())  // (not zeroed: only the first `count` are read)
+      blocks.push_back(std::make_shared_for_overwrite<ChangeHash[]>(kFirstBlock << b));
+    const size_t take = std::min(n, (kFirstBlock << b) - off);
+    std::memcpy(blocks[b].get() + off, h, take * sizeof(ChangeHash));
+    h += take;
+    n -= take;
+    count += take;
+  }
 }
 
 std::shared_ptr<const KnownChanges> Document::known_changes() const {
@@ -359,9 +365,8 @@ Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i, bool l
     // Field by field, in place: a record built on the stack was copied with loads wider
     // than its stores (a store-forwarding stall per change).
     Staged::Change& r = staged.changes.emplace_back();
-    r.hash = sc.hash;
     r.max_op = sc.change.max_op();
-    r.ops = sc.change.ops.size();
+    r.ops = static_cast<uint32_t>(sc.change.ops.size());
     r.author = author;
     return Status::Ok();
   };
@@ -369,7 +374,8 @@ Result<MergeStats> Document::load_whole(PreparedUpload& upload, size_t i, bool l
   std::vector<uint32_t> doc_order;  // (see OpSetCache)
   ChangeColumns change_columns;
   Status s = decode_document(parsed, &changes, KnownChange(), check,
-                             lean_ ? nullptr : &doc_order, lean_, &change_columns);
+                             lean_ ? nullptr : &doc_order, lean_, &change_columns,
+                             &staged.hashes);
   if (!s.ok()) {
     ops_.rollback();
     return Status::Error(chunk_prefix(i, n) + "invalid document: " + s.message());
@@ -397,7 +403,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   if (!staged || staged->list_added) {
     stats.added.reserve(incoming.size());
     for (size_t i = 0; i < incoming.size(); ++i)
-      stats.added.push_back(staged ? staged->changes[i].hash : incoming[i]->hash);
+      stats.added.push_back(staged ? staged->hashes[i] : incoming[i]->hash);
   }
   if (incoming.empty()) {
     stats.pending = pending_.size();
@@ -408,18 +414,18 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   const std::string* author = nullptr;
   KnownChanges::Hashes* mine = nullptr;
   uint64_t* mine_max_op = nullptr;
-  // Notes an applied change (its author, hash, max op and how many ops it has).
-  auto note_applied = [&](std::string_view by, const ChangeHash& hash, uint64_t max_op,
-                          size_t ops) {
+  // Notes n applied changes of one author, in seq order: their hashes, and the max op of
+  // the last.
+  auto note_applied = [&](std::string_view by, const ChangeHash* hashes, size_t n,
+                          uint64_t max_op) {
     if (!author || !same_actor(*author, by)) {
       auto it = try_emplace_view(known_.by_actor, by).first;
       author = &it->first;  // not the change's own: a lean document drops it
       mine = &it->second;
       mine_max_op = &max_op_[*author];
     }
-    mine->push_back(hash);
+    mine->append(hashes, n);
     *mine_max_op = max_op;
-    op_count_ += ops;
   };
   auto hash_at = [this](uint32_t i) -> const ChangeHash& { return changes_[i]->hash; };
   if (staged) {
@@ -433,14 +439,23 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     ops_.commit();
     changes_ = std::move(incoming);
     max_op_at_.reserve(staged->changes.size());
-    for (const Staged::Change& c : staged->changes) {
-      note_applied(staged->authors[c.author], c.hash, c.max_op, c.ops);
-      max_op_at_.push_back(c.max_op);
+    // A run of one author's changes at a time (a typed text is one run): their hashes
+    // appended to its list at once.
+    const std::vector<Staged::Change>& sc = staged->changes;
+    for (size_t k = 0; k < sc.size();) {
+      size_t end = k + 1;
+      while (end < sc.size() && sc[end].author == sc[k].author) ++end;
+      note_applied(staged->authors[sc[k].author], &staged->hashes[k], end - k,
+                   sc[end - 1].max_op);
+      for (; k < end; ++k) {
+        op_count_ += sc[k].ops;
+        max_op_at_.push_back(sc[k].max_op);
+      }
     }
     heads_ = staged->heads;
     index_.insert_all(
         0, static_cast<uint32_t>(changes_.size()),
-        [staged](uint32_t k) -> const ChangeHash& { return staged->changes[k].hash; }, hash_at);
+        [staged](uint32_t k) -> const ChangeHash& { return staged->hashes[k]; }, hash_at);
     stats.applied = changes_.size();
     return stats;
   }
@@ -583,7 +598,8 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
     }
     heads_.insert(std::lower_bound(heads_.begin(), heads_.end(), sc->hash, hash_less),
                   sc->hash);
-    note_applied(sc->change.author(), sc->hash, sc->change.max_op(), sc->change.ops.size());
+    note_applied(sc->change.author(), &sc->hash, 1, sc->change.max_op());
+    op_count_ += sc->change.ops.size();
     max_op_at_.push_back(sc->change.max_op());
     if (lean_) drop_decoded(sc->change);
     changes_.push_back(std::move(sc));

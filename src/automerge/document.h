@@ -45,7 +45,7 @@ class KnownChanges {
     std::vector<std::shared_ptr<ChangeHash[]>> blocks;
     size_t count = 0;
     const ChangeHash& operator[](size_t i) const;
-    void push_back(const ChangeHash& h);
+    void append(const ChangeHash* h, size_t n);
   };
   // The hash of `actor`'s change `seq`, or null.
   const ChangeHash* find(std::string_view actor, uint64_t seq) const {
@@ -204,12 +204,12 @@ class Document {
   // document's hold no ops nor author); the heads the batch ends at.
   struct Staged {
     struct Change {
-      ChangeHash hash;
       uint64_t max_op;
-      size_t ops;
+      uint32_t ops;
       uint32_t author;
     };
     std::vector<Change> changes;
+    std::unique_ptr<ChangeHash[]> hashes;  // the changes', side by side (decode_document's)
     std::vector<std::string> authors;
     std::vector<ChangeHash> heads;
     bool list_added = true;  // false: MergeStats::added is left empty (see merge_upload)

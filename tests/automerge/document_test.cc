@@ -1118,10 +1118,16 @@ TEST(Document, KnownChangeHashesAcrossBlocks) {
     h[1] = static_cast<uint8_t>(i >> 8);
     return h;
   };
+  std::vector<ChangeHash> all;
+  for (size_t i = 0; i < 1000; ++i) all.push_back(hash_of(i));
+  // Appended in runs of 1 to 37, which end within blocks and past their ends.
   KnownChanges::Hashes snapshot;
-  for (size_t i = 0; i < 1000; ++i) {
+  for (size_t i = 0; i < 1000;) {
     if (i == 300) snapshot = live;
-    live.push_back(hash_of(i));
+    size_t run = std::min<size_t>(1 + i * 7 % 37, 1000 - i);
+    if (i < 300) run = std::min<size_t>(run, 300 - i);
+    live.append(&all[i], run);
+    i += run;
   }
   ASSERT_EQ(live.count, 1000u);
   for (size_t i = 0; i < 1000; ++i) ASSERT_EQ(live[i], hash_of(i)) << i;
