@@ -58,14 +58,16 @@ class ChangeIndex {
     constexpr size_t kPartSlots = 512;  // 4 KiB of the table
     const size_t part_slots = std::min(kPartSlots, slots_.size());  // (both powers of two)
     std::vector<uint32_t> part_start(slots_.size() / part_slots + 1, 0);
-    std::vector<std::pair<uint32_t, uint32_t>> mixed(n);  // (bits, position), in `end` order
-    for (uint32_t k = 0; k < n; ++k) {
-      mixed[k] = {mix(new_hash(begin + k)), begin + k};
-      ++part_start[(mixed[k].first & mask) / part_slots + 1];
-    }
+    // (The mix of each hash is worked out twice, for the count and for the sort: cheaper
+    // than an array of them written and read back.)
+    for (uint32_t k = 0; k < n; ++k)
+      ++part_start[(mix(new_hash(begin + k)) & mask) / part_slots + 1];
     for (size_t p = 1; p < part_start.size(); ++p) part_start[p] += part_start[p - 1];
-    std::vector<std::pair<uint32_t, uint32_t>> by_part(n);
-    for (const auto& m : mixed) by_part[part_start[(m.first & mask) / part_slots]++] = m;
+    std::vector<std::pair<uint32_t, uint32_t>> by_part(n);  // (bits, position)
+    for (uint32_t k = 0; k < n; ++k) {
+      const uint32_t bits = mix(new_hash(begin + k));
+      by_part[part_start[(bits & mask) / part_slots]++] = {bits, begin + k};
+    }
     for (const auto& [bits, pos] : by_part)
       place(bits, pos, [&, pos = pos]() -> const ChangeHash& { return new_hash(pos); }, hash_at);
   }
