@@ -534,7 +534,8 @@ void seal_change(const Change& ch, StoredChange* sc) {
     uint8_t* const chunk = body - chunk_header_size(body_size);
     write_chunk_header(chunk, ChunkType::kChange, body_size);
     sc->hash = seal_chunk(chunk, static_cast<size_t>(end - chunk));
-    sc->chunk.assign(chunk, end);
+    static_assert(kHeadRoom + sizeof(StoredChange::chunk) <= kRoom);  // (read past `end`)
+    sc->chunk.assign_padded(chunk, static_cast<size_t>(end - chunk));
     return;
   }
   thread_local Bytes body;

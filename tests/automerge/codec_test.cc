@@ -588,6 +588,18 @@ TEST(SmallVector, AppendMadeAppendsInOrder) {
   EXPECT_EQ(v[4].view(), "after");
 }
 
+// assign_padded gives what assign gives: inline (a fixed-size copy, which reads past the
+// items) and on the heap, shorter and longer than before.
+TEST(SmallVector, AssignPaddedAssigns) {
+  std::vector<uint8_t> buf(300);
+  for (size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<uint8_t>(i * 7 + 1);
+  SmallVector<uint8_t, 120> v;
+  for (size_t n : {0, 1, 100, 120, 5, 121, 200, 7, 120}) {
+    v.assign_padded(buf.data() + 3, n);
+    EXPECT_EQ(v.to_vector(), std::vector<uint8_t>(buf.begin() + 3, buf.begin() + 3 + n)) << n;
+  }
+}
+
 // An op's flags byte holds its flags as the kFlag bits say (the bit-fields' layout).
 TEST(Op, FlagsByteHoldsTheFlags) {
   for (unsigned bits = 0; bits < 16; ++bits) {
