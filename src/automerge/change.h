@@ -130,6 +130,10 @@ struct Change {
   static const std::vector<std::pair<uint32_t, SmallString>> kNoMarkNames;
 };
 
+// The error of check_start_op (below), for counters that do not follow on.
+Status start_op_error(uint64_t start_op, size_t num_ops, uint64_t deps_max_op,
+                      uint64_t author_max_op);
+
 // Checks that a change's op counters follow on from its dependencies' as the library needs
 // to load it back from a document, which stores no startOp: the library takes it to be one
 // above the highest maxOp of the change's deps (0 without deps), and gives the change the
@@ -138,8 +142,6 @@ struct Change {
 // (whose maxOp is `author_max_op`, 0 for a first change): which the library's changes never
 // do, as each depends on the author's one before. `deps_max_op`: the deps' highest maxOp.
 // (Inline: a load checks every change, and the call cost more than the test.)
-Status start_op_error(uint64_t start_op, size_t num_ops, uint64_t deps_max_op,
-                      uint64_t author_max_op);
 inline Status check_start_op(uint64_t start_op, size_t num_ops, uint64_t deps_max_op,
                              uint64_t author_max_op) {
   const bool follows = num_ops > 0 ? start_op > deps_max_op : start_op == deps_max_op + 1;

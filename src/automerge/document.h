@@ -198,10 +198,10 @@ class Document {
 
  private:
   // A batch checked (and its ops staged) before integrate(), as each change was made (one
-  // document chunk loaded, see load_whole): per change its hash, max op, how many ops it has
-  // and its author (an index into `authors`), what integrate() reads of it: side by side
-  // here, where the changes themselves lie apart and out of cache by then (and a lean
-  // document's hold no ops nor author); the heads the batch ends at.
+  // document chunk loaded, see load_whole): per change its max op, how many ops it has and
+  // its author (an index into `authors`), and its hash (in `hashes`), what integrate() reads
+  // of it: side by side here, where the changes themselves lie apart and out of cache by then
+  // (and a lean document's hold no ops nor author); the heads the batch ends at.
   struct Staged {
     struct Change {
       uint64_t max_op;
@@ -209,7 +209,7 @@ class Document {
       uint32_t author;
     };
     std::vector<Change> changes;
-    std::unique_ptr<ChangeHash[]> hashes;  // the changes', side by side (decode_document's)
+    std::unique_ptr<ChangeHash[]> hashes;  // (decode_document's array of them)
     std::vector<std::string> authors;
     std::vector<ChangeHash> heads;
     bool list_added = true;  // false: MergeStats::added is left empty (see merge_upload)

@@ -89,7 +89,8 @@ class OpIndex {
   // The index here of `actor`, added if new. Consecutive changes are mostly one author's:
   // that case inline, with no hashing.
   uint32_t actor_id(std::string_view actor) {
-    if (last_actor_ < actors_.size() && same_actor(actors_[last_actor_], actor)) return last_actor_;
+    if (last_actor_ < actors_.size() && same_actor(actors_[last_actor_], actor))
+      return last_actor_;
     return find_actor_id(actor);
   }
   uint32_t find_actor_id(std::string_view actor);
