@@ -288,8 +288,8 @@ class Document::Checker {
   // The seq of `actor`'s last change, applied or checked.
   uint64_t seq_of(std::string_view actor) { return state_of(actor)->second.first; }
   // `deps_max_op`: the highest maxOp of the change's deps, to check its startOp against
-  // (check_start_op); null where the caller checked that (decode_document).
-  Status check(const StoredChange& sc, const uint64_t* deps_max_op = nullptr) {
+  // (check_start_op).
+  Status check(const StoredChange& sc, uint64_t deps_max_op) {
     const Change& c = sc.change;
     if (!last_author_ || !same_actor(*last_author_, c.author())) {
       auto it = state_of(c.author());
@@ -303,10 +303,9 @@ class Document::Checker {
     if (c.start_op <= state_->second)
       return Status::Error("change " + to_hex(sc.hash) +
                            " reuses op counters of an earlier change by the same actor");
-    if (deps_max_op) {
-      Status s = check_start_op(c.start_op, c.ops.size(), *deps_max_op, state_->second);
-      if (!s.ok()) return Status::Error("change " + to_hex(sc.hash) + ": " + s.message());
-    }
+    if (Status s = check_start_op(c.start_op, c.ops.size(), deps_max_op, state_->second);
+        !s.ok())
+      return Status::Error("change " + to_hex(sc.hash) + ": " + s.message());
     Status valid = doc_.ops_.stage(c);
     if (!valid.ok()) return Status::Error("change " + to_hex(sc.hash) + ": " + valid.message());
     *state_ = {c.seq, c.max_op()};
@@ -474,7 +473,7 @@ Result<MergeStats> Document::integrate(std::vector<std::unique_ptr<StoredChange>
   // The highest max op of each pool change's deps that are here (all of them, once it is
   // ready to apply): its startOp must follow on (check_start_op).
   std::vector<uint64_t> deps_max_op(pool.size(), 0);
-  auto check = [&](size_t i) { return checker.check(*pool[i], &deps_max_op[i]); };
+  auto check = [&](size_t i) { return checker.check(*pool[i], deps_max_op[i]); };
   auto apply = [&](size_t i) -> Status {
     Status s = check(i);
     if (!s.ok()) {
