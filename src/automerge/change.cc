@@ -604,7 +604,7 @@ void ChangeArena::next_block() {
 
 StoredChange* ChangeArena::make_in(Block* b, size_t slot, size_t slots) {
   char* const first = reinterpret_cast<char*>(b) + kFirstSlot;
-  // (8 slots ahead measured best of 2–16: −4 % on a typed text's lean load.)
+  // (8 slots ahead measured best of 2–16: a typed text's lean load took 3–5 % less time.)
   constexpr size_t kAhead = 8;
   if (slot + kAhead < slots)
     for (size_t off = 0; off < kSlot; off += 64)
