@@ -526,14 +526,15 @@ void seal_change(const Change& ch, StoredChange* sc) {
   // after room for the longest header, and copied once into its chunk: no growing vectors.
   constexpr size_t kRoom = 1024, kHeadRoom = 9 + kMaxLebBytes;  // (the longest chunk header)
   if (const size_t one_op = one_op_room(ch);
-      one_op > 0 && kHeadRoom + body_head_room(ch) + one_op + ch.extra().size() <= kRoom) {
+      one_op > 0 &&
+      kHeadRoom + body_head_room(ch) + one_op + ch.extra().size() + kSha256PadRoom <= kRoom) {
     uint8_t buf[kRoom];
     uint8_t* const body = buf + kHeadRoom;
     uint8_t* const end = write_one_op_body(ch, body);
     const size_t body_size = static_cast<size_t>(end - body);
     uint8_t* const chunk = body - chunk_header_size(body_size);
     write_chunk_header(chunk, ChunkType::kChange, body_size);
-    sc->hash = seal_chunk(chunk, static_cast<size_t>(end - chunk));
+    sc->hash = seal_chunk(chunk, static_cast<size_t>(end - chunk), true);
     static_assert(kHeadRoom + sizeof(StoredChange::chunk) <= kRoom);  // (read past `end`)
     sc->chunk.assign_padded(chunk, static_cast<size_t>(end - chunk));
     return;

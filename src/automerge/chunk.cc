@@ -113,9 +113,9 @@ void write_chunk_header(uint8_t* p, ChunkType type, size_t body_size) {
   write_uleb(p + 9, body_size);
 }
 
-ChangeHash seal_chunk(uint8_t* p, size_t size) {
+ChangeHash seal_chunk(uint8_t* p, size_t size, bool pad_room) {
   // The hash covers the type, the length and the body: what follows magic and checksum.
-  ChangeHash h = sha256(ByteView(p + 8, size - 8));
+  ChangeHash h = pad_room ? sha256_padded(p + 8, size - 8) : sha256(ByteView(p + 8, size - 8));
   std::memcpy(p + 4, h.data(), 4);
   return h;
 }

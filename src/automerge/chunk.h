@@ -52,7 +52,7 @@ ByteView chunk_body(ByteView data);
 // of `size` bytes at p (returns the hash).
 size_t chunk_header_size(size_t body_size);
 void write_chunk_header(uint8_t* p, ChunkType type, size_t body_size);
-ChangeHash seal_chunk(uint8_t* p, size_t size);
+ChangeHash seal_chunk(uint8_t* p, size_t size, bool pad_room = false);
 
 // Appends a chunk around `body` to `out` (Bytes, or a StoredChange's chunk); returns the
 // SHA-256 (the change hash for type 1).

@@ -39,6 +39,10 @@ inline bool hash_less(const ChangeHash& a, const ChangeHash& b) {
 }
 
 ChangeHash sha256(ByteView data);
+// The same, for data followed by kSha256PadRoom bytes of room that it overwrites with the
+// hash's padding (a change's chunk built in a buffer): nothing is copied.
+inline constexpr size_t kSha256PadRoom = 72;
+ChangeHash sha256_padded(uint8_t* data, size_t size);
 std::string to_hex(ByteView bytes);
 inline std::string to_hex(const ChangeHash& h) { return to_hex(ByteView(h.data(), h.size())); }
 // The value of one hex digit (either case), or -1.

@@ -375,6 +375,27 @@ TEST(Hash, HexRoundTrip) {
   EXPECT_FALSE(parse_hash_hex("zz", &back));
 }
 
+// sha256_padded hashes as sha256 does at every length around the block boundaries (55/56
+// bytes: one block of padding or two), keeps the data, and writes nothing past its room.
+TEST(Hash, PaddedInPlaceMatchesSha256) {
+  uint64_t seed = 7;
+  for (size_t size = 0; size <= 300; ++size) {
+    std::vector<uint8_t> buf(size + kSha256PadRoom + 16, 0xa5);
+    for (size_t i = 0; i < size; ++i) {
+      seed = seed * 6364136223846793005u + 1442695040888963407u;
+      buf[i] = static_cast<uint8_t>(seed >> 56);
+    }
+    const std::vector<uint8_t> data(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(size));
+    SCOPED_TRACE(size);
+    EXPECT_EQ(sha256_padded(buf.data(), size), sha256(ByteView(data.data(), data.size())));
+    EXPECT_TRUE(std::equal(data.begin(), data.end(), buf.begin()));
+    for (size_t i = size + kSha256PadRoom; i < buf.size(); ++i) ASSERT_EQ(buf[i], 0xa5) << i;
+  }
+  uint8_t abc[3 + kSha256PadRoom] = {'a', 'b', 'c'};
+  EXPECT_EQ(to_hex(sha256_padded(abc, 3)),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
 // Every shape a one-op change can take (object, key kind, element, insert, action, value
 // type and size, no pred / one / two, expand, mark name; valid or not, encoding does not
 // judge): the shortcut writes what the general encoders write.
