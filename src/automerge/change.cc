@@ -188,23 +188,43 @@ size_t one_op_room(const Change& ch) {
 size_t one_op_columns(const Change& ch, uint8_t* out) {
   const Op& op = ch.ops[0];
   const std::string_view mark = op.has_mark_name ? ch.mark_name(0) : std::string_view();
-  // The columns' data, written through a pointer into a buffer sized beforehand: on the
-  // stack for the usual change of a few bytes. Each column's spec and data length go to
-  // `specs` as the column ends; at `out` then the column count, the metadata and the data.
+  // Most ops (a character typed, a key set) go direct: each column's spec and data length
+  // are then a byte each, so the metadata's size is known from the column count, and the
+  // columns are written in place, spec and length as each one ends. Else the columns' data
+  // go to a buffer sized beforehand (on the stack for the usual few bytes), each column's
+  // spec and length to `specs`; at `out` then the count, the metadata and the data.
+  constexpr size_t kDirectRoom = 100;  // key and raw value (a column's data stays below 128)
+  const bool direct = !op.expand && !op.has_mark_name && op.key.size() <= kDirectRoom &&
+                      value_raw_room(op.value) <= kDirectRoom;
   const size_t bound = one_op_data_room(op, mark);
   uint8_t small[256];
   thread_local Bytes large;
-  if (bound > sizeof small) large.resize(bound);
-  uint8_t* const data = bound > sizeof small ? large.data() : small;
-  uint8_t* p = data;
+  if (!direct && bound > sizeof small) large.resize(bound);
+  // The value's raw bytes, written first (the column count needs its metadata: a raw column
+  // or none), on the stack or where the data ends; moved behind its metadata column later.
+  uint8_t* const raw = direct                 ? small
+                       : bound > sizeof small ? large.data() + bound - value_raw_room(op.value)
+                                              : small + bound - value_raw_room(op.value);
+  const uint64_t meta = write_value_raw(raw, op.value);
+  const bool root = op.obj.is_zero(), elem_actor = !op.map_key && !op.elem.is_zero();
+  // The columns but expand and mark name: the object's two (not for the root), the key's one
+  // or two (an element's actor), insert, action, value metadata, value raw if any, the pred
+  // group, and the pred's two.
+  const size_t n = 2 * !root + 1 + elem_actor + 3 + (meta >> 4 > 0) + 1 + 2 * op.pred_count;
   uint8_t specs[14 * 2 * kMaxLebBytes];
-  uint8_t* m = specs;
-  size_t n = 0;
+  uint8_t* m = direct ? out + 1 : specs;
+  uint8_t* const data = direct ? out + 1 + 2 * n : bound > sizeof small ? large.data() : small;
+  uint8_t* p = data;
   const uint8_t* at = data;
   auto end_column = [&](uint32_t spec) {
-    m += write_uleb(m, spec);
-    m += write_uleb(m, static_cast<uint64_t>(p - at));
-    ++n;
+    if (direct) {
+      m[0] = static_cast<uint8_t>(spec);
+      m[1] = static_cast<uint8_t>(p - at);
+      m += 2;
+    } else {
+      m += write_uleb(m, spec);
+      m += write_uleb(m, static_cast<uint64_t>(p - at));
+    }
     at = p;
   };
   constexpr uint8_t kLiteralOfOne = 0x7f;  // sLEB128 −1
@@ -230,22 +250,18 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
     *p++ = 1;
     end_column(spec);
   };
-  if (!op.obj.is_zero()) {
+  if (!root) {
     uint_column(col::kObjActor, op.obj.actor);
     uint_column(col::kObjCounter, op.obj.counter);
   }
   if (op.map_key) {
     string_column(col::kKeyString, op.key.view());
   } else {
-    if (!op.elem.is_zero()) uint_column(col::kKeyActor, op.elem.actor);
+    if (elem_actor) uint_column(col::kKeyActor, op.elem.actor);
     delta_column(col::kKeyCounter, op.elem.counter);
   }
   bool_column(col::kInsert, op.insert);
   uint_column(col::kAction, op.action);
-  // The value's raw bytes go after its metadata column: written at the end of room kept
-  // for them, then moved up behind the metadata (a few bytes).
-  uint8_t* raw = data + bound - value_raw_room(op.value);
-  const uint64_t meta = write_value_raw(raw, op.value);
   uint_column(col::kValueMeta, meta);
   if (meta >> 4 > 0) {
     copy_bytes(p, raw, meta >> 4);
@@ -260,8 +276,13 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
   }
   if (op.expand) bool_column(col::kExpand, true);
   if (op.has_mark_name) string_column(col::kMarkName, mark);
+  if (direct) {
+    out[0] = static_cast<uint8_t>(n);
+    return static_cast<size_t>(p - out);
+  }
+  const size_t count = n + op.expand + op.has_mark_name;
   uint8_t* o = out;
-  o += write_uleb(o, n);
+  o += write_uleb(o, count);
   copy_bytes(o, specs, static_cast<size_t>(m - specs));
   o += m - specs;
   copy_bytes(o, data, static_cast<size_t>(p - data));

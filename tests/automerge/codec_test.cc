@@ -396,9 +396,6 @@ TEST(Hash, PaddedInPlaceMatchesSha256) {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
-// Every shape a one-op change can take (object, key kind, element, insert, action, value
-// type and size, no pred / one / two, expand, mark name; valid or not, encoding does not
-// judge): the shortcut writes what the general encoders write.
 // hash_equal and hash_less (word compares) agree with std::array's == and <, byte order
 // included, for hashes that differ in each byte, in either direction.
 TEST(Hash, WordComparesAgreeWithTheArrays) {
@@ -770,6 +767,28 @@ TEST(ChangeEncoding, OneOpShortcutWritesWhatTheGeneralEncodersWrite) {
                   ++checked;
                   shortcut += preds <= 1;
                 }
+  // Keys and values about the size up to which the shortcut writes its columns in place
+  // (each column's length a byte), and beyond it, where they go through a buffer.
+  for (size_t key_size : {0, 99, 100, 101, 126, 127, 128})
+    for (size_t value_size : {99, 100, 101, 126, 127, 128})
+      for (bool bytes : {false, true}) {
+        Change c;
+        c.actors = {std::string(16, '\x01')};
+        c.seq = 1;
+        c.start_op = 1;
+        Op op;
+        op.map_key = key_size > 0;
+        op.key = std::string(key_size, 'k');
+        op.insert = key_size == 0;
+        op.action = 1;
+        op.value.type = static_cast<uint8_t>(bytes ? ValueType::kBytes : ValueType::kString);
+        op.value.bytes = std::string(value_size, 'v');
+        c.ops.push_back(op);
+        Bytes fast;
+        encode_change_body(c, fast);
+        ASSERT_EQ(fast, encode_change_body_general(c)) << key_size << " " << value_size;
+        ++checked;
+      }
   EXPECT_GT(shortcut, 0u);
   std::cout << "one-op changes compared: " << checked << " (" << shortcut << " through the shortcut)\n";
 }
