@@ -49,7 +49,8 @@ ByteView chunk_body(ByteView data);
 
 // A chunk through a pointer, for one built in a buffer of the caller's: the header's size,
 // the header written at p (its checksum left zero), and the checksum set in a whole chunk
-// of `size` bytes at p (returns the hash).
+// of `size` bytes at p (returns the hash); with `pad_room`, the kSha256PadRoom bytes after
+// the chunk are scratch for the hash's padding (sha256_padded).
 size_t chunk_header_size(size_t body_size);
 void write_chunk_header(uint8_t* p, ChunkType type, size_t body_size);
 ChangeHash seal_chunk(uint8_t* p, size_t size, bool pad_room = false);

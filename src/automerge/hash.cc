@@ -26,14 +26,16 @@ ChangeHash sha256_padded(uint8_t* data, size_t size) {
   const size_t blocks = (size + 8) / 64 + 1;
   std::memset(data + size, 0, kSha256PadRoom);  // (a fixed size: a few wide stores)
   data[size] = 0x80;
-  const uint64_t bits = __builtin_bswap64(uint64_t{size} * 8);
+  constexpr bool kSwap = std::endian::native == std::endian::little;  // to big-endian
+  const uint64_t bits = kSwap ? __builtin_bswap64(uint64_t{size} * 8) : uint64_t{size} * 8;
   std::memcpy(data + blocks * 64 - 8, &bits, 8);
   SHA256_CTX ctx;
   SHA256_Init(&ctx);
   SHA256_Update(&ctx, data, blocks * 64);  // (whole blocks: nothing buffered in ctx)
   ChangeHash out;
   for (size_t i = 0; i < 8; ++i) {
-    const uint32_t word = __builtin_bswap32(static_cast<uint32_t>(ctx.h[i]));
+    const uint32_t h = static_cast<uint32_t>(ctx.h[i]);
+    const uint32_t word = kSwap ? __builtin_bswap32(h) : h;
     std::memcpy(out.data() + 4 * i, &word, 4);
   }
   return out;
