@@ -200,11 +200,10 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
   uint8_t small[256];
   thread_local Bytes large;
   if (!direct && bound > sizeof small) large.resize(bound);
+  uint8_t* const buffer = bound > sizeof small ? large.data() : small;  // (not direct)
   // The value's raw bytes, written first (the column count needs its metadata: a raw column
   // or none), on the stack or where the data ends; moved behind its metadata column later.
-  uint8_t* const raw = direct                 ? small
-                       : bound > sizeof small ? large.data() + bound - value_raw_room(op.value)
-                                              : small + bound - value_raw_room(op.value);
+  uint8_t* const raw = direct ? small : buffer + bound - value_raw_room(op.value);
   const uint64_t meta = write_value_raw(raw, op.value);
   const bool root = op.obj.is_zero(), elem_actor = !op.map_key && !op.elem.is_zero();
   // The columns but expand and mark name: the object's two (not for the root), the key's one
@@ -213,7 +212,7 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
   const size_t n = 2 * !root + 1 + elem_actor + 3 + (meta >> 4 > 0) + 1 + 2 * op.pred_count;
   uint8_t specs[14 * 2 * kMaxLebBytes];
   uint8_t* m = direct ? out + 1 : specs;
-  uint8_t* const data = direct ? out + 1 + 2 * n : bound > sizeof small ? large.data() : small;
+  uint8_t* const data = direct ? out + 1 + 2 * n : buffer;
   uint8_t* p = data;
   const uint8_t* at = data;
   auto end_column = [&](uint32_t spec) {
