@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <span>
 #include <type_traits>
 #include <unordered_map>
 
@@ -316,12 +317,12 @@ class OpRowReader {
     return assemble(f, 0, row, succ, marks);
   }
 
-  // Reads the next n rows, as read() does one at a time: each column is decoded a block
-  // of rows at a time (a run at a time), then the block's rows are put together. Rows of
-  // long runs (most of a document) then cost a few stores per column instead of a call.
-  // Rows are appended to `rows` a block at a time (reserve first): a hostile table that
-  // claims more rows than its columns hold costs no more than the rows it does hold.
-  Status read_rows(size_t n, std::vector<Row>* rows, std::vector<OpId>* succ,
+  // Reads the next n rows into rows[0, n), as read() does one at a time: each column is
+  // decoded a block of rows at a time (a run at a time), then the block's rows are put
+  // together. Rows of long runs (most of a document) then cost a few stores per column
+  // instead of a call. The rows are overwritten whole (a vector's resize first zeroed each,
+  // only for assemble to write every field again).
+  Status read_rows(size_t n, Row* rows, std::vector<OpId>* succ,
                    std::vector<std::string_view>* marks) {
     constexpr size_t kBlock = kColumnBlockRows;
     Fields<kBlock> b;
@@ -340,9 +341,7 @@ class OpRowReader {
       AM_TRY(expand_.next_n(m, b.expand));
       AM_TRY(mark_name_.next_n(m, b.mark, b.h_mark));
       AM_TRY(value_.next_n(m, b.value));
-      const size_t base = rows->size();
-      rows->resize(base + m);
-      for (size_t j = 0; j < m; ++j) AM_TRY(assemble(b, j, &(*rows)[base + j], succ, marks));
+      for (size_t j = 0; j < m; ++j) AM_TRY(assemble(b, j, &rows[at + j], succ, marks));
     }
     return Status::Ok();
   }
@@ -536,7 +535,7 @@ class DocumentOrderCheck {
  public:
   // Checks the next rows of the document, in order; `before` is the row before them (null:
   // they are the first).
-  Status check(const std::vector<Row>& rows, const Row* before) {
+  Status check(std::span<const Row> rows, const Row* before) {
     const auto bad = [] { return Status::Error("document ops are not in document order"); };
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
@@ -1165,7 +1164,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   } else {
     OpRowReader reader(d.op_cols, num_actors, max_rows_for(body.size()));
     constexpr size_t kBlockRows = 1024;  // 64 KiB of rows, read, checked and matched in cache
-    ops.reserve(std::min(num_rows, kBlockRows));
+    ops.resize(std::min(num_rows, kBlockRows));  // each block read over the one before
+    size_t block_size = 0;                       // the rows of the block in `ops`
     succ.reserve(parsed.impl_->succ_rows);
     preds.reserve(parsed.impl_->succ_rows);  // one pred for each successor entry
     if (!by_counter) regen.reserve(num_rows + parsed.impl_->succ_rows);
@@ -1219,7 +1219,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         // The placer and the block as locals (OpPlacer says why), copied back at the end.
         OpPlacer placing = placer;
         const Row* const block = ops.data();
-        const uint32_t block_rows = static_cast<uint32_t>(ops.size());
+        const uint32_t block_rows = static_cast<uint32_t>(block_size);
         const OpId* const succ_at = succ.data();
         const uint32_t succ_rows = static_cast<uint32_t>(succ.size());
         for (uint32_t li = 0; li < block_rows; ++li) {
@@ -1276,9 +1276,9 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
           carried = *slot_row;
           slot_row = &carried;
         }
-        ops.clear();
-        AM_TRY(reader.read_rows(std::min(kBlockRows, num_rows - at), &ops, &succ, &marks));
-        AM_TRY(order.check(ops, slot_row));
+        block_size = std::min(kBlockRows, num_rows - at);
+        AM_TRY(reader.read_rows(block_size, ops.data(), &succ, &marks));
+        AM_TRY(order.check(std::span<const Row>(ops.data(), block_size), slot_row));
         match(static_cast<uint32_t>(at));
       }
       if (!reader.done()) return Status::Error("op columns have different numbers of rows");
