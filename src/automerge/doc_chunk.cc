@@ -626,6 +626,9 @@ struct OpSource {
       __builtin_prefetch(reinterpret_cast<const void*>(
           reinterpret_cast<uintptr_t>(side_by_side + oi) + 32 * sizeof(Regen)));
       gp = side_by_side + oi;
+      // The doc_order entry of the op 8 ahead, asked for to be written: the rows of a
+      // change's ops lie all over the document, and each write waited for its line.
+      if (doc_order && oi + 8 < n) __builtin_prefetch(doc_order + side_by_side[oi + 8].row, 1);
     } else {
       if (requested < total_ops) __builtin_prefetch(&regen[change_ops[requested++]]);
       gp = regen + list[oi];
