@@ -289,7 +289,7 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
 }
 
 // Column by column (append_runs): each column is a pass of its own over the change's ops, in
-// cache (they were just made or read).
+// cache (they were just made or read); columns whose runs mostly end together share one.
 void encode_ops(const Change& ch, Bytes& out) {
   const std::span<const Op> ops(ch.ops.data(), ch.ops.size());  // (data() looked up once)
   const size_t n = ops.size();
@@ -299,9 +299,21 @@ void encode_ops(const Change& ch, Bytes& out) {
   }
   thread_local OpColumnEncoders e;
   e.reset();
-  auto root_obj = [&](size_t k) { return ops[k].obj.is_zero(); };
-  append_runs(e.obj_actor, n, root_obj, [&](size_t k) { return uint64_t(ops[k].obj.actor); });
-  append_runs(e.obj_ctr, n, root_obj, [&](size_t k) { return uint64_t(ops[k].obj.counter); });
+  // The object's two columns in one pass: a run of one object is a run in both (the
+  // encoders join a run to the one before when their values are equal).
+  for (size_t i = 0; i < n;) {
+    const OpId obj = ops[i].obj;
+    size_t j = i + 1;
+    while (j < n && ops[j].obj == obj) ++j;
+    if (obj.is_zero()) {
+      e.obj_actor.append_null_n(j - i);
+      e.obj_ctr.append_null_n(j - i);
+    } else {
+      e.obj_actor.append_n(obj.actor, j - i);
+      e.obj_ctr.append_n(obj.counter, j - i);
+    }
+    i = j;
+  }
   append_runs(e.key_actor, n, [&](size_t k) { return ops[k].map_key || ops[k].elem.is_zero(); },
               [&](size_t k) { return uint64_t(ops[k].elem.actor); });
   int64_t last = 0;
@@ -309,10 +321,22 @@ void encode_ops(const Change& ch, Bytes& out) {
                     [&](size_t k) { return int64_t(ops[k].elem.counter); });
   append_runs(e.key_str, n, [&](size_t k) { return !ops[k].map_key; },
               [&](size_t k) { return ops[k].key.view(); });
-  append_runs(e.insert, n, nullptr, [&](size_t k) { return bool(ops[k].insert); });
-  append_runs(e.action, n, nullptr, [&](size_t k) { return uint64_t(ops[k].action); });
+  // Likewise insert, action and the pred count (a character typed is an insert and a set
+  // without preds; a deletion a delete with one).
+  for (size_t i = 0; i < n;) {
+    const bool insert = ops[i].insert;
+    const uint8_t action = ops[i].action;
+    const uint32_t pred_count = ops[i].pred_count;
+    size_t j = i + 1;
+    while (j < n && ops[j].insert == insert && ops[j].action == action &&
+           ops[j].pred_count == pred_count)
+      ++j;
+    e.insert.append_n(insert, j - i);
+    e.action.append_n(action, j - i);
+    e.pred_group.append_n(pred_count, j - i);
+    i = j;
+  }
   e.value.append_all(n, [&](size_t k) -> const Value& { return ops[k].value; });
-  append_runs(e.pred_group, n, nullptr, [&](size_t k) { return uint64_t(ops[k].pred_count); });
   const OpId* preds = ch.preds.data();
   append_runs(e.pred_actor, ch.preds.size(), nullptr,
               [&](size_t k) { return uint64_t(preds[k].actor); });
