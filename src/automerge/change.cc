@@ -314,13 +314,38 @@ void encode_ops(const Change& ch, Bytes& out) {
     }
     i = j;
   }
-  append_runs(e.key_actor, n, [&](size_t k) { return ops[k].map_key || ops[k].elem.is_zero(); },
-              [&](size_t k) { return uint64_t(ops[k].elem.actor); });
+  // The key's three columns in one pass: a map op's key string, or a list op's element (its
+  // actor, null for the head, and its counter's delta from the element before).
   int64_t last = 0;
-  append_delta_runs(e.key_ctr, &last, n, [&](size_t k) { return ops[k].map_key; },
-                    [&](size_t k) { return int64_t(ops[k].elem.counter); });
-  append_runs(e.key_str, n, [&](size_t k) { return !ops[k].map_key; },
-              [&](size_t k) { return ops[k].key.view(); });
+  for (size_t i = 0; i < n;) {
+    const Op& first = ops[i];
+    size_t j = i + 1;
+    if (first.map_key) {
+      const std::string_view key = first.key.view();
+      while (j < n && ops[j].map_key && ops[j].key.view() == key) ++j;
+      e.key_actor.append_null_n(j - i);
+      e.key_ctr.append_null_n(j - i);
+      e.key_str.append_n(key, j - i);
+    } else {
+      const bool head = first.elem.is_zero();
+      const uint32_t actor = first.elem.actor;
+      const int64_t delta = counter_delta(first.elem.counter, last);
+      int64_t at = first.elem.counter;
+      for (; j < n && !ops[j].map_key && ops[j].elem.is_zero() == head &&
+             (head || ops[j].elem.actor == actor) &&
+             counter_delta(ops[j].elem.counter, at) == delta;
+           ++j)
+        at = ops[j].elem.counter;
+      if (head)
+        e.key_actor.append_null_n(j - i);
+      else
+        e.key_actor.append_n(actor, j - i);
+      e.key_ctr.append_n(delta, j - i);
+      e.key_str.append_null_n(j - i);
+      last = at;
+    }
+    i = j;
+  }
   // Likewise insert, action and the pred count (a character typed is an insert and a set
   // without preds; a deletion a delete with one).
   for (size_t i = 0; i < n;) {
