@@ -40,8 +40,8 @@ out.push(`Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}. ${process.e
   `each in its own process, ${process.env.RUNS} timed runs after one warm-up run (the process's figure is their median). ` +
   `Times: the median over the rounds; ratio: the median of the rounds' ratios, then their range.`)
 out.push('')
-out.push('| payload | operation | amstore ms | JS ms | ratio (JS/amstore) | ratio range over rounds | amstore peak RSS | JS peak RSS | target | met? |')
-out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|---|')
+out.push('| payload | operation | amstore ms | JS ms | ratio (JS/amstore) | ratio range over rounds | fastest runs\' ratio | amstore peak RSS | JS peak RSS | target | met? |')
+out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|')
 const notes = []
 for (const p of ['doc', 'text']) {
   const m = manifest.payloads[p]
@@ -63,11 +63,15 @@ for (const p of ['doc', 'text']) {
     const jMs = jOk.length && !failed(jOk, js) ? msFmt(median(jOk.map((r) => r.median_ms))) : 'FAILED'
     const ratio = ratios.length ? median(ratios) : NaN
     const range = ratios.length ? `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×` : '–'
+    // Each side's fastest timed run over all rounds: what it does when the host leaves it
+    // alone (the host's slow spells fall on single processes, not on both sides alike).
+    const fastest = (list) => Math.min(...list.flatMap((r) => r.times_ms || [r.median_ms]))
+    const fast = cOk.length && jOk.length ? `${(fastest(jOk) / fastest(cOk)).toFixed(2)}×` : '–'
     const rss = (list) => (list.length ? kb(Math.max(...list.map((r) => r.peak_rss_kb))) : '–')
     const target = TARGET[op]
     const met = !target ? '–' : Number.isNaN(ratio) ? 'n/a' : ratio >= target ? 'met' : 'not met'
     out.push(`| ${label} | ${OPS[op]} | ${cMs} | ${jMs} | ` +
-      `${Number.isNaN(ratio) ? '–' : ratio.toFixed(2) + '×'} | ${range} | ${rss(cOk)} | ${rss(jOk)} | ` +
+      `${Number.isNaN(ratio) ? '–' : ratio.toFixed(2) + '×'} | ${range} | ${fast} | ${rss(cOk)} | ${rss(jOk)} | ` +
       `${target ? `≥${target}×` : '–'} | ${met} |`)
     const want = op.startsWith('merge') ? m.merged_heads : m.heads
     for (const r of [...cOk, ...jOk]) {
@@ -93,6 +97,9 @@ notes.push('Timed: *load* = bytes → document (amstore: `Document::load`, i.e. 
   '(`Document::load(A)`, `merge(B bytes)`, `save()` / `Automerge.save(Automerge.merge(Automerge.load(A), Automerge.load(B)))`); ' +
   '*merge into a held document* = A loaded and saved before timing, then `merge(B bytes)` + `save()` / ' +
   '`Automerge.save(Automerge.loadIncremental(doc, B))` (a document kept in memory taking an upload).')
+notes.push('Fastest runs\' ratio: the library\'s fastest timed run over all rounds divided by amstore\'s: the two sides each at ' +
+  'their best on this host, away from its slow spells (which fall on single processes, not on both sides alike). ' +
+  'Targets are judged on the median ratio, not on this one.')
 notes.push('Peak RSS: the process\'s `ru_maxrss` (the largest over the rounds), which includes the inputs, the runtime (Node ≈ 50–60 MB before any document) ' +
   'and, for *save*, the loaded document.')
 const sizes = ['doc', 'text'].map((p) => {
