@@ -482,12 +482,14 @@ void append_runs(Encoder& enc, size_t n, IsNull is_null, Get value) {
   }
 }
 
-// The same for a delta column: appends counter(k) − the last non-null counter before it
-// (*last, which it updates: 0 at a column's start) to `enc`, the column's RLE of deltas.
 // The delta column's value for counter c after `from` (wrapping, as the column holds it).
 inline int64_t counter_delta(int64_t c, int64_t from) {
   return static_cast<int64_t>(static_cast<uint64_t>(c) - static_cast<uint64_t>(from));
 }
+
+// The same as append_runs for a delta column: appends counter(k) − the last non-null counter
+// before it (*last, which it updates: 0 at a column's start) to `enc`, the column's RLE of
+// deltas.
 template <typename IsNull, typename Counter>
 void append_delta_runs(RleEncoder<int64_t>& enc, int64_t* last, size_t n, IsNull is_null,
                        Counter counter) {
