@@ -299,21 +299,17 @@ void encode_ops(const Change& ch, Bytes& out) {
   }
   thread_local OpColumnEncoders e;
   e.reset();
-  // The object's two columns in one pass: a run of one object is a run in both (the
-  // encoders join a run to the one before when their values are equal).
-  for (size_t i = 0; i < n;) {
-    const OpId obj = ops[i].obj;
-    size_t j = i + 1;
-    while (j < n && ops[j].obj == obj) ++j;
+  // The object's two columns in one pass (RunSink): a run of one object is a run in both.
+  RunSink obj_columns{[&](const OpId& obj, uint64_t count) {
     if (obj.is_zero()) {
-      e.obj_actor.append_null_n(j - i);
-      e.obj_ctr.append_null_n(j - i);
+      e.obj_actor.append_null_n(count);
+      e.obj_ctr.append_null_n(count);
     } else {
-      e.obj_actor.append_n(obj.actor, j - i);
-      e.obj_ctr.append_n(obj.counter, j - i);
+      e.obj_actor.append_n(obj.actor, count);
+      e.obj_ctr.append_n(obj.counter, count);
     }
-    i = j;
-  }
+  }};
+  append_runs(obj_columns, n, nullptr, [&](size_t k) { return ops[k].obj; });
   // The key's three columns in one pass: a map op's key string, or a list op's element (its
   // actor, null for the head, and its counter's delta from the element before).
   int64_t last = 0;
@@ -348,19 +344,19 @@ void encode_ops(const Change& ch, Bytes& out) {
   }
   // Likewise insert, action and the pred count (a character typed is an insert and a set
   // without preds; a deletion a delete with one).
-  for (size_t i = 0; i < n;) {
-    const bool insert = ops[i].insert;
-    const uint8_t action = ops[i].action;
-    const uint32_t pred_count = ops[i].pred_count;
-    size_t j = i + 1;
-    while (j < n && ops[j].insert == insert && ops[j].action == action &&
-           ops[j].pred_count == pred_count)
-      ++j;
-    e.insert.append_n(insert, j - i);
-    e.action.append_n(action, j - i);
-    e.pred_group.append_n(pred_count, j - i);
-    i = j;
-  }
+  struct Kind {
+    bool insert;
+    uint8_t action;
+    uint32_t pred_count;
+    bool operator==(const Kind&) const = default;
+  };
+  RunSink kind_columns{[&](const Kind& k, uint64_t count) {
+    e.insert.append_n(k.insert, count);
+    e.action.append_n(k.action, count);
+    e.pred_group.append_n(k.pred_count, count);
+  }};
+  append_runs(kind_columns, n, nullptr,
+              [&](size_t k) { return Kind{ops[k].insert, ops[k].action, ops[k].pred_count}; });
   e.value.append_all(n, [&](size_t k) -> const Value& { return ops[k].value; });
   const OpId* preds = ch.preds.data();
   append_runs(e.pred_actor, ch.preds.size(), nullptr,

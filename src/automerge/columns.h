@@ -482,6 +482,18 @@ void append_runs(Encoder& enc, size_t n, IsNull is_null, Get value) {
   }
 }
 
+// An encoder for append_runs that hands each run (value, count) to `emit`: for columns
+// whose runs mostly end together, found in one pass, the value holding a row's value in
+// each (their encoders join a run to the one before when the values are equal).
+template <typename Emit>
+struct RunSink {
+  Emit emit;
+  template <typename V>
+  void append_n(const V& v, uint64_t n) { emit(v, n); }
+};
+template <typename Emit>
+RunSink(Emit) -> RunSink<Emit>;  // (clang 14 deduces no aggregate's arguments by itself)
+
 // The delta column's value for counter c after `from` (wrapping, as the column holds it).
 inline int64_t counter_delta(int64_t c, int64_t from) {
   return static_cast<int64_t>(static_cast<uint64_t>(c) - static_cast<uint64_t>(from));
