@@ -575,7 +575,9 @@ Status OpSetBuilder::State::add(const std::vector<const StoredChange*>& changes,
     const OpId* pred = c.preds.data();  // the op's preds: the ops before it have theirs first
     const std::span<const Op> ops(c.ops.data(), c.ops.size());  // (data() looked up once)
     for (size_t i = 0; i < ops.size(); ++i) {
-      if (i + 4 < ops.size()) __builtin_prefetch(&ops[i + 4]);
+      // The op 16 ahead (1 KiB): a loaded document's ops are read from memory, and 4 ahead
+      // left each line's first read waiting (a first save ~3 % slower).
+      if (i + 16 < ops.size()) __builtin_prefetch(&ops[i + 16]);
       const Op& op = ops[i];
       DocOp d;
       d.id = OpId{static_cast<uint32_t>(c.start_op + i), local_to_global[0]};
