@@ -505,17 +505,17 @@ inline int64_t counter_delta(int64_t c, int64_t from) {
 template <typename IsNull, typename Counter>
 void append_delta_runs(RleEncoder<int64_t>& enc, int64_t* last, size_t n, IsNull is_null,
                        Counter counter) {
-  constexpr auto delta = counter_delta;
   int64_t at = *last;
   for (size_t i = 0; i < n;) {
     if (const size_t end = append_null_run(enc, i, n, is_null); end != i) {
       i = end;
       continue;
     }
-    const int64_t d = delta(counter(i), at);
+    const int64_t d = counter_delta(counter(i), at);
     at = counter(i);
     size_t j = i + 1;
-    for (; j < n && has_value_at(is_null, j) && delta(counter(j), at) == d; ++j) at = counter(j);
+    for (; j < n && has_value_at(is_null, j) && counter_delta(counter(j), at) == d; ++j)
+      at = counter(j);
     enc.append_n(d, j - i);
     i = j;
   }

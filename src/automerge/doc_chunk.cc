@@ -1169,7 +1169,6 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
     OpRowReader reader(d.op_cols, num_actors, max_rows_for(body.size()));
     constexpr size_t kBlockRows = 1024;  // 64 KiB of rows, read, checked and matched in cache
     ops.resize(std::min(num_rows, kBlockRows));  // each block read over the one before
-    size_t block_size = 0;                       // the rows of the block in `ops`
     succ.reserve(parsed.impl_->succ_rows);
     preds.reserve(parsed.impl_->succ_rows);  // one pred for each successor entry
     if (!by_counter) regen.reserve(num_rows + parsed.impl_->succ_rows);
@@ -1218,12 +1217,12 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
         hashed = false;
         live = 0;
       };
-      // Matches the block of rows in `ops`, the first of which is row number `base`.
-      auto match = [&](uint32_t base) {
+      // Matches the block of rows in `ops` (its first `block_rows`), the first of which is
+      // row number `base`.
+      auto match = [&](uint32_t base, uint32_t block_rows) {
         // The placer and the block as locals (OpPlacer says why), copied back at the end.
         OpPlacer placing = placer;
         const Row* const block = ops.data();
-        const uint32_t block_rows = static_cast<uint32_t>(block_size);
         const OpId* const succ_at = succ.data();
         const uint32_t succ_rows = static_cast<uint32_t>(succ.size());
         for (uint32_t li = 0; li < block_rows; ++li) {
@@ -1280,10 +1279,10 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
           carried = *slot_row;
           slot_row = &carried;
         }
-        block_size = std::min(kBlockRows, num_rows - at);
+        const size_t block_size = std::min(kBlockRows, num_rows - at);
         AM_TRY(reader.read_rows(block_size, ops.data(), &succ, &marks));
         AM_TRY(order.check(std::span<const Row>(ops.data(), block_size), slot_row));
-        match(static_cast<uint32_t>(at));
+        match(static_cast<uint32_t>(at), static_cast<uint32_t>(block_size));
       }
       if (!reader.done()) return Status::Error("op columns have different numbers of rows");
       if (slot_row) flush(placer);
