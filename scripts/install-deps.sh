@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libboost-dev libdeflate-dev zlib1g-dev libssl-dev libcli11-dev nlohmann-json3-dev
+  libboost-dev libdeflate-dev libisal-dev zlib1g-dev libssl-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev
   clang libclang-rt-14-dev   # libFuzzer, ASan, UBSan
 )

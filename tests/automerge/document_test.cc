@@ -1290,30 +1290,40 @@ Bytes compressed_big_change(char who, size_t n) {
   return out;
 }
 
+// How many chunks of `size` bytes, each inflating to `inflated`, an upload needs before
+// together they pass its budget (one alone is within it); 0 if no number does, when the
+// chunk compresses 256:1 or less (inflate_budget_for allows each byte 256).
+size_t chunks_past_budget(size_t size, size_t inflated) {
+  for (size_t n = 1; n <= 64; ++n)
+    if (inflate_budget_for(n * size) < n * inflated) return n;
+  return 0;
+}
+
 TEST(Document, AnUploadInflatesWithinOneBudgetForAllItsChunks) {
   constexpr size_t kBig = 20 << 20;
   Bytes one = compressed_big_change(1, kBig);
-  ASSERT_LT(one.size(), 64u << 10);
-  auto d = Document::load(one);  // 20 MB from under 64 KB: within 16 MB + 256 per byte
+  auto d = Document::load(one);  // 20 MB from ~70 KB: within 16 MB + 256 per byte
   ASSERT_TRUE(d.ok()) << d.status().message();
-  // Three such chunks: each within a budget of its own, not within one for the upload.
-  Bytes three;
-  for (char who : {1, 2, 3}) {
-    Bytes c = compressed_big_change(who, kBig);
-    three.insert(three.end(), c.begin(), c.end());
+  // Enough such chunks to pass the budget of one upload, each within a budget of its own.
+  const size_t n = chunks_past_budget(one.size(), kBig);
+  ASSERT_GE(n, 2u) << one.size() << " bytes";
+  Bytes many;
+  for (size_t who = 1; who <= n; ++who) {
+    Bytes c = compressed_big_change(static_cast<char>(who), kBig);
+    many.insert(many.end(), c.begin(), c.end());
   }
-  ASSERT_LT(inflate_budget_for(three.size()), 3 * kBig);
-  auto r = Document::load(three);
+  auto r = Document::load(many);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("decompressed data exceeds the size limit"), std::string::npos)
       << r.status().message();
-  // The same for document chunks: the document saved three times over.
+  // The same for document chunks: copies of the document as saved.
   auto saved = d->save();
   ASSERT_TRUE(saved.ok());
   ASSERT_TRUE(Document::load(*saved).ok());
+  const size_t copies = chunks_past_budget(saved->size(), kBig);
+  ASSERT_GE(copies, 2u) << saved->size() << " bytes";
   Bytes docs;
-  for (int i = 0; i < 3; ++i) docs.insert(docs.end(), saved->begin(), saved->end());
-  ASSERT_LT(inflate_budget_for(docs.size()), 3 * kBig);
+  for (size_t i = 0; i < copies; ++i) docs.insert(docs.end(), saved->begin(), saved->end());
   r = Document::load(docs);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("decompressed data exceeds the size limit"), std::string::npos)
