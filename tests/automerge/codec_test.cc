@@ -13,6 +13,7 @@
 
 #include "automerge/change.h"
 #include "automerge/columns.h"
+#include "automerge/deflate.h"
 #include "automerge/hash.h"
 #include "automerge/leb128.h"
 #include "automerge/small_string.h"
@@ -364,6 +365,37 @@ TEST(Values, ReadInBlocksAsOneByOne) {
     for (int k = 1; k < 3 && s1.ok() && m == "03 26"; ++k) s1 = d1.next(&v[k]);
     EXPECT_FALSE(s1.ok()) << m;
   }
+}
+
+// deflate_raw's streams inflate to their input, also under zlib (as strict as the library's
+// inflater): empty, around the 256-byte threshold, text-like, a long run, and random bytes,
+// which do not compress and must come back as stored blocks, little larger than the input.
+TEST(Deflate, RoundTripsAnyDataStrictly) {
+  std::mt19937_64 rng(5);
+  auto random_bytes = [&](size_t n) {
+    Bytes b(n);
+    for (auto& x : b) x = static_cast<uint8_t>(rng());
+    return b;
+  };
+  auto words = [&](size_t n) {
+    static const char* w[] = {"change ", "op ", "actor ", "heads ", "chunk ", "the ", "a "};
+    Bytes b;
+    while (b.size() < n) put_bytes(b, as_bytes(w[rng() % 7]));
+    b.resize(n);
+    return b;
+  };
+  std::vector<Bytes> inputs = {Bytes{}, Bytes{'x'}, words(255), words(256), words(70000),
+                               Bytes(5u << 20, 'a'), random_bytes(300), random_bytes(1u << 20)};
+  for (const Bytes& in : inputs) {
+    SCOPED_TRACE(in.size());
+    const Bytes out = deflate_raw(in);
+    Bytes back;
+    ASSERT_TRUE(inflate_raw(out, &back).ok());
+    EXPECT_TRUE(back == in);
+    EXPECT_TRUE(check_deflate_strict(out).ok());
+    EXPECT_LE(out.size(), in.size() + in.size() / 1000 + 16);
+  }
+  EXPECT_LT(deflate_raw(words(70000)).size(), 70000u / 3);
 }
 
 TEST(Hash, HexRoundTrip) {
