@@ -21,7 +21,8 @@
 //   format_bench info  DOC             changes, ops, heads of DOC (untimed)
 //
 // Inputs are read into memory before timing. Each operation runs once untimed (warm-up),
-// then RUNS timed times; the result of a run is destroyed after its clock stops.
+// then RUNS timed times; the result of a run is destroyed after its clock stops. RUNS
+// "paced": timed runs one at a time, when asked on stdin (see main; bench/format/run).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -87,7 +88,7 @@ std::string heads_json(const Document& d) {
 
 int main(int argc, char** argv) {
   amstore::set_malloc_tunables(argv);  // as the amstore binary does
-  if (argc < 3) die("usage: format_bench load|load-lean|save|save-lean|save-first|merge|merge-held|read-upload|merge-upload RUNS FILE [FILE2] | info FILE");
+  if (argc < 3) die("usage: format_bench load|load-lean|save|save-lean|save-first|merge|merge-held|read-upload|merge-upload RUNS|paced FILE [FILE2] | info FILE");
   std::string op = argv[1];
   using Clock = std::chrono::steady_clock;
 
@@ -101,8 +102,12 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  int runs = std::atoi(argv[2]);
-  if (runs < 1) die("RUNS must be at least 1");
+  // RUNS "paced": after the warm-up, "ready" on stdout, then one timed run per line read
+  // from stdin, each answered with its milliseconds; the JSON object after stdin ends.
+  // bench/format/pace.mjs alternates this process's runs with the library's.
+  const bool paced = std::string(argv[2]) == "paced";
+  int runs = paced ? 0 : std::atoi(argv[2]);
+  if (!paced && runs < 1) die("RUNS must be at least 1 (or \"paced\")");
   const bool two_inputs = op == "merge" || op == "merge-held" || op == "merge-upload";
   if (argc < 4 || (two_inputs && argc < 5)) die("missing input file");
   Bytes a = read_file(argv[3]);
@@ -118,7 +123,8 @@ int main(int argc, char** argv) {
   if (op == "save" || op == "save-lean") loaded = load_or_die(a, op == "save-lean");
   long rss_before = max_rss_kb();
 
-  for (int i = 0; i <= runs; ++i) {  // run 0: warm-up
+  // Run i (0: the warm-up), its time kept for i > 0; what it made is freed before it returns.
+  auto run = [&](int i) {
     auto t0 = Clock::now();
     Clock::time_point t1;
     if (op == "save-first") {
@@ -172,6 +178,20 @@ int main(int argc, char** argv) {
       die("unknown operation " + op);
     }
     if (i > 0) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  };
+  run(0);
+  if (paced) {
+    std::printf("ready\n");
+    std::fflush(stdout);
+    char line[64];
+    while (std::fgets(line, sizeof line, stdin)) {
+      run(++runs);
+      std::printf("%.3f\n", ms.back());
+      std::fflush(stdout);
+    }
+    if (runs == 0) die("paced: no run was asked for");
+  } else {
+    for (int i = 1; i <= runs; ++i) run(i);
   }
   if (op == "save" || op == "save-lean") heads = heads_json(loaded);
 
@@ -180,6 +200,8 @@ int main(int argc, char** argv) {
     const size_t n = v.size();
     return n == 0 ? -1.0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
   };
+  double sum = 0;
+  for (double t : ms) sum += t;
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
   const double median = median_of(ms);
@@ -190,10 +212,10 @@ int main(int argc, char** argv) {
     times.append(buf);
   }
   std::printf(
-      "{\"impl\":\"amstore\",\"op\":\"%s\",\"runs\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,"
+      "{\"impl\":\"amstore\",\"op\":\"%s\",\"runs\":%d,\"median_ms\":%.3f,\"mean_ms\":%.3f,\"min_ms\":%.3f,"
       "\"times_ms\":[%s],\"peak_rss_kb\":%ld,\"rss_inputs_kb\":%ld,\"rss_before_kb\":%ld,"
       "\"out_bytes\":%zu,\"heads\":%s,\"prepare_median_ms\":%.3f}\n",
-      op.c_str(), runs, median, sorted.front(), times.c_str(), max_rss_kb(), rss_inputs,
+      op.c_str(), runs, median, sum / static_cast<double>(ms.size()), sorted.front(), times.c_str(), max_rss_kb(), rss_inputs,
       rss_before, out_bytes, heads.c_str(), median_of(prepare_ms));
   return 0;
 }

@@ -12,18 +12,22 @@
 //                                                   into doc loaded from A and saved once (untimed)
 //
 // Inputs are read before timing; one untimed warm-up run (it lets V8 tier the wasm up);
-// between runs (untimed) the documents are freed and the JS heap collected.
+// between runs (untimed) the documents are freed and the JS heap collected. RUNS "paced":
+// timed runs one at a time, when asked on stdin (see below; bench/format/run).
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
+import readline from 'node:readline'
 
 const require = createRequire(new URL('../../tests/interop/package.json', import.meta.url))
 const A = require('@automerge/automerge')
 
 const [op, runsArg, fileA, fileB] = process.argv.slice(2)
-const runs = Number(runsArg)
+// RUNS "paced": as format_bench's (bench/format/pace.mjs asks for each timed run on stdin).
+const paced = runsArg === 'paced'
+let runs = paced ? 0 : Number(runsArg)
 const twoInputs = op === 'merge' || op === 'merge-held'
-if (!['load', 'save', 'save-first', 'merge', 'merge-held'].includes(op) || !(runs >= 1) || !fileA || (twoInputs && !fileB)) {
-  console.error('usage: js_bench.mjs load|save|save-first|merge|merge-held RUNS FILE [FILE2]')
+if (!['load', 'save', 'save-first', 'merge', 'merge-held'].includes(op) || !(paced || runs >= 1) || !fileA || (twoInputs && !fileB)) {
+  console.error('usage: js_bench.mjs load|save|save-first|merge|merge-held RUNS|paced FILE [FILE2]')
   process.exit(2)
 }
 const a = new Uint8Array(fs.readFileSync(fileA))
@@ -38,7 +42,8 @@ const rssBefore = maxRss()
 const ms = []
 let heads = null
 let outBytes = 0
-for (let i = 0; i <= runs; i++) { // run 0: warm-up
+// Run i (0: the warm-up), its time kept for i > 0.
+function run(i) {
   // The documents these two start from are made before the clock starts.
   let held = null
   if (op === 'save-first' || op === 'merge-held') {
@@ -75,13 +80,32 @@ for (let i = 0; i <= runs; i++) { // run 0: warm-up
   }
   if (i > 0) ms.push(t1 - t0)
 }
+run(0)
+if (paced) {
+  // Each run's garbage collected before it answers, not while amstore's next run goes on.
+  collect()
+  console.log('ready')
+  const lines = readline.createInterface({ input: process.stdin })
+  for await (const _ of lines) { // eslint-disable-line no-unused-vars
+    run(++runs)
+    collect()
+    console.log(ms[ms.length - 1].toFixed(3))
+  }
+  if (runs === 0) {
+    console.error('js_bench.mjs: paced: no run was asked for')
+    process.exit(1)
+  }
+} else {
+  for (let i = 1; i <= runs; i++) run(i)
+}
 if (op === 'save') heads = A.getHeads(loaded).sort()
 
 const sorted = [...ms].sort((x, y) => x - y)
 const n = sorted.length
 const median = n % 2 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+const mean = ms.reduce((x, y) => x + y, 0) / n
 console.log(JSON.stringify({
-  impl: 'js', op, runs, median_ms: +median.toFixed(3), min_ms: +sorted[0].toFixed(3),
+  impl: 'js', op, runs, median_ms: +median.toFixed(3), mean_ms: +mean.toFixed(3), min_ms: +sorted[0].toFixed(3),
   times_ms: ms.map((t) => +t.toFixed(3)), peak_rss_kb: maxRss(), rss_inputs_kb: rssInputs,
   rss_before_kb: rssBefore, out_bytes: outBytes, heads,
 }))

@@ -7,13 +7,12 @@ const [manifestPath, resultsPath] = process.argv.slice(2)
 const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'))
 const rows = fs.readFileSync(resultsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
 const find = (payload, op, impl) => rows.find((r) => r.payload === payload && r.op === op && (impl === undefined || r.impl === impl))
-// One operation's results, one per round, by round.
-const rounds = (payload, op, impl) => new Map(rows.filter((r) => r.payload === payload && r.op === op && r.impl === impl).map((r) => [r.round, r]))
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
   const n = s.length
   return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
 }
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length
 
 // Operations without a target (save-first, merge-held) show how the numbers above come about.
 const TARGET = { load: 10, 'load-lean': 10, save: 2, merge: 10 }
@@ -36,11 +35,11 @@ out.push(`Machine: ${os.availableParallelism?.() ?? os.cpus().length} CPUs (npro
   `${(os.totalmem() / 2 ** 30).toFixed(0)} GB RAM, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at the end; ` +
   `Node ${process.version}, @automerge/automerge ${manifest.automerge}; amstore ${process.env.REV || '?'}, ` +
   `build type ${process.env.BUILD_TYPE || '?'}.`)
-out.push(`Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}. ${process.env.ROUNDS} rounds; in each, every operation ran in amstore and then in the library, ` +
-  `each in its own process, ${process.env.RUNS} timed runs after one warm-up run (the process's figure is their median). ` +
-  `Times: the median over the rounds; ratio: the median of the rounds' ratios, then their range.`)
+out.push(`Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}. For each operation, amstore's process and the library's ` +
+  `(each its own, after one untimed warm-up run) took ${process.env.CYCLES} timed runs in turn, one run each per cycle (bench/format/pace.mjs). ` +
+  'Times: each side\'s mean run; ratio: of the two means (the target is judged on it); then the median and the range of the cycles\' own ratios.')
 out.push('')
-out.push('| payload | operation | amstore ms | JS ms | ratio (JS/amstore) | ratio range over rounds | fastest runs\' ratio | amstore peak RSS | JS peak RSS | target | met? |')
+out.push('| payload | operation | amstore ms | JS ms | ratio (JS/amstore) | cycles\' ratios: median, range | fastest runs\' ratio | amstore peak RSS | JS peak RSS | target | met? |')
 out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|')
 const notes = []
 for (const p of ['doc', 'text']) {
@@ -51,31 +50,30 @@ for (const p of ['doc', 'text']) {
     ? `doc: ${int(m.changes)} changes, ${int(m.bytes)} B${ops}`
     : `text: ${int(m.text_length)} chars, ${int(m.changes)} changes, ${int(m.bytes)} B`
   for (const op of ['load', 'load-lean', 'save', 'save-first', 'merge', 'merge-held']) {
-    const cs = rounds(p, op, 'amstore')
-    const js = rounds(p, op === 'load-lean' ? 'load' : op, 'js')
-    const ok = (r) => r && !r.failed
-    const cOk = [...cs.values()].filter(ok)
-    const jOk = [...js.values()].filter(ok)
-    // A round counts for the ratio if both of its runs succeeded.
-    const ratios = [...cs.keys()].filter((k) => ok(cs.get(k)) && ok(js.get(k))).map((k) => js.get(k).median_ms / cs.get(k).median_ms)
-    const failed = (list, all) => list.length < all.size || all.size === 0
-    const cMs = cOk.length && !failed(cOk, cs) ? msFmt(median(cOk.map((r) => r.median_ms))) : 'FAILED'
-    const jMs = jOk.length && !failed(jOk, js) ? msFmt(median(jOk.map((r) => r.median_ms))) : 'FAILED'
-    const ratio = ratios.length ? median(ratios) : NaN
-    const range = ratios.length ? `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×` : '–'
-    // Each side's fastest timed run over all rounds: what it does when the host leaves it
-    // alone (the host's slow spells fall on single processes, not on both sides alike).
-    const fastest = (list) => Math.min(...list.flatMap((r) => r.times_ms || [r.median_ms]))
-    const fast = cOk.length && jOk.length ? `${(fastest(jOk) / fastest(cOk)).toFixed(2)}×` : '–'
-    const rss = (list) => (list.length ? kb(Math.max(...list.map((r) => r.peak_rss_kb))) : '–')
+    const c = find(p, op, 'amstore')
+    const j = find(p, op === 'load-lean' ? 'load' : op, 'js')
+    const ok = (r) => r && !r.failed && r.times_ms?.length > 0
+    const both = ok(c) && ok(j)
+    const cMs = ok(c) ? msFmt(mean(c.times_ms)) : 'FAILED'
+    const jMs = ok(j) ? msFmt(mean(j.times_ms)) : 'FAILED'
+    const ratio = both ? mean(j.times_ms) / mean(c.times_ms) : NaN
+    // Cycle k's runs of the two sides were taken one right after the other.
+    const cycleRatios = both
+      ? c.times_ms.slice(0, j.times_ms.length).map((t, k) => j.times_ms[k] / t)
+      : []
+    const cycleCol = cycleRatios.length
+      ? `${median(cycleRatios).toFixed(2)}×, ${Math.min(...cycleRatios).toFixed(2)}–${Math.max(...cycleRatios).toFixed(2)}×`
+      : '–'
+    const fast = both ? `${(Math.min(...j.times_ms) / Math.min(...c.times_ms)).toFixed(2)}×` : '–'
+    const rss = (r) => (ok(r) ? kb(r.peak_rss_kb) : '–')
     const target = TARGET[op]
     const met = !target ? '–' : Number.isNaN(ratio) ? 'n/a' : ratio >= target ? 'met' : 'not met'
     out.push(`| ${label} | ${OPS[op]} | ${cMs} | ${jMs} | ` +
-      `${Number.isNaN(ratio) ? '–' : ratio.toFixed(2) + '×'} | ${range} | ${fast} | ${rss(cOk)} | ${rss(jOk)} | ` +
+      `${Number.isNaN(ratio) ? '–' : ratio.toFixed(2) + '×'} | ${cycleCol} | ${fast} | ${rss(c)} | ${rss(j)} | ` +
       `${target ? `≥${target}×` : '–'} | ${met} |`)
     const want = op.startsWith('merge') ? m.merged_heads : m.heads
-    for (const r of [...cOk, ...jOk]) {
-      if (!same(r.heads, want)) notes.push(`**heads differ** from the library's for ${p} ${op} (${r.impl}, round ${r.round})`)
+    for (const r of [c, j].filter(ok)) {
+      if (!same(r.heads, want)) notes.push(`**heads differ** from the library's for ${p} ${op} (${r.impl})`)
     }
   }
 }
@@ -97,10 +95,11 @@ notes.push('Timed: *load* = bytes → document (amstore: `Document::load`, i.e. 
   '(`Document::load(A)`, `merge(B bytes)`, `save()` / `Automerge.save(Automerge.merge(Automerge.load(A), Automerge.load(B)))`); ' +
   '*merge into a held document* = A loaded and saved before timing, then `merge(B bytes)` + `save()` / ' +
   '`Automerge.save(Automerge.loadIncremental(doc, B))` (a document kept in memory taking an upload).')
-notes.push('Fastest runs\' ratio: the library\'s fastest timed run over all rounds divided by amstore\'s: the two sides each at ' +
-  'their best on this host, away from its slow spells (which fall on single processes, not on both sides alike). ' +
-  'Targets are judged on the median ratio, not on this one.')
-notes.push('Peak RSS: the process\'s `ru_maxrss` (the largest over the rounds), which includes the inputs, the runtime (Node ≈ 50–60 MB before any document) ' +
+notes.push('Why runs in turn: this host has slow and fast spells (the same run takes up to 1.8 times as long in one as in the other), ' +
+  'lasting from a tenth of a second to several seconds. amstore\'s runs are 10–20 times shorter than the library\'s, so each falls in one spell, ' +
+  'where each of the library\'s spans several; with the runs of the two sides taken in turn, both sides\' means cover the same spells. ' +
+  'Fastest runs\' ratio: the library\'s fastest run divided by amstore\'s, the two sides each at their best.')
+notes.push('Peak RSS: the process\'s `ru_maxrss` after all its runs, which includes the inputs, the runtime (Node ≈ 50–60 MB before any document) ' +
   'and, for *save*, the loaded document.')
 const sizes = ['doc', 'text'].map((p) => {
   const c = find(p, 'save', 'amstore')
