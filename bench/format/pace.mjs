@@ -1,13 +1,15 @@
 // Times bench/format/run's operations with amstore's format_bench and the library's
 // js_bench.mjs side by side: for each payload and operation, one process per implementation
 // (so that its peak RSS is that operation's), started in "paced" mode and kept for the
-// whole comparison, their timed runs taken in turn, one run at a time, for CYCLES cycles
-// (who goes first rotates). Each run of one side then has runs of the other around it
-// within a second or two: the host's slow and fast spells, which last from a tenth of a
-// second to several seconds, fall on both sides alike. Appends each process's JSON result
-// (its runs' times in cycle order) to RESULTS.
+// whole comparison, their timed runs taken in turn for CYCLES cycles (who goes first
+// rotates; the shorter runs several times a cycle, see compare()). Each run of one side
+// then has runs of the other around it within a second or two: the host's slow and fast
+// spells, which last from a tenth of a second to several seconds, fall on both sides
+// alike. Appends each process's JSON result (its runs' times in order, and how many of them
+// each cycle took) to RESULTS.
 //
-//   node pace.mjs FORMAT_BENCH CACHE RESULTS      (CYCLES, OP_TIMEOUT: see bench/format/run)
+//   node pace.mjs FORMAT_BENCH CACHE RESULTS
+//   (CYCLES, OP_TIMEOUT, PAYLOADS, OPS: see bench/format/run)
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -89,25 +91,48 @@ async function compare(payload, members) {
     procs.push(p)
     if ((await p.next()) !== 'ready') { ok = false; break }
   }
+  // Cycle 0 runs each process once; from then on each runs as many times in a row as takes
+  // about as long as the slowest one's run, so that every side spends about the same time
+  // in each cycle, and its mean samples the host's spells as densely as the others'.
+  const repeat = procs.map(() => 1)
+  const perCycle = procs.map(() => [])
   for (let c = 0; ok && c < cycles; c++) {
+    const first = []
     for (let k = 0; ok && k < procs.length; k++) {
-      if ((await procs[(c + k) % procs.length].run()) === null) ok = false
+      const i = (c + k) % procs.length
+      for (let n = 0; ok && n < repeat[i]; n++) {
+        const ms = await procs[i].run()
+        if (ms === null) ok = false
+        if (n === 0) first[i] = ms
+      }
+      perCycle[i].push(repeat[i])
+    }
+    if (ok && c === 0) {
+      const longest = Math.max(...first)
+      for (let i = 0; i < procs.length; i++) repeat[i] = Math.max(1, Math.round(longest / first[i]))
     }
   }
-  for (const p of procs) {
+  for (const [i, p] of procs.entries()) {
     const r = ok ? await p.finish() : null
     p.kill()
-    const out = r && !r.failed ? r : { impl: p.impl, op: p.op, failed: true }
+    const out = r && !r.failed ? { ...r, runs_per_cycle: perCycle[i] } : { impl: p.impl, op: p.op, failed: true }
     if (!r) console.error(`  ${payload}: ${p.impl} ${p.op} failed`)
     fs.appendFileSync(results, JSON.stringify({ payload, ...out }) + '\n')
   }
 }
 
-for (const p of ['doc', 'text']) {
+const payloads = (process.env.PAYLOADS || 'doc text').split(/\s+/).filter(Boolean)
+const ops = (process.env.OPS || 'load save save-first merge merge-held').split(/\s+/).filter(Boolean)
+for (const p of payloads) {
   const base = [path.join(cache, `${p}.bin`)]
   const forks = [path.join(cache, `${p}-forkA.bin`), path.join(cache, `${p}-forkB.bin`)]
-  // load-lean (amstore only): the load the server runs, set against the library's load.
-  await compare(p, [['amstore', 'load', base], ['amstore', 'load-lean', base], ['js', 'load', base]])
-  for (const op of ['save', 'save-first']) await compare(p, [['amstore', op, base], ['js', op, base]])
-  for (const op of ['merge', 'merge-held']) await compare(p, [['amstore', op, forks], ['js', op, forks]])
+  for (const op of ops) {
+    if (op === 'load') {
+      // load-lean (amstore only): the load the server runs, set against the library's load.
+      await compare(p, [['amstore', 'load', base], ['amstore', 'load-lean', base], ['js', 'load', base]])
+    } else {
+      const files = op.startsWith('merge') ? forks : base
+      await compare(p, [['amstore', op, files], ['js', op, files]])
+    }
+  }
 }

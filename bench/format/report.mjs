@@ -36,7 +36,8 @@ out.push(`Machine: ${os.availableParallelism?.() ?? os.cpus().length} CPUs (npro
   `Node ${process.version}, @automerge/automerge ${manifest.automerge}; amstore ${process.env.REV || '?'}, ` +
   `build type ${process.env.BUILD_TYPE || '?'}.`)
 out.push(`Date: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}. For each operation, amstore's process and the library's ` +
-  `(each its own, after one untimed warm-up run) took ${process.env.CYCLES} timed runs in turn, one run each per cycle (bench/format/pace.mjs). ` +
+  `(each its own, after one untimed warm-up run) took their timed runs in turn for ${process.env.CYCLES} cycles (bench/format/pace.mjs): ` +
+  'one run each in the first cycle, then in each cycle as many runs in a row as take about as long as one run of the slowest. ' +
   'Times: each side\'s mean run; ratio: of the two means (the target is judged on it); then the median and the range of the cycles\' own ratios.')
 out.push('')
 out.push('| payload | operation | amstore ms | JS ms | ratio (JS/amstore) | cycles\' ratios: median, range | fastest runs\' ratio | amstore peak RSS | JS peak RSS | target | met? |')
@@ -52,15 +53,24 @@ for (const p of ['doc', 'text']) {
   for (const op of ['load', 'load-lean', 'save', 'save-first', 'merge', 'merge-held']) {
     const c = find(p, op, 'amstore')
     const j = find(p, op === 'load-lean' ? 'load' : op, 'js')
+    if (!c && !j) continue  // not run (PAYLOADS, OPS)
     const ok = (r) => r && !r.failed && r.times_ms?.length > 0
     const both = ok(c) && ok(j)
     const cMs = ok(c) ? msFmt(mean(c.times_ms)) : 'FAILED'
     const jMs = ok(j) ? msFmt(mean(j.times_ms)) : 'FAILED'
     const ratio = both ? mean(j.times_ms) / mean(c.times_ms) : NaN
-    // Cycle k's runs of the two sides were taken one right after the other.
-    const cycleRatios = both
-      ? c.times_ms.slice(0, j.times_ms.length).map((t, k) => j.times_ms[k] / t)
-      : []
+    // Each cycle's mean run of each side (the two taken one right after the other).
+    const byCycle = (r) => {
+      const out = []
+      let at = 0
+      for (const n of r.runs_per_cycle || r.times_ms.map(() => 1)) {
+        out.push(mean(r.times_ms.slice(at, at + n)))
+        at += n
+      }
+      return out
+    }
+    const [cCycles, jCycles] = both ? [byCycle(c), byCycle(j)] : [[], []]
+    const cycleRatios = cCycles.slice(0, jCycles.length).map((t, k) => jCycles[k] / t)
     const cycleCol = cycleRatios.length
       ? `${median(cycleRatios).toFixed(2)}×, ${Math.min(...cycleRatios).toFixed(2)}–${Math.max(...cycleRatios).toFixed(2)}×`
       : '–'
