@@ -212,10 +212,11 @@ int main(int argc, char** argv) {
     times.append(buf);
   }
   std::printf(
-      "{\"impl\":\"amstore\",\"op\":\"%s\",\"runs\":%d,\"median_ms\":%.3f,\"mean_ms\":%.3f,\"min_ms\":%.3f,"
-      "\"times_ms\":[%s],\"peak_rss_kb\":%ld,\"rss_inputs_kb\":%ld,\"rss_before_kb\":%ld,"
-      "\"out_bytes\":%zu,\"heads\":%s,\"prepare_median_ms\":%.3f}\n",
-      op.c_str(), runs, median, sum / static_cast<double>(ms.size()), sorted.front(), times.c_str(), max_rss_kb(), rss_inputs,
-      rss_before, out_bytes, heads.c_str(), median_of(prepare_ms));
+      "{\"impl\":\"amstore\",\"op\":\"%s\",\"runs\":%d,\"median_ms\":%.3f,\"mean_ms\":%.3f,"
+      "\"min_ms\":%.3f,\"times_ms\":[%s],\"peak_rss_kb\":%ld,\"rss_inputs_kb\":%ld,"
+      "\"rss_before_kb\":%ld,\"out_bytes\":%zu,\"heads\":%s,\"prepare_median_ms\":%.3f}\n",
+      op.c_str(), runs, median, sum / static_cast<double>(ms.size()), sorted.front(),
+      times.c_str(), max_rss_kb(), rss_inputs, rss_before, out_bytes, heads.c_str(),
+      median_of(prepare_ms));
   return 0;
 }
