@@ -44,32 +44,30 @@ class ChangeIndex {
     place(mix(h), pos, [&h]() -> const ChangeHash& { return h; }, hash_at);
   }
   // Adds new_hash(k) at position k for each k in [begin, end) (< kNone), as insert() would
-  // one after another: each position taken or not, the same lookups after. The table of a
-  // long history is megabytes, and inserting in the changes' order missed the cache at every
-  // change; here they go in a part of the table at a time (a stable sort by the slot they
-  // start at), so the table is written front to back, and a new hash is read again only
-  // when its mixed bits meet a slot's.
+  // one after another, which is what it does, with each hash's first slot requested kAhead
+  // hashes before it is placed: the table of a long history is megabytes, and inserting
+  // without asking ahead missed the cache at every change. (Before, the hashes were sorted
+  // by the part of the table they go to, and the table then written front to back: 1.3 to
+  // 2 times as long, for 10^4 to 4·10^6 hashes.)
   template <typename NewHash, typename HashAt>
   void insert_all(uint32_t begin, uint32_t end, const NewHash& new_hash, const HashAt& hash_at) {
     if (begin >= end) return;
     const uint32_t n = end - begin;
     if ((size_ + n) * 2 > slots_.size()) rehash(table_capacity(size_ + n));
     const size_t mask = slots_.size() - 1;
-    constexpr size_t kPartSlots = 512;  // 4 KiB of the table
-    const size_t part_slots = std::min(kPartSlots, slots_.size());  // (both powers of two)
-    std::vector<uint32_t> part_start(slots_.size() / part_slots + 1, 0);
-    // (The mix of each hash is worked out twice, for the count and for the sort: cheaper
-    // than an array of them written and read back.)
-    for (uint32_t k = 0; k < n; ++k)
-      ++part_start[(mix(new_hash(begin + k)) & mask) / part_slots + 1];
-    for (size_t p = 1; p < part_start.size(); ++p) part_start[p] += part_start[p - 1];
-    std::vector<std::pair<uint32_t, uint32_t>> by_part(n);  // (bits, position)
+    constexpr uint32_t kAhead = 16;
+    uint32_t bits[kAhead];  // of the hashes requested, at their position mod kAhead
+    auto request = [&](uint32_t k) {
+      bits[k % kAhead] = mix(new_hash(begin + k));
+      __builtin_prefetch(&slots_[bits[k % kAhead] & mask], 1);
+    };
+    for (uint32_t k = 0; k < std::min(n, kAhead); ++k) request(k);
     for (uint32_t k = 0; k < n; ++k) {
-      const uint32_t bits = mix(new_hash(begin + k));
-      by_part[part_start[(bits & mask) / part_slots]++] = {bits, begin + k};
+      const uint32_t b = bits[k % kAhead];
+      if (k + kAhead < n) request(k + kAhead);
+      const uint32_t pos = begin + k;
+      place(b, pos, [&]() -> const ChangeHash& { return new_hash(pos); }, hash_at);
     }
-    for (const auto& [bits, pos] : by_part)
-      place(bits, pos, [&, pos = pos]() -> const ChangeHash& { return new_hash(pos); }, hash_at);
   }
 
  private:

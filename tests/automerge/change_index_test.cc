@@ -58,12 +58,12 @@ TEST(ChangeIndex, HashesThatShareTheirMixedBitsAreStillDifferent) {
   EXPECT_EQ(index.find(absent, hash_at), ChangeIndex::kNone);
 }
 
-// insert_all, which places a batch a part of the table at a time, finds what insert() one
+// insert_all, which asks for each hash's slot ahead of placing it, finds what insert() one
 // by one finds: into a table that already holds changes (and grows), with hashes repeated
-// in the batch (the first position kept, as insert() keeps it) and hashes that share their
-// mixed bits.
+// in the batch (the first position kept, as insert() keeps it), hashes that share their
+// mixed bits, and a batch shorter than the distance it asks ahead.
 TEST(ChangeIndex, InsertAllFindsWhatInsertingOneByOneFinds) {
-  std::vector<ChangeHash> list = some_hashes(6000);
+  std::vector<ChangeHash> list = some_hashes(6005);
   for (size_t i = 4000; i < 4064; ++i)  // alike in the 8 bytes slots are mixed from
     std::copy(list[4000].begin(), list[4000].begin() + 8, list[i].begin());
   list[5000] = list[4500];  // a batch's own repeat
@@ -75,7 +75,9 @@ TEST(ChangeIndex, InsertAllFindsWhatInsertingOneByOneFinds) {
     batched.insert(list[i], i, hash_at);
   }
   for (uint32_t i = 1000; i < list.size(); ++i) one_by_one.insert(list[i], i, hash_at);
-  batched.insert_all(1000, static_cast<uint32_t>(list.size()), hash_at, hash_at);
+  batched.insert_all(1000, 6000, hash_at, hash_at);
+  EXPECT_EQ(batched.size(), 6000u - 2);
+  batched.insert_all(6000, 6005, hash_at, hash_at);
   EXPECT_EQ(batched.size(), one_by_one.size());
   EXPECT_EQ(batched.size(), list.size() - 2);
   for (uint32_t i = 0; i < list.size(); ++i)
