@@ -1005,6 +1005,13 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
       AM_TRY(deps_group.next_n(m, b.deps_n, b.h_deps_n));
       if (!extra_meta.empty()) AM_TRY(extra.next_n(m, b.extra));  // (nearly always empty)
       for (size_t j = 0; j < m; ++j) {
+        // The row 8 ahead asked for, to be written: the rows are fresh memory (a typed text's
+        // 10^5 take 7 MB), and each first write waited for its line. (An address: near the
+        // end it lies past the rows; a prefetch never faults.)
+        __builtin_prefetch(reinterpret_cast<const void*>(
+                               reinterpret_cast<uintptr_t>(rows.data() + rows.size()) +
+                               8 * sizeof(ChangeRow)),
+                           1);
         ChangeRow& row = rows.emplace_back();
         if (!b.h_actor[j] || b.actor[j] >= num_actors)
           return Status::Error("change actor index out of range");
