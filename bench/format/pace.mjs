@@ -112,11 +112,13 @@ async function compare(payload, members) {
       for (let i = 0; i < procs.length; i++) repeat[i] = Math.max(1, Math.round(longest / first[i]))
     }
   }
-  for (const [i, p] of procs.entries()) {
+  // A result for every member, a failure too (those not started after another's failed).
+  for (const [i, [impl, op]] of members.entries()) {
+    const p = procs[i]
     const r = ok ? await p.finish() : null
-    p.kill()
-    const out = r && !r.failed ? { ...r, runs_per_cycle: perCycle[i] } : { impl: p.impl, op: p.op, failed: true }
-    if (!r) console.error(`  ${payload}: ${p.impl} ${p.op} failed`)
+    if (p) p.kill()
+    const out = r && !r.failed ? { ...r, runs_per_cycle: perCycle[i] } : { impl, op, failed: true }
+    if (!r) console.error(`  ${payload}: ${impl} ${op} failed`)
     fs.appendFileSync(results, JSON.stringify({ payload, ...out }) + '\n')
   }
 }
