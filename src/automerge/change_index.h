@@ -43,12 +43,11 @@ class ChangeIndex {
     if ((size_ + 1) * 2 > slots_.size()) rehash(table_capacity(size_ + 1));
     place(mix(h), pos, [&h]() -> const ChangeHash& { return h; }, hash_at);
   }
-  // Adds new_hash(k) at position k for each k in [begin, end) (< kNone), as insert() would
-  // one after another, which is what it does, with each hash's first slot requested kAhead
-  // hashes before it is placed: the table of a long history is megabytes, and inserting
-  // without asking ahead missed the cache at every change. (Before, the hashes were sorted
-  // by the part of the table they go to, and the table then written front to back: 1.3 to
-  // 2 times as long, for 10^4 to 4·10^6 hashes.)
+  // Adds new_hash(k) at position k for each k in [begin, end) (< kNone): insert() one after
+  // another, each hash's first slot requested kAhead hashes before it is placed (the table
+  // of a long history is megabytes: without asking ahead, every change missed the cache).
+  // Sorting the hashes by the part of the table they go to, and writing the table front to
+  // back, took 1.3 to 2 times as long (10^4 to 4·10^6 hashes).
   template <typename NewHash, typename HashAt>
   void insert_all(uint32_t begin, uint32_t end, const NewHash& new_hash, const HashAt& hash_at) {
     if (begin >= end) return;
