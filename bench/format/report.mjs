@@ -2,6 +2,7 @@
 // of format_bench / js_bench.mjs.   node report.mjs MANIFEST RESULTS
 import fs from 'node:fs'
 import os from 'node:os'
+import { cycleMeans } from './paced.mjs'
 
 const [manifestPath, resultsPath] = process.argv.slice(2)
 const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'))
@@ -60,16 +61,7 @@ for (const p of ['doc', 'text']) {
     const jMs = ok(j) ? msFmt(mean(j.times_ms)) : 'FAILED'
     const ratio = both ? mean(j.times_ms) / mean(c.times_ms) : NaN
     // Each cycle's mean run of each side (the two taken one right after the other).
-    const byCycle = (r) => {
-      const out = []
-      let at = 0
-      for (const n of r.runs_per_cycle || r.times_ms.map(() => 1)) {
-        out.push(mean(r.times_ms.slice(at, at + n)))
-        at += n
-      }
-      return out
-    }
-    const [cCycles, jCycles] = both ? [byCycle(c), byCycle(j)] : [[], []]
+    const [cCycles, jCycles] = both ? [cycleMeans(c), cycleMeans(j)] : [[], []]
     const cycleRatios = cCycles.slice(0, jCycles.length).map((t, k) => jCycles[k] / t)
     const cycleCol = cycleRatios.length
       ? `${median(cycleRatios).toFixed(2)}×, ${Math.min(...cycleRatios).toFixed(2)}–${Math.max(...cycleRatios).toFixed(2)}×`
