@@ -12,7 +12,7 @@
 //   CPU=0      the CPU both are pinned to (taskset)
 import fs from 'node:fs'
 import path from 'node:path'
-import { Proc, takeTurns, cycleMeans } from './paced.mjs'
+import { Proc, takeTurns, cycleMeans, mean, median } from './paced.mjs'
 
 const [a, b, op, ...files] = process.argv.slice(2)
 const cycles = Number(process.env.CYCLES || 30)
@@ -48,11 +48,6 @@ for (const [i, p] of procs.entries()) {
     process.exit(1)
   }
   results.push({ ...r, runs_per_cycle: perCycle[i] })
-}
-const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 const [ra, rb] = results
 const [ca, cb] = [cycleMeans(ra), cycleMeans(rb)]

@@ -1,6 +1,6 @@
 // Benchmark processes in "paced" mode (format_bench's and js_bench.mjs's RUNS "paced"),
-// their timed runs taken in turn: for bench/format/run's table (pace.mjs) and for two
-// builds side by side (ab).
+// their timed runs taken in turn, and the figures made of those runs: for bench/format/run's
+// table (pace.mjs, report.mjs) and for two builds side by side (ab).
 import { spawn } from 'node:child_process'
 import readline from 'node:readline'
 
@@ -87,12 +87,19 @@ export async function takeTurns(procs, cycles, balance = true) {
   return { ok: true, perCycle }
 }
 
+export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const n = s.length
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
+}
+
 // Each cycle's mean run of a result (its times_ms, runs_per_cycle).
 export function cycleMeans(r) {
   const out = []
   let at = 0
   for (const n of r.runs_per_cycle || r.times_ms.map(() => 1)) {
-    out.push(r.times_ms.slice(at, at + n).reduce((a, b) => a + b, 0) / n)
+    out.push(mean(r.times_ms.slice(at, at + n)))
     at += n
   }
   return out

@@ -2,18 +2,12 @@
 // of format_bench / js_bench.mjs.   node report.mjs MANIFEST RESULTS
 import fs from 'node:fs'
 import os from 'node:os'
-import { cycleMeans } from './paced.mjs'
+import { cycleMeans, mean, median } from './paced.mjs'
 
 const [manifestPath, resultsPath] = process.argv.slice(2)
 const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'))
 const rows = fs.readFileSync(resultsPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
 const find = (payload, op, impl) => rows.find((r) => r.payload === payload && r.op === op && (impl === undefined || r.impl === impl))
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const n = s.length
-  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
-}
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length
 
 // Operations without a target (save-first, merge-held) show how the numbers above come about.
 const TARGET = { load: 10, 'load-lean': 10, save: 2, merge: 10 }
