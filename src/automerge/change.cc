@@ -184,39 +184,41 @@ size_t one_op_room(const Change& ch) {
   return 1 + 14 * (2 * kMaxLebBytes) + one_op_data_room(op, mark);
 }
 
-// Writes the op columns of ch (one_op_room(ch) > 0) at out; returns the bytes written.
-size_t one_op_columns(const Change& ch, uint8_t* out) {
-  const Op& op = ch.ops[0];
-  const std::string_view mark = op.has_mark_name ? ch.mark_name(0) : std::string_view();
-  // Most ops (a character typed, a key set) go direct: each column's spec and data length
-  // are then a byte each, so the metadata's size is known from the column count, and the
-  // columns are written in place, spec and length as each one ends. Else the columns' data
-  // go to a buffer sized beforehand (on the stack for the usual few bytes), each column's
-  // spec and length to `specs`; at `out` then the count, the metadata and the data.
-  constexpr size_t kDirectRoom = 100;  // key and raw value (a column's data stays below 128)
-  const bool direct = !op.expand && !op.has_mark_name && op.key.size() <= kDirectRoom &&
-                      value_raw_room(op.value) <= kDirectRoom;
-  const size_t bound = one_op_data_room(op, mark);
+// The op columns of a one-op change (see one_op_columns), at out; returns the bytes written.
+// Direct: each column's spec and data length are a byte each, so the metadata's size is
+// known from the column count, and the columns are written in place, spec and length as
+// each one ends. Else the columns' data go to a buffer sized beforehand (on the stack for
+// the usual few bytes), each column's spec and length to `specs`; at `out` then the count,
+// the metadata and the data. (A template: decided once per op, not at every column.)
+template <bool kDirect>
+size_t write_one_op_columns(const Change& ch, const Op& op, std::string_view mark, uint8_t* out) {
   uint8_t small[256];
-  thread_local Bytes large;
-  if (!direct && bound > sizeof small) large.resize(bound);
-  uint8_t* const buffer = bound > sizeof small ? large.data() : small;  // (not direct)
+  uint8_t* buffer = small;  // not direct: the columns' data
+  if constexpr (!kDirect) {
+    const size_t bound = one_op_data_room(op, mark);
+    thread_local Bytes large;
+    if (bound > sizeof small) {
+      large.resize(bound);
+      buffer = large.data();
+    }
+  }
   // The value's raw bytes, written first (the column count needs its metadata: a raw column
   // or none), on the stack or where the data ends; moved behind its metadata column later.
-  uint8_t* const raw = direct ? small : buffer + bound - value_raw_room(op.value);
+  uint8_t* const raw =
+      kDirect ? small : buffer + one_op_data_room(op, mark) - value_raw_room(op.value);
   const uint64_t meta = write_value_raw(raw, op.value);
   const bool root = op.obj.is_zero(), elem_actor = !op.map_key && !op.elem.is_zero();
   // The columns but expand and mark name: the object's two (not for the root), the key's one
   // or two (an element's actor), insert, action, value metadata, value raw if any, the pred
   // group, and the pred's two.
   const size_t n = 2 * !root + 1 + elem_actor + 3 + (meta >> 4 > 0) + 1 + 2 * op.pred_count;
-  uint8_t specs[14 * 2 * kMaxLebBytes];
-  uint8_t* m = direct ? out + 1 : specs;
-  uint8_t* const data = direct ? out + 1 + 2 * n : buffer;
+  uint8_t specs[kDirect ? 1 : 14 * 2 * kMaxLebBytes];
+  uint8_t* m = kDirect ? out + 1 : specs;
+  uint8_t* const data = kDirect ? out + 1 + 2 * n : buffer;
   uint8_t* p = data;
   const uint8_t* at = data;
   auto end_column = [&](uint32_t spec) {
-    if (direct) {
+    if constexpr (kDirect) {
       m[0] = static_cast<uint8_t>(spec);
       m[1] = static_cast<uint8_t>(p - at);
       m += 2;
@@ -273,19 +275,32 @@ size_t one_op_columns(const Change& ch, uint8_t* out) {
     uint_column(col::kPredActor, pred.actor);
     delta_column(col::kPredCounter, pred.counter);
   }
-  if (op.expand) bool_column(col::kExpand, true);
-  if (op.has_mark_name) string_column(col::kMarkName, mark);
-  if (direct) {
+  if constexpr (kDirect) {  // (neither expand nor a mark name)
     out[0] = static_cast<uint8_t>(n);
     return static_cast<size_t>(p - out);
+  } else {
+    if (op.expand) bool_column(col::kExpand, true);
+    if (op.has_mark_name) string_column(col::kMarkName, mark);
+    const size_t count = n + op.expand + op.has_mark_name;
+    uint8_t* o = out;
+    o += write_uleb(o, count);
+    copy_bytes(o, specs, static_cast<size_t>(m - specs));
+    o += m - specs;
+    copy_bytes(o, data, static_cast<size_t>(p - data));
+    return static_cast<size_t>(o + (p - data) - out);
   }
-  const size_t count = n + op.expand + op.has_mark_name;
-  uint8_t* o = out;
-  o += write_uleb(o, count);
-  copy_bytes(o, specs, static_cast<size_t>(m - specs));
-  o += m - specs;
-  copy_bytes(o, data, static_cast<size_t>(p - data));
-  return static_cast<size_t>(o + (p - data) - out);
+}
+
+// Writes the op columns of ch (one_op_room(ch) > 0) at out; returns the bytes written. Most
+// ops (a character typed, a key set) go direct.
+size_t one_op_columns(const Change& ch, uint8_t* out) {
+  const Op& op = ch.ops[0];
+  const std::string_view mark = op.has_mark_name ? ch.mark_name(0) : std::string_view();
+  constexpr size_t kDirectRoom = 100;  // key and raw value (a column's data stays below 128)
+  const bool direct = !op.expand && !op.has_mark_name && op.key.size() <= kDirectRoom &&
+                      value_raw_room(op.value) <= kDirectRoom;
+  return direct ? write_one_op_columns<true>(ch, op, mark, out)
+                : write_one_op_columns<false>(ch, op, mark, out);
 }
 
 // Column by column (append_runs): each column is a pass of its own over the change's ops, in
