@@ -63,6 +63,29 @@ TEST(Leb128, SignedExamples) {
   }
 }
 
+// Around every power of two, both signs: write_sleb's length (computed before it writes)
+// is the shortest form, which the reader, refusing overlong forms, reads back.
+TEST(Leb128, SignedRoundTripsAtEveryLength) {
+  for (int k = 0; k < 64; ++k) {
+    const uint64_t power = uint64_t(1) << k;
+    for (uint64_t u : {power - 1, power, power + 1, ~power, ~power + 1, ~power + 2}) {
+      const int64_t v = static_cast<int64_t>(u);
+      uint8_t b[kMaxLebBytes];
+      const size_t n = write_sleb(b, v);
+      Reader r(ByteView(b, n));
+      int64_t got;
+      ASSERT_TRUE(r.sleb(&got).ok()) << v;
+      EXPECT_EQ(got, v);
+      EXPECT_TRUE(r.done()) << v;
+      // Shortest: one byte fewer cannot hold it (seven bits a byte, the top one the sign).
+      if (n > 1) {
+        const int bits = 7 * static_cast<int>(n - 1);
+        EXPECT_TRUE(v < -(int64_t(1) << (bits - 1)) || v >= (int64_t(1) << (bits - 1))) << v;
+      }
+    }
+  }
+}
+
 TEST(Leb128, RejectsOverlongOverflowAndTruncation) {
   for (const char* h : {"8000", "ff8000", "ffffffffffffffffff02", "ffffffffffffffffffff01", "80", ""}) {
     Bytes b = hex(h);
