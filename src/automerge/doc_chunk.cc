@@ -673,7 +673,10 @@ struct OpSource {
   } else {
     std::sort(used.begin(), used.end());
   }
-  // The actor indexes made local, in a pass over the ops just made (in cache).
+  // The actor indexes made local, in a pass over the ops just made (in cache). None to make
+  // when the ops refer to their author alone and the author is the document's actor 0 (every
+  // change of a single-actor document): each index is 0 in both tables.
+  if (used.empty() && author == 0) return;
   to_local[author] = 0;
   for (size_t k = 0; k < used.size(); ++k) to_local[used[k]] = static_cast<int32_t>(k + 1);
   auto make_local = [&](OpId& id) {
