@@ -101,6 +101,9 @@ class OpIndex {
   struct Block;
   // Stages the change's ops, the last of `block`'s.
   Status stage_ops(const Change& change, const std::vector<uint32_t>& ids, Block block);
+  // Stages a character typed on, if `change` is one (see op_index.cc); false, with nothing
+  // staged, for any other change.
+  bool stage_typed(const Change& change);
   // The index here of op `key` (counter << 32 | actor index), or kNotFound.
   uint32_t find(uint64_t key) const;
   bool older(uint64_t a, uint64_t b) const;  // Lamport order on (counter, actor bytes)

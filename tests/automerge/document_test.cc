@@ -987,6 +987,62 @@ const char* kDoc111 =
 
 // Merging a document into one that already holds some of its changes regenerates only the
 // new ones; the heads check still covers the ones taken as known.
+// A character typed on (one op inserted right after its author's op before it, in the
+// author's own list: the case OpIndex::stage_typed stages on its own) is held to the same
+// checks as any insert: right after its author's op that is no element (a map write, a
+// delete), it is refused; the document is left as it was and goes on from there.
+TEST(Document, ACharacterTypedOnIsCheckedAsAnyOtherInsert) {
+  const std::string cc("\xcc", 1);
+  auto d = Document::load(hex_bytes(kChangeAa));
+  ASSERT_TRUE(d.ok());
+  ChangeHash last = aa_hash();
+  uint64_t seq = 0;
+  auto add = [&](uint64_t start, Op op, std::vector<OpId> preds = {}) -> Status {
+    StoredChange sc = one_op_change(cc, seq + 1, start, last, op, std::move(preds));
+    auto r = d->merge(sc.chunk);
+    if (!r.ok()) return r.status();
+    ++seq;
+    last = sc.hash;
+    return Status::Ok();
+  };
+  const OpId list{10, 0};  // cc's list at root key "t"
+  auto typed = [&](OpId after) {
+    Op op = set_op();
+    op.obj = list;
+    op.elem = after;
+    op.insert = true;
+    return op;
+  };
+  auto refused_as_no_element = [](const Status& s) {
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("op refers to a list element that does not exist"),
+              std::string::npos)
+        << s.message();
+  };
+  ASSERT_TRUE(add(10, make_op(Action::kMakeList, "t")).ok());
+  ASSERT_TRUE(add(11, typed(OpId{})).ok());     // at the head
+  ASSERT_TRUE(add(12, typed(OpId{11, 0})).ok());  // typed on
+  ASSERT_TRUE(add(13, typed(OpId{12, 0})).ok());
+  ASSERT_TRUE(add(14, map_set_op("k")).ok());     // a write to the root map
+  refused_as_no_element(add(15, typed(OpId{14, 0})));
+  Op del = set_op();  // backspace: 13@cc deleted by 15@cc
+  del.action = static_cast<uint8_t>(Action::kDel);
+  del.value = Value();
+  del.obj = list;
+  del.elem = OpId{13, 0};
+  ASSERT_TRUE(add(15, del, {OpId{13, 0}}).ok());
+  refused_as_no_element(add(16, typed(OpId{15, 0})));
+  ASSERT_TRUE(add(16, typed(OpId{12, 0})).ok());  // after the character before the deleted
+  ASSERT_TRUE(add(17, typed(OpId{16, 0})).ok());  // and typed on
+  EXPECT_EQ(d->changes().size(), 1u + seq);
+  auto saved = d->save();
+  ASSERT_TRUE(saved.ok());
+  auto again = Document::load(*saved);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(heads_hex(*again), heads_hex(*d));
+  EXPECT_EQ(*again->to_json(), *d->to_json());
+}
+
 TEST(Document, MergingADocumentRegeneratesOnlyNewChanges) {
   auto d = Document::load(hex_bytes(kChangeAa));
   ASSERT_TRUE(d.ok());
