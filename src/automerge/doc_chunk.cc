@@ -1008,14 +1008,16 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
       AM_TRY(deps_group.next_n(m, b.deps_n, b.h_deps_n));
       if (!extra_meta.empty()) AM_TRY(extra.next_n(m, b.extra));  // (nearly always empty)
       for (size_t j = 0; j < m; ++j) {
+        // (`made`, not rows.size(): the rows' stores may alias the vector, whose size, 72-byte
+        // rows, was then a division each time.)
+        const size_t made = at + j;  // this row's index: the rows before are the changes before
+        ChangeRow& row = rows.emplace_back();
         // The row 8 ahead asked for, to be written: the rows are fresh memory (a typed text's
         // 10^5 take 7 MB), and a profile put a row's first stores among the loop's costliest.
         // (An address: near the end it lies past the rows; a prefetch never faults.)
-        __builtin_prefetch(reinterpret_cast<const void*>(
-                               reinterpret_cast<uintptr_t>(rows.data() + rows.size()) +
-                               8 * sizeof(ChangeRow)),
+        __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(&row) +
+                                                         8 * sizeof(ChangeRow)),
                            1);
-        ChangeRow& row = rows.emplace_back();
         if (!b.h_actor[j] || b.actor[j] >= num_actors)
           return Status::Error("change actor index out of range");
         row.actor = static_cast<uint32_t>(b.actor[j]);
@@ -1031,8 +1033,7 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
         row.time = b.h_time[j] ? b.time[j] : 0;
         row.message = b.h_message[j] ? b.message[j] : std::string_view();
         const uint64_t u = b.h_deps_n[j] ? b.deps_n[j] : 0;
-        // (The row itself is already in `rows`: earlier changes are the ones before it.)
-        if (u >= rows.size()) return Status::Error("change has more deps than earlier changes");
+        if (u > made) return Status::Error("change has more deps than earlier changes");
         if (deps.size() + u > max_rows_for(body.size()))
           return Status::Error("document has more deps than its size allows");
         row.deps_begin = static_cast<uint32_t>(deps.size());
@@ -1041,7 +1042,7 @@ Status parse_document_columns(ParsedDocument* parsed, size_t* inflate_budget) {
           bool has;
           int64_t i;
           AM_TRY(deps_index.next(&has, &i));
-          if (!has || i < 0 || static_cast<uint64_t>(i) >= rows.size() - 1)
+          if (!has || i < 0 || static_cast<uint64_t>(i) >= made)
             return Status::Error("change dep index does not point to an earlier change");
           deps.push_back(static_cast<uint32_t>(i));
           is_dep[static_cast<size_t>(i)] = true;
@@ -1125,7 +1126,8 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   // The hash of change row i: the caller's for a known row (null if the caller lacks it).
   // A pointer, not a Result: it runs for every dep of every change.
   auto hash_of = [&](uint32_t i) -> const ChangeHash* {
-    return is_known[i] ? known(d.actors[rows[i].actor], rows[i].seq) : &hashes[i];
+    return num_known > 0 && is_known[i] ? known(d.actors[rows[i].actor], rows[i].seq)
+                                        : &hashes[i];
   };
   const char* const kKnownGap = "known changes are not a prefix of their actor's seqs";
 
@@ -1381,11 +1383,15 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   uint32_t placed = 0;  // counter space: ops of the changes before, back to back
   StoredChange scratch;
   ChangeArena arena(rows.size() - num_known);
-  for (uint32_t ri = 0; ri < rows.size(); ++ri) {
+  // (The rows' count and whether any is known, read once: the loop's stores may alias the
+  // vectors, whose size, 72-byte rows, was a division at every change.)
+  const uint32_t num_changes = static_cast<uint32_t>(rows.size());
+  const bool any_known = num_known > 0;
+  for (uint32_t ri = 0; ri < num_changes; ++ri) {
     const ChangeRow& row = rows[ri];
     const uint64_t author_max_op = prev_max[row.actor];
     prev_max[row.actor] = row.max_op;
-    if (is_known[ri]) continue;
+    if (any_known && is_known[ri]) continue;
     const Regen* side_by_side = nullptr;  // counter space: the change's ops
     const uint32_t* list = nullptr;       // else: the change's ops, in regen
     uint32_t list_size;
@@ -1471,7 +1477,7 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   // ---- heads (§7.5, §7.6) ----
   const std::vector<bool>& is_dep = parsed.impl_->is_dep;
   std::vector<ChangeHash> heads;
-  for (size_t i = 0; i < rows.size(); ++i)
+  for (uint32_t i = 0; i < num_changes; ++i)
     if (!is_dep[i]) {
       const ChangeHash* h = hash_of(i);
       if (!h) return Status::Error(kKnownGap);
