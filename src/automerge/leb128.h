@@ -1,7 +1,6 @@
 // LEB128 integers and a bounds-checked byte reader (spec §2).
 #pragma once
 
-#include <bit>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -36,16 +35,16 @@ inline size_t write_uleb(uint8_t* p, uint64_t v) {
   return n;
 }
 inline size_t write_sleb(uint8_t* p, int64_t v) {
-  if (v >= -64 && v < 64) {
-    p[0] = static_cast<uint8_t>(v & 0x7f);
-    return 1;
+  size_t n = 0;
+  while (true) {
+    const uint8_t b = v & 0x7f;
+    v >>= 7;  // arithmetic shift
+    if ((v == 0 && !(b & 0x40)) || (v == -1 && (b & 0x40))) {
+      p[n++] = b;
+      return n;
+    }
+    p[n++] = b | 0x80;
   }
-  // Its length first: the value's bits and a sign bit, seven to a byte. (A loop that tested
-  // for the end at every byte cost ~10 instructions a byte: a change's 6-byte time, 60.)
-  const size_t n = (std::bit_width(static_cast<uint64_t>(v ^ (v >> 63))) + 7) / 7;
-  for (size_t i = 0; i + 1 < n; ++i) p[i] = static_cast<uint8_t>((v >> (7 * i)) | 0x80);
-  p[n - 1] = static_cast<uint8_t>((v >> (7 * (n - 1))) & 0x7f);  // (arithmetic shifts)
-  return n;
 }
 
 void put_uleb_slow(Bytes& out, uint64_t v);
