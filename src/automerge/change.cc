@@ -193,9 +193,9 @@ size_t one_op_room(const Change& ch) {
 template <bool kDirect>
 size_t write_one_op_columns(const Change& ch, const Op& op, std::string_view mark, uint8_t* out) {
   uint8_t small[256];
-  uint8_t* buffer = small;  // not direct: the columns' data
+  uint8_t* buffer = small;  // not direct: the columns' data, `bound` bytes
+  const size_t bound = kDirect ? 0 : one_op_data_room(op, mark);
   if constexpr (!kDirect) {
-    const size_t bound = one_op_data_room(op, mark);
     thread_local Bytes large;
     if (bound > sizeof small) {
       large.resize(bound);
@@ -204,8 +204,7 @@ size_t write_one_op_columns(const Change& ch, const Op& op, std::string_view mar
   }
   // The value's raw bytes, written first (the column count needs its metadata: a raw column
   // or none), on the stack or where the data ends; moved behind its metadata column later.
-  uint8_t* const raw =
-      kDirect ? small : buffer + one_op_data_room(op, mark) - value_raw_room(op.value);
+  uint8_t* const raw = kDirect ? small : buffer + bound - value_raw_room(op.value);
   const uint64_t meta = write_value_raw(raw, op.value);
   const bool root = op.obj.is_zero(), elem_actor = !op.map_key && !op.elem.is_zero();
   // The columns but expand and mark name: the object's two (not for the root), the key's one

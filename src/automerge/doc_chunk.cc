@@ -1123,11 +1123,11 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
       }
     }
   }
+  const bool any_known = num_known > 0;  // (is_known, a bit vector, is tested only if so)
   // The hash of change row i: the caller's for a known row (null if the caller lacks it).
   // A pointer, not a Result: it runs for every dep of every change.
   auto hash_of = [&](uint32_t i) -> const ChangeHash* {
-    return num_known > 0 && is_known[i] ? known(d.actors[rows[i].actor], rows[i].seq)
-                                        : &hashes[i];
+    return any_known && is_known[i] ? known(d.actors[rows[i].actor], rows[i].seq) : &hashes[i];
   };
   const char* const kKnownGap = "known changes are not a prefix of their actor's seqs";
 
@@ -1383,10 +1383,9 @@ Status decode_document(const ParsedDocument& parsed, std::vector<std::unique_ptr
   uint32_t placed = 0;  // counter space: ops of the changes before, back to back
   StoredChange scratch;
   ChangeArena arena(rows.size() - num_known);
-  // (The rows' count and whether any is known, read once: the loop's stores may alias the
-  // vectors, whose size, 72-byte rows, was a division at every change.)
+  // (The rows' count read once: the loop's stores may alias the vector, whose size, 72-byte
+  // rows, was a division at every change.)
   const uint32_t num_changes = static_cast<uint32_t>(rows.size());
-  const bool any_known = num_known > 0;
   for (uint32_t ri = 0; ri < num_changes; ++ri) {
     const ChangeRow& row = rows[ri];
     const uint64_t author_max_op = prev_max[row.actor];

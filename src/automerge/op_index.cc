@@ -11,6 +11,11 @@ namespace amstore {
 
 namespace {
 uint64_t key_of(uint32_t counter, uint32_t actor) { return uint64_t(counter) << 32 | actor; }
+// An insert of a plain value without preds (a character typed): after an element of its
+// list, nothing else of it needs checking.
+bool plain_insert(const Op& op) {
+  return op.insert && op.action == static_cast<uint8_t>(Action::kSet) && op.pred_count == 0;
+}
 }  // namespace
 
 uint32_t OpIndex::find_actor_id(std::string_view actor) {
@@ -69,9 +74,8 @@ bool OpIndex::older(uint64_t a, uint64_t b) const {
 bool OpIndex::stage_typed(const Change& c) {
   if (c.ops.size() != 1 || c.actors.size() != 1 || blocks_.empty()) return false;
   const Op& op = c.ops[0];
-  if (!op.insert || op.action != static_cast<uint8_t>(Action::kSet) || op.pred_count != 0 ||
-      op.map_key || op.obj.is_zero() || op.obj.actor != 0 || op.elem.actor != 0 ||
-      uint64_t{op.elem.counter} + 1 != c.start_op || last_kind_ != kSeq)
+  if (!plain_insert(op) || op.map_key || op.obj.is_zero() || op.obj.actor != 0 ||
+      op.elem.actor != 0 || uint64_t{op.elem.counter} + 1 != c.start_op || last_kind_ != kSeq)
     return false;
   const Block& b = blocks_.back();
   const size_t here = meta_.size();
@@ -202,7 +206,7 @@ Status OpIndex::stage(const Change& c) {
         if (!(metas[elem] & kElement) || obj_of(metas[elem]) != obj_ref)
           return Status::Error("op refers to a list element that does not exist");
         // A character typed (a plain insert without preds): none of the checks below apply.
-        if (op.insert && op.action == static_cast<uint8_t>(Action::kSet) && op.pred_count == 0) {
+        if (plain_insert(op)) {
           targets[here] = elem;
           metas[here] = obj_ref << kObjShift | kElement;
           continue;
