@@ -63,8 +63,8 @@ TEST(Leb128, SignedExamples) {
   }
 }
 
-// Around every power of two, both signs: write_sleb's length (computed before it writes)
-// is the shortest form, which the reader, refusing overlong forms, reads back.
+// Around every power of two, both signs: write_sleb writes the shortest form, which the
+// reader, refusing overlong forms, reads back.
 TEST(Leb128, SignedRoundTripsAtEveryLength) {
   for (int k = 0; k < 64; ++k) {
     const uint64_t power = uint64_t(1) << k;
